@@ -1,0 +1,381 @@
+//! Compaction: merges a tenant's L0 segments per hour bucket into one compacted segment and
+//! publishes a new manifest version (the protocol and why it is safe: [`crate::manifest`]).
+//!
+//! Planning is pure ([`plan`]); [`run`] only carries the plan out.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::Serialize;
+use ulid::Ulid;
+
+use crate::keys::{Day, Level, ManifestKey, SegmentKey};
+use crate::manifest::{self, CompactedSegment, Manifest, Scheduled};
+use crate::segment::{self, SegmentBuilder};
+use crate::store::{ObjectStore, PutMode, list_all, list_prefixes};
+use crate::tenant::Tenant;
+use crate::{Error, Result};
+
+/// Default time between replacing an object and deleting it: longer than any query.
+pub const DEFAULT_GRACE_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
+/// Most L0 segments merged into one hour per pass; the rest wait for the next pass.
+pub const MAX_INPUTS_PER_MERGE: usize = 2000;
+
+/// Tunables of a compaction pass.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactionConfig {
+    /// Time between replacing an object and deleting it (ns).
+    pub grace_nanos: i64,
+    /// Most L0 inputs per hour per pass.
+    pub max_inputs: usize,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            grace_nanos: DEFAULT_GRACE_NANOS,
+            max_inputs: MAX_INPUTS_PER_MERGE,
+        }
+    }
+}
+
+/// One hour to merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    /// The hour bucket (0–23).
+    pub hour: u8,
+    /// The hour's current compacted segment, merged in and then replaced.
+    pub existing: Option<CompactedSegment>,
+    /// Uncovered L0 segments of the hour, sorted by key.
+    pub inputs: Vec<String>,
+}
+
+/// What one pass does to one tenant's day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Hours to merge.
+    pub merges: Vec<Merge>,
+    /// Objects past their grace period, to delete.
+    pub deletions: Vec<String>,
+}
+
+impl Plan {
+    /// Tells whether the plan does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.merges.is_empty() && self.deletions.is_empty()
+    }
+}
+
+/// Plans a pass over one day: every uncovered L0 segment goes into exactly one merge (up to
+/// `max_inputs` per hour), and every scheduled object whose time has come is deleted.
+pub fn plan(manifest: &Manifest, l0: &[SegmentKey], now: i64, config: &CompactionConfig) -> Plan {
+    let mut by_hour: BTreeMap<u8, Vec<String>> = BTreeMap::new();
+    for key in l0 {
+        let k = key.to_string();
+        if !manifest.covers(&k) {
+            by_hour.entry(key.hour).or_default().push(k);
+        }
+    }
+    let merges = by_hour
+        .into_iter()
+        .map(|(hour, mut inputs)| {
+            inputs.sort();
+            inputs.truncate(config.max_inputs.max(1));
+            Merge {
+                hour,
+                existing: manifest.segments.iter().find(|s| s.hour == hour).cloned(),
+                inputs,
+            }
+        })
+        .collect();
+    let deletions = manifest
+        .covered
+        .iter()
+        .chain(&manifest.pending_deletes)
+        .filter(|s| s.delete_after <= now)
+        .map(|s| s.key.clone())
+        .collect();
+    Plan { merges, deletions }
+}
+
+/// What a pass did, for logs and `flamelet compact`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactionReport {
+    /// Compacted segments written.
+    pub merged: Vec<MergeReport>,
+    /// Objects deleted after their grace period.
+    pub deleted: Vec<String>,
+    /// Manifest versions published.
+    pub published: Vec<String>,
+    /// Days where another compactor published first (retried on the next pass).
+    pub conflicts: Vec<String>,
+}
+
+/// One merge done.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeReport {
+    /// The new compacted segment.
+    pub output: String,
+    /// L0 segments merged in.
+    pub l0_inputs: usize,
+    /// Whether the hour's previous compacted segment was merged in too.
+    pub replaced_existing: bool,
+    /// Sample rows written.
+    pub rows: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Runs one compaction pass over every tenant and day.
+pub fn run(
+    store: &dyn ObjectStore,
+    now: i64,
+    config: &CompactionConfig,
+) -> Result<CompactionReport> {
+    let mut report = CompactionReport::default();
+    for tenant_dir in list_prefixes(store, "tenants/")? {
+        let segment = tenant_dir
+            .trim_start_matches("tenants/")
+            .trim_end_matches('/');
+        let Some(tenant) = Tenant::from_key_segment(segment) else {
+            continue;
+        };
+        let mut days: Vec<Day> = Vec::new();
+        for dir in ["l0", "manifests"] {
+            for p in list_prefixes(store, &format!("{tenant_dir}{dir}/"))? {
+                let day = p
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .and_then(Day::parse);
+                days.extend(day);
+            }
+        }
+        days.sort();
+        days.dedup();
+        for day in days {
+            compact_day(store, &tenant, day, now, config, &mut report)?;
+        }
+    }
+    Ok(report)
+}
+
+fn compact_day(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    day: Day,
+    now: i64,
+    config: &CompactionConfig,
+    report: &mut CompactionReport,
+) -> Result<()> {
+    let current = manifest::load_latest(store, tenant, day)?;
+    let (current_key, manifest) = match current {
+        Some((k, m)) => (Some(k), m),
+        None => (None, Manifest::default()),
+    };
+    let l0: Vec<SegmentKey> = list_all(store, &SegmentKey::prefix(tenant, Level::L0, day))?
+        .iter()
+        .filter_map(|o| SegmentKey::parse(&o.key))
+        .collect();
+    let plan = plan(&manifest, &l0, now, config);
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let schedule = |key: String| Scheduled {
+        key,
+        delete_after: now + config.grace_nanos,
+    };
+    let mut next = manifest.clone();
+    next.version += 1;
+    next.created_at = now;
+
+    // Deletions first: an L0 segment leaves `covered` only once it is gone (manifest doc).
+    for key in &plan.deletions {
+        store.delete(key)?;
+        report.deleted.push(key.clone());
+    }
+    next.covered.retain(|s| !plan.deletions.contains(&s.key));
+    next.pending_deletes
+        .retain(|s| !plan.deletions.contains(&s.key));
+
+    let mut written = Vec::new();
+    let reported = report.merged.len();
+    for merge in &plan.merges {
+        let mut builder = SegmentBuilder::new(tenant.as_str());
+        let mut keys: Vec<String> = merge.existing.iter().map(|s| s.key.clone()).collect();
+        keys.extend(merge.inputs.iter().cloned());
+        for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
+            let data = segment::decode(bytes?)
+                .map_err(|e| Error::bad_input(format!("segment `{key}`: {e}")))?;
+            builder.add_segment(&data);
+        }
+        let data = builder.finish();
+        let Some((min_time, max_time)) = data.time_range() else {
+            continue;
+        };
+        let bytes = Bytes::from(segment::encode(&data)?);
+        let hour_start = Day::start_nanos(day) + merge.hour as i64 * crate::keys::HOUR_NANOS;
+        let key = SegmentKey::new(tenant, Level::Compacted, hour_start, Ulid::new()).to_string();
+        store.put(&key, bytes.clone(), PutMode::Create)?;
+        written.push(key.clone());
+        if let Some(old) = &merge.existing {
+            next.segments.retain(|s| s.key != old.key);
+            next.pending_deletes.push(schedule(old.key.clone()));
+        }
+        next.segments.push(CompactedSegment {
+            key: key.clone(),
+            hour: merge.hour,
+            min_time,
+            max_time,
+            size: bytes.len() as u64,
+        });
+        next.covered
+            .extend(merge.inputs.iter().cloned().map(schedule));
+        report.merged.push(MergeReport {
+            output: key,
+            l0_inputs: merge.inputs.len(),
+            replaced_existing: merge.existing.is_some(),
+            rows: data.samples.len(),
+            bytes: bytes.len() as u64,
+        });
+    }
+    next.segments.sort_by_key(|s| s.hour);
+    if let Some(k) = &current_key {
+        next.pending_deletes.push(schedule(k.to_string()));
+    }
+    let new_key = ManifestKey {
+        tenant: tenant.clone(),
+        day,
+        version: next.version,
+    };
+    if manifest::publish(store, tenant, day, &next)? {
+        report.published.push(new_key.to_string());
+    } else {
+        // Lost the race: nothing references what we wrote.
+        for key in written {
+            store.delete(&key)?;
+        }
+        report.merged.truncate(reported);
+        report.conflicts.push(new_key.to_string());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestRequest, ingest};
+    use crate::query::{RenderRequest, Rendered, SharedStore, render};
+    use crate::store::MemoryStore;
+    use std::sync::Arc;
+
+    const T0: i64 = 1_700_000_000;
+    const S: i64 = crate::time::NANOS_PER_SECOND;
+
+    fn push(store: &dyn ObjectStore, tenant: &Tenant, name: &str, at: i64, body: &str) {
+        let p: Vec<(String, String)> = [("name", name.to_string()), ("from", at.to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let req = IngestRequest {
+            params: &p,
+            content_type: None,
+            body: body.as_bytes(),
+        };
+        ingest(store, tenant, &req, 0).unwrap();
+    }
+
+    fn render_json(store: &SharedStore, tenant: &Tenant, q: &str) -> String {
+        let p: Vec<(String, String)> = [
+            ("query", q.to_string()),
+            ("from", (T0 - 7200).to_string()),
+            ("until", (T0 + 7200).to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let req = RenderRequest::from_params(&p, 0).unwrap();
+        match render(store, tenant, &req).unwrap() {
+            Rendered::Json(r) => serde_json::to_string(&r).unwrap(),
+            Rendered::Dot(d) => d,
+        }
+    }
+
+    #[test]
+    fn plan_covers_every_l0_once() {
+        let tenant = Tenant::from_header(None).unwrap();
+        let keys: Vec<SegmentKey> = (0..10)
+            .map(|i| SegmentKey::new(&tenant, Level::L0, (T0 + i * 1000) * S, Ulid::new()))
+            .collect();
+        let p = plan(&Manifest::default(), &keys, 0, &CompactionConfig::default());
+        let mut all: Vec<String> = p.merges.iter().flat_map(|m| m.inputs.clone()).collect();
+        all.sort();
+        let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        expected.sort();
+        assert_eq!(all, expected);
+        let mut m = Manifest::default();
+        m.covered = expected
+            .iter()
+            .map(|k| Scheduled {
+                key: k.clone(),
+                delete_after: 5,
+            })
+            .collect();
+        let p = plan(&m, &keys, 4, &CompactionConfig::default());
+        assert!(p.is_empty());
+        let p = plan(&m, &keys, 5, &CompactionConfig::default());
+        assert_eq!(p.deletions.len(), 10);
+    }
+
+    #[test]
+    fn compaction_keeps_answers_and_cleans_up() {
+        let mem = Arc::new(MemoryStore::default());
+        let store: SharedStore = mem.clone();
+        let tenant = Tenant::from_header(None).unwrap();
+        for i in 0..5 {
+            push(
+                store.as_ref(),
+                &tenant,
+                "app.cpu{env=a}",
+                T0 + i * 10,
+                "main;work 3\nmain;idle 1\n",
+            );
+            push(
+                store.as_ref(),
+                &tenant,
+                "app.cpu{env=b}",
+                T0 + 4000 + i,
+                "main;work 1\n",
+            );
+        }
+        let q = "app.cpu{}";
+        let before = render_json(&store, &tenant, q);
+        let config = CompactionConfig {
+            grace_nanos: 100,
+            max_inputs: 3,
+        };
+        let r1 = run(store.as_ref(), 1_000, &config).unwrap();
+        assert_eq!(r1.merged.len(), 2);
+        assert_eq!(render_json(&store, &tenant, q), before);
+        let r2 = run(store.as_ref(), 1_050, &config).unwrap();
+        assert_eq!(r2.merged.iter().map(|m| m.l0_inputs).sum::<usize>(), 4);
+        assert_eq!(render_json(&store, &tenant, q), before);
+        // Past the grace period everything replaced goes away; answers stay.
+        run(store.as_ref(), 10_000, &config).unwrap();
+        run(store.as_ref(), 20_000, &config).unwrap();
+        assert_eq!(render_json(&store, &tenant, q), before);
+        let keys = mem.keys();
+        assert!(!keys.iter().any(|k| k.contains("/l0/")), "{keys:?}");
+        assert_eq!(
+            keys.iter().filter(|k| k.contains("/segments/")).count(),
+            2,
+            "{keys:?}"
+        );
+        // The newest version, and its predecessor until the grace period ends.
+        assert_eq!(
+            keys.iter().filter(|k| k.contains("/manifests/")).count(),
+            2,
+            "{keys:?}"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! The crate's error type and the one place where an error gets its kind.
+//!
+//! Every module has its own error enum naming the bad value; they fold into [`Error`], whose
+//! [`Error::kind`] the adapters map to a status code (4xx for what the caller sent, 5xx for
+//! what went wrong here).
+
+use crate::store::StoreError;
+
+/// What kind of failure an [`Error`] is, independent of where it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request was malformed (400).
+    BadInput,
+    /// The request or its decoded content is over a size limit (413).
+    TooLarge,
+    /// The content type or format is not supported (415).
+    Unsupported,
+    /// A named thing does not exist (404).
+    NotFound,
+    /// A concurrent writer won a create-only race (409).
+    Conflict,
+    /// Storage failed; retrying may help (503).
+    Unavailable,
+    /// A bug or broken invariant here (500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// Returns the HTTP status that answers an error of this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::BadInput => 400,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::Unsupported => 415,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// Any error of the core library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A request parameter or body was invalid; the message says which and why.
+    #[error("{0}")]
+    BadInput(String),
+    /// A size limit was exceeded.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The upload's format or content type is not supported.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A label selector could not be parsed.
+    #[error(transparent)]
+    Selector(#[from] crate::selector::SelectorError),
+    /// A time could not be parsed.
+    #[error(transparent)]
+    Time(#[from] crate::time::TimeError),
+    /// A tenant ID was invalid.
+    #[error(transparent)]
+    Tenant(#[from] crate::tenant::TenantError),
+    /// An object store operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored segment could not be decoded or encoded.
+    #[error(transparent)]
+    Segment(#[from] crate::segment::SegmentError),
+    /// A stored manifest could not be decoded.
+    #[error("manifest `{key}`: {message}")]
+    Manifest {
+        /// The manifest's object key.
+        key: String,
+        /// What was wrong with it.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Returns the kind of this error, which decides its HTTP status.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::BadInput(_) | Error::Selector(_) | Error::Time(_) | Error::Tenant(_) => {
+                ErrorKind::BadInput
+            }
+            Error::TooLarge(_) => ErrorKind::TooLarge,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Store(e) => match e {
+                StoreError::NotFound { .. } => ErrorKind::NotFound,
+                StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
+                StoreError::InvalidKey { .. } => ErrorKind::Internal,
+                StoreError::Other { .. } => ErrorKind::Unavailable,
+            },
+            Error::Segment(_) | Error::Manifest { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Builds a [`Error::BadInput`] from anything printable.
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Error::BadInput(message.into())
+    }
+}
+
+/// The result type of the core library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

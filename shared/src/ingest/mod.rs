@@ -1,0 +1,356 @@
+//! Ingest: an upload becomes normalised [`Profile`]s, then one immutable L0 segment, written
+//! with one create-only put. The caller answers 200 only after [`ingest`] returns `Ok`, so an
+//! acknowledged upload is durable; on any error nothing is written.
+//!
+//! Formats are chosen as api.md says: `format=trie`, `tree`, `lines`, `jfr`, `pprof`,
+//! `speedscope`, then any `multipart/form-data`, else folded. This module implements folded and
+//! lines; the others answer 415 until their parsers land.
+
+pub mod folded;
+pub mod name;
+
+use std::io::Read;
+
+use bytes::Bytes;
+use ulid::Ulid;
+
+use crate::keys::{HOUR_NANOS, Level, SegmentKey};
+use crate::profile::{Labels, METRIC_NAME, Profile, SERVICE_NAME, Sample, Series, validate_labels};
+use crate::segment::{self, SegmentBuilder};
+use crate::store::{ObjectStore, PutMode, StoreError};
+use crate::tenant::Tenant;
+use crate::time::parse_ingest_time;
+use crate::{Error, Result};
+
+/// Largest request body accepted (raw bytes on the wire).
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+/// Largest decoded (decompressed) profile: bounds what a gzip bomb can make us allocate.
+pub const MAX_PROFILE_DECODED_BYTES: usize = 4 << 20;
+/// Most samples (distinct stacks) in one profile.
+pub const MAX_SAMPLES_PER_PROFILE: usize = 16_000;
+/// Deeper stacks keep their 1000 root-most frames.
+pub const MAX_STACK_DEPTH: usize = 1000;
+/// Longer function names are cut to this many bytes (at a character boundary).
+pub const MAX_SYMBOL_BYTES: usize = 65_535;
+/// The profiles of one request must lie within this span, so that a query reading the L0 day
+/// of `from − MAX_REQUEST_SPAN` finds every segment overlapping its range.
+pub const MAX_REQUEST_SPAN_NANOS: i64 = HOUR_NANOS;
+/// Default `sampleRate` of the text formats (Hz).
+pub const DEFAULT_SAMPLE_RATE: u32 = 100;
+
+/// An ingest request as the HTTP adapter hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestRequest<'a> {
+    /// Query parameters, in order.
+    pub params: &'a [(String, String)],
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+impl IngestRequest<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an accepted request stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The key of the segment written, `None` if the upload held no samples.
+    pub key: Option<String>,
+    /// Profiles stored.
+    pub profiles: usize,
+    /// Sample rows stored.
+    pub samples: usize,
+}
+
+/// Parses an upload and stores it as one L0 segment.
+pub fn ingest(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    req: &IngestRequest<'_>,
+    now_nanos: i64,
+) -> Result<IngestOutcome> {
+    let profiles = parse(req, now_nanos)?;
+    store_profiles(store, tenant, &profiles)
+}
+
+/// Parses an upload into profiles without storing anything.
+pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(Error::TooLarge(format!(
+            "request body is {} bytes, more than {MAX_BODY_BYTES}",
+            req.body.len()
+        )));
+    }
+    let format = req.param("format").unwrap_or("");
+    let multipart = req.content_type.is_some_and(|c| {
+        c.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+    });
+    match format {
+        "trie" | "tree" | "jfr" | "pprof" | "speedscope" => return Err(unsupported(format)),
+        "" | "folded" | "lines" if multipart => return Err(unsupported("multipart/form-data")),
+        "" | "folded" | "lines" => {}
+        other => return Err(Error::bad_input(format!("unknown format `{other}`"))),
+    }
+    let name = req
+        .param("name")
+        .ok_or_else(|| Error::bad_input("missing `name` parameter"))?;
+    let name = name::parse(name)?;
+    let (profile_type, scaled) = crate::profile::ProfileType::from_legacy_suffix(
+        name.suffix.as_deref(),
+    )
+    .ok_or_else(|| {
+        Error::bad_input(format!(
+            "unknown profile type suffix `{}` in name `{}`",
+            name.suffix.as_deref().unwrap_or(""),
+            name.full
+        ))
+    })?;
+    let from = match req.param("from") {
+        Some(v) => parse_ingest_time("from", v)?,
+        None => now_nanos,
+    };
+    if let Some(v) = req.param("until") {
+        parse_ingest_time("until", v)?;
+    }
+    let sample_rate = match req.param("sampleRate") {
+        None | Some("") => DEFAULT_SAMPLE_RATE,
+        Some(v) => v.parse::<u32>().ok().filter(|r| *r > 0).ok_or_else(|| {
+            Error::bad_input(format!(
+                "invalid sampleRate `{v}`: expected a positive integer"
+            ))
+        })?,
+    };
+
+    let body = decode_body(req.body)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| Error::bad_input(format!("body is not UTF-8 text: {e}")))?;
+    let mut samples = if format == "lines" {
+        folded::parse_lines(text)?
+    } else {
+        folded::parse_folded(text)?
+    };
+    if scaled {
+        let factor = 1e9 / sample_rate as f64;
+        for s in &mut samples {
+            s.value = (s.value as f64 * factor).round() as i64;
+        }
+    }
+
+    let mut labels: Labels = name.tags.clone();
+    labels.insert(SERVICE_NAME.to_string(), name.app.clone());
+    labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
+    if let Some(spy) = req.param("spyName").filter(|s| !s.is_empty()) {
+        labels.insert("pyroscope_spy".to_string(), spy.to_string());
+    }
+    validate_labels(&labels)?;
+    let profile = Profile {
+        series: Series {
+            profile_type,
+            labels,
+        },
+        time_nanos: from,
+        samples,
+    };
+    Ok(vec![normalize(profile)?])
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::Unsupported(format!("{what} uploads are not supported yet"))
+}
+
+/// Decompresses a gzip body (sniffed by its magic bytes), bounded by
+/// [`MAX_PROFILE_DECODED_BYTES`]; anything else is returned as is.
+pub fn decode_body(body: &[u8]) -> Result<Bytes> {
+    if !body.starts_with(&[0x1f, 0x8b]) {
+        if body.len() > MAX_PROFILE_DECODED_BYTES {
+            return Err(too_large_decoded());
+        }
+        return Ok(Bytes::copy_from_slice(body));
+    }
+    let mut out = Vec::new();
+    let limit = MAX_PROFILE_DECODED_BYTES as u64 + 1;
+    flate2::read::MultiGzDecoder::new(body)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::bad_input(format!("invalid gzip body: {e}")))?;
+    if out.len() > MAX_PROFILE_DECODED_BYTES {
+        return Err(too_large_decoded());
+    }
+    Ok(Bytes::from(out))
+}
+
+fn too_large_decoded() -> Error {
+    Error::TooLarge(format!(
+        "decoded profile is larger than {MAX_PROFILE_DECODED_BYTES} bytes"
+    ))
+}
+
+/// Applies the per-profile limits: drops zero values, truncates deep stacks and long names,
+/// and rejects profiles with too many samples.
+pub fn normalize(mut profile: Profile) -> Result<Profile> {
+    profile
+        .samples
+        .retain(|s| s.value != 0 && !s.stack.is_empty());
+    if profile.samples.len() > MAX_SAMPLES_PER_PROFILE {
+        return Err(Error::TooLarge(format!(
+            "profile has {} samples, more than {MAX_SAMPLES_PER_PROFILE}",
+            profile.samples.len()
+        )));
+    }
+    for Sample { stack, .. } in &mut profile.samples {
+        stack.truncate(MAX_STACK_DEPTH);
+        for frame in stack.iter_mut() {
+            if frame.len() > MAX_SYMBOL_BYTES {
+                let mut cut = MAX_SYMBOL_BYTES;
+                while !frame.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                frame.truncate(cut);
+            }
+        }
+    }
+    Ok(profile)
+}
+
+/// Writes profiles as one L0 segment with one create-only put; `key: None` when there are no
+/// samples (nothing is written).
+pub fn store_profiles(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    profiles: &[Profile],
+) -> Result<IngestOutcome> {
+    let mut builder = SegmentBuilder::new(tenant.as_str());
+    for p in profiles {
+        builder.add_profile(p);
+    }
+    let data = builder.finish();
+    let Some((min, max)) = data.time_range() else {
+        return Ok(IngestOutcome {
+            key: None,
+            profiles: 0,
+            samples: 0,
+        });
+    };
+    if max - min > MAX_REQUEST_SPAN_NANOS {
+        return Err(Error::bad_input(
+            "profiles in one request span more than 1h: send them separately",
+        ));
+    }
+    let bytes = Bytes::from(segment::encode(&data)?);
+    // A fresh ULID cannot collide in practice; retrying keeps create-only honest if it does.
+    let mut attempts = 0;
+    loop {
+        let key = SegmentKey::new(tenant, Level::L0, min, Ulid::new()).to_string();
+        match store.put(&key, bytes.clone(), PutMode::Create) {
+            Ok(()) => {
+                return Ok(IngestOutcome {
+                    key: Some(key),
+                    profiles: profiles.len(),
+                    samples: data.samples.len(),
+                });
+            }
+            Err(StoreError::AlreadyExists { .. }) if attempts < 3 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn folded_cpu_is_scaled() {
+        let p = params(&[
+            ("name", "app.cpu{env=prod}"),
+            ("from", "1700000000"),
+            ("sampleRate", "100"),
+        ]);
+        let req = IngestRequest {
+            params: &p,
+            content_type: None,
+            body: b"a;b 2\n",
+        };
+        let profiles = parse(&req, 0).unwrap();
+        assert_eq!(profiles[0].samples[0].value, 20_000_000);
+        assert_eq!(profiles[0].series.labels["service_name"], "app");
+        assert_eq!(profiles[0].series.labels["__name__"], "process_cpu");
+        assert_eq!(profiles[0].series.labels["env"], "prod");
+        assert_eq!(profiles[0].time_nanos, 1_700_000_000_000_000_000);
+    }
+
+    #[test]
+    fn errors_store_nothing() {
+        let store = MemoryStore::default();
+        let tenant = Tenant::from_header(None).unwrap();
+        for (p, body) in [
+            (params(&[("name", "app.bogus")]), &b"a 1"[..]),
+            (params(&[("name", "app.cpu")]), b"a;b"),
+            (
+                params(&[("name", "app.cpu"), ("from", "yesterday")]),
+                b"a 1",
+            ),
+            (params(&[]), b"a 1"),
+            (params(&[("name", "app.cpu"), ("sampleRate", "0")]), b"a 1"),
+        ] {
+            let req = IngestRequest {
+                params: &p,
+                content_type: None,
+                body,
+            };
+            assert_eq!(
+                ingest(&store, &tenant, &req, 1).unwrap_err().kind(),
+                crate::ErrorKind::BadInput
+            );
+        }
+        assert!(store.keys().is_empty());
+    }
+
+    #[test]
+    fn gzip_is_sniffed_and_bounded() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"a;b 1\n").unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(&decode_body(&gz).unwrap()[..], b"a;b 1\n");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![b'a'; MAX_PROFILE_DECODED_BYTES + 10])
+            .unwrap();
+        let bomb = enc.finish().unwrap();
+        assert_eq!(
+            decode_body(&bomb).unwrap_err().kind(),
+            crate::ErrorKind::TooLarge
+        );
+    }
+
+    #[test]
+    fn one_segment_per_request() {
+        let store = MemoryStore::default();
+        let tenant = Tenant::from_header(Some("t")).unwrap();
+        let p = params(&[("name", "app.alloc_objects"), ("from", "1700000000")]);
+        let req = IngestRequest {
+            params: &p,
+            content_type: None,
+            body: b"a;b 1\na;c 2\n",
+        };
+        let out = ingest(&store, &tenant, &req, 0).unwrap();
+        assert_eq!(store.keys(), vec![out.key.unwrap()]);
+        assert!(store.keys()[0].starts_with("tenants/t/l0/2023-11-14/22-"));
+    }
+}

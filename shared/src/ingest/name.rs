@@ -1,0 +1,116 @@
+//! Application names as the legacy `/ingest` endpoint takes them: `app.suffix{k=v,…}`.
+
+use crate::profile::{Labels, validate_label_name};
+use crate::{Error, Result};
+
+/// A parsed `name` parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppName {
+    /// Everything before `{`.
+    pub full: String,
+    /// The application name (before the last `.`).
+    pub app: String,
+    /// The suffix after the last `.`, if any.
+    pub suffix: Option<String>,
+    /// The tags between braces.
+    pub tags: Labels,
+}
+
+/// Parses `app.suffix{k=v,k2=v2}`. Application names are letters, digits, `_`, `-`, `.`; tag
+/// keys are label names and may not start with `__` (reserved).
+pub fn parse(name: &str) -> Result<AppName> {
+    let bad =
+        |why: &str| Error::bad_input(format!("invalid name `{}`: {why}", name.escape_default()));
+    let name = name.trim();
+    let (full, tags_text) = match name.find('{') {
+        Some(open) => {
+            let inner = name[open + 1..]
+                .strip_suffix('}')
+                .ok_or_else(|| bad("tags must end with `}`"))?;
+            (&name[..open], Some(inner))
+        }
+        None => (name, None),
+    };
+    if full.is_empty() {
+        return Err(bad("empty application name"));
+    }
+    if !full
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(bad(
+            "application names may contain only letters, digits, `_`, `-` and `.`",
+        ));
+    }
+    let (app, suffix) = match full.rsplit_once('.') {
+        Some((app, suffix)) => (app, Some(suffix.to_string())),
+        None => (full, None),
+    };
+    if app.is_empty() {
+        return Err(bad("empty application name"));
+    }
+    let mut tags = Labels::new();
+    for pair in tags_text.unwrap_or("").split(',') {
+        let pair = pair.trim();
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(&format!("tag `{pair}` is not key=value")))?;
+        let (k, v) = (k.trim(), v.trim());
+        validate_label_name(k).map_err(|_| bad(&format!("invalid tag name `{k}`")))?;
+        if k.starts_with("__") {
+            return Err(bad(&format!("tag name `{k}` is reserved")));
+        }
+        if v.contains('{') || v.contains('}') {
+            return Err(bad(&format!("tag value `{v}` contains a brace")));
+        }
+        tags.insert(k.to_string(), v.to_string());
+    }
+    Ok(AppName {
+        full: full.to_string(),
+        app: app.to_string(),
+        suffix,
+        tags,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let n = parse("my-app.cpu{env=staging, region = us-east}").unwrap();
+        assert_eq!(
+            (n.app.as_str(), n.suffix.as_deref()),
+            ("my-app", Some("cpu"))
+        );
+        assert_eq!(n.tags.get("env").map(String::as_str), Some("staging"));
+        assert_eq!(n.tags.get("region").map(String::as_str), Some("us-east"));
+        let n = parse("a.b.alloc_objects").unwrap();
+        assert_eq!(
+            (n.app.as_str(), n.suffix.as_deref()),
+            ("a.b", Some("alloc_objects"))
+        );
+        let n = parse("plain{}").unwrap();
+        assert_eq!((n.app.as_str(), n.suffix), ("plain", None));
+    }
+
+    #[test]
+    fn errors() {
+        for bad in [
+            "",
+            "{a=b}",
+            "app.cpu{env=x",
+            "app cpu",
+            "app.cpu{1x=y}",
+            "app.cpu{__name__=x}",
+            "app.cpu{novalue}",
+            ".cpu",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

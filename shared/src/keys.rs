@@ -1,0 +1,264 @@
+//! Object keys, typed. Grammar (docs/storage.md#keys):
+//!
+//! ```text
+//! tenants/{tenant}/l0/{YYYY-MM-DD}/{HH}-{ulid}.parquet        one per ingest request
+//! tenants/{tenant}/segments/{YYYY-MM-DD}/{HH}-{ulid}.parquet  written by compaction
+//! tenants/{tenant}/manifests/{YYYY-MM-DD}/{version:020}.json  one per compaction publish
+//! ```
+//!
+//! `{tenant}` is [`Tenant::key_segment`]; the day and hour are the UTC bucket of the segment's
+//! earliest profile. Numbers are zero-padded so that keys sort in time and version order.
+
+use std::fmt;
+
+use ulid::Ulid;
+
+use crate::tenant::Tenant;
+use crate::time::NANOS_PER_SECOND;
+
+/// Nanoseconds in an hour: the compaction bucket.
+pub const HOUR_NANOS: i64 = 3600 * NANOS_PER_SECOND;
+/// Nanoseconds in a day: the listing and manifest partition.
+pub const DAY_NANOS: i64 = 24 * HOUR_NANOS;
+
+/// A UTC day, as days since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Day(pub i64);
+
+impl Day {
+    /// Returns the day that contains `nanos`.
+    pub fn of(nanos: i64) -> Self {
+        Day(nanos.div_euclid(DAY_NANOS))
+    }
+
+    /// Returns the first nanosecond of the day.
+    pub fn start_nanos(self) -> i64 {
+        self.0.saturating_mul(DAY_NANOS)
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let date: jiff::civil::Date = s.parse().ok()?;
+        let ts = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+        Some(Day::of(ts.as_nanosecond() as i64))
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ts = jiff::Timestamp::from_second(self.0 * 86_400).map_err(|_| fmt::Error)?;
+        write!(f, "{}", ts.to_zoned(jiff::tz::TimeZone::UTC).date())
+    }
+}
+
+/// Where a segment sits in the compaction lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// Written by one ingest request.
+    L0,
+    /// Written by compaction, listed in a manifest.
+    Compacted,
+}
+
+impl Level {
+    fn dir(self) -> &'static str {
+        match self {
+            Level::L0 => "l0",
+            Level::Compacted => "segments",
+        }
+    }
+}
+
+/// The key of a segment object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegmentKey {
+    /// The owner.
+    pub tenant: Tenant,
+    /// L0 or compacted.
+    pub level: Level,
+    /// The day of its earliest profile.
+    pub day: Day,
+    /// The hour (0–23) of its earliest profile.
+    pub hour: u8,
+    /// Its unique ID.
+    pub id: Ulid,
+}
+
+impl SegmentKey {
+    /// Builds the key for a new segment whose earliest profile is at `min_time`.
+    pub fn new(tenant: &Tenant, level: Level, min_time: i64, id: Ulid) -> Self {
+        let day = Day::of(min_time);
+        let hour = ((min_time - day.start_nanos()) / HOUR_NANOS) as u8;
+        SegmentKey {
+            tenant: tenant.clone(),
+            level,
+            day,
+            hour,
+            id,
+        }
+    }
+
+    /// Returns the prefix under which segments of one level and day are listed.
+    pub fn prefix(tenant: &Tenant, level: Level, day: Day) -> String {
+        format!("tenants/{}/{}/{}/", tenant.key_segment(), level.dir(), day)
+    }
+
+    /// Parses a key written by [`SegmentKey::to_string`].
+    pub fn parse(key: &str) -> Option<Self> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let [root, tenant, level, day, file] = parts.as_slice() else {
+            return None;
+        };
+        if *root != "tenants" {
+            return None;
+        }
+        let level = match *level {
+            "l0" => Level::L0,
+            "segments" => Level::Compacted,
+            _ => return None,
+        };
+        let (hour, rest) = file.split_once('-')?;
+        let id = rest.strip_suffix(".parquet")?;
+        let hour: u8 = hour.parse().ok().filter(|h| *h < 24)?;
+        Some(SegmentKey {
+            tenant: Tenant::from_key_segment(tenant)?,
+            level,
+            day: Day::parse(day)?,
+            hour,
+            id: Ulid::from_string(id).ok()?,
+        })
+    }
+
+    /// Returns the first nanosecond of the segment's hour bucket.
+    pub fn hour_start(&self) -> i64 {
+        self.day.start_nanos() + self.hour as i64 * HOUR_NANOS
+    }
+}
+
+impl fmt::Display for SegmentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{:02}-{}.parquet",
+            SegmentKey::prefix(&self.tenant, self.level, self.day),
+            self.hour,
+            self.id
+        )
+    }
+}
+
+/// The key of one manifest version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManifestKey {
+    /// The owner.
+    pub tenant: Tenant,
+    /// The day it describes.
+    pub day: Day,
+    /// Its version, starting at 1.
+    pub version: u64,
+}
+
+impl ManifestKey {
+    /// Returns the prefix under which the versions of one day's manifest are listed.
+    pub fn prefix(tenant: &Tenant, day: Day) -> String {
+        format!("tenants/{}/manifests/{}/", tenant.key_segment(), day)
+    }
+
+    /// Parses a key written by [`ManifestKey::to_string`].
+    pub fn parse(key: &str) -> Option<Self> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let ["tenants", tenant, "manifests", day, file] = parts.as_slice() else {
+            return None;
+        };
+        let version = file.strip_suffix(".json")?;
+        if version.len() != 20 {
+            return None;
+        }
+        Some(ManifestKey {
+            tenant: Tenant::from_key_segment(tenant)?,
+            day: Day::parse(day)?,
+            version: version.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for ManifestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{:020}.json",
+            ManifestKey::prefix(&self.tenant, self.day),
+            self.version
+        )
+    }
+}
+
+/// Returns the prefix under which all of a tenant's objects live.
+pub fn tenant_prefix(tenant: &Tenant) -> String {
+    format!("tenants/{}/", tenant.key_segment())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str) -> Tenant {
+        Tenant::from_header(Some(id)).unwrap()
+    }
+
+    #[test]
+    fn segment_keys_round_trip_at_edges() {
+        for (t, nanos, id) in [
+            ("anonymous", 0, Ulid::nil()),
+            (
+                "a b~c",
+                1_700_000_000 * NANOS_PER_SECOND,
+                Ulid::from_parts(1, 2),
+            ),
+            ("x", i64::MAX, Ulid(u128::MAX)),
+        ] {
+            for level in [Level::L0, Level::Compacted] {
+                let k = SegmentKey::new(&tenant(t), level, nanos, id);
+                let s = k.to_string();
+                assert!(s.starts_with(&SegmentKey::prefix(&k.tenant, level, k.day)));
+                assert_eq!(SegmentKey::parse(&s), Some(k), "{s}");
+            }
+        }
+        let k = SegmentKey::new(
+            &tenant("t"),
+            Level::L0,
+            1_700_000_000 * NANOS_PER_SECOND,
+            Ulid::nil(),
+        );
+        assert_eq!(
+            k.to_string(),
+            "tenants/t/l0/2023-11-14/22-00000000000000000000000000.parquet"
+        );
+        assert_eq!(k.hour_start(), 1_699_999_200 * NANOS_PER_SECOND);
+    }
+
+    #[test]
+    fn manifest_keys_round_trip_and_sort() {
+        for version in [0, 1, u64::MAX] {
+            let k = ManifestKey {
+                tenant: tenant("t"),
+                day: Day(19_675),
+                version,
+            };
+            assert_eq!(ManifestKey::parse(&k.to_string()), Some(k));
+        }
+        let a = ManifestKey {
+            tenant: tenant("t"),
+            day: Day(1),
+            version: 9,
+        }
+        .to_string();
+        let b = ManifestKey {
+            tenant: tenant("t"),
+            day: Day(1),
+            version: 10,
+        }
+        .to_string();
+        assert!(a < b);
+    }
+}

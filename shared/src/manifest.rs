@@ -1,0 +1,181 @@
+//! Manifests: per tenant and UTC day, immutable numbered versions that list the compacted
+//! segments and the L0 segments they replace. Format: docs/storage.md#manifest.
+//!
+//! # Why no sample is lost or counted twice
+//!
+//! - Compaction writes a compacted segment first, then publishes version N+1 with a
+//!   create-only put. Two compactors racing for N+1: exactly one put succeeds; the loser
+//!   deletes the segments it wrote (nothing references them) and retries on its next pass.
+//! - A query reads the newest manifest *before* listing L0 segments. L0 segments the manifest
+//!   covers are skipped (their samples are in its compacted segments); every other L0 segment
+//!   is read. An L0 segment is deleted only after a grace period and only then dropped from
+//!   `covered`, so a listing taken after reading any version never shows a segment whose data
+//!   that version also holds in a compacted segment.
+//! - Replaced compacted segments and older manifest versions are deleted after the same grace
+//!   period, so a query that read an older version can still finish (queries must be shorter
+//!   than the grace period).
+//! - A crash between any two steps leaves either an unreferenced compacted segment (ignored,
+//!   and deleted by a later pass) or a published version: both are readable states.
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{Day, HOUR_NANOS, Level, ManifestKey, SegmentKey};
+use crate::store::{ObjectStore, StoreError, list_all};
+use crate::tenant::Tenant;
+use crate::time::TimeRange;
+use crate::{Error, Result};
+
+/// A compacted segment listed in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactedSegment {
+    /// Its object key.
+    pub key: String,
+    /// The hour bucket (0–23) it holds.
+    pub hour: u8,
+    /// Earliest profile time (ns).
+    pub min_time: i64,
+    /// Latest profile time (ns).
+    pub max_time: i64,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// An object scheduled for deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduled {
+    /// Its object key.
+    pub key: String,
+    /// Not before this time (ns).
+    pub delete_after: i64,
+}
+
+/// One manifest version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Its version; 0 means "no manifest yet".
+    pub version: u64,
+    /// When it was published (ns).
+    pub created_at: i64,
+    /// Live compacted segments, at most one per hour.
+    pub segments: Vec<CompactedSegment>,
+    /// L0 segments whose samples are in `segments`; readers skip them. Each is deleted after
+    /// its time and then dropped from this list.
+    pub covered: Vec<Scheduled>,
+    /// Replaced compacted segments and older manifest versions, deleted after their time.
+    pub pending_deletes: Vec<Scheduled>,
+}
+
+impl Manifest {
+    /// Tells whether an L0 key is covered by this manifest.
+    pub fn covers(&self, key: &str) -> bool {
+        self.covered.iter().any(|c| c.key == key)
+    }
+}
+
+/// Reads the newest manifest version of a tenant's day; `None` if it has none.
+pub fn load_latest(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    day: Day,
+) -> Result<Option<(ManifestKey, Manifest)>> {
+    let mut keys: Vec<ManifestKey> = list_all(store, &ManifestKey::prefix(tenant, day))?
+        .into_iter()
+        .filter_map(|o| ManifestKey::parse(&o.key))
+        .collect();
+    keys.sort();
+    let Some(newest) = keys.pop() else {
+        return Ok(None);
+    };
+    let key = newest.to_string();
+    let bytes = store.get(&key)?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
+        key: key.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Some((newest, manifest)))
+}
+
+/// Publishes `manifest` as version `manifest.version` with a create-only put. Returns
+/// `Ok(false)` if another writer published that version first (the caller lost the race).
+pub fn publish(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    day: Day,
+    manifest: &Manifest,
+) -> Result<bool> {
+    let key = ManifestKey {
+        tenant: tenant.clone(),
+        day,
+        version: manifest.version,
+    };
+    let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Manifest {
+        key: key.to_string(),
+        message: e.to_string(),
+    })?;
+    match store.put(
+        &key.to_string(),
+        bytes.into(),
+        crate::store::PutMode::Create,
+    ) {
+        Ok(()) => Ok(true),
+        Err(StoreError::AlreadyExists { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A segment a query must read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRef {
+    /// Its object key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Returns the days whose L0 listings and manifests can hold data of `range`: an L0 segment
+/// sits under the day of its earliest profile, at most one request span before `range.from`.
+pub fn days_for_range(range: &TimeRange) -> impl Iterator<Item = Day> {
+    let first = Day::of(range.from - crate::ingest::MAX_REQUEST_SPAN_NANOS);
+    let last = Day::of(range.until);
+    (first.0..=last.0).map(Day)
+}
+
+/// Lists the segments holding a tenant's data in `range`, each sample in exactly one of them:
+/// the compacted segments of each day's newest manifest, and the L0 segments it does not cover.
+pub fn live_segments(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    range: &TimeRange,
+) -> Result<Vec<SegmentRef>> {
+    let mut out = Vec::new();
+    for day in days_for_range(range) {
+        // The manifest first, then the listing: see the module doc.
+        let manifest = load_latest(store, tenant, day)?
+            .map(|(_, m)| m)
+            .unwrap_or_default();
+        for s in &manifest.segments {
+            if range.overlaps(s.min_time, s.max_time) {
+                out.push(SegmentRef {
+                    key: s.key.clone(),
+                    size: s.size,
+                });
+            }
+        }
+        for o in list_all(store, &SegmentKey::prefix(tenant, Level::L0, day))? {
+            let Some(key) = SegmentKey::parse(&o.key) else {
+                continue;
+            };
+            // An L0 segment starts in its hour and spans at most one more.
+            let start = key.hour_start();
+            if start > range.until || start + 2 * HOUR_NANOS < range.from || manifest.covers(&o.key)
+            {
+                continue;
+            }
+            out.push(SegmentRef {
+                key: o.key,
+                size: o.size,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,447 @@
+//! Queries: render (flame graph + timeline, or dot) and label values.
+//!
+//! Path: validate parameters → [`manifest::live_segments`] → per segment, decode the footer
+//! and match series → read only the sample columns of row groups in range → merge stacks into
+//! one [`Tree`] by function name → encode.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parquet::file::reader::{ChunkReader, Length};
+use serde::Serialize;
+
+use crate::flamebearer::{self, DEFAULT_MAX_NODES, FlameGraph, MAX_MAX_NODES};
+use crate::manifest::{self, SegmentRef};
+use crate::profile::{ProfileType, Series};
+use crate::segment::{SegmentReader, StackNode};
+use crate::selector::Selector;
+use crate::store::ObjectStore;
+use crate::tenant::Tenant;
+use crate::time::TimeRange;
+use crate::timeline::{Aggregation, Timeline, TimelineBuilder};
+use crate::tree::{ROOT, Tree};
+use crate::{Error, Result};
+
+/// A store that segment readers can hold on to.
+pub type SharedStore = Arc<dyn ObjectStore + Send + Sync>;
+
+/// Segments up to this size are fetched whole (one read); larger ones footer first, then only
+/// the column chunks a query needs.
+pub const WHOLE_OBJECT_BYTES: u64 = 4 << 20;
+/// Bytes fetched from a large segment's end on open: the footer in one read, usually.
+pub const FOOTER_PREFETCH_BYTES: u64 = 256 << 10;
+
+/// A segment's bytes, fetched whole or by ranges on demand.
+pub enum ObjectChunks {
+    /// The whole object.
+    Whole(Bytes),
+    /// Ranges read on demand; the tail is prefetched.
+    Ranged {
+        /// Where to read from.
+        store: SharedStore,
+        /// The object key.
+        key: String,
+        /// The object's size.
+        size: u64,
+        /// The last bytes of the object, starting at `tail_start`.
+        tail: Bytes,
+        /// Offset of `tail` in the object.
+        tail_start: u64,
+    },
+}
+
+impl ObjectChunks {
+    /// Fetches an object whole or its tail, by size.
+    pub fn open(store: &SharedStore, r: &SegmentRef) -> Result<Self> {
+        if r.size <= WHOLE_OBJECT_BYTES {
+            return Ok(ObjectChunks::Whole(store.get(&r.key)?));
+        }
+        let tail_start = r.size.saturating_sub(FOOTER_PREFETCH_BYTES);
+        let tail = store.get_range(&r.key, tail_start..r.size)?;
+        Ok(ObjectChunks::Ranged {
+            store: store.clone(),
+            key: r.key.clone(),
+            size: r.size,
+            tail,
+            tail_start,
+        })
+    }
+}
+
+impl Length for ObjectChunks {
+    fn len(&self) -> u64 {
+        match self {
+            ObjectChunks::Whole(b) => b.len() as u64,
+            ObjectChunks::Ranged { size, .. } => *size,
+        }
+    }
+}
+
+impl ChunkReader for ObjectChunks {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let len = self.len().saturating_sub(start) as usize;
+        Ok(bytes::Buf::reader(self.get_bytes(start, len)?))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let end = start + length as u64;
+        match self {
+            ObjectChunks::Whole(b) => {
+                if end > b.len() as u64 {
+                    return Err(parquet::errors::ParquetError::EOF(
+                        "read past the end".into(),
+                    ));
+                }
+                Ok(b.slice(start as usize..end as usize))
+            }
+            ObjectChunks::Ranged {
+                store,
+                key,
+                tail,
+                tail_start,
+                ..
+            } => {
+                if start >= *tail_start && end <= tail_start + tail.len() as u64 {
+                    let from = (start - tail_start) as usize;
+                    return Ok(tail.slice(from..from + length));
+                }
+                store
+                    .get_range(key, start..end)
+                    .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+            }
+        }
+    }
+}
+
+/// What `format` a render asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderFormat {
+    /// The JSON flame graph answer.
+    Json,
+    /// Graphviz text.
+    Dot,
+}
+
+/// A validated `/pyroscope/render` request.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    /// The profile type queried.
+    pub profile_type: ProfileType,
+    /// The series selector.
+    pub selector: Selector,
+    /// The time range.
+    pub range: TimeRange,
+    /// `maxNodes`.
+    pub max_nodes: usize,
+    /// `groupBy` label, if any.
+    pub group_by: Option<String>,
+    /// `format`.
+    pub format: RenderFormat,
+    /// `aggregation`.
+    pub aggregation: Aggregation,
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Parses `maxNodes`/`max-nodes`: default 8192, at most 1048576.
+pub fn parse_max_nodes(value: Option<&str>) -> Result<usize> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        return Ok(DEFAULT_MAX_NODES);
+    };
+    let n: i64 = v.parse().map_err(|_| {
+        Error::bad_input(format!("invalid maxNodes `{v}`: expected a whole number"))
+    })?;
+    if n > MAX_MAX_NODES as i64 {
+        return Err(Error::bad_input(format!(
+            "maxNodes {n} is more than {MAX_MAX_NODES}"
+        )));
+    }
+    Ok(if n <= 0 {
+        DEFAULT_MAX_NODES
+    } else {
+        n as usize
+    })
+}
+
+impl RenderRequest {
+    /// Validates render parameters (`query`, `from`, `until`, `maxNodes`, `groupBy`, `format`,
+    /// `aggregation`).
+    pub fn from_params(params: &[(String, String)], now_nanos: i64) -> Result<Self> {
+        let query = param(params, "query")
+            .or_else(|| param(params, "name"))
+            .ok_or_else(|| Error::bad_input("missing `query` parameter"))?;
+        let (profile_type, selector) = Selector::parse_with_type(query)?;
+        let range =
+            TimeRange::from_params(param(params, "from"), param(params, "until"), now_nanos)?;
+        let max_nodes =
+            parse_max_nodes(param(params, "maxNodes").or_else(|| param(params, "max-nodes")))?;
+        let group_by = param(params, "groupBy")
+            .filter(|g| !g.is_empty())
+            .map(String::from);
+        let format = match param(params, "format") {
+            Some("dot") => RenderFormat::Dot,
+            _ => RenderFormat::Json,
+        };
+        let aggregation = match param(params, "aggregation") {
+            None | Some("") | Some("sum") => Aggregation::Sum,
+            Some("avg") | Some("average") => Aggregation::Avg,
+            Some(other) => {
+                return Err(Error::bad_input(format!(
+                    "unknown aggregation `{other}`: use sum or avg"
+                )));
+            }
+        };
+        Ok(RenderRequest {
+            profile_type,
+            selector,
+            range,
+            max_nodes,
+            group_by,
+            format,
+            aggregation,
+        })
+    }
+}
+
+/// The merged result of a selection: tree plus per-profile totals.
+pub struct Merged {
+    /// The merged call tree.
+    pub tree: Tree,
+    /// Distinct series seen, by id.
+    pub series: Vec<Series>,
+    /// Totals per (series id, time).
+    pub profile_totals: BTreeMap<(u32, i64), i64>,
+}
+
+/// Reads every live segment of the range and merges the matching samples.
+pub fn select(
+    store: &SharedStore,
+    tenant: &Tenant,
+    selector: &Selector,
+    range: &TimeRange,
+) -> Result<Merged> {
+    let mut merged = Merged {
+        tree: Tree::new(),
+        series: Vec::new(),
+        profile_totals: BTreeMap::new(),
+    };
+    let mut series_ids: HashMap<Series, u32> = HashMap::new();
+    for r in manifest::live_segments(store.as_ref(), tenant, range)? {
+        let reader = SegmentReader::open(ObjectChunks::open(store, &r)?)?;
+        let meta = reader.meta();
+        if !range.overlaps(meta.min_time, meta.max_time) {
+            continue;
+        }
+        let matching: Vec<bool> = meta.series.iter().map(|s| selector.matches(s)).collect();
+        if !matching.contains(&true) {
+            continue;
+        }
+        let strings = reader.read_strings()?;
+        let nodes = reader.read_nodes(strings.len())?;
+        let samples = reader.read_samples(
+            range.from,
+            range.until,
+            &|s| matching[s as usize],
+            nodes.len(),
+        )?;
+        if samples.is_empty() {
+            continue;
+        }
+        let global: Vec<u32> = meta
+            .series
+            .iter()
+            .map(|s| {
+                *series_ids.entry(s.clone()).or_insert_with(|| {
+                    merged.series.push(s.clone());
+                    merged.series.len() as u32 - 1
+                })
+            })
+            .collect();
+        let mut to_tree: Vec<usize> = vec![usize::MAX; nodes.len()];
+        for i in 0..samples.len() {
+            let leaf = tree_node(
+                &mut merged.tree,
+                &mut to_tree,
+                &nodes,
+                &strings,
+                samples.stack[i],
+            );
+            merged.tree.add_self(leaf, samples.value[i]);
+            *merged
+                .profile_totals
+                .entry((global[samples.series[i] as usize], samples.time[i]))
+                .or_default() += samples.value[i];
+        }
+    }
+    Ok(merged)
+}
+
+/// Maps a segment's stack node to the tree node with the same name path, memoised.
+fn tree_node(
+    tree: &mut Tree,
+    to_tree: &mut [usize],
+    nodes: &[StackNode],
+    strings: &[String],
+    leaf: u32,
+) -> usize {
+    let mut chain = Vec::new();
+    let mut n = leaf as i32;
+    while n >= 0 && to_tree[n as usize] == usize::MAX {
+        chain.push(n as usize);
+        n = nodes[n as usize].parent;
+    }
+    let mut parent = if n >= 0 { to_tree[n as usize] } else { ROOT };
+    for &node in chain.iter().rev() {
+        parent = tree.child(parent, &strings[nodes[node].name as usize]);
+        to_tree[node] = parent;
+    }
+    parent
+}
+
+/// `metadata` of the render answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderMetadata {
+    /// Always `single`.
+    pub format: &'static str,
+    /// The profiler's name (empty).
+    #[serde(rename = "spyName")]
+    pub spy_name: String,
+    /// Ticks per second of the values.
+    #[serde(rename = "sampleRate")]
+    pub sample_rate: u64,
+    /// Unit name.
+    pub units: &'static str,
+    /// The sample type.
+    pub name: String,
+}
+
+/// The JSON answer of `/pyroscope/render`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderResponse {
+    /// Always 1.
+    pub version: u32,
+    /// The flame graph.
+    pub flamebearer: FlameGraph,
+    /// Units and names.
+    pub metadata: RenderMetadata,
+    /// Totals over time.
+    pub timeline: Timeline,
+    /// One timeline per `groupBy` value, or `null`.
+    pub groups: Option<BTreeMap<String, Timeline>>,
+}
+
+/// A render answer: JSON or dot.
+pub enum Rendered {
+    /// `application/json`.
+    Json(Box<RenderResponse>),
+    /// Graphviz text.
+    Dot(String),
+}
+
+/// Answers `/pyroscope/render`.
+pub fn render(store: &SharedStore, tenant: &Tenant, req: &RenderRequest) -> Result<Rendered> {
+    let merged = select(store, tenant, &req.selector, &req.range)?;
+    if req.format == RenderFormat::Dot {
+        return Ok(Rendered::Dot(crate::dot::render(
+            &merged.tree,
+            req.max_nodes,
+            &req.profile_type.sample_type,
+        )));
+    }
+    let mut timeline = TimelineBuilder::new(req.range.from, req.range.until);
+    let mut groups: Option<BTreeMap<String, TimelineBuilder>> =
+        req.group_by.as_ref().map(|_| BTreeMap::new());
+    for (&(series, time), &total) in &merged.profile_totals {
+        timeline.add(time, total);
+        if let (Some(groups), Some(label)) = (groups.as_mut(), req.group_by.as_ref()) {
+            let value = merged.series[series as usize]
+                .label(label)
+                .unwrap_or_default();
+            groups
+                .entry(value)
+                .or_insert_with(|| TimelineBuilder::new(req.range.from, req.range.until))
+                .add(time, total);
+        }
+    }
+    let (units, sample_rate) = req.profile_type.render_units();
+    Ok(Rendered::Json(Box::new(RenderResponse {
+        version: 1,
+        flamebearer: flamebearer::encode(&merged.tree, req.max_nodes),
+        metadata: RenderMetadata {
+            format: "single",
+            spy_name: String::new(),
+            sample_rate,
+            units,
+            name: req.profile_type.sample_type.clone(),
+        },
+        timeline: timeline.finish(req.aggregation),
+        groups: groups.map(|g| {
+            g.into_iter()
+                .map(|(k, b)| (k, b.finish(req.aggregation)))
+                .collect()
+        }),
+    })))
+}
+
+/// A validated `/pyroscope/label-values` request.
+#[derive(Debug, Clone)]
+pub struct LabelValuesRequest {
+    /// The label whose values are listed (`__name__` lists profile type IDs).
+    pub label: String,
+    /// Which series to consider.
+    pub selector: Selector,
+    /// The time range.
+    pub range: TimeRange,
+}
+
+impl LabelValuesRequest {
+    /// Validates `label`, `query`, `from`, `until`.
+    pub fn from_params(params: &[(String, String)], now_nanos: i64) -> Result<Self> {
+        let label = param(params, "label")
+            .or_else(|| param(params, "name"))
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| Error::bad_input("missing `label` parameter"))?;
+        let selector = Selector::parse(param(params, "query").unwrap_or(""))?;
+        let range =
+            TimeRange::from_params(param(params, "from"), param(params, "until"), now_nanos)?;
+        Ok(LabelValuesRequest {
+            label: label.to_string(),
+            selector,
+            range,
+        })
+    }
+}
+
+/// Lists the sorted distinct values of a label over the series with data in range (judged by
+/// segment time bounds, so without reading sample columns).
+pub fn label_values(
+    store: &SharedStore,
+    tenant: &Tenant,
+    req: &LabelValuesRequest,
+) -> Result<Vec<String>> {
+    let mut values = BTreeSet::new();
+    for r in manifest::live_segments(store.as_ref(), tenant, &req.range)? {
+        let reader = SegmentReader::open(ObjectChunks::open(store, &r)?)?;
+        let meta = reader.meta();
+        if !req.range.overlaps(meta.min_time, meta.max_time) {
+            continue;
+        }
+        for s in meta.series.iter().filter(|s| req.selector.matches(s)) {
+            let value = if req.label == crate::profile::METRIC_NAME {
+                Some(s.profile_type.id())
+            } else {
+                s.label(&req.label)
+            };
+            values.extend(value.filter(|v| !v.is_empty()));
+        }
+    }
+    Ok(values.into_iter().collect())
+}

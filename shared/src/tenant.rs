@@ -1,0 +1,147 @@
+//! Tenants: who owns a series. Every storage key starts with the tenant's encoded ID, and no
+//! query reads another tenant's prefix.
+//!
+//! The ID comes from the `X-Scope-OrgID` header (absent or empty: `anonymous`). It is validated
+//! here before it can reach a key, and then encoded so that it is one safe path segment on
+//! every object store.
+
+use std::fmt;
+
+/// The tenant used when a request names none.
+pub const DEFAULT_TENANT: &str = "anonymous";
+
+/// The longest tenant ID accepted, in bytes (the reference server's limit).
+pub const MAX_TENANT_BYTES: usize = 150;
+
+/// Why a tenant ID was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenantError {
+    /// The ID is longer than [`MAX_TENANT_BYTES`].
+    #[error("tenant id is {len} bytes long, more than {MAX_TENANT_BYTES}")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The ID contains a character that could escape its storage prefix.
+    #[error("tenant id `{id}` contains {what}")]
+    Forbidden {
+        /// The ID as given (control characters escaped).
+        id: String,
+        /// What was found.
+        what: &'static str,
+    },
+}
+
+/// A validated tenant ID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tenant(String);
+
+impl Tenant {
+    /// Validates a tenant ID as sent in `X-Scope-OrgID`; `None` or empty means the default tenant.
+    pub fn from_header(value: Option<&str>) -> Result<Self, TenantError> {
+        let id = match value.map(str::trim) {
+            None | Some("") => return Ok(Tenant(DEFAULT_TENANT.to_string())),
+            Some(id) => id,
+        };
+        if id.len() > MAX_TENANT_BYTES {
+            return Err(TenantError::TooLong { len: id.len() });
+        }
+        let forbidden = |what| TenantError::Forbidden {
+            id: id.escape_default().to_string(),
+            what,
+        };
+        if id.contains('/') || id.contains('\\') {
+            return Err(forbidden("a path separator"));
+        }
+        if id.contains("..") || id == "." {
+            return Err(forbidden("`..` or is `.`"));
+        }
+        if id.chars().any(char::is_control) {
+            return Err(forbidden("a control character"));
+        }
+        Ok(Tenant(id.to_string()))
+    }
+
+    /// Returns the ID as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Returns the ID as one storage path segment: `[A-Za-z0-9_.-]` kept, anything else as
+    /// `~XX` per UTF-8 byte. The mapping is one-to-one, so two tenants never share a prefix.
+    pub fn key_segment(&self) -> String {
+        let mut out = String::with_capacity(self.0.len());
+        for byte in self.0.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-') {
+                out.push(byte as char);
+            } else {
+                out.push_str(&format!("~{byte:02X}"));
+            }
+        }
+        out
+    }
+
+    /// Decodes a key segment written by [`Tenant::key_segment`].
+    pub fn from_key_segment(segment: &str) -> Option<Self> {
+        let bytes = segment.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'~' {
+                let hex = segment.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok().map(Tenant)
+    }
+}
+
+impl fmt::Display for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_and_valid() {
+        assert_eq!(Tenant::from_header(None).unwrap().as_str(), "anonymous");
+        assert_eq!(Tenant::from_header(Some("")).unwrap().as_str(), "anonymous");
+        assert_eq!(
+            Tenant::from_header(Some("team-a")).unwrap().as_str(),
+            "team-a"
+        );
+    }
+
+    #[test]
+    fn rejects_escapes() {
+        for bad in ["a/b", "..", "a..b", ".", "a\nb", "x\u{7f}", "a\\b"] {
+            assert!(Tenant::from_header(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(Tenant::from_header(Some(&"x".repeat(151))).is_err());
+        assert!(Tenant::from_header(Some(&"x".repeat(150))).is_ok());
+    }
+
+    #[test]
+    fn key_segment_round_trips_and_is_injective() {
+        for id in ["team-a", "a b", "a~20", "ü*()", "A.b_c"] {
+            let t = Tenant::from_header(Some(id)).unwrap();
+            let seg = t.key_segment();
+            assert!(
+                seg.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b))
+            );
+            assert_eq!(Tenant::from_key_segment(&seg).unwrap(), t);
+        }
+        let a = Tenant::from_header(Some("a b")).unwrap().key_segment();
+        let b = Tenant::from_header(Some("a~20")).unwrap().key_segment();
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,173 @@
+//! A call tree merged by function name: the shape every flame graph is drawn from.
+//!
+//! Nodes are created parent-first, so a node's index is always greater than its parent's;
+//! totals are computed in one reverse pass instead of being updated on every insert.
+
+use std::collections::HashMap;
+
+/// The index of the root node.
+pub const ROOT: usize = 0;
+
+/// One node: a function name at one position in the call tree.
+#[derive(Debug, Clone)]
+pub struct TreeNode {
+    /// Index into [`Tree::names`].
+    pub name: u32,
+    /// Parent node, `usize::MAX` for the root.
+    pub parent: usize,
+    /// Value of stacks that end here.
+    pub self_value: i64,
+    /// Child node indexes, in insertion order.
+    pub children: Vec<usize>,
+}
+
+/// A merged call tree.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    names: Vec<String>,
+    name_ids: HashMap<String, u32>,
+    nodes: Vec<TreeNode>,
+    child_ids: HashMap<(usize, u32), usize>,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// Creates a tree with only the root (named `total`).
+    pub fn new() -> Self {
+        Tree {
+            names: vec!["total".to_string()],
+            name_ids: HashMap::from([("total".to_string(), 0)]),
+            nodes: vec![TreeNode {
+                name: 0,
+                parent: usize::MAX,
+                self_value: 0,
+                children: Vec::new(),
+            }],
+            child_ids: HashMap::new(),
+        }
+    }
+
+    /// Returns the interned names.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Returns the nodes; index 0 is the root.
+    pub fn nodes(&self) -> &[TreeNode] {
+        &self.nodes
+    }
+
+    /// Returns the name of a node.
+    pub fn name(&self, node: usize) -> &str {
+        &self.names[self.nodes[node].name as usize]
+    }
+
+    /// Returns the child of `parent` named `name`, creating it if needed.
+    pub fn child(&mut self, parent: usize, name: &str) -> usize {
+        let name_id = match self.name_ids.get(name) {
+            Some(id) => *id,
+            None => {
+                let id = self.names.len() as u32;
+                self.names.push(name.to_string());
+                self.name_ids.insert(name.to_string(), id);
+                id
+            }
+        };
+        if let Some(node) = self.child_ids.get(&(parent, name_id)) {
+            return *node;
+        }
+        let node = self.nodes.len();
+        self.nodes.push(TreeNode {
+            name: name_id,
+            parent,
+            self_value: 0,
+            children: Vec::new(),
+        });
+        self.nodes[parent].children.push(node);
+        self.child_ids.insert((parent, name_id), node);
+        node
+    }
+
+    /// Adds `value` to the self value of `node`.
+    pub fn add_self(&mut self, node: usize, value: i64) {
+        let n = &mut self.nodes[node];
+        n.self_value = n.self_value.saturating_add(value);
+    }
+
+    /// Adds one stack (root first) with its value.
+    pub fn add_stack<S: AsRef<str>>(&mut self, stack: &[S], value: i64) {
+        let mut node = ROOT;
+        for frame in stack {
+            node = self.child(node, frame.as_ref());
+        }
+        self.add_self(node, value);
+    }
+
+    /// Returns every node's total (its self value plus its descendants').
+    pub fn totals(&self) -> Vec<i64> {
+        let mut totals: Vec<i64> = self.nodes.iter().map(|n| n.self_value).collect();
+        for i in (1..self.nodes.len()).rev() {
+            let parent = self.nodes[i].parent;
+            totals[parent] = totals[parent].saturating_add(totals[i]);
+        }
+        totals
+    }
+
+    /// Returns the `max_nodes`-th largest node total (root excluded), or 0 when the tree has
+    /// fewer nodes or `max_nodes` is 0: nodes below it are folded into `other`.
+    pub fn min_value(&self, totals: &[i64], max_nodes: usize) -> i64 {
+        if max_nodes == 0 || totals.len() - 1 < max_nodes {
+            return 0;
+        }
+        let mut rest: Vec<i64> = totals[1..].to_vec();
+        let k = max_nodes - 1;
+        let (_, kth, _) = rest.select_nth_unstable_by(k, |a, b| b.cmp(a));
+        *kth
+    }
+
+    /// Returns each stack (root first) with its self value, for nodes with a non-zero self.
+    pub fn stacks(&self) -> Vec<(Vec<&str>, i64)> {
+        let mut out = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate().skip(1) {
+            if n.self_value == 0 {
+                continue;
+            }
+            let mut stack = Vec::new();
+            let mut node = i;
+            while node != ROOT {
+                stack.push(self.name(node));
+                node = self.nodes[node].parent;
+            }
+            stack.reverse();
+            out.push((stack, n.self_value));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_and_totals() {
+        let mut t = Tree::new();
+        t.add_stack(&["a", "b"], 1);
+        t.add_stack(&["a", "b"], 2);
+        t.add_stack(&["a"], 4);
+        let totals = t.totals();
+        assert_eq!(totals[ROOT], 7);
+        let a = t.child(ROOT, "a");
+        assert_eq!(totals[a], 7);
+        assert_eq!(t.nodes()[a].self_value, 4);
+        assert_eq!(t.min_value(&totals, 1), 7);
+        assert_eq!(t.min_value(&totals, 2), 3);
+        assert_eq!(t.min_value(&totals, 3), 0);
+        assert_eq!(t.stacks().len(), 2);
+    }
+}
