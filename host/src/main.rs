@@ -1,1 +1,245 @@
-fn main() {}
+//! `flamelet`: CLI definitions plus glue. `serve` runs the HTTP routes and cron triggers of
+//! `spin.toml` with the embedded WASM components on an object store; `compact` runs one
+//! compaction pass through the compact component and prints what it did.
+
+mod runtime;
+mod server;
+mod spin;
+mod storage;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use http_body_util::{BodyExt, Full};
+
+use crate::runtime::{Limits, Outcome, Runtime, Sources};
+use crate::spin::{Router, SpinManifest};
+use crate::storage::Storage;
+
+/// The repository's `spin.toml`, as built into this binary.
+const EMBEDDED_MANIFEST: &str = include_str!(env!("FLAMELET_SPIN_TOML"));
+
+/// The components built by `build.rs`, by `spin.toml` component ID.
+static EMBEDDED_COMPONENTS: &[(&str, &[u8])] = &[
+    ("ingest", include_bytes!(env!("FLAMELET_COMPONENT_INGEST"))),
+    ("query", include_bytes!(env!("FLAMELET_COMPONENT_QUERY"))),
+    (
+        "compact",
+        include_bytes!(env!("FLAMELET_COMPONENT_COMPACT")),
+    ),
+];
+
+#[derive(Parser)]
+#[command(
+    name = "flamelet",
+    version,
+    about = "Continuous-profiling backend compatible with Grafana Pyroscope"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and run the cron triggers.
+    Serve(ServeArgs),
+    /// Run one compaction pass and print what it did (safe while a server runs).
+    Compact(CommonArgs),
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Where data lives: a directory, file://DIR, memory://, s3://BUCKET[/PREFIX]?endpoint=…,
+    /// gs://BUCKET, az://CONTAINER. Credentials come from the usual environment variables.
+    #[arg(long, env = "FLAMELET_STORAGE", default_value = "./data")]
+    storage: String,
+    /// A Spin manifest to read instead of the embedded one; component sources are then read
+    /// from the paths it names.
+    #[arg(long, env = "FLAMELET_MANIFEST")]
+    manifest: Option<PathBuf>,
+    /// Where compiled components are cached (default: $XDG_CACHE_HOME/flamelet or ~/.cache/flamelet).
+    #[arg(long, env = "FLAMELET_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Linear memory one request's instance may use, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory_limit_mib: usize,
+    /// Time one request may take before its response starts, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+    /// Instances alive at once; further requests wait for a slot.
+    #[arg(long, default_value_t = 64)]
+    max_instances: u32,
+    /// Seconds between replacing a segment or manifest and deleting it (longer than any query).
+    #[arg(long, env = "FLAMELET_COMPACTION_GRACE_SECONDS")]
+    compaction_grace_secs: Option<u64>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is logged).
+    #[arg(long, env = "FLAMELET_LISTEN", default_value = "127.0.0.1:4040")]
+    listen: SocketAddr,
+    /// Do not run the cron triggers (compaction then runs only through `flamelet compact`).
+    #[arg(long)]
+    no_cron: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+struct Loaded {
+    manifest: SpinManifest,
+    runtime: Arc<Runtime>,
+}
+
+fn cache_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit.or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("flamelet"))
+    })
+}
+
+fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
+    let (manifest, sources) = match &args.manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+            (SpinManifest::parse(&text)?, Sources::Manifest(dir))
+        }
+        None => (
+            SpinManifest::parse(EMBEDDED_MANIFEST)?,
+            Sources::Embedded(EMBEDDED_COMPONENTS),
+        ),
+    };
+    let storage = Arc::new(Storage::open(&args.storage)?);
+    tracing::info!("storage: {}", storage.describe());
+    let limits = Limits {
+        memory_bytes: args.memory_limit_mib << 20,
+        timeout: Duration::from_secs(args.timeout_secs.max(1)),
+        max_instances: args.max_instances.max(1),
+    };
+    let mut env = Vec::new();
+    if let Some(grace) = args.compaction_grace_secs {
+        env.push((
+            "FLAMELET_COMPACTION_GRACE_SECONDS".to_string(),
+            grace.to_string(),
+        ));
+    }
+    let runtime = Runtime::load(
+        &manifest,
+        &sources,
+        storage,
+        limits,
+        cache_dir(args.cache_dir).as_deref(),
+        &env,
+    )?;
+    Ok(Loaded {
+        manifest,
+        runtime: Arc::new(runtime),
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let Loaded { manifest, runtime } = load(args.common)?;
+    let router = Arc::new(Router::new(manifest.http_triggers()));
+    if !args.no_cron {
+        for trigger in manifest.cron_triggers() {
+            let schedule = cron::Schedule::from_str(&trigger.cron_expression)
+                .with_context(|| format!("cron_expression `{}`", trigger.cron_expression))?;
+            let (runtime, component) = (runtime.clone(), trigger.component.clone());
+            tokio::spawn(async move {
+                for next in schedule.upcoming(chrono::Utc) {
+                    let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+                    tokio::time::sleep(wait).await;
+                    match runtime
+                        .handle_cron(&component, next.timestamp() as u64)
+                        .await
+                    {
+                        Outcome::Ok(()) => tracing::debug!("cron `{component}` ran"),
+                        Outcome::OutOfMemory => {
+                            tracing::error!("cron `{component}` exceeded its memory limit")
+                        }
+                        Outcome::TimedOut => {
+                            tracing::error!("cron `{component}` exceeded its time limit")
+                        }
+                        Outcome::Failed(why) => tracing::error!("cron `{component}` failed: {why}"),
+                    }
+                }
+            });
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    // Tests and scripts read this line to find the port.
+    eprintln!("flamelet listening on http://{}", listener.local_addr()?);
+    tokio::select! {
+        r = server::serve(runtime, router, listener) => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+async fn compact(args: CommonArgs) -> anyhow::Result<()> {
+    let Loaded { manifest, runtime } = load(args)?;
+    let component = manifest
+        .cron_triggers()
+        .first()
+        .map(|t| t.component.clone())
+        .context("spin.toml has no cron trigger naming the compaction component")?;
+    let route = manifest
+        .http_triggers()
+        .iter()
+        .find(|t| t.component == component)
+        .map(|t| t.route.trim_end_matches("/...").to_string())
+        .with_context(|| format!("spin.toml has no HTTP route for component `{component}`"))?;
+    let req = hyper::Request::post(format!("http://localhost{route}")).body(
+        Full::new(bytes::Bytes::new())
+            .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
+    )?;
+    let resp = match runtime.handle_http(&component, req).await {
+        Outcome::Ok(resp) => resp,
+        Outcome::OutOfMemory => bail!("compaction exceeded its memory limit"),
+        Outcome::TimedOut => bail!("compaction exceeded its time limit"),
+        Outcome::Failed(why) => bail!("compaction failed: {why}"),
+    };
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the compaction report: {e:?}"))?
+        .to_bytes();
+    println!("{}", String::from_utf8_lossy(&body).trim_end());
+    if !status.is_success() {
+        bail!("compaction answered {status}");
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Compact(args) => compact(args).await,
+        }
+    })
+}

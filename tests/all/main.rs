@@ -1,1 +1,8 @@
+//! End-to-end tests: the real `flamelet` binary serving the real WASM components on a real
+//! directory. One binary, one module per area.
 
+mod compact;
+mod host;
+mod ingest;
+mod query;
+mod util;

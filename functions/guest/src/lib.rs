@@ -1,1 +1,303 @@
+//! Glue shared by Flamelet's WASM components, and nothing else: reading a `wasi:http` request,
+//! writing a response, mapping core errors to statuses, and the storage capability as a
+//! [`flamelet::store::ObjectStore`]. No business logic lives here.
 
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flamelet::store::{ListPage, ObjectMeta, ObjectStore, PutMode, StoreError};
+use flamelet::{Error, ErrorKind};
+use wasip2::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use wasip2::io::streams::StreamError;
+
+/// Bindings of the `flamelet:host/function` world (the storage import).
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "flamelet:host/function",
+    });
+}
+
+use bindings::flamelet::host::store as cap;
+
+/// The storage capability imported from the host.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostStore;
+
+impl HostStore {
+    /// Returns the capability as the shared handle the core's query functions take.
+    pub fn shared() -> flamelet::query::SharedStore {
+        Arc::new(HostStore)
+    }
+}
+
+fn store_error(e: cap::Error) -> StoreError {
+    match e {
+        cap::Error::NotFound(key) => StoreError::NotFound { key },
+        cap::Error::AlreadyExists(key) => StoreError::AlreadyExists { key },
+        cap::Error::InvalidKey(key) => StoreError::InvalidKey { key },
+        cap::Error::Other(message) => StoreError::Other { message },
+    }
+}
+
+impl ObjectStore for HostStore {
+    fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        cap::get(key).map(Bytes::from).map_err(store_error)
+    }
+
+    fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
+        cap::get_range(key, range.start, range.end)
+            .map(Bytes::from)
+            .map_err(store_error)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Bytes, StoreError>> {
+        cap::get_many(keys)
+            .into_iter()
+            .map(|r| r.map(Bytes::from).map_err(store_error))
+            .collect()
+    }
+
+    fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
+        let mode = match mode {
+            PutMode::Overwrite => cap::PutMode::Overwrite,
+            PutMode::Create => cap::PutMode::Create,
+        };
+        cap::put(key, &data, mode).map_err(store_error)
+    }
+
+    fn list(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        limit: u32,
+        delimited: bool,
+    ) -> Result<ListPage, StoreError> {
+        let page = cap::list(prefix, token, limit, delimited).map_err(store_error)?;
+        Ok(ListPage {
+            objects: page
+                .objects
+                .into_iter()
+                .map(|o| ObjectMeta {
+                    key: o.key,
+                    size: o.size,
+                })
+                .collect(),
+            prefixes: page.prefixes,
+            next_token: page.next_token,
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        cap::delete(key).map_err(store_error)
+    }
+}
+
+/// An HTTP request, read whole.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method, upper case.
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub params: Vec<(String, String)>,
+    /// Headers with lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// Returns the first value of a header (name in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Validates the tenant from `X-Scope-OrgID`.
+    pub fn tenant(&self) -> Result<flamelet::tenant::Tenant, Error> {
+        Ok(flamelet::tenant::Tenant::from_header(
+            self.header("x-scope-orgid"),
+        )?)
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON answer with status 200.
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
+        match serde_json::to_vec(value) {
+            Ok(body) => Response {
+                status: 200,
+                content_type: "application/json",
+                body,
+            },
+            Err(e) => Response::error(500, &format!("encoding the answer: {e}")),
+        }
+    }
+
+    /// A plain-text answer.
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into().into_bytes(),
+        }
+    }
+
+    /// An error answer: one line of text saying what was wrong.
+    pub fn error(status: u16, message: &str) -> Response {
+        let line = message.lines().next().unwrap_or("").to_string();
+        Response::text(status, line + "\n")
+    }
+
+    /// The answer to a core error: its kind decides the status.
+    pub fn from_error(e: &Error) -> Response {
+        let kind = e.kind();
+        if matches!(
+            kind,
+            ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::Conflict
+        ) {
+            eprintln!("error: {e}");
+        }
+        Response::error(kind.http_status(), &e.to_string())
+    }
+
+    /// 405 for a method the route does not take.
+    pub fn method_not_allowed(allowed: &str) -> Response {
+        Response::error(405, &format!("method not allowed: use {allowed}"))
+    }
+}
+
+fn method_name(m: &Method) -> String {
+    match m {
+        Method::Get => "GET".into(),
+        Method::Head => "HEAD".into(),
+        Method::Post => "POST".into(),
+        Method::Put => "PUT".into(),
+        Method::Delete => "DELETE".into(),
+        Method::Connect => "CONNECT".into(),
+        Method::Options => "OPTIONS".into(),
+        Method::Trace => "TRACE".into(),
+        Method::Patch => "PATCH".into(),
+        Method::Other(o) => o.to_ascii_uppercase(),
+    }
+}
+
+/// Reads the request whole; a body over [`flamelet::ingest::MAX_BODY_BYTES`] is a 413.
+fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
+    let path_with_query = req.path_with_query().unwrap_or_else(|| "/".into());
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (path_with_query, String::new()),
+    };
+    let params = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let headers = req
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    let incoming = req
+        .consume()
+        .map_err(|()| Response::error(500, "request body already consumed"))?;
+    {
+        let stream = incoming
+            .stream()
+            .map_err(|()| Response::error(500, "request body stream unavailable"))?;
+        loop {
+            match stream.blocking_read(256 * 1024) {
+                Ok(chunk) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > flamelet::ingest::MAX_BODY_BYTES {
+                        return Err(Response::error(
+                            413,
+                            &format!(
+                                "request body is larger than {} bytes",
+                                flamelet::ingest::MAX_BODY_BYTES
+                            ),
+                        ));
+                    }
+                }
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(Response::error(
+                        400,
+                        &format!("reading the request body: {}", e.to_debug_string()),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Request {
+        method: method_name(&req.method()),
+        path,
+        params,
+        headers,
+        body,
+    })
+}
+
+fn write_response(out: ResponseOutparam, resp: Response) {
+    let headers = Fields::new();
+    let _ = headers.set("content-type", &[resp.content_type.as_bytes().to_vec()]);
+    let _ = headers.set(
+        "content-length",
+        &[resp.body.len().to_string().into_bytes()],
+    );
+    let outgoing = OutgoingResponse::new(headers);
+    let _ = outgoing.set_status_code(resp.status);
+    let Ok(body) = outgoing.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(outgoing));
+    if let Ok(stream) = body.write() {
+        for chunk in resp.body.chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(body, None);
+}
+
+/// Serves one `wasi:http` request with `handler`.
+pub fn serve(request: IncomingRequest, out: ResponseOutparam, handler: fn(&Request) -> Response) {
+    let response = match read_request(&request) {
+        Ok(req) => handler(&req),
+        Err(resp) => resp,
+    };
+    write_response(out, response);
+}
+
+/// Answers a core result: `Ok` through `ok`, errors by their kind.
+pub fn respond<T>(result: Result<T, Error>, ok: impl FnOnce(T) -> Response) -> Response {
+    match result {
+        Ok(v) => ok(v),
+        Err(e) => Response::from_error(&e),
+    }
+}

@@ -1,0 +1,536 @@
+//! The wasmtime side of the host: one `Engine`, one pre-instantiated component per manifest
+//! component, and a fresh `Store` (with memory and time limits) per request or cron event.
+//!
+//! A guest that traps, runs out of its memory cap or time fails only its own request: the
+//! instance is dropped, the caller gets a 500 or 413, and the host keeps serving.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::spin::SpinManifest;
+use crate::storage::{Storage, StoreError};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "flamelet:host/compactor",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::flamelet::host::store as cap;
+
+/// Epoch tick: the granularity of the per-request time limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-request resource caps.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory one instance may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock time one request may take until its response starts.
+    pub timeout: Duration,
+    /// Instances alive at once (the pooling allocator's slots).
+    pub max_instances: u32,
+}
+
+/// Store data of one instance.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: DenyOutbound,
+    storage: Arc<Storage>,
+    limiter: MemoryCap,
+}
+
+/// Records that a guest hit its memory cap, so the request answers 413, not 500.
+struct MemoryCap {
+    max: usize,
+    hit: Arc<AtomicBool>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Components have no business making outbound HTTP requests: storage is their only I/O.
+struct DenyOutbound;
+
+impl WasiHttpHooks for DenyOutbound {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+fn to_wit(e: StoreError) -> cap::Error {
+    match e {
+        StoreError::NotFound(k) => cap::Error::NotFound(k),
+        StoreError::AlreadyExists(k) => cap::Error::AlreadyExists(k),
+        StoreError::InvalidKey(k) => cap::Error::InvalidKey(k),
+        StoreError::Other(m) => cap::Error::Other(m),
+    }
+}
+
+impl cap::Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Vec<u8>, cap::Error> {
+        self.storage
+            .get(&key)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(to_wit)
+    }
+
+    async fn get_range(
+        &mut self,
+        key: String,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, cap::Error> {
+        self.storage
+            .get_range(&key, start, end)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(to_wit)
+    }
+
+    async fn get_many(&mut self, keys: Vec<String>) -> Vec<Result<Vec<u8>, cap::Error>> {
+        self.storage
+            .get_many(keys)
+            .await
+            .into_iter()
+            .map(|r| r.map(|b| b.to_vec()).map_err(to_wit))
+            .collect()
+    }
+
+    async fn put(
+        &mut self,
+        key: String,
+        data: Vec<u8>,
+        mode: cap::PutMode,
+    ) -> Result<(), cap::Error> {
+        self.storage
+            .put(&key, data, matches!(mode, cap::PutMode::Create))
+            .await
+            .map_err(to_wit)
+    }
+
+    async fn list(
+        &mut self,
+        prefix: String,
+        page_token: Option<String>,
+        limit: u32,
+        delimited: bool,
+    ) -> Result<cap::ListPage, cap::Error> {
+        let page = self
+            .storage
+            .list(&prefix, page_token, limit, delimited)
+            .await
+            .map_err(to_wit)?;
+        Ok(cap::ListPage {
+            objects: page
+                .objects
+                .into_iter()
+                .map(|o| cap::ObjectMeta {
+                    key: o.key,
+                    size: o.size,
+                })
+                .collect(),
+            prefixes: page.prefixes,
+            next_token: page.next_token,
+        })
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), cap::Error> {
+        self.storage.delete(&key).await.map_err(to_wit)
+    }
+}
+
+impl bindings::fermyon::spin_cron::cron_types::Host for HostState {}
+
+/// One loaded component.
+struct Loaded {
+    http: Option<ProxyPre<HostState>>,
+    cron: Option<bindings::CompactorPre<HostState>>,
+    env: Vec<(String, String)>,
+}
+
+/// Where component bytes come from.
+pub enum Sources {
+    /// Compiled into the binary, by component ID.
+    Embedded(&'static [(&'static str, &'static [u8])]),
+    /// The manifest's `source` paths, relative to this directory.
+    Manifest(PathBuf),
+}
+
+/// The engine and every component, ready to instantiate.
+pub struct Runtime {
+    engine: Engine,
+    components: HashMap<String, Loaded>,
+    storage: Arc<Storage>,
+    limits: Limits,
+    _ticker: EpochTicker,
+}
+
+/// Increments the engine's epoch every tick; stops when dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What became of one guest invocation.
+pub enum Outcome<T> {
+    /// The guest answered.
+    Ok(T),
+    /// The guest hit its memory cap.
+    OutOfMemory,
+    /// The guest ran out of time.
+    TimedOut,
+    /// The guest trapped or the host failed; the message says how.
+    Failed(String),
+}
+
+impl Runtime {
+    /// Compiles (or loads from `cache_dir`) every component and pre-instantiates it.
+    pub fn load(
+        manifest: &SpinManifest,
+        sources: &Sources,
+        storage: Arc<Storage>,
+        limits: Limits,
+        cache_dir: Option<&Path>,
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.max_instances);
+        pool.total_core_instances(limits.max_instances * 8);
+        pool.total_memories(limits.max_instances * 2);
+        pool.total_tables(limits.max_instances * 8);
+        pool.total_stacks(limits.max_instances);
+        pool.max_memory_size(limits.memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        bindings::Compactor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+
+        let mut components = HashMap::new();
+        for (id, def) in &manifest.component {
+            let bytes: Vec<u8> = match sources {
+                Sources::Embedded(list) => list
+                    .iter()
+                    .find(|(name, _)| name == id)
+                    .map(|(_, b)| b.to_vec())
+                    .with_context(|| format!("component `{id}` is not embedded in this binary"))?,
+                Sources::Manifest(dir) => {
+                    let path = dir.join(&def.source);
+                    std::fs::read(&path).with_context(|| {
+                        format!("reading component `{id}` from {}", path.display())
+                    })?
+                }
+            };
+            let component = compile(&engine, id, &bytes, cache_dir)?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(|e| anyhow::anyhow!("linking component `{id}`: {e:?}"))?;
+            let http = ProxyPre::new(pre.clone()).ok();
+            let cron = bindings::CompactorPre::new(pre).ok();
+            // Host settings override the manifest's `environment`.
+            let mut env = def.environment.clone();
+            env.extend(extra_env.iter().cloned());
+            let env: Vec<(String, String)> = env.into_iter().collect();
+            components.insert(id.clone(), Loaded { http, cron, env });
+        }
+        Ok(Runtime {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            components,
+            storage,
+            limits,
+        })
+    }
+
+    fn new_store(&self, env: &[(String, String)]) -> (Store<HostState>, Arc<AtomicBool>) {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        for (k, v) in env {
+            wasi.env(k, v);
+        }
+        let hit = Arc::new(AtomicBool::new(false));
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: DenyOutbound,
+            storage: self.storage.clone(),
+            limiter: MemoryCap {
+                max: self.limits.memory_bytes,
+                hit: hit.clone(),
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        (store, hit)
+    }
+
+    /// Serves one HTTP request with a fresh instance of `component`.
+    pub async fn handle_http<B>(
+        &self,
+        component: &str,
+        req: hyper::Request<B>,
+    ) -> Outcome<hyper::Response<HyperOutgoingBody>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let Some(loaded) = self.components.get(component) else {
+            return Outcome::Failed(format!("no component `{component}`"));
+        };
+        let Some(pre) = loaded.http.clone() else {
+            return Outcome::Failed(format!("component `{component}` has no HTTP handler"));
+        };
+        let (mut store, hit) = self.new_store(&loaded.env);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = (|| -> wasmtime::Result<_> {
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, req)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            Ok((req, out))
+        })();
+        let (req, out) = match prepared {
+            Ok(v) => v,
+            Err(e) => return Outcome::Failed(format!("{e:?}")),
+        };
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        });
+        match tokio::time::timeout(self.limits.timeout, receiver).await {
+            Err(_) => {
+                task.abort();
+                Outcome::TimedOut
+            }
+            Ok(Ok(Ok(resp))) => Outcome::Ok(resp),
+            Ok(Ok(Err(e))) => Outcome::Failed(format!("guest answered an error: {e:?}")),
+            Ok(Err(_)) => {
+                let why = match task.await {
+                    Ok(Ok(())) => "guest never set a response".to_string(),
+                    Ok(Err(e)) => format!("{e:?}"),
+                    Err(e) => format!("{e}"),
+                };
+                if hit.load(Ordering::Relaxed) {
+                    Outcome::OutOfMemory
+                } else if why.contains("interrupt") {
+                    Outcome::TimedOut
+                } else {
+                    Outcome::Failed(why)
+                }
+            }
+        }
+    }
+
+    /// Delivers a cron event to `component`'s `handle-cron-event`.
+    pub async fn handle_cron(&self, component: &str, timestamp: u64) -> Outcome<()> {
+        let Some(loaded) = self.components.get(component) else {
+            return Outcome::Failed(format!("no component `{component}`"));
+        };
+        let Some(pre) = loaded.cron.clone() else {
+            return Outcome::Failed(format!(
+                "component `{component}` does not export handle-cron-event"
+            ));
+        };
+        let (mut store, hit) = self.new_store(&loaded.env);
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .call_handle_cron_event(
+                    &mut store,
+                    bindings::fermyon::spin_cron::cron_types::Metadata { timestamp },
+                )
+                .await
+        };
+        match tokio::time::timeout(self.limits.timeout, run).await {
+            Err(_) => Outcome::TimedOut,
+            Ok(Ok(Ok(()))) => Outcome::Ok(()),
+            Ok(Ok(Err(bindings::fermyon::spin_cron::cron_types::Error::Other(m)))) => {
+                Outcome::Failed(m)
+            }
+            Ok(Err(e)) if hit.load(Ordering::Relaxed) => {
+                let _ = e;
+                Outcome::OutOfMemory
+            }
+            Ok(Err(e)) => Outcome::Failed(format!("{e:?}")),
+        }
+    }
+}
+
+/// Builds a response with a fixed body, in the body type guests' responses have.
+pub fn fixed_response(
+    status: u16,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut resp = hyper::Response::new(body);
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// Compiles a component, reusing machine code cached under `cache_dir` when the bytes and the
+/// engine configuration are unchanged.
+fn compile(
+    engine: &Engine,
+    id: &str,
+    bytes: &[u8],
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<Component> {
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, bytes)
+            .map_err(|e| anyhow::anyhow!("compiling `{id}`: {e:?}"));
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bytes))
+    };
+    let path = dir.join(format!(
+        "{id}-{}-{:016x}.cwasm",
+        &digest[..16],
+        hasher.finish()
+    ));
+    if path.exists() {
+        // SAFETY: the file was written by `precompile_component` of an engine with the same
+        // compatibility hash (it is in the name), in a directory only this tool writes.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!("ignoring unusable cache file {}: {e:?}", path.display()),
+        }
+    }
+    let started = std::time::Instant::now();
+    let compiled = engine
+        .precompile_component(bytes)
+        .map_err(|e| anyhow::anyhow!("compiling `{id}`: {e:?}"))?;
+    tracing::info!("compiled component `{id}` in {:.1?}", started.elapsed());
+    if std::fs::create_dir_all(dir).is_ok() {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &compiled).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+    // SAFETY: the bytes were just produced by this engine's `precompile_component`.
+    unsafe { Component::deserialize(engine, &compiled) }
+        .map_err(|e| anyhow::anyhow!("loading `{id}`: {e:?}"))
+}

@@ -1,0 +1,179 @@
+//! The HTTP front: accepts connections, routes each request by `spin.toml` to a component,
+//! and turns guest failures into one-line 413/500 answers without affecting other requests.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::runtime::{Outcome, Runtime, fixed_response};
+use crate::spin::Router;
+
+/// Serves until the process ends.
+pub async fn serve(
+    runtime: Arc<Runtime>,
+    router: Arc<Router>,
+    listener: TcpListener,
+) -> anyhow::Result<()> {
+    let ids = Arc::new(AtomicU64::new(0));
+    loop {
+        let (conn, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                continue;
+            }
+        };
+        let (runtime, router, ids) = (runtime.clone(), router.clone(), ids.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let (runtime, router) = (runtime.clone(), router.clone());
+                let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(&runtime, &router, req, id, peer).await,
+                    )
+                }
+            });
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(conn), service)
+                .await
+            {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(
+    runtime: &Runtime,
+    router: &Router,
+    req: hyper::Request<hyper::body::Incoming>,
+    id: u64,
+    peer: SocketAddr,
+) -> hyper::Response<HyperOutgoingBody> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = if path == "/ready" {
+        fixed_response(200, "text/plain", "ready\n")
+    } else {
+        match router.route(&path) {
+            None => fixed_response(404, "text/plain", format!("no route for `{path}`\n")),
+            Some(component) => {
+                let unread = Arc::new(Mutex::new(None));
+                let req = req.map(|body| {
+                    ReturnOnDrop {
+                        body: Some(body),
+                        unread: unread.clone(),
+                    }
+                    .map_err(wasmtime_wasi_http::Error::from)
+                });
+                let outcome = runtime.handle_http(component, req).await;
+                if !matches!(outcome, Outcome::Ok(_)) {
+                    // The instance is gone; let the client finish sending so it reads our answer.
+                    let body = unread.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(body) = body {
+                        tokio::spawn(drain(body));
+                    }
+                }
+                match outcome {
+                    Outcome::Ok(resp) => resp,
+                    Outcome::OutOfMemory => {
+                        tracing::warn!(request = id, %path, "request exceeded its memory limit");
+                        fixed_response(413, "text/plain", "request exceeded the memory limit\n")
+                    }
+                    Outcome::TimedOut => {
+                        tracing::warn!(request = id, %path, "request exceeded its time limit");
+                        fixed_response(500, "text/plain", "request exceeded the time limit\n")
+                    }
+                    Outcome::Failed(why) => {
+                        tracing::error!(request = id, %path, "guest failed: {why}");
+                        fixed_response(
+                            500,
+                            "text/plain",
+                            format!("internal error (request {id})\n"),
+                        )
+                    }
+                }
+            }
+        }
+    };
+    tracing::info!(
+        request = id,
+        %peer,
+        "{method} {path} {} {:.1?}",
+        response.status().as_u16(),
+        started.elapsed()
+    );
+    response
+}
+
+/// Most bytes read and discarded after an early error answer.
+const MAX_DRAIN_BYTES: usize = 512 << 20;
+/// Longest time spent doing so.
+const MAX_DRAIN_TIME: Duration = Duration::from_secs(30);
+
+/// The request body as the guest sees it. If the guest's instance is dropped before the body
+/// is read to its end (a trap, a cap), the rest goes back to the server, which drains it: a
+/// client still uploading then reads our error answer instead of a reset connection.
+struct ReturnOnDrop {
+    body: Option<Incoming>,
+    unread: Arc<Mutex<Option<Incoming>>>,
+}
+
+impl Body for ReturnOnDrop {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.body.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.as_ref().map(Body::size_hint).unwrap_or_default()
+    }
+}
+
+impl Drop for ReturnOnDrop {
+    fn drop(&mut self) {
+        if let Some(body) = self.body.take().filter(|b| !b.is_end_stream()) {
+            *self.unread.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
+        }
+    }
+}
+
+async fn drain(mut body: Incoming) {
+    let read = async {
+        let mut total = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            total += frame.data_ref().map_or(0, |d| d.len());
+            if total > MAX_DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, read).await;
+}

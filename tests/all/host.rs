@@ -1,0 +1,50 @@
+//! The host itself: restarts, limits, and failures that must stay inside one request.
+
+use crate::util::{FlameletServer, T0, WORKED_EXAMPLE};
+
+#[test]
+fn a_restart_keeps_all_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = FlameletServer::start_on(&data, &["--no-cron"]);
+    first.ingest("app.alloc_objects{env=prod}", T0, WORKED_EXAMPLE);
+    first.ingest("app.alloc_objects{env=dev}", T0 + 30, "x;y 9\n");
+    let before = first.render("app.alloc_objects{}", T0 - 60, T0 + 60, "&groupBy=env");
+    drop(first);
+    let second = FlameletServer::start_on(&data, &["--no-cron"]);
+    assert_eq!(
+        second.render("app.alloc_objects{}", T0 - 60, T0 + 60, "&groupBy=env"),
+        before
+    );
+    assert_eq!(before["flamebearer"]["numTicks"], 13);
+}
+
+#[test]
+fn a_request_over_its_memory_cap_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = FlameletServer::start_on(
+        &tmp.path().join("data"),
+        &["--no-cron", "--memory-limit-mib", "48"],
+    );
+    // The guest reads the body into its own memory: 64 MiB cannot fit under a 48 MiB cap.
+    let body = vec![b'a'; 64 << 20];
+    let r = s.post(&format!("/ingest?name=app.cpu&from={T0}"), &body);
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(r.body.trim_end().lines().count(), 1);
+    assert!(s.stored_files().is_empty());
+    // The host keeps serving.
+    s.ingest("app.alloc_objects", T0, "a 1\n");
+    assert_eq!(
+        s.render("app.alloc_objects{}", T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
+        1
+    );
+    assert!(s.log().contains("memory limit"), "{}", s.log());
+}
+
+#[test]
+fn ready_and_unknown_routes() {
+    let s = FlameletServer::start();
+    let r = s.get("/ready");
+    assert_eq!((r.status, r.body.as_str()), (200, "ready\n"));
+    assert_eq!(s.get("/").status, 404);
+}

@@ -1,0 +1,205 @@
+//! Ingest through `/ingest`: formats, naming, scaling, and what bad input answers.
+
+use crate::util::{FlameletServer, T0, WORKED_EXAMPLE, server::encode};
+
+fn one_line(body: &str) -> bool {
+    !body.trim().is_empty() && body.trim_end().lines().count() == 1
+}
+
+#[test]
+fn folded_and_lines_formats_and_aliases() {
+    let s = FlameletServer::start();
+    s.ingest("app.alloc_objects", T0, WORKED_EXAMPLE);
+    // The same stacks as `lines` (one per line, worth 1 each), through the /pyroscope alias.
+    let r = s.post(
+        &format!(
+            "/pyroscope/ingest?name=app.alloc_objects&from={}&format=lines",
+            T0 + 1
+        ),
+        b"a;b;e\na;c\na;c\na;c;d\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fg = s.render("app.alloc_objects{}", T0 - 10, T0 + 10, "");
+    assert_eq!(fg["flamebearer"]["numTicks"], 8);
+    assert_eq!(
+        fg["flamebearer"]["levels"][2],
+        serde_json::json!([0, 2, 0, 4, 0, 6, 4, 2])
+    );
+}
+
+#[test]
+fn time_units_are_told_apart_by_magnitude() {
+    let s = FlameletServer::start();
+    for (i, from) in [
+        T0.to_string(),
+        (T0 * 1000).to_string(),
+        (T0 * 1_000_000).to_string(),
+        (T0 * 1_000_000_000).to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = s.post(
+            &format!("/ingest?name=app.alloc_objects&from={from}&until={from}"),
+            format!("f{i} 1").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // All four land in the same second.
+    let fg = s.render("app.alloc_objects{}", T0, T0 + 1, "");
+    assert_eq!(fg["flamebearer"]["numTicks"], 4);
+}
+
+#[test]
+fn sample_rate_scales_cpu_and_wall_only() {
+    let s = FlameletServer::start();
+    for (name, rate) in [
+        ("app.cpu", 100),
+        ("app.wall", 20),
+        ("app.goroutines", 100),
+        ("app", 10),
+    ] {
+        let r = s.post(
+            &format!("/ingest?name={name}&from={T0}&sampleRate={rate}"),
+            b"main;work 3\n",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let total = |q: &str| {
+        s.render(q, T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"]
+            .as_i64()
+            .unwrap()
+    };
+    // `app.cpu` (rate 100) and `app` (no suffix = cpu, rate 10) share one series.
+    assert_eq!(total("app.cpu{}"), 3 * 10_000_000 + 3 * 100_000_000);
+    assert_eq!(
+        total("wall:wall:nanoseconds:cpu:nanoseconds{service_name=\"app\"}"),
+        3 * 50_000_000
+    );
+    assert_eq!(total("app.goroutines{}"), 3);
+}
+
+#[test]
+fn tags_become_labels_and_spy_name_is_kept() {
+    let s = FlameletServer::start();
+    let r = s.post(
+        &format!(
+            "/ingest?name={}&from={T0}&spyName=gospy",
+            encode("svc.cpu{env=prod,region=eu}")
+        ),
+        b"x 1\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let values = |label: &str| {
+        s.get(&format!(
+            "/pyroscope/label-values?label={label}&from={}&until={}",
+            T0 - 1,
+            T0 + 1
+        ))
+        .json()
+    };
+    assert_eq!(values("env"), serde_json::json!(["prod"]));
+    assert_eq!(values("region"), serde_json::json!(["eu"]));
+    assert_eq!(values("service_name"), serde_json::json!(["svc"]));
+    assert_eq!(values("pyroscope_spy"), serde_json::json!(["gospy"]));
+    assert_eq!(
+        values("__name__"),
+        serde_json::json!(["process_cpu:cpu:nanoseconds:cpu:nanoseconds"])
+    );
+}
+
+#[test]
+fn bad_input_is_a_400_with_one_line_and_stores_nothing() {
+    let s = FlameletServer::start();
+    let cases: Vec<(&str, String, Vec<u8>, &str)> = vec![
+        (
+            "malformed folded line",
+            format!("/ingest?name=app.cpu&from={T0}"),
+            b"a;b 1\na;b\n".to_vec(),
+            "folded line 2",
+        ),
+        (
+            "non-numeric count",
+            format!("/ingest?name=app.cpu&from={T0}"),
+            b"a;b x\n".to_vec(),
+            "count",
+        ),
+        (
+            "unknown suffix",
+            format!("/ingest?name=app.bogus&from={T0}"),
+            b"a 1\n".to_vec(),
+            "bogus",
+        ),
+        (
+            "bad time",
+            "/ingest?name=app.cpu&from=yesterday".into(),
+            b"a 1\n".to_vec(),
+            "yesterday",
+        ),
+        (
+            "missing name",
+            format!("/ingest?from={T0}"),
+            b"a 1\n".to_vec(),
+            "name",
+        ),
+        (
+            "bad name",
+            format!("/ingest?name={}&from={T0}", encode("app.cpu{env}")),
+            b"a 1\n".to_vec(),
+            "env",
+        ),
+        (
+            "reserved tag",
+            format!("/ingest?name={}&from={T0}", encode("app.cpu{__x=1}")),
+            b"a 1\n".to_vec(),
+            "reserved",
+        ),
+        (
+            "bad sampleRate",
+            format!("/ingest?name=app.cpu&from={T0}&sampleRate=0"),
+            b"a 1\n".to_vec(),
+            "sampleRate",
+        ),
+        (
+            "unknown format",
+            format!("/ingest?name=app.cpu&from={T0}&format=xml"),
+            b"a 1\n".to_vec(),
+            "xml",
+        ),
+    ];
+    for (what, path, body, needle) in &cases {
+        let r = s.post(path, body);
+        assert_eq!(r.status, 400, "{what}: {}", r.body);
+        assert!(one_line(&r.body), "{what}: {:?}", r.body);
+        assert!(
+            r.body.contains(needle),
+            "{what}: {:?} should mention {needle}",
+            r.body
+        );
+    }
+    for tenant in ["a/b", "..", "x\ty", &"t".repeat(151)] {
+        let r = s.post_as(tenant, &format!("/ingest?name=app.cpu&from={T0}"), b"a 1\n");
+        assert_eq!(r.status, 400, "tenant {tenant:?}: {}", r.body);
+        assert!(one_line(&r.body), "{:?}", r.body);
+        assert!(r.body.contains("tenant"), "{:?}", r.body);
+    }
+    let r = s.get(&format!("/ingest?name=app.cpu&from={T0}"));
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert!(s.stored_files().is_empty(), "{:?}", s.stored_files());
+    // Still serving, and a good upload still works.
+    s.ingest("app.cpu", T0, "a 1\n");
+    assert_eq!(s.stored_files().len(), 1);
+}
+
+#[test]
+fn formats_not_yet_supported_answer_415() {
+    let s = FlameletServer::start();
+    for format in ["pprof", "jfr", "trie", "tree", "speedscope"] {
+        let r = s.post(
+            &format!("/ingest?name=app.cpu&from={T0}&format={format}"),
+            b"\x1f\x8b",
+        );
+        assert_eq!(r.status, 415, "{format}: {}", r.body);
+    }
+    assert!(s.stored_files().is_empty());
+}

@@ -1,0 +1,253 @@
+//! `FlameletServer`: runs `flamelet serve` on 127.0.0.1:0, reads the bound address from its
+//! log, waits for `/ready`, and on drop kills it and (if the test failed) prints its log.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The `flamelet` binary Cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_flamelet");
+
+/// Where compiled components are cached across tests (compiling them takes seconds).
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Reply {
+    /// Parses the body as JSON, panicking with the body if it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A running `flamelet serve`.
+pub struct FlameletServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The `--storage` directory.
+    pub data: PathBuf,
+    log: Arc<Mutex<String>>,
+    _tmp: Option<tempfile::TempDir>,
+    agent: ureq::Agent,
+}
+
+impl FlameletServer {
+    /// Starts a server on a fresh temporary data directory, cron disabled so that tests decide
+    /// when compaction runs.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().join("data");
+        let mut s = Self::start_on(&data, &["--no-cron"]);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on `data` with extra arguments.
+    pub fn start_on(data: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage"])
+            .arg(data)
+            .arg("--cache-dir")
+            .arg(cache_dir())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting flamelet");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("flamelet listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        let base = match rx.recv_timeout(Duration::from_secs(300)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "flamelet did not start:\n{}",
+                    log.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+        };
+        let server = FlameletServer {
+            child,
+            base,
+            data: data.to_path_buf(),
+            log,
+            _tmp: None,
+            agent,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.get("/ready").status != 200 {
+            assert!(Instant::now() < deadline, "flamelet never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Returns what the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.expect("HTTP request failed");
+        let status = r.status().as_u16();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .expect("reading body");
+        Reply { status, body }
+    }
+
+    /// `GET path` (with query string).
+    pub fn get(&self, path: &str) -> Reply {
+        Self::reply(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    /// `GET path` as tenant `tenant`.
+    pub fn get_as(&self, tenant: &str, path: &str) -> Reply {
+        Self::reply(
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("X-Scope-OrgID", tenant)
+                .call(),
+        )
+    }
+
+    /// `POST path` with a body.
+    pub fn post(&self, path: &str, body: &[u8]) -> Reply {
+        Self::reply(self.agent.post(format!("{}{path}", self.base)).send(body))
+    }
+
+    /// `POST path` with a body, as tenant `tenant`.
+    pub fn post_as(&self, tenant: &str, path: &str, body: &[u8]) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("X-Scope-OrgID", tenant)
+                .send(body),
+        )
+    }
+
+    /// Ingests folded stacks under `name` at unix second `from`; asserts 200.
+    pub fn ingest(&self, name: &str, from: i64, folded: &str) {
+        let r = self.post(
+            &format!("/ingest?name={}&from={from}", encode(name)),
+            folded.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "ingest {name}: {}", r.body);
+    }
+
+    /// `GET /pyroscope/render` with `query`, `from`, `until` (unix seconds) and extra params;
+    /// asserts 200 and returns the JSON.
+    pub fn render(&self, query: &str, from: i64, until: i64, extra: &str) -> serde_json::Value {
+        let r = self.get(&format!(
+            "/pyroscope/render?query={}&from={from}&until={until}{extra}",
+            encode(query)
+        ));
+        assert_eq!(r.status, 200, "render {query}: {}", r.body);
+        r.json()
+    }
+
+    /// Runs `flamelet compact` on this server's data directory; returns its report (JSON).
+    pub fn compact(&self) -> serde_json::Value {
+        compact(&self.data)
+    }
+
+    /// Lists every file under the data directory (relative paths, sorted).
+    pub fn stored_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.data, &self.data, &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// Runs `flamelet compact --storage data` and parses the report it prints.
+pub fn compact(data: &Path) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(["compact", "--storage"])
+        .arg(data)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .output()
+        .expect("running flamelet compact");
+    assert!(
+        out.status.success(),
+        "flamelet compact failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "compact report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Drop for FlameletServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- flamelet log ----\n{}", self.log());
+        }
+    }
+}
