@@ -70,9 +70,10 @@ impl Plan {
 /// `max_inputs` per hour), and every scheduled object whose time has come is deleted.
 pub fn plan(manifest: &Manifest, l0: &[SegmentKey], now: i64, config: &CompactionConfig) -> Plan {
     let mut by_hour: BTreeMap<u8, Vec<String>> = BTreeMap::new();
+    let covered = manifest.covered_keys();
     for key in l0 {
         let k = key.to_string();
-        if !manifest.covers(&k) {
+        if !covered.contains(k.as_str()) {
             by_hour.entry(key.hour).or_default().push(k);
         }
     }
@@ -313,14 +314,16 @@ mod tests {
         let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         expected.sort();
         assert_eq!(all, expected);
-        let mut m = Manifest::default();
-        m.covered = expected
-            .iter()
-            .map(|k| Scheduled {
-                key: k.clone(),
-                delete_after: 5,
-            })
-            .collect();
+        let m = Manifest {
+            covered: expected
+                .iter()
+                .map(|k| Scheduled {
+                    key: k.clone(),
+                    delete_after: 5,
+                })
+                .collect(),
+            ..Manifest::default()
+        };
         let p = plan(&m, &keys, 4, &CompactionConfig::default());
         assert!(p.is_empty());
         let p = plan(&m, &keys, 5, &CompactionConfig::default());

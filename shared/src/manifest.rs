@@ -17,6 +17,8 @@
 //! - A crash between any two steps leaves either an unreferenced compacted segment (ignored,
 //!   and deleted by a later pass) or a published version: both are readable states.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{Day, HOUR_NANOS, Level, ManifestKey, SegmentKey};
@@ -66,9 +68,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Tells whether an L0 key is covered by this manifest.
-    pub fn covers(&self, key: &str) -> bool {
-        self.covered.iter().any(|c| c.key == key)
+    /// Returns the L0 keys this manifest covers.
+    pub fn covered_keys(&self) -> HashSet<&str> {
+        self.covered.iter().map(|c| c.key.as_str()).collect()
     }
 }
 
@@ -153,6 +155,7 @@ pub fn live_segments(
         let manifest = load_latest(store, tenant, day)?
             .map(|(_, m)| m)
             .unwrap_or_default();
+        let covered = manifest.covered_keys();
         for s in &manifest.segments {
             if range.overlaps(s.min_time, s.max_time) {
                 out.push(SegmentRef {
@@ -167,7 +170,9 @@ pub fn live_segments(
             };
             // An L0 segment starts in its hour and spans at most one more.
             let start = key.hour_start();
-            if start > range.until || start + 2 * HOUR_NANOS < range.from || manifest.covers(&o.key)
+            if start > range.until
+                || start + 2 * HOUR_NANOS < range.from
+                || covered.contains(o.key.as_str())
             {
                 continue;
             }

@@ -640,12 +640,11 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         let mut out = Samples::default();
         let md = self.reader.metadata();
         for i in self.groups(RowGroupKind::Samples).collect::<Vec<_>>() {
-            if let Some(Statistics::Int64(stats)) = md.row_group(i).column(COL_TIME).statistics() {
-                if let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt()) {
-                    if *max < from || *min > until {
-                        continue;
-                    }
-                }
+            if let Some(Statistics::Int64(stats)) = md.row_group(i).column(COL_TIME).statistics()
+                && let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt())
+                && (*max < from || *min > until)
+            {
+                continue;
             }
             let rg = self.reader.get_row_group(i)?;
             let series = self.read_column::<Int32Type>(rg.as_ref(), COL_SERIES)?;

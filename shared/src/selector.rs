@@ -139,10 +139,10 @@ impl Selector {
 
     /// Tells whether a series matches: its type (if one was named) and every matcher.
     pub fn matches(&self, series: &Series) -> bool {
-        if let Some(t) = &self.profile_type {
-            if *t != series.profile_type {
-                return false;
-            }
+        if let Some(t) = &self.profile_type
+            && *t != series.profile_type
+        {
+            return false;
         }
         self.matchers
             .iter()

@@ -179,14 +179,12 @@ impl ObjectStore for MemoryStore {
                 continue;
             }
             let rest = &key[prefix.len()..];
-            if delimited {
-                if let Some(slash) = rest.find('/') {
-                    let dir = format!("{prefix}{}", &rest[..=slash]);
-                    if page.prefixes.last() != Some(&dir) {
-                        page.prefixes.push(dir);
-                    }
-                    continue;
+            if delimited && let Some(slash) = rest.find('/') {
+                let dir = format!("{prefix}{}", &rest[..=slash]);
+                if page.prefixes.last() != Some(&dir) {
+                    page.prefixes.push(dir);
                 }
+                continue;
             }
             if page.objects.len() as u32 == limit {
                 page.next_token = page.objects.last().map(|o| o.key.clone());

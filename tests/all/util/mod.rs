@@ -2,7 +2,7 @@
 
 pub mod server;
 
-pub use server::{FlameletServer, Reply};
+pub use server::FlameletServer;
 
 /// The worked example of api.md, as folded stacks.
 pub const WORKED_EXAMPLE: &str = "a;b;e 1\na;c 2\na;c;d 1\n";
