@@ -2,11 +2,6 @@
 //! `spin.toml` with the embedded WASM components on an object store; `compact` runs one
 //! compaction pass through the compact component and prints what it did.
 
-mod runtime;
-mod server;
-mod spin;
-mod storage;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -17,9 +12,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use http_body_util::{BodyExt, Full};
 
-use crate::runtime::{Limits, Outcome, Runtime, Sources};
-use crate::spin::{Router, SpinManifest};
-use crate::storage::Storage;
+use flamelet_host::runtime::{Limits, Outcome, Runtime, Sources};
+use flamelet_host::server;
+use flamelet_host::spin::{Router, SpinManifest};
+use flamelet_host::storage::Storage;
 
 /// The repository's `spin.toml`, as built into this binary.
 const EMBEDDED_MANIFEST: &str = include_str!(env!("FLAMELET_SPIN_TOML"));

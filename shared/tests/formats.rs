@@ -25,7 +25,10 @@ fn profile(app: &str, env: &str, type_id: &str, time: i64, stacks: &[(&str, i64)
     labels.insert("__name__".into(), profile_type.name.clone());
     labels.insert("env".into(), env.into());
     Profile {
-        series: Series { profile_type, labels },
+        series: Series {
+            profile_type,
+            labels,
+        },
         time_nanos: time,
         samples: stacks
             .iter()
@@ -56,16 +59,39 @@ fn segment_v1_fixture_decodes_to_the_same_values() {
     if bless() {
         let mut b = SegmentBuilder::new("team-a");
         let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
-        b.add_profile(&profile("app", "prod", cpu, 1_700_000_000_000_000_000, &[("main;work;compute", 30), ("main;idle", 5)]));
-        b.add_profile(&profile("app", "dev", cpu, 1_700_000_010_000_000_000, &[("main;work;io", 10), ("main;work;compute", 1)]));
-        b.add_profile(&profile("db", "prod", "memory:alloc_objects:count::", 1_700_000_005_000_000_000, &[("query;parse", 7)]));
+        b.add_profile(&profile(
+            "app",
+            "prod",
+            cpu,
+            1_700_000_000_000_000_000,
+            &[("main;work;compute", 30), ("main;idle", 5)],
+        ));
+        b.add_profile(&profile(
+            "app",
+            "dev",
+            cpu,
+            1_700_000_010_000_000_000,
+            &[("main;work;io", 10), ("main;work;compute", 1)],
+        ));
+        b.add_profile(&profile(
+            "db",
+            "prod",
+            "memory:alloc_objects:count::",
+            1_700_000_005_000_000_000,
+            &[("query;parse", 7)],
+        ));
         let data = b.finish();
         std::fs::write(&parquet, segment::encode(&data).unwrap()).unwrap();
-        std::fs::write(&expected, serde_json::to_string_pretty(&as_json(&data)).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &expected,
+            serde_json::to_string_pretty(&as_json(&data)).unwrap() + "\n",
+        )
+        .unwrap();
     }
     let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
     let decoded = segment::decode(Bytes::from(bytes)).expect("v1 segment decodes");
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
     assert_eq!(as_json(&decoded), expected);
     // And what it decodes to re-encodes to the same values.
     let again = segment::decode(Bytes::from(segment::encode(&decoded).unwrap())).unwrap();
@@ -96,7 +122,10 @@ fn manifest_v1_fixture_reads_the_same() {
     assert_eq!(m.segments[0].hour, 22);
     assert_eq!(m.segments[0].size, 5624);
     assert_eq!(m.covered.len(), 1);
-    assert!(m.covered_keys().contains("tenants/t/l0/2023-11-14/22-01HF0000000000000000000001.parquet"));
+    assert!(
+        m.covered_keys()
+            .contains("tenants/t/l0/2023-11-14/22-01HF0000000000000000000001.parquet")
+    );
     assert_eq!(m.pending_deletes[0].delete_after, 1_700_004_200_000_000_000);
     let round: Value = serde_json::to_value(&m).unwrap();
     assert_eq!(round, serde_json::from_str::<Value>(&text).unwrap());

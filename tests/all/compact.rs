@@ -93,12 +93,12 @@ fn same_answers_before_during_and_after_compaction() {
     let expected = answers(&s);
     assert_ne!(expected, before);
     let done = Arc::new(AtomicBool::new(false));
-    let data = s.data.clone();
+    let storage = s.storage.clone();
     let flag = done.clone();
     let compactor = std::thread::spawn(move || {
         let mut reports = Vec::new();
         for _ in 0..3 {
-            reports.push(compact(&data));
+            reports.push(compact(&storage));
         }
         flag.store(true, Ordering::SeqCst);
         reports
@@ -125,8 +125,13 @@ fn replaced_objects_are_deleted_after_the_grace_period() {
     let before = answers(&s);
     let run = |grace: &str| {
         let out = std::process::Command::new(BIN)
-            .args(["compact", "--compaction-grace-secs", grace, "--storage"])
-            .arg(&s.data)
+            .args([
+                "compact",
+                "--compaction-grace-secs",
+                grace,
+                "--storage",
+                &s.storage,
+            ])
             .arg("--cache-dir")
             .arg(cache_dir())
             .output()

@@ -5,4 +5,5 @@ mod compact;
 mod host;
 mod ingest;
 mod query;
+mod storage;
 mod util;

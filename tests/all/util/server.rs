@@ -36,8 +36,8 @@ pub struct FlameletServer {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    /// The `--storage` directory.
-    pub data: PathBuf,
+    /// The `--storage` argument: a directory, or a URL.
+    pub storage: String,
     log: Arc<Mutex<String>>,
     _tmp: Option<tempfile::TempDir>,
     agent: ureq::Agent,
@@ -54,11 +54,15 @@ impl FlameletServer {
         s
     }
 
-    /// Starts a server on `data` with extra arguments.
+    /// Starts a server on the directory `data` with extra arguments.
     pub fn start_on(data: &Path, extra: &[&str]) -> Self {
+        Self::start_with(&data.to_string_lossy(), extra)
+    }
+
+    /// Starts a server on any `--storage` (directory or URL) with extra arguments.
+    pub fn start_with(storage: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--storage"])
-            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage", storage])
             .arg("--cache-dir")
             .arg(cache_dir())
             .args(extra)
@@ -99,7 +103,7 @@ impl FlameletServer {
         let server = FlameletServer {
             child,
             base,
-            data: data.to_path_buf(),
+            storage: storage.to_string(),
             log,
             _tmp: None,
             agent,
@@ -179,25 +183,25 @@ impl FlameletServer {
         r.json()
     }
 
-    /// Runs `flamelet compact` on this server's data directory; returns its report (JSON).
+    /// Runs `flamelet compact` on this server's storage; returns its report (JSON).
     pub fn compact(&self) -> serde_json::Value {
-        compact(&self.data)
+        compact(&self.storage)
     }
 
-    /// Lists every file under the data directory (relative paths, sorted).
+    /// Lists every file under the data directory (relative paths, sorted); local storage only.
     pub fn stored_files(&self) -> Vec<String> {
         let mut out = Vec::new();
-        walk(&self.data, &self.data, &mut out);
+        let root = Path::new(&self.storage);
+        walk(root, root, &mut out);
         out.sort();
         out
     }
 }
 
-/// Runs `flamelet compact --storage data` and parses the report it prints.
-pub fn compact(data: &Path) -> serde_json::Value {
+/// Runs `flamelet compact --storage …` and parses the report it prints.
+pub fn compact(storage: &str) -> serde_json::Value {
     let out = Command::new(BIN)
-        .args(["compact", "--storage"])
-        .arg(data)
+        .args(["compact", "--storage", storage])
         .arg("--cache-dir")
         .arg(cache_dir())
         .output()

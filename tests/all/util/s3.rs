@@ -1,0 +1,93 @@
+//! A real S3 server for tests: moto's, from PyPI (installed by scripts/test-deps.sh), on a
+//! free loopback port; killed on drop.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running moto S3 server.
+pub struct S3Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl S3Server {
+    /// Installs moto if needed and starts it.
+    pub fn start() -> Self {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-deps.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .status()
+            .expect("running scripts/test-deps.sh");
+        assert!(
+            status.success(),
+            "scripts/test-deps.sh failed: moto is needed for the S3 tests"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto");
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(&server.endpoint).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on {}",
+                server.endpoint
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// Creates a bucket and returns the `--storage` URL of `prefix` in it.
+    pub fn bucket(&self, bucket: &str, prefix: &str) -> String {
+        let r = ureq::put(&format!("{}/{bucket}", self.endpoint))
+            .send_empty()
+            .expect("creating bucket");
+        assert_eq!(r.status().as_u16(), 200);
+        format!(
+            "s3://{bucket}/{prefix}?endpoint={}&allow_http=true&region=us-east-1&access_key_id=test&secret_access_key=test",
+            self.endpoint
+        )
+    }
+
+    /// Lists the keys in a bucket (raw S3 ListObjectsV2), to check where objects went.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let mut r = ureq::get(&format!("{}/{bucket}?list-type=2", self.endpoint))
+            .call()
+            .expect("listing");
+        let xml = r.body_mut().read_to_string().unwrap();
+        xml.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
