@@ -48,3 +48,41 @@ fn ready_and_unknown_routes() {
     assert_eq!((r.status, r.body.as_str()), (200, "ready\n"));
     assert_eq!(s.get("/").status, 404);
 }
+
+#[test]
+fn a_request_over_its_time_cap_fails_alone() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = FlameletServer::start_on(
+        &tmp.path().join("data"),
+        &["--no-cron", "--timeout-secs", "1"],
+    );
+    // Promise 100 bytes, send 3, then stall: the guest waits on its body past the cap.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(conn, "POST /ingest?name=app.cpu&from={T0} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\na 1").unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("time limit") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    assert!(
+        answer.contains("request exceeded the time limit"),
+        "{answer}"
+    );
+    drop(conn);
+    // Only that request failed.
+    s.ingest("app.alloc_objects", T0, "a 1\n");
+    assert_eq!(
+        s.render("app.alloc_objects{}", T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
+        1
+    );
+    assert!(s.log().contains("time limit"), "{}", s.log());
+}

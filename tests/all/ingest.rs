@@ -28,6 +28,31 @@ fn folded_and_lines_formats_and_aliases() {
 }
 
 #[test]
+fn gzip_bodies_are_sniffed_with_or_without_content_encoding() {
+    use std::io::Write;
+    let s = FlameletServer::start();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(WORKED_EXAMPLE.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let r = s.post(&format!("/ingest?name=app.alloc_objects&from={T0}"), &gz);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fg = s.render("app.alloc_objects{}", T0 - 1, T0 + 1, "");
+    assert_eq!(
+        fg["flamebearer"]["names"],
+        serde_json::json!(["total", "a", "c", "d", "b", "e"])
+    );
+    // A gzip bomb (64 MiB of zeros in ~64 KiB) stops at the decoded-size limit: 413.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let r = s.post(
+        &format!("/ingest?name=app.cpu&from={T0}"),
+        &bomb.finish().unwrap(),
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(s.stored_files().len(), 1);
+}
+
+#[test]
 fn time_units_are_told_apart_by_magnitude() {
     let s = FlameletServer::start();
     for (i, from) in [
