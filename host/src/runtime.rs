@@ -241,6 +241,8 @@ pub struct Runtime {
     components: HashMap<String, Loaded>,
     storage: Arc<Storage>,
     limits: Limits,
+    /// One permit per pooling-allocator slot: a request waits for a slot instead of failing.
+    slots: Arc<tokio::sync::Semaphore>,
     _ticker: EpochTicker,
 }
 
@@ -267,6 +269,13 @@ impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// A store and the slot it occupies. Fields drop in order: the store (returning its memory to
+/// the pool) before the permit that lets the next request instantiate.
+struct Occupied {
+    store: Store<HostState>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// What became of one guest invocation.
@@ -341,6 +350,7 @@ impl Runtime {
         }
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize)),
             engine,
             components,
             storage,
@@ -390,6 +400,9 @@ impl Runtime {
         let Some(pre) = loaded.http.clone() else {
             return Outcome::Failed(format!("component `{component}` has no HTTP handler"));
         };
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return Outcome::Failed("instance slots closed".into());
+        };
         let (mut store, hit) = self.new_store(&loaded.env);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = (|| -> wasmtime::Result<_> {
@@ -404,11 +417,15 @@ impl Runtime {
             Ok(v) => v,
             Err(e) => return Outcome::Failed(format!("{e:?}")),
         };
+        let instance = Occupied { store, _slot: slot };
         let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
+            // Bind the whole struct: capturing only `instance.store` would leave the permit out.
+            let mut instance = instance;
+            let store = &mut instance.store;
+            let proxy = pre.instantiate_async(&mut *store).await?;
             proxy
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
+                .call_handle(&mut *store, req, out)
                 .await
         });
         match tokio::time::timeout(self.limits.timeout, receiver).await {
@@ -444,6 +461,9 @@ impl Runtime {
             return Outcome::Failed(format!(
                 "component `{component}` does not export handle-cron-event"
             ));
+        };
+        let Ok(_slot) = self.slots.acquire().await else {
+            return Outcome::Failed("instance slots closed".into());
         };
         let (mut store, hit) = self.new_store(&loaded.env);
         let run = async {

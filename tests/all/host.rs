@@ -86,3 +86,26 @@ fn a_request_over_its_time_cap_fails_alone() {
     );
     assert!(s.log().contains("time limit"), "{}", s.log());
 }
+
+#[test]
+fn requests_wait_for_a_free_instance_slot() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = FlameletServer::start_on(
+        &tmp.path().join("data"),
+        &["--no-cron", "--max-instances", "1", "--timeout-secs", "2"],
+    );
+    // Occupy the only slot with a request whose body never completes.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    write!(stalled, "POST /ingest?name=app.cpu&from={T0} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\na").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // This one waits until the stalled request times out, then succeeds (without waiting, the
+    // pooling allocator would have no instance for it and it would fail).
+    s.ingest("app.alloc_objects", T0, "a 1\n");
+    assert_eq!(
+        s.render("app.alloc_objects{}", T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
+        1
+    );
+    drop(stalled);
+}
