@@ -68,6 +68,9 @@ pub enum Error {
     /// A stored segment could not be decoded or encoded.
     #[error(transparent)]
     Segment(#[from] crate::segment::SegmentError),
+    /// An uploaded pprof profile could not be decoded or is inconsistent.
+    #[error(transparent)]
+    Pprof(#[from] crate::pprof::PprofError),
     /// A stored manifest could not be decoded.
     #[error("manifest `{key}`: {message}")]
     Manifest {
@@ -82,9 +85,11 @@ impl Error {
     /// Returns the kind of this error, which decides its HTTP status.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::BadInput(_) | Error::Selector(_) | Error::Time(_) | Error::Tenant(_) => {
-                ErrorKind::BadInput
-            }
+            Error::BadInput(_)
+            | Error::Selector(_)
+            | Error::Time(_)
+            | Error::Tenant(_)
+            | Error::Pprof(_) => ErrorKind::BadInput,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Store(e) => match e {
