@@ -122,33 +122,45 @@ impl Storage {
         let bucket_url = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
         let store: Arc<dyn ObjectStore> = match scheme {
             "s3" | "s3a" => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(&bucket_url);
-                for (k, v) in &options {
-                    let key = object_store::aws::AmazonS3ConfigKey::from_str(k)
-                        .with_context(|| format!("unknown S3 option `{k}`"))?;
-                    b = b.with_config(key, v);
-                }
-                Arc::new(b.build()?)
+                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+                let b = AmazonS3Builder::from_env().with_url(&bucket_url);
+                Arc::new(
+                    configure(
+                        b,
+                        &options,
+                        "S3",
+                        |b: AmazonS3Builder, k: AmazonS3ConfigKey, v: &str| b.with_config(k, v),
+                    )?
+                    .build()?,
+                )
             }
             "gs" => {
-                let mut b =
-                    object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(&bucket_url);
-                for (k, v) in &options {
-                    let key = object_store::gcp::GoogleConfigKey::from_str(k)
-                        .with_context(|| format!("unknown GCS option `{k}`"))?;
-                    b = b.with_config(key, v);
-                }
-                Arc::new(b.build()?)
+                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+                let b = GoogleCloudStorageBuilder::from_env().with_url(&bucket_url);
+                Arc::new(
+                    configure(
+                        b,
+                        &options,
+                        "GCS",
+                        |b: GoogleCloudStorageBuilder, k: GoogleConfigKey, v: &str| {
+                            b.with_config(k, v)
+                        },
+                    )?
+                    .build()?,
+                )
             }
             "az" | "azure" | "abfs" => {
-                let mut b =
-                    object_store::azure::MicrosoftAzureBuilder::from_env().with_url(&bucket_url);
-                for (k, v) in &options {
-                    let key = object_store::azure::AzureConfigKey::from_str(k)
-                        .with_context(|| format!("unknown Azure option `{k}`"))?;
-                    b = b.with_config(key, v);
-                }
-                Arc::new(b.build()?)
+                use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+                let b = MicrosoftAzureBuilder::from_env().with_url(&bucket_url);
+                Arc::new(
+                    configure(
+                        b,
+                        &options,
+                        "Azure",
+                        |b: MicrosoftAzureBuilder, k: AzureConfigKey, v: &str| b.with_config(k, v),
+                    )?
+                    .build()?,
+                )
             }
             other => bail!(
                 "unsupported storage scheme `{other}`: use a path, file://, memory://, s3://, gs:// or az://"
@@ -323,6 +335,23 @@ impl Storage {
             Err(e) => Err(map_err(key, e)),
         }
     }
+}
+
+/// Applies `?key=value` options of a storage URL to a cloud store builder.
+fn configure<B, K>(
+    mut builder: B,
+    options: &[(String, String)],
+    what: &str,
+    set: impl Fn(B, K, &str) -> B,
+) -> anyhow::Result<B>
+where
+    K: FromStr,
+{
+    for (k, v) in options {
+        let key = K::from_str(k).map_err(|_| anyhow::anyhow!("unknown {what} option `{k}`"))?;
+        builder = set(builder, key, v);
+    }
+    Ok(builder)
 }
 
 fn sync_file_and_dir(file: &std::path::Path) -> std::io::Result<()> {
