@@ -110,6 +110,8 @@ pub struct CompactionReport {
     pub published: Vec<String>,
     /// Days where another compactor published first (retried on the next pass).
     pub conflicts: Vec<String>,
+    /// Days that failed (a storage error, an unreadable segment); other days still ran.
+    pub errors: Vec<String>,
 }
 
 /// One merge done.
@@ -155,7 +157,11 @@ pub fn run(
         days.sort();
         days.dedup();
         for day in days {
-            compact_day(store, &tenant, day, now, config, &mut report)?;
+            // One bad day (say, an unreadable segment) must not stop every other one.
+            if let Err(e) = compact_day(store, &tenant, day, now, config, &mut report) {
+                tracing::warn!("compaction of {tenant} {day} failed: {e}");
+                report.errors.push(format!("{tenant} {day}: {e}"));
+            }
         }
     }
     Ok(report)
@@ -206,8 +212,10 @@ fn compact_day(
         let mut keys: Vec<String> = merge.existing.iter().map(|s| s.key.clone()).collect();
         keys.extend(merge.inputs.iter().cloned());
         for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
-            let data = segment::decode(bytes?)
-                .map_err(|e| Error::bad_input(format!("segment `{key}`: {e}")))?;
+            let data = segment::decode(bytes?).map_err(|e| Error::Corrupt {
+                key: key.clone(),
+                message: format!("unreadable segment: {e}"),
+            })?;
             builder.add_segment(&data);
         }
         let data = builder.finish();
@@ -328,6 +336,29 @@ mod tests {
         assert!(p.is_empty());
         let p = plan(&m, &keys, 5, &CompactionConfig::default());
         assert_eq!(p.deletions.len(), 10);
+    }
+
+    #[test]
+    fn a_bad_day_does_not_stop_the_others() {
+        let store = MemoryStore::default();
+        let tenant = Tenant::from_header(None).unwrap();
+        push(&store, &tenant, "app.cpu", T0, "a 1\n");
+        push(&store, &tenant, "app.cpu", T0 + 86_400, "a 1\n");
+        let bad = SegmentKey::new(&tenant, Level::L0, T0 * S, Ulid::new()).to_string();
+        store
+            .put(&bad, Bytes::from_static(b"garbage"), PutMode::Create)
+            .unwrap();
+        let report = run(&store, 0, &CompactionConfig::default()).unwrap();
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert!(
+            report.errors[0].contains("unreadable segment"),
+            "{report:?}"
+        );
+        assert_eq!(
+            report.published.len(),
+            1,
+            "the other day compacted: {report:?}"
+        );
     }
 
     #[test]

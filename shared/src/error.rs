@@ -71,10 +71,10 @@ pub enum Error {
     /// An uploaded pprof profile could not be decoded or is inconsistent.
     #[error(transparent)]
     Pprof(#[from] crate::pprof::PprofError),
-    /// A stored manifest could not be decoded.
-    #[error("manifest `{key}`: {message}")]
-    Manifest {
-        /// The manifest's object key.
+    /// A stored object (manifest, segment) could not be decoded.
+    #[error("stored object `{key}` is corrupt: {message}")]
+    Corrupt {
+        /// The object's key.
         key: String,
         /// What was wrong with it.
         message: String,
@@ -98,7 +98,7 @@ impl Error {
                 StoreError::InvalidKey { .. } => ErrorKind::Internal,
                 StoreError::Other { .. } => ErrorKind::Unavailable,
             },
-            Error::Segment(_) | Error::Manifest { .. } => ErrorKind::Internal,
+            Error::Segment(_) | Error::Corrupt { .. } => ErrorKind::Internal,
         }
     }
 

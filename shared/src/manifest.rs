@@ -90,7 +90,7 @@ pub fn load_latest(
     };
     let key = newest.to_string();
     let bytes = store.get(&key)?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
         key: key.clone(),
         message: e.to_string(),
     })?;
@@ -110,7 +110,7 @@ pub fn publish(
         day,
         version: manifest.version,
     };
-    let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Manifest {
+    let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Corrupt {
         key: key.to_string(),
         message: e.to_string(),
     })?;
