@@ -218,8 +218,9 @@ fn bad_input_is_a_400_with_one_line_and_stores_nothing() {
 
 #[test]
 fn formats_not_yet_supported_answer_415() {
+    // pprof and JFR parsers are the next step of issue #3.
     let s = FlameletServer::start();
-    for format in ["pprof", "jfr", "trie", "tree", "speedscope"] {
+    for format in ["pprof", "jfr"] {
         let r = s.post(
             &format!("/ingest?name=app.cpu&from={T0}&format={format}"),
             b"\x1f\x8b",
@@ -227,4 +228,123 @@ fn formats_not_yet_supported_answer_415() {
         assert_eq!(r.status, 415, "{format}: {}", r.body);
     }
     assert!(s.stored_files().is_empty());
+}
+
+fn corpus(path: &str) -> Vec<u8> {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus")
+        .join(path);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn legacy_trie_and_tree_bodies() {
+    use flamelet::ingest::{folded::parse_folded, legacy};
+    let s = FlameletServer::start();
+    let samples = parse_folded(WORKED_EXAMPLE).unwrap();
+    for (format, body) in [
+        ("trie", legacy::encode_trie(&samples)),
+        ("tree", legacy::encode_tree(&samples)),
+    ] {
+        let r = s.post(
+            &format!("/ingest?name={format}.alloc_objects&from={T0}&format={format}"),
+            &body,
+        );
+        assert_eq!(r.status, 200, "{format}: {}", r.body);
+        let fg = s.render(&format!("{format}.alloc_objects{{}}"), T0 - 1, T0 + 1, "");
+        assert_eq!(
+            fg["flamebearer"]["names"],
+            serde_json::json!(["total", "a", "c", "d", "b", "e"]),
+            "{format}"
+        );
+        assert_eq!(
+            fg["flamebearer"]["levels"],
+            serde_json::json!([
+                [0, 4, 0, 0],
+                [0, 4, 0, 1],
+                [0, 1, 0, 4, 0, 3, 2, 2],
+                [0, 1, 1, 5, 2, 1, 1, 3]
+            ]),
+            "{format}"
+        );
+        // CPU trees count samples: scaled by 1e9/sampleRate like folded stacks.
+        let r = s.post(
+            &format!("/ingest?name={format}.cpu&from={T0}&format={format}&sampleRate=50"),
+            &body,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            s.render(&format!("{format}.cpu{{}}"), T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
+            4 * 20_000_000
+        );
+    }
+    let r = s.post(
+        &format!("/ingest?name=x.cpu&from={T0}&format=tree"),
+        &[0x80, 0x80],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("invalid tree body"), "{}", r.body);
+}
+
+#[test]
+fn speedscope_profiles_become_series_by_profile_name() {
+    let s = FlameletServer::start();
+    let r = s.post(
+        &format!("/ingest?name=sp.cpu&from={T0}&format=speedscope"),
+        &corpus("speedscope/two-sampled.speedscope.json"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sec = 1_000_000_000i64;
+    assert_eq!(
+        s.render("sp.cpu{}", T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
+        28 * sec
+    );
+    let one = s.render("sp.cpu{profile_name=\"one\"}", T0 - 1, T0 + 1, "");
+    assert_eq!(one["flamebearer"]["numTicks"], 14 * sec);
+    assert_eq!(
+        one["flamebearer"]["names"],
+        serde_json::json!(["total", "a", "b", "d", "c"])
+    );
+    let lv = s.get(&format!(
+        "/pyroscope/label-values?label=profile_name&from={}&until={}",
+        T0 - 1,
+        T0 + 1
+    ));
+    assert_eq!(lv.json(), serde_json::json!(["one", "two"]));
+
+    // Evented, unit none: sample counts, scaled like folded stacks (default 100 Hz).
+    let r = s.post(
+        &format!("/ingest?name=ev&from={T0}&format=speedscope"),
+        &corpus("speedscope/simple.speedscope.json"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        s.render("ev.cpu{}", T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
+        14 * 10_000_000
+    );
+
+    // Bytes need a bytes type.
+    let bytes = corpus("speedscope/two-sampled-bytes.speedscope.json");
+    let r = s.post(
+        &format!("/ingest?name=mem.alloc_space&from={T0}&format=speedscope"),
+        &bytes,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        s.render("mem.alloc_space{}", T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
+        28
+    );
+    let before = s.stored_files().len();
+    let r = s.post(
+        &format!("/ingest?name=mem.cpu&from={T0}&format=speedscope"),
+        &bytes,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("bytes"), "{}", r.body);
+    let r = s.post(
+        &format!("/ingest?name=bad.cpu&from={T0}&format=speedscope"),
+        b"{\"not\": \"speedscope\"}",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(s.stored_files().len(), before);
 }

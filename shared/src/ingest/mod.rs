@@ -3,11 +3,15 @@
 //! acknowledged upload is durable; on any error nothing is written.
 //!
 //! Formats are chosen as api.md says: `format=trie`, `tree`, `lines`, `jfr`, `pprof`,
-//! `speedscope`, then any `multipart/form-data`, else folded. This module implements folded and
-//! lines; the others answer 415 until their parsers land.
+//! `speedscope`, then any `multipart/form-data`, else folded. Implemented: folded, lines, trie,
+//! tree, speedscope; jfr, pprof and multipart answer 415 until their parsers land.
 
 pub mod folded;
+pub mod legacy;
 pub mod name;
+pub mod speedscope;
+
+use speedscope::Values;
 
 use std::io::Read;
 
@@ -95,9 +99,9 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
             .starts_with("multipart/form-data")
     });
     match format {
-        "trie" | "tree" | "jfr" | "pprof" | "speedscope" => return Err(unsupported(format)),
+        "jfr" | "pprof" => return Err(unsupported(format)),
         "" | "folded" | "lines" if multipart => return Err(unsupported("multipart/form-data")),
-        "" | "folded" | "lines" => {}
+        "" | "folded" | "lines" | "trie" | "tree" | "speedscope" => {}
         other => return Err(Error::bad_input(format!("unknown format `{other}`"))),
     }
     let name = req
@@ -131,19 +135,35 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
     };
 
     let body = decode_body(req.body)?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|e| Error::bad_input(format!("body is not UTF-8 text: {e}")))?;
-    let mut samples = if format == "lines" {
-        folded::parse_lines(text)?
-    } else {
-        folded::parse_folded(text)?
+    let text = || {
+        std::str::from_utf8(&body)
+            .map_err(|e| Error::bad_input(format!("body is not UTF-8 text: {e}")))
     };
-    if scaled {
-        let factor = 1e9 / sample_rate as f64;
-        for s in &mut samples {
-            s.value = (s.value as f64 * factor).round() as i64;
-        }
-    }
+    // Each part becomes one profile: (extra labels, samples, how values are expressed).
+    let parts: Vec<(Labels, Vec<Sample>, Values)> = match format {
+        "lines" => vec![(
+            Labels::new(),
+            folded::parse_lines(text()?)?,
+            Values::Samples,
+        )],
+        "trie" => vec![(Labels::new(), legacy::parse_trie(&body)?, Values::Samples)],
+        "tree" => vec![(Labels::new(), legacy::parse_tree(&body)?, Values::Samples)],
+        "speedscope" => speedscope::parse(&body)?
+            .into_iter()
+            .map(|p| {
+                (
+                    Labels::from([("profile_name".to_string(), p.name)]),
+                    p.samples,
+                    p.values,
+                )
+            })
+            .collect(),
+        _ => vec![(
+            Labels::new(),
+            folded::parse_folded(text()?)?,
+            Values::Samples,
+        )],
+    };
 
     let mut labels: Labels = name.tags.clone();
     labels.insert(SERVICE_NAME.to_string(), name.app.clone());
@@ -151,16 +171,43 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
     if let Some(spy) = req.param("spyName").filter(|s| !s.is_empty()) {
         labels.insert("pyroscope_spy".to_string(), spy.to_string());
     }
-    validate_labels(&labels)?;
-    let profile = Profile {
-        series: Series {
-            profile_type,
-            labels,
-        },
-        time_nanos: from,
-        samples,
-    };
-    Ok(vec![normalize(profile)?])
+    let mut profiles = Vec::with_capacity(parts.len());
+    for (extra, mut samples, values) in parts {
+        match values {
+            Values::Samples if scaled => {
+                let factor = 1e9 / sample_rate as f64;
+                for s in &mut samples {
+                    s.value = (s.value as f64 * factor).round() as i64;
+                }
+            }
+            Values::Samples => {}
+            Values::Nanoseconds | Values::Bytes => {
+                let unit = if values == Values::Bytes {
+                    "bytes"
+                } else {
+                    "nanoseconds"
+                };
+                if profile_type.sample_unit != unit {
+                    return Err(Error::bad_input(format!(
+                        "values in {unit} do not fit profile type `{profile_type}` of name `{}`: choose a suffix with unit {unit}",
+                        name.full
+                    )));
+                }
+            }
+        }
+        let mut labels = labels.clone();
+        labels.extend(extra);
+        validate_labels(&labels)?;
+        profiles.push(normalize(Profile {
+            series: Series {
+                profile_type: profile_type.clone(),
+                labels,
+            },
+            time_nanos: from,
+            samples,
+        })?);
+    }
+    Ok(profiles)
 }
 
 fn unsupported(what: &str) -> Error {
