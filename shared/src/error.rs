@@ -15,6 +15,8 @@ pub enum ErrorKind {
     TooLarge,
     /// The content type or format is not supported (415).
     Unsupported,
+    /// The upload is well-formed but its profile is rejected: corrupt, or unsupported (422).
+    Rejected,
     /// A named thing does not exist (404).
     NotFound,
     /// A concurrent writer won a create-only race (409).
@@ -32,6 +34,7 @@ impl ErrorKind {
             ErrorKind::BadInput => 400,
             ErrorKind::TooLarge => 413,
             ErrorKind::Unsupported => 415,
+            ErrorKind::Rejected => 422,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::Unavailable => 503,
@@ -53,6 +56,9 @@ pub enum Error {
     /// The upload's format or content type is not supported.
     #[error("{0}")]
     Unsupported(String),
+    /// The upload's profile is rejected (corrupt or from an unsupported client).
+    #[error("{0}")]
+    Rejected(String),
     /// A label selector could not be parsed.
     #[error(transparent)]
     Selector(#[from] crate::selector::SelectorError),
@@ -92,6 +98,7 @@ impl Error {
             | Error::Pprof(_) => ErrorKind::BadInput,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Rejected(_) => ErrorKind::Rejected,
             Error::Store(e) => match e {
                 StoreError::NotFound { .. } => ErrorKind::NotFound,
                 StoreError::AlreadyExists { .. } => ErrorKind::Conflict,

@@ -14,9 +14,12 @@ use crate::{Error, Result};
 /// Why a pprof profile was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PprofError {
-    /// The bytes are not a pprof protobuf (or a string is not UTF-8).
+    /// The bytes are not a pprof protobuf.
     #[error("invalid pprof: {0}")]
     Decode(String),
+    /// A pprof string is not UTF-8: well-formed protobuf, rejected content.
+    #[error("invalid pprof: {0}")]
+    InvalidUtf8(String),
     /// An index or id points nowhere.
     #[error("invalid pprof: {0}")]
     Dangling(String),
@@ -25,8 +28,15 @@ pub enum PprofError {
 /// Decodes a pprof profile, gzipped or not (sniffed by the magic bytes), and validates it.
 pub fn decode(body: &[u8]) -> Result<Profile> {
     let bytes = decode_body(body)?;
-    let profile =
-        Profile::decode(bytes).map_err(|e| Error::Pprof(PprofError::Decode(e.to_string())))?;
+    let profile = Profile::decode(bytes).map_err(|e| {
+        // prost reports a bad string only in its message.
+        let message = e.to_string();
+        Error::Pprof(if message.contains("UTF-8") {
+            PprofError::InvalidUtf8(message)
+        } else {
+            PprofError::Decode(message)
+        })
+    })?;
     validate(&profile).map_err(Error::Pprof)?;
     Ok(profile)
 }
@@ -195,7 +205,7 @@ mod tests {
     fn rejects_invalid_utf8_and_garbage() {
         assert!(matches!(
             decode(&corpus("invalid_utf8.pb.gz")),
-            Err(Error::Pprof(PprofError::Decode(_)))
+            Err(Error::Pprof(PprofError::InvalidUtf8(_)))
         ));
         assert!(decode(b"\x0a\xff\xff\xff").is_err());
     }

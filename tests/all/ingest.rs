@@ -218,9 +218,9 @@ fn bad_input_is_a_400_with_one_line_and_stores_nothing() {
 
 #[test]
 fn formats_not_yet_supported_answer_415() {
-    // pprof and JFR parsers are the next step of issue #3.
+    // The JFR parser is the next step of issue #3.
     let s = FlameletServer::start();
-    for format in ["pprof", "jfr"] {
+    for format in ["jfr"] {
         let r = s.post(
             &format!("/ingest?name=app.cpu&from={T0}&format={format}"),
             b"\x1f\x8b",
@@ -347,4 +347,143 @@ fn speedscope_profiles_become_series_by_profile_name() {
     );
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(s.stored_files().len(), before);
+}
+
+/// Sums each sample type's values in a pprof file, keyed by profile type ID.
+fn pprof_totals(file: &[u8]) -> (i64, std::collections::BTreeMap<String, i64>) {
+    let p = flamelet::pprof::decode(file).unwrap();
+    let s = |i: i64| p.string_table[i as usize].clone();
+    let mut totals = std::collections::BTreeMap::new();
+    for (i, t) in p.sample_type.iter().enumerate() {
+        let total: i64 = p.sample.iter().map(|x| x.value[i]).sum();
+        totals.insert(format!("{}:{}", s(t.r#type), s(t.unit)), total);
+    }
+    (p.time_nanos / 1_000_000_000, totals)
+}
+
+#[test]
+fn pprof_raw_bodies_become_one_series_per_sample_type() {
+    let s = FlameletServer::start();
+    let file = corpus("pprof/cpu.pb.gz");
+    let r = s.post(
+        "/ingest?name=goapp%7Benv%3Dprod%7D&format=pprof&spyName=gospy",
+        &file,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (at, totals) = pprof_totals(&file);
+    let lv = s.get(&format!(
+        "/pyroscope/label-values?label=__name__&query={}&from={}&until={}",
+        encode("{service_name=\"goapp\"}"),
+        at - 60,
+        at + 60
+    ));
+    assert_eq!(
+        lv.json(),
+        serde_json::json!([
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+            "process_cpu:samples:count:cpu:nanoseconds"
+        ])
+    );
+    let total = |q: &str| {
+        s.render(q, at - 60, at + 60, "")["flamebearer"]["numTicks"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(
+        total("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"goapp\",env=\"prod\"}"),
+        totals["cpu:nanoseconds"]
+    );
+    assert_eq!(
+        total("process_cpu:samples:count:cpu:nanoseconds{service_name=\"goapp\"}"),
+        totals["samples:count"]
+    );
+}
+
+#[test]
+fn pprof_multipart_uploads_as_the_go_sdk_sends_them() {
+    let s = FlameletServer::start();
+    let form = |fields: &[(&str, &[u8])]| {
+        let mut body = Vec::new();
+        for (name, data) in fields {
+            body.extend_from_slice(
+                format!("--BOUNDARY\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--BOUNDARY--\r\n");
+        body
+    };
+    let post = |path: &str, body: &[u8]| {
+        let r = ureq::post(format!("{}{path}", s.base))
+            .header("Content-Type", "multipart/form-data; boundary=BOUNDARY")
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.into_body().read_to_string().unwrap())
+    };
+    let profile = corpus("pprof/heap.pb.gz");
+    let (status, body) = post(
+        &format!("/ingest?name=heapapp&from={T0}"),
+        &form(&[("profile", &profile)]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (at, totals) = pprof_totals(&profile);
+    let at = if at > 31_536_000 { at } else { T0 };
+    let q = "memory:inuse_space:bytes:space:bytes{service_name=\"heapapp\"}";
+    assert_eq!(
+        s.render(q, at - 60, at + 60, "")["flamebearer"]["numTicks"],
+        totals["inuse_space:bytes"]
+    );
+
+    // With a sample type config, as the Go SDK sends (req_2), and with format=pprof.
+    let (status, body) = post(
+        &format!("/ingest?name=sdk&from={T0}&format=pprof"),
+        &form(&[
+            ("profile", &corpus("pprof/req_2.pprof")),
+            ("sample_type_config", &corpus("pprof/req_2.st.json")),
+        ]),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Cumulative uploads from old clients are rejected.
+    let (status, body) = post(
+        &format!("/ingest?name=old&from={T0}"),
+        &form(&[("profile", &profile), ("prev_profile", &profile)]),
+    );
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = post(
+        &format!("/ingest?name=none&from={T0}"),
+        &form(&[("other", b"x")]),
+    );
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn pprof_errors() {
+    let s = FlameletServer::start();
+    let r = s.post(
+        &format!("/ingest?name=bad&from={T0}&format=pprof"),
+        &corpus("pprof/invalid_utf8.pb.gz"),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body.trim_end().lines().count(), 1);
+    let r = s.post(
+        &format!("/ingest?name=bad&from={T0}&format=pprof"),
+        b"\x0a\xff\xff\xff\xff",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = s.post(
+        &format!("/ingest?name=bad&from={T0}&format=pprof"),
+        &corpus("pprof/malformed_no_addr_no_line.pb.gz"),
+    );
+    assert_eq!(
+        r.status, 200,
+        "locations without lines must not crash: {}",
+        r.body
+    );
+    assert_eq!(s.stored_files().len(), 1);
 }

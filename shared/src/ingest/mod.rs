@@ -4,11 +4,13 @@
 //!
 //! Formats are chosen as api.md says: `format=trie`, `tree`, `lines`, `jfr`, `pprof`,
 //! `speedscope`, then any `multipart/form-data`, else folded. Implemented: folded, lines, trie,
-//! tree, speedscope; jfr, pprof and multipart answer 415 until their parsers land.
+//! tree, speedscope, pprof (raw or multipart); jfr answers 415 until its parser lands.
 
 pub mod folded;
 pub mod legacy;
+pub mod multipart;
 pub mod name;
+pub mod pprof;
 pub mod speedscope;
 
 use speedscope::Values;
@@ -99,15 +101,22 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
             .starts_with("multipart/form-data")
     });
     match format {
-        "jfr" | "pprof" => return Err(unsupported(format)),
-        "" | "folded" | "lines" if multipart => return Err(unsupported("multipart/form-data")),
-        "" | "folded" | "lines" | "trie" | "tree" | "speedscope" => {}
+        "jfr" => return Err(unsupported(format)),
+        "folded" | "lines" | "trie" | "tree" | "speedscope" if multipart => {
+            return Err(unsupported(&format!(
+                "multipart/form-data with format `{format}`"
+            )));
+        }
+        "" | "folded" | "lines" | "trie" | "tree" | "speedscope" | "pprof" => {}
         other => return Err(Error::bad_input(format!("unknown format `{other}`"))),
     }
     let name = req
         .param("name")
         .ok_or_else(|| Error::bad_input("missing `name` parameter"))?;
     let name = name::parse(name)?;
+    if format == "pprof" || multipart {
+        return parse_pprof(req, &name, now_nanos);
+    }
     let (profile_type, scaled) = crate::profile::ProfileType::from_legacy_suffix(
         name.suffix.as_deref(),
     )
@@ -208,6 +217,54 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
         })?);
     }
     Ok(profiles)
+}
+
+/// Parses a pprof upload: a raw body, or a multipart form with `profile`, optional
+/// `sample_type_config` and `prev_profile` (from old clients that send cumulative profiles:
+/// rejected). `service_name` is the whole name before `{`.
+fn parse_pprof(
+    req: &IngestRequest<'_>,
+    name: &name::AppName,
+    now_nanos: i64,
+) -> Result<Vec<Profile>> {
+    let from = match req.param("from") {
+        Some(v) => parse_ingest_time("from", v)?,
+        None => now_nanos,
+    };
+    let (profile_bytes, config) = match req.content_type {
+        Some(ct) if ct.to_ascii_lowercase().contains("multipart/form-data") => {
+            let mut fields = multipart::fields(ct, req.body)?;
+            if fields.get("prev_profile").is_some_and(|p| !p.is_empty()) {
+                return Err(Error::Rejected(
+                    "prev_profile (cumulative profiles from old clients) is not supported: update the client".into(),
+                ));
+            }
+            let config = fields
+                .get("sample_type_config")
+                .map(|c| pprof::parse_config(c))
+                .transpose()?;
+            let profile = fields
+                .remove("profile")
+                .ok_or_else(|| Error::bad_input("multipart body has no `profile` field"))?;
+            (profile, config)
+        }
+        _ => (req.body.to_vec(), None),
+    };
+    let spy = req.param("spyName").unwrap_or("");
+    // Not protobuf at all: 400; protobuf with rejected content (invalid UTF-8): 422.
+    let mut profile = crate::pprof::decode(&profile_bytes).map_err(|e| match e {
+        Error::Pprof(e @ crate::pprof::PprofError::InvalidUtf8(_)) => {
+            Error::Rejected(e.to_string())
+        }
+        other => other,
+    })?;
+    pprof::repair(&mut profile, spy);
+    let mut base: Labels = name.tags.clone();
+    base.insert(SERVICE_NAME.to_string(), name.full.clone());
+    if !spy.is_empty() {
+        base.insert("pyroscope_spy".to_string(), spy.to_string());
+    }
+    pprof::to_profiles(&profile, &base, config.as_ref(), from)
 }
 
 fn unsupported(what: &str) -> Error {

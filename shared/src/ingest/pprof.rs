@@ -1,0 +1,340 @@
+//! pprof uploads (`/ingest?format=pprof`, multipart forms) → one profile per sample type and
+//! per set of string sample labels.
+//!
+//! Naming follows the reference server: the metric name (`__name__`) is `wall` if any sample
+//! type is `wall`; otherwise it comes from the first sample type whose display name (from the
+//! upload's `sample_type_config`, else [`default_display_name`]) contains `cpu`
+//! (`process_cpu`), `alloc_`/`inuse_` (`memory`), `mutex_` (`mutex`), `block_` (`block`) or
+//! `goroutine` (`goroutine`). Each sample type then becomes the series of profile type
+//! `metric:sample_type:sample_unit:period_type:period_unit`. String sample labels become series
+//! labels, except `span_id`, `trace_id` and `profile_id`, which belong to samples.
+//!
+//! Frames are function names for now; keeping locations, files and lines needs the next
+//! segment format (issue #3).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use crate::pprof::Symbols;
+use crate::profile::{Labels, METRIC_NAME, Profile, ProfileType, Sample, Series, validate_labels};
+use crate::proto::google::v1::Profile as Pprof;
+use crate::{Error, Result};
+
+/// Sample labels that stay on samples instead of becoming series labels.
+pub const SAMPLE_LEVEL_LABELS: [&str; 3] = ["span_id", "trace_id", "profile_id"];
+
+/// Profiles stamped before this (one year after the epoch) take the upload's `from` instead.
+const MIN_PROFILE_TIME_NANOS: i64 = 365 * 86_400 * crate::time::NANOS_PER_SECOND;
+
+/// One entry of a `sample_type_config` form field.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SampleTypeConfig {
+    /// Display units (`samples`, `objects`, `bytes`, …).
+    #[serde(default)]
+    pub units: String,
+    /// The name the sample type is shown as (`alloc_objects`, `mutex_count`, …).
+    #[serde(default, rename = "display-name")]
+    pub display_name: String,
+    /// `sum` or `average`.
+    #[serde(default)]
+    pub aggregation: String,
+    /// Whether values are cumulative since process start.
+    #[serde(default)]
+    pub cumulative: bool,
+    /// Whether values are sampled.
+    #[serde(default)]
+    pub sampled: bool,
+}
+
+/// The `sample_type_config` of an upload: sample type → settings.
+pub type SampleTypeConfigs = HashMap<String, SampleTypeConfig>;
+
+/// Parses a `sample_type_config` form field.
+pub fn parse_config(json: &[u8]) -> Result<SampleTypeConfigs> {
+    serde_json::from_slice(json)
+        .map_err(|e| Error::bad_input(format!("invalid sample_type_config: {e}")))
+}
+
+/// The reference server's display names for common Go sample types.
+pub fn default_display_name(sample_type: &str) -> Option<&'static str> {
+    match sample_type {
+        "samples" => Some("cpu"),
+        "goroutine" => Some("goroutines"),
+        "contentions" => Some("mutex_count"),
+        "delay" => Some("mutex_duration"),
+        _ => None,
+    }
+}
+
+/// Returns the metric name (`__name__`) of a profile with these sample types.
+pub fn metric_name(
+    sample_types: &[&str],
+    config: Option<&SampleTypeConfigs>,
+) -> Option<&'static str> {
+    if sample_types.contains(&"wall") {
+        return Some("wall");
+    }
+    for st in sample_types {
+        let configured = config
+            .and_then(|c| c.get(*st))
+            .map(|c| c.display_name.as_str())
+            .filter(|d| !d.is_empty());
+        let shown = configured
+            .or_else(|| default_display_name(st))
+            .unwrap_or(st);
+        if shown.contains("cpu") {
+            return Some("process_cpu");
+        }
+        if shown.contains("alloc_")
+            || shown.contains("inuse_")
+            || shown == "space"
+            || shown == "objects"
+        {
+            return Some("memory");
+        }
+        if shown.contains("mutex_") {
+            return Some("mutex");
+        }
+        if shown.contains("block_") {
+            return Some("block");
+        }
+        if shown.contains("goroutine") {
+            return Some("goroutine");
+        }
+    }
+    None
+}
+
+/// Repairs what some profilers get wrong, as the reference server does: .NET profiles whose
+/// functions all have id 0 (one per location, in order), and `-` in .NET sample type names.
+pub fn repair(p: &mut Pprof, spy_name: &str) {
+    if !p.function.is_empty()
+        && p.function.iter().all(|f| f.id == 0)
+        && p.function.len() == p.location.len()
+    {
+        let ids: Vec<u64> = p.location.iter().map(|l| l.id).collect();
+        for (f, id) in p.function.iter_mut().zip(ids) {
+            f.id = id;
+        }
+    }
+    if spy_name == "dotnetspy" {
+        let types: Vec<usize> = p.sample_type.iter().map(|t| t.r#type as usize).collect();
+        for i in types {
+            if let Some(s) = p.string_table.get_mut(i) {
+                *s = s.replace('-', "_");
+            }
+        }
+    }
+}
+
+/// A sample's stack (function names, root first) and its value per sample type.
+type StackValues<'a> = (Vec<String>, &'a [i64]);
+
+/// Converts a decoded, repaired pprof upload into profiles. `base` holds the series labels
+/// every profile gets (`service_name`, tags, `pyroscope_spy`).
+pub fn to_profiles(
+    p: &Pprof,
+    base: &Labels,
+    config: Option<&SampleTypeConfigs>,
+    default_time: i64,
+) -> Result<Vec<Profile>> {
+    let symbols = Symbols::new(p);
+    let type_names: Vec<&str> = p
+        .sample_type
+        .iter()
+        .map(|t| symbols.string(t.r#type))
+        .collect();
+    let metric = metric_name(&type_names, config).ok_or_else(|| {
+        Error::bad_input(format!(
+            "no known profile type among sample types {type_names:?}"
+        ))
+    })?;
+    let (period_type, period_unit) = p
+        .period_type
+        .as_ref()
+        .map(|t| (symbols.string(t.r#type), symbols.string(t.unit)))
+        .unwrap_or(("", ""));
+    let time = if p.time_nanos >= MIN_PROFILE_TIME_NANOS {
+        p.time_nanos
+    } else {
+        default_time
+    };
+
+    // Group samples by their string labels (series labels).
+    let mut groups: BTreeMap<Labels, Vec<StackValues<'_>>> = BTreeMap::new();
+    for s in &p.sample {
+        let mut labels = Labels::new();
+        for l in &s.label {
+            let key = symbols.string(l.key);
+            if l.str == 0 || SAMPLE_LEVEL_LABELS.contains(&key) {
+                continue;
+            }
+            labels.insert(key.to_string(), symbols.string(l.str).to_string());
+        }
+        let stack: Vec<String> = symbols
+            .stack(&s.location_id)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        groups.entry(labels).or_default().push((stack, &s.value));
+    }
+
+    let mut out = Vec::new();
+    for (group, samples) in &groups {
+        let mut labels = base.clone();
+        labels.extend(group.iter().map(|(k, v)| (k.clone(), v.clone())));
+        labels.insert(METRIC_NAME.to_string(), metric.to_string());
+        validate_labels(&labels)?;
+        for (i, t) in p.sample_type.iter().enumerate() {
+            let profile_type = ProfileType::new(
+                metric,
+                type_names[i],
+                symbols.string(t.unit),
+                period_type,
+                period_unit,
+            );
+            let samples: Vec<Sample> = samples
+                .iter()
+                .filter_map(|(stack, values)| {
+                    let value = values.get(i).copied().unwrap_or(0);
+                    (value != 0).then(|| Sample {
+                        stack: stack.clone(),
+                        value,
+                    })
+                })
+                .collect();
+            out.push(super::normalize(Profile {
+                series: Series {
+                    profile_type,
+                    labels: labels.clone(),
+                },
+                time_nanos: time,
+                samples,
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn corpus(name: &str) -> Vec<u8> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/corpus/pprof")
+            .join(name);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn ids(name: &str, spy: &str) -> Vec<String> {
+        let mut p = crate::pprof::decode(&corpus(name)).unwrap();
+        repair(&mut p, spy);
+        let base = Labels::from([("service_name".to_string(), "app".to_string())]);
+        let mut ids: Vec<String> = to_profiles(&p, &base, None, 1)
+            .unwrap()
+            .iter()
+            .map(|p| p.series.profile_type.id())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    #[test]
+    fn reference_profile_type_ids() {
+        assert_eq!(
+            ids("cpu.pb.gz", ""),
+            [
+                "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                "process_cpu:samples:count:cpu:nanoseconds"
+            ]
+        );
+        assert_eq!(
+            ids("heap.pb.gz", ""),
+            [
+                "memory:alloc_objects:count:space:bytes",
+                "memory:alloc_space:bytes:space:bytes",
+                "memory:inuse_objects:count:space:bytes",
+                "memory:inuse_space:bytes:space:bytes"
+            ]
+        );
+        assert_eq!(
+            ids("nodejs-wall.pb.gz", ""),
+            // Every sample type is a series; the reference ID is among them.
+            [
+                "wall:samples:count:wall:microseconds",
+                "wall:wall:microseconds:wall:microseconds"
+            ]
+        );
+        assert_eq!(
+            ids("pyspy-1.pb.gz", ""),
+            ["process_cpu:samples:count::milliseconds"]
+        );
+    }
+
+    #[test]
+    fn string_labels_split_series_but_span_ids_do_not() {
+        let p = crate::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz")).unwrap();
+        let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
+        assert!(
+            profiles
+                .iter()
+                .all(|p| !p.series.labels.contains_key("span_id"))
+        );
+        let p = crate::pprof::decode(&corpus("go.cpu.labels.pprof")).unwrap();
+        let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
+        let series: std::collections::BTreeSet<&Labels> =
+            profiles.iter().map(|p| &p.series.labels).collect();
+        assert!(series.len() > 1, "labelled samples make several series");
+    }
+
+    #[test]
+    fn totals_match_the_file_per_sample_type() {
+        let p = crate::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
+        for (i, t) in ["samples", "cpu"].iter().enumerate() {
+            let expected: i64 = p.sample.iter().map(|s| s.value[i]).sum();
+            let got: i64 = profiles
+                .iter()
+                .filter(|p| p.series.profile_type.sample_type == *t)
+                .flat_map(|p| p.samples.iter().map(|s| s.value))
+                .sum();
+            assert_eq!(got, expected, "{t}");
+        }
+    }
+
+    #[test]
+    fn metric_names() {
+        assert_eq!(metric_name(&["samples", "cpu"], None), Some("process_cpu"));
+        assert_eq!(metric_name(&["cpu", "wall"], None), Some("wall"));
+        assert_eq!(metric_name(&["contentions", "delay"], None), Some("mutex"));
+        assert_eq!(metric_name(&["goroutine"], None), Some("goroutine"));
+        let config: SampleTypeConfigs =
+            parse_config(br#"{"contentions": {"display-name": "block_count"}, "delay": {"display-name": "block_duration"}}"#).unwrap();
+        assert_eq!(
+            metric_name(&["contentions", "delay"], Some(&config)),
+            Some("block")
+        );
+        assert_eq!(metric_name(&["exceptions"], None), None);
+    }
+
+    #[test]
+    fn dotnet_function_ids_are_repaired() {
+        let mut p = crate::pprof::decode(&corpus("dotnet-pprof-73.pb.gz")).unwrap();
+        let before = Symbols::new(&p)
+            .stack(&p.sample[0].location_id)
+            .iter()
+            .filter(|f| **f == "unknown")
+            .count();
+        repair(&mut p, "dotnetspy");
+        let after = Symbols::new(&p)
+            .stack(&p.sample[0].location_id)
+            .iter()
+            .filter(|f| **f == "unknown")
+            .count();
+        assert!(before > 0 && after == 0, "{before} → {after}");
+    }
+}
