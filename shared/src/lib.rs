@@ -28,6 +28,8 @@ pub mod segment;
 pub mod selector;
 pub mod store;
 pub mod tenant;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod timeline;
 pub mod tree;

@@ -145,13 +145,8 @@ impl<'a> Symbols<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
     fn corpus(name: &str) -> Vec<u8> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/pprof")
-            .join(name);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        crate::testing::corpus(&format!("pprof/{name}"))
     }
 
     fn types(p: &Profile) -> Vec<String> {
@@ -183,7 +178,8 @@ mod tests {
 
     #[test]
     fn every_valid_corpus_file_decodes_and_walks() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/pprof");
+        let dir =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/pprof");
         let mut checked = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();

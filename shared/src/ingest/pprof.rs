@@ -220,13 +220,8 @@ pub fn to_profiles(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
     fn corpus(name: &str) -> Vec<u8> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/pprof")
-            .join(name);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        crate::testing::corpus(&format!("pprof/{name}"))
     }
 
     fn ids(name: &str, spy: &str) -> Vec<String> {

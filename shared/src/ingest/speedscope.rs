@@ -200,13 +200,8 @@ fn one(p: &ProfileJson, frames: &[&str]) -> Result<Parsed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
     fn corpus(name: &str) -> Vec<u8> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/speedscope")
-            .join(name);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        crate::testing::corpus(&format!("speedscope/{name}"))
     }
 
     fn folded(p: &Parsed) -> Vec<(String, i64)> {
