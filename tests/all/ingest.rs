@@ -217,16 +217,14 @@ fn bad_input_is_a_400_with_one_line_and_stores_nothing() {
 }
 
 #[test]
-fn formats_not_yet_supported_answer_415() {
+fn jfr_is_not_yet_supported_and_answers_415() {
     // The JFR parser is the next step of issue #3.
     let s = FlameletServer::start();
-    for format in ["jfr"] {
-        let r = s.post(
-            &format!("/ingest?name=app.cpu&from={T0}&format={format}"),
-            b"\x1f\x8b",
-        );
-        assert_eq!(r.status, 415, "{format}: {}", r.body);
-    }
+    let r = s.post(
+        &format!("/ingest?name=app.cpu&from={T0}&format=jfr"),
+        b"\x1f\x8b",
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
     assert!(s.stored_files().is_empty());
 }
 
@@ -486,4 +484,110 @@ fn pprof_errors() {
         r.body
     );
     assert_eq!(s.stored_files().len(), 1);
+}
+
+#[test]
+fn push_api_binary_json_and_gzip() {
+    use base64::Engine;
+    use flamelet::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+    use flamelet::proto::types::v1::LabelPair;
+    use prost::Message;
+    use std::io::Write;
+
+    let s = FlameletServer::start();
+    let file = corpus("pprof/cpu.pb.gz");
+    let (at, totals) = pprof_totals(&file);
+    let send = |content_type: &str, encoding: Option<&str>, body: &[u8]| {
+        let mut r = ureq::post(format!("{}/push.v1.PusherService/Push", s.base))
+            .header("Content-Type", content_type);
+        if let Some(e) = encoding {
+            r = r.header("Content-Encoding", e);
+        }
+        let r = r
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.into_body().read_to_string().unwrap())
+    };
+    let request = |service: &str, raw: &[u8]| PushRequest {
+        series: vec![RawProfileSeries {
+            labels: vec![
+                LabelPair {
+                    name: "service_name".into(),
+                    value: service.into(),
+                },
+                LabelPair {
+                    name: "__name__".into(),
+                    value: "process_cpu".into(),
+                },
+                LabelPair {
+                    name: "env".into(),
+                    value: "prod".into(),
+                },
+            ],
+            samples: vec![RawSample {
+                raw_profile: raw.to_vec(),
+                id: String::new(),
+            }],
+            annotations: vec![],
+        }],
+    };
+    let json = |service: &str| {
+        format!(
+            r#"{{"series":[{{"labels":[{{"name":"service_name","value":"{service}"}},{{"name":"__name__","value":"process_cpu"}}],"samples":[{{"rawProfile":"{}"}}]}}]}}"#,
+            base64::engine::general_purpose::STANDARD.encode(&file)
+        )
+    };
+    assert_eq!(
+        send(
+            "application/proto",
+            None,
+            &request("bin", &file).encode_to_vec()
+        ),
+        (200, String::new())
+    );
+    assert_eq!(
+        send("application/json", None, json("js").as_bytes()),
+        (200, "{}".into())
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(json("gz").as_bytes()).unwrap();
+    assert_eq!(
+        send("application/json", Some("gzip"), &gz.finish().unwrap()),
+        (200, "{}".into())
+    );
+    for service in ["bin", "js", "gz"] {
+        let q =
+            format!("process_cpu:cpu:nanoseconds:cpu:nanoseconds{{service_name=\"{service}\"}}");
+        assert_eq!(
+            s.render(&q, at - 60, at + 60, "")["flamebearer"]["numTicks"],
+            totals["cpu:nanoseconds"],
+            "{service}"
+        );
+    }
+    assert_eq!(s.stored_files().len(), 3, "one segment per push");
+
+    // Errors come as Connect JSON with the matching status.
+    let (status, body) = send(
+        "application/proto",
+        None,
+        &request("bad", &corpus("pprof/invalid_utf8.pb.gz")).encode_to_vec(),
+    );
+    assert_eq!(status, 400, "{body}");
+    let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["code"], "invalid_argument");
+    assert!(err["message"].as_str().unwrap().contains("UTF-8"), "{body}");
+    let (status, body) = send("text/plain", None, b"x");
+    assert_eq!(status, 415, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["code"],
+        "unimplemented"
+    );
+    let (status, _) = send("application/proto", None, b"\xff\xff");
+    assert_eq!(status, 400);
+    assert_eq!(s.get("/push.v1.PusherService/Push").status, 405);
+    assert_eq!(s.stored_files().len(), 3, "errors store nothing");
 }

@@ -179,6 +179,31 @@ impl Response {
         Response::error(kind.http_status(), &e.to_string())
     }
 
+    /// The Connect protocol's answer to a core error: `{"code": …, "message": …}` with the
+    /// HTTP status that goes with the code.
+    pub fn connect_error(e: &Error) -> Response {
+        let (code, status) = match e.kind() {
+            ErrorKind::BadInput | ErrorKind::Rejected => ("invalid_argument", 400),
+            ErrorKind::TooLarge => ("resource_exhausted", 413),
+            ErrorKind::Unsupported => ("unimplemented", 415),
+            ErrorKind::NotFound => ("not_found", 404),
+            ErrorKind::Conflict => ("aborted", 409),
+            ErrorKind::Unavailable => ("unavailable", 503),
+            ErrorKind::Internal => ("internal", 500),
+        };
+        if status >= 500 {
+            eprintln!("error: {e}");
+        }
+        let message = e.to_string();
+        let body =
+            serde_json::json!({ "code": code, "message": message.lines().next().unwrap_or("") });
+        Response {
+            status,
+            content_type: "application/json",
+            body: body.to_string().into_bytes(),
+        }
+    }
+
     /// 405 for a method the route does not take.
     pub fn method_not_allowed(allowed: &str) -> Response {
         Response::error(405, &format!("method not allowed: use {allowed}"))

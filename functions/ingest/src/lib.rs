@@ -1,6 +1,8 @@
-//! The ingest component: `POST /ingest` (and `/pyroscope/ingest`). Parsing and storage are
-//! [`flamelet::ingest`]; this file is the HTTP adapter.
+//! The ingest component: `POST /ingest` (and `/pyroscope/ingest`), and the push API
+//! `POST /push.v1.PusherService/Push`. Parsing and storage are [`flamelet::ingest`]; this file
+//! is the HTTP adapter.
 
+use flamelet::ingest::push::Codec;
 use flamelet::ingest::{IngestRequest, ingest};
 use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
@@ -18,6 +20,9 @@ fn handle(req: &Request) -> Response {
     if req.method != "POST" {
         return Response::method_not_allowed("POST");
     }
+    if req.path.trim_end_matches('/') == "/push.v1.PusherService/Push" {
+        return push(req);
+    }
     let result = req.tenant().and_then(|tenant| {
         let upload = IngestRequest {
             params: &req.params,
@@ -27,6 +32,36 @@ fn handle(req: &Request) -> Response {
         ingest(&HostStore, &tenant, &upload, flamelet::time::now_nanos())
     });
     respond(result, |_| Response::text(200, ""))
+}
+
+/// Connect unary: an empty `PushResponse` in the request's codec, or a Connect error.
+fn push(req: &Request) -> Response {
+    let codec = match Codec::from_content_type(req.header("content-type")) {
+        Ok(codec) => codec,
+        Err(e) => return Response::connect_error(&e),
+    };
+    let result = req.tenant().and_then(|tenant| {
+        flamelet::ingest::push(
+            &HostStore,
+            &tenant,
+            codec,
+            req.header("content-encoding"),
+            &req.body,
+            flamelet::time::now_nanos(),
+        )
+    });
+    match result {
+        Ok(_) => Response {
+            status: 200,
+            content_type: codec.content_type(),
+            body: if codec == Codec::Json {
+                b"{}".to_vec()
+            } else {
+                Vec::new()
+            },
+        },
+        Err(e) => Response::connect_error(&e),
+    }
 }
 
 wasip2::http::proxy::export!(Component with_types_in wasip2);

@@ -11,6 +11,7 @@ pub mod legacy;
 pub mod multipart;
 pub mod name;
 pub mod pprof;
+pub mod push;
 pub mod speedscope;
 
 use speedscope::Values;
@@ -83,6 +84,21 @@ pub fn ingest(
     now_nanos: i64,
 ) -> Result<IngestOutcome> {
     let profiles = parse(req, now_nanos)?;
+    store_profiles(store, tenant, &profiles)
+}
+
+/// Handles a push request (`/push.v1.PusherService/Push`): decodes it and stores all its
+/// profiles as one L0 segment.
+pub fn push(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    codec: push::Codec,
+    content_encoding: Option<&str>,
+    body: &[u8],
+    now_nanos: i64,
+) -> Result<IngestOutcome> {
+    let req = push::decode_request(codec, content_encoding, body)?;
+    let profiles = push::to_profiles(&req, now_nanos)?;
     store_profiles(store, tenant, &profiles)
 }
 

@@ -145,11 +145,17 @@ pub fn to_profiles(
         .iter()
         .map(|t| symbols.string(t.r#type))
         .collect();
-    let metric = metric_name(&type_names, config).ok_or_else(|| {
-        Error::bad_input(format!(
-            "no known profile type among sample types {type_names:?}"
-        ))
-    })?;
+    // A metric name the client set (Push labels) wins over the one derived from sample types.
+    let derived = || metric_name(&type_names, config).map(String::from);
+    let metric = base
+        .get(METRIC_NAME)
+        .cloned()
+        .or_else(derived)
+        .ok_or_else(|| {
+            Error::bad_input(format!(
+                "no known profile type among sample types {type_names:?}"
+            ))
+        })?;
     let (period_type, period_unit) = p
         .period_type
         .as_ref()
@@ -184,11 +190,11 @@ pub fn to_profiles(
     for (group, samples) in &groups {
         let mut labels = base.clone();
         labels.extend(group.iter().map(|(k, v)| (k.clone(), v.clone())));
-        labels.insert(METRIC_NAME.to_string(), metric.to_string());
+        labels.insert(METRIC_NAME.to_string(), metric.clone());
         validate_labels(&labels)?;
         for (i, t) in p.sample_type.iter().enumerate() {
             let profile_type = ProfileType::new(
-                metric,
+                &metric,
                 type_names[i],
                 symbols.string(t.unit),
                 period_type,
