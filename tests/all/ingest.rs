@@ -413,15 +413,12 @@ fn pprof_multipart_uploads_as_the_go_sdk_sends_them() {
         body
     };
     let post = |path: &str, body: &[u8]| {
-        let r = ureq::post(format!("{}{path}", s.base))
-            .header("Content-Type", "multipart/form-data; boundary=BOUNDARY")
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .send(body)
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.into_body().read_to_string().unwrap())
+        let r = s.post_with(
+            path,
+            &[("Content-Type", "multipart/form-data; boundary=BOUNDARY")],
+            body,
+        );
+        (r.status, r.body)
     };
     let profile = corpus("pprof/heap.pb.gz");
     let (status, body) = post(
@@ -498,19 +495,10 @@ fn push_api_binary_json_and_gzip() {
     let file = corpus("pprof/cpu.pb.gz");
     let (at, totals) = pprof_totals(&file);
     let send = |content_type: &str, encoding: Option<&str>, body: &[u8]| {
-        let mut r = ureq::post(format!("{}/push.v1.PusherService/Push", s.base))
-            .header("Content-Type", content_type);
-        if let Some(e) = encoding {
-            r = r.header("Content-Encoding", e);
-        }
-        let r = r
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .send(body)
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.into_body().read_to_string().unwrap())
+        let mut headers = vec![("Content-Type", content_type)];
+        headers.extend(encoding.map(|e| ("Content-Encoding", e)));
+        let r = s.post_with("/push.v1.PusherService/Push", &headers, body);
+        (r.status, r.body)
     };
     let request = |service: &str, raw: &[u8]| PushRequest {
         series: vec![RawProfileSeries {

@@ -153,6 +153,15 @@ impl FlameletServer {
         Self::reply(self.agent.post(format!("{}{path}", self.base)).send(body))
     }
 
+    /// `POST path` with a body and extra headers.
+    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut r = self.agent.post(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        Self::reply(r.send(body))
+    }
+
     /// `POST path` with a body, as tenant `tenant`.
     pub fn post_as(&self, tenant: &str, path: &str, body: &[u8]) -> Reply {
         Self::reply(
