@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs besides Rust, idempotently: an S3 server (moto, from PyPI)
-# for the storage tests. Safe to run again; does nothing when it is already there.
+# Installs what the test suite needs besides Rust, idempotently, from PyPI: an S3 server (moto)
+# for the storage tests, and the pyroscope-io client for the real-client tests. Does nothing
+# when they are already there.
 set -euo pipefail
 if ! python3 -c "import moto.server" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "moto[server]==5.2.1"
 fi
-python3 -c "import moto.server"
+if ! python3 -c "import pyroscope" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check "pyroscope-io==1.4.0"
+fi
+python3 -c "import moto.server, pyroscope"

@@ -198,6 +198,26 @@ pub fn validate_label_name(name: &str) -> Result<()> {
     }
 }
 
+/// Makes a label name from a client's into one Flamelet can select on: any character other
+/// than ASCII letters, digits and `_` becomes `_` (OpenTelemetry's `otel.scope.name` becomes
+/// `otel_scope_name`), and a leading digit gets a `_` before it.
+pub fn sanitize_label_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
 /// Checks a label set against the per-series limits.
 pub fn validate_labels(labels: &Labels) -> Result<()> {
     if labels.len() > MAX_LABEL_NAMES {
@@ -315,6 +335,19 @@ mod tests {
             u("process_cpu:samples:count:cpu:nanoseconds"),
             ("objects", 100)
         );
+    }
+
+    #[test]
+    fn sanitized_label_names_are_valid() {
+        for (raw, clean) in [
+            ("otel.scope.name", "otel_scope_name"),
+            ("a-b", "a_b"),
+            ("1x", "_1x"),
+            ("ok_1", "ok_1"),
+        ] {
+            assert_eq!(sanitize_label_name(raw), clean);
+            assert!(validate_label_name(clean).is_ok());
+        }
     }
 
     #[test]

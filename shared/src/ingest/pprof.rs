@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 use crate::pprof::Symbols;
-use crate::profile::{Labels, METRIC_NAME, Profile, ProfileType, Sample, Series, validate_labels};
+use crate::profile::{
+    Labels, METRIC_NAME, Profile, ProfileType, Sample, Series, sanitize_label_name, validate_labels,
+};
 use crate::proto::google::v1::Profile as Pprof;
 use crate::{Error, Result};
 
@@ -176,7 +178,7 @@ pub fn to_profiles(
             if l.str == 0 || SAMPLE_LEVEL_LABELS.contains(&key) {
                 continue;
             }
-            labels.insert(key.to_string(), symbols.string(l.str).to_string());
+            labels.insert(sanitize_label_name(key), symbols.string(l.str).to_string());
         }
         let stack: Vec<String> = symbols
             .stack(&s.location_id)

@@ -12,7 +12,7 @@ use base64::Engine;
 use prost::Message;
 use serde::Deserialize;
 
-use crate::profile::{Labels, Profile, SERVICE_NAME};
+use crate::profile::{Labels, Profile, SERVICE_NAME, sanitize_label_name};
 use crate::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
 use crate::proto::types::v1::LabelPair;
 use crate::{Error, Result};
@@ -172,7 +172,7 @@ pub fn to_profiles(req: &PushRequest, now_nanos: i64) -> Result<Vec<Profile>> {
         let labels: Labels = series
             .labels
             .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
+            .map(|l| (sanitize_label_name(&l.name), l.value.clone()))
             .collect();
         if !labels.contains_key(SERVICE_NAME) {
             return Err(Error::bad_input("a series has no `service_name` label"));

@@ -3,6 +3,21 @@
 pub mod s3;
 pub mod server;
 
+/// Runs scripts/test-deps.sh once per test process: it installs (idempotently) what tests
+/// need beyond Rust, such as moto's S3 server and the pyroscope-io client.
+pub fn test_deps() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let script =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-deps.sh");
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .status()
+            .expect("running scripts/test-deps.sh");
+        assert!(status.success(), "scripts/test-deps.sh failed");
+    });
+}
+
 pub use server::FlameletServer;
 
 /// The worked example of api.md, as folded stacks.

@@ -2,7 +2,6 @@
 //! free loopback port; killed on drop.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,15 +15,7 @@ pub struct S3Server {
 impl S3Server {
     /// Installs moto if needed and starts it.
     pub fn start() -> Self {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-deps.sh");
-        let status = Command::new("bash")
-            .arg(&script)
-            .status()
-            .expect("running scripts/test-deps.sh");
-        assert!(
-            status.success(),
-            "scripts/test-deps.sh failed: moto is needed for the S3 tests"
-        );
+        super::test_deps();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
