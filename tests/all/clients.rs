@@ -105,3 +105,65 @@ fn pyroscope_io_python_client() {
     );
     assert!(fg["numTicks"].as_i64().unwrap() > 0);
 }
+
+#[test]
+fn pyroscope_nodejs_client() {
+    test_deps();
+    let s = FlameletServer::start();
+    let program =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/node/busy.js");
+    let out = std::process::Command::new("node")
+        .arg(&program)
+        .arg(&s.base)
+        .arg("4")
+        .output()
+        .expect("running node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(s.log().contains("POST /ingest 200"), "{}", s.log());
+
+    let values = |label: &str| {
+        s.get(&format!(
+            "/pyroscope/label-values?label={label}&from=now-10m"
+        ))
+        .json()
+    };
+    assert_eq!(values("service_name"), serde_json::json!(["nodeclient"]));
+    assert_eq!(values("env"), serde_json::json!(["ci"]));
+    let types = values("__name__");
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("wall:wall:nanoseconds:wall:nanoseconds")),
+        "{types}"
+    );
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().starts_with("memory:inuse_space")),
+        "{types}"
+    );
+
+    let r = s.get(&format!(
+        "/pyroscope/render?query={}&from=now-10m&until=now",
+        encode("wall:wall:nanoseconds:wall:nanoseconds{service_name=\"nodeclient\"}")
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let names = r.json()["flamebearer"]["names"].clone();
+    for f in [":slow:", ":fast:", ":work:"] {
+        assert!(
+            names
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n.as_str().unwrap().contains(f)),
+            "{f} missing from {names}"
+        );
+    }
+}

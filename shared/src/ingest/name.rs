@@ -1,6 +1,6 @@
 //! Application names as the legacy `/ingest` endpoint takes them: `app.suffix{k=v,…}`.
 
-use crate::profile::{Labels, validate_label_name};
+use crate::profile::{Labels, sanitize_label_name};
 use crate::{Error, Result};
 
 /// A parsed `name` parameter.
@@ -16,8 +16,9 @@ pub struct AppName {
     pub tags: Labels,
 }
 
-/// Parses `app.suffix{k=v,k2=v2}`. Application names are letters, digits, `_`, `-`, `.`; tag
-/// keys are label names and may not start with `__` (reserved).
+/// Parses `app.suffix{k=v,k2=v2}`. Application names are letters, digits, `_`, `-`, `.`. Tag
+/// keys are letters, digits, `_` and `.` (as FlameQL allows; SDKs send OpenTelemetry keys such
+/// as `otel.scope.name`), stored with `.` as `_`; keys starting with `__` are reserved.
 pub fn parse(name: &str) -> Result<AppName> {
     let bad =
         |why: &str| Error::bad_input(format!("invalid name `{}`: {why}", name.escape_default()));
@@ -59,14 +60,19 @@ pub fn parse(name: &str) -> Result<AppName> {
             .split_once('=')
             .ok_or_else(|| bad(&format!("tag `{pair}` is not key=value")))?;
         let (k, v) = (k.trim(), v.trim());
-        validate_label_name(k).map_err(|_| bad(&format!("invalid tag name `{k}`")))?;
+        let key_ok = !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'));
+        if !key_ok {
+            return Err(bad(&format!("invalid tag name `{k}`")));
+        }
         if k.starts_with("__") {
             return Err(bad(&format!("tag name `{k}` is reserved")));
         }
         if v.contains('{') || v.contains('}') {
             return Err(bad(&format!("tag value `{v}` contains a brace")));
         }
-        tags.insert(k.to_string(), v.to_string());
+        tags.insert(sanitize_label_name(k), v.to_string());
     }
     Ok(AppName {
         full: full.to_string(),
@@ -94,6 +100,12 @@ mod tests {
             (n.app.as_str(), n.suffix.as_deref()),
             ("a.b", Some("alloc_objects"))
         );
+        let n = parse("node{otel.scope.name=com.grafana.pyroscope/nodejs,1x=y}").unwrap();
+        assert_eq!(
+            n.tags.get("otel_scope_name").map(String::as_str),
+            Some("com.grafana.pyroscope/nodejs")
+        );
+        assert_eq!(n.tags.get("_1x").map(String::as_str), Some("y"));
         let n = parse("plain{}").unwrap();
         assert_eq!((n.app.as_str(), n.suffix), ("plain", None));
     }
@@ -105,7 +117,7 @@ mod tests {
             "{a=b}",
             "app.cpu{env=x",
             "app cpu",
-            "app.cpu{1x=y}",
+            "app.cpu{a-b=y}",
             "app.cpu{__name__=x}",
             "app.cpu{novalue}",
             ".cpu",
