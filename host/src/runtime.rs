@@ -481,10 +481,7 @@ impl Runtime {
             Ok(Ok(Err(bindings::fermyon::spin_cron::cron_types::Error::Other(m)))) => {
                 Outcome::Failed(m)
             }
-            Ok(Err(e)) if hit.load(Ordering::Relaxed) => {
-                let _ = e;
-                Outcome::OutOfMemory
-            }
+            Ok(Err(_)) if hit.load(Ordering::Relaxed) => Outcome::OutOfMemory,
             Ok(Err(e)) => Outcome::Failed(format!("{e:?}")),
         }
     }

@@ -87,17 +87,15 @@ pub fn render(tree: &Tree, max_nodes: usize, title: &str) -> String {
         .collect();
     edge_list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for ((from, to), v) in edge_list {
-        {
-            let _ = writeln!(
-                out,
-                "N{} -> N{} [label=\" {v}\" weight={w} tooltip=\"{} -> {} ({v})\"]",
-                ids[from],
-                ids[to],
-                esc(from),
-                esc(to),
-                w = (pct(v) as i64).max(1)
-            );
-        }
+        let _ = writeln!(
+            out,
+            "N{} -> N{} [label=\" {v}\" weight={w} tooltip=\"{} -> {} ({v})\"]",
+            ids[from],
+            ids[to],
+            esc(from),
+            esc(to),
+            w = (pct(v) as i64).max(1)
+        );
     }
     out.push_str("}\n");
     out

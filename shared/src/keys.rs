@@ -193,11 +193,6 @@ impl fmt::Display for ManifestKey {
     }
 }
 
-/// Returns the prefix under which all of a tenant's objects live.
-pub fn tenant_prefix(tenant: &Tenant) -> String {
-    format!("tenants/{}/", tenant.key_segment())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

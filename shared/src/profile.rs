@@ -169,17 +169,6 @@ impl Series {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v)
     }
-
-    /// Returns every label name, private ones included.
-    pub fn label_names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.labels.keys().map(String::as_str).chain([
-            "__profile_type__",
-            "__type__",
-            "__unit__",
-            "__period_type__",
-            "__period_unit__",
-        ])
-    }
 }
 
 /// Checks a label name: ASCII letters, digits and `_`, not starting with a digit.

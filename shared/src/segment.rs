@@ -262,11 +262,6 @@ impl SegmentBuilder {
         }
     }
 
-    /// Returns the number of sample rows added so far.
-    pub fn sample_rows(&self) -> usize {
-        self.data.samples.len()
-    }
-
     /// Sorts the samples and sums rows with the same (series, time, stack).
     pub fn finish(mut self) -> SegmentData {
         let s = &self.data.samples;
@@ -414,12 +409,13 @@ fn write_row_group(
 ) -> Result<()> {
     let mut rg = writer.next_row_group()?;
     let mut cols = cols.into_iter();
+    // Definition levels: 1 = value present, 0 = null; the same for every column of the group.
+    let ones = vec![1i16; rows];
+    let zeros = vec![0i16; rows];
     while let Some(mut col) = rg.next_column()? {
         let content = cols
             .next()
             .ok_or_else(|| invalid("schema has more columns than expected"))?;
-        let ones = vec![1i16; rows];
-        let zeros = vec![0i16; rows];
         match content {
             Col::Null => match col.untyped() {
                 parquet::column::writer::ColumnWriter::Int32ColumnWriter(w) => {

@@ -167,11 +167,6 @@ impl TimeRange {
         Ok(TimeRange { from, until })
     }
 
-    /// Tells whether `t` lies in the range.
-    pub fn contains(&self, t: i64) -> bool {
-        self.from <= t && t <= self.until
-    }
-
     /// Tells whether `[min, max]` overlaps the range.
     pub fn overlaps(&self, min: i64, max: i64) -> bool {
         min <= self.until && max >= self.from

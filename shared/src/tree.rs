@@ -129,25 +129,6 @@ impl Tree {
         let (_, kth, _) = rest.select_nth_unstable_by(k, |a, b| b.cmp(a));
         *kth
     }
-
-    /// Returns each stack (root first) with its self value, for nodes with a non-zero self.
-    pub fn stacks(&self) -> Vec<(Vec<&str>, i64)> {
-        let mut out = Vec::new();
-        for (i, n) in self.nodes.iter().enumerate().skip(1) {
-            if n.self_value == 0 {
-                continue;
-            }
-            let mut stack = Vec::new();
-            let mut node = i;
-            while node != ROOT {
-                stack.push(self.name(node));
-                node = self.nodes[node].parent;
-            }
-            stack.reverse();
-            out.push((stack, n.self_value));
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -168,6 +149,5 @@ mod tests {
         assert_eq!(t.min_value(&totals, 1), 7);
         assert_eq!(t.min_value(&totals, 2), 3);
         assert_eq!(t.min_value(&totals, 3), 0);
-        assert_eq!(t.stacks().len(), 2);
     }
 }

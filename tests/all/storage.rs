@@ -27,6 +27,10 @@ async fn conformance(s: &Storage) {
         b"ne",
         "ranges are clamped"
     );
+    assert!(
+        s.get_range("a/b/1", 10, 20).await.unwrap().is_empty(),
+        "a range past the end is empty"
+    );
     assert!(matches!(s.get("a/b/9").await, Err(StoreError::NotFound(_))));
     let page = s.list("a/", None, 2, false).await.unwrap();
     assert_eq!(

@@ -130,8 +130,15 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
         .param("name")
         .ok_or_else(|| Error::bad_input("missing `name` parameter"))?;
     let name = name::parse(name)?;
+    let from = match req.param("from") {
+        Some(v) => parse_ingest_time("from", v)?,
+        None => now_nanos,
+    };
+    if let Some(v) = req.param("until") {
+        parse_ingest_time("until", v)?;
+    }
     if format == "pprof" || multipart {
-        return parse_pprof(req, &name, now_nanos);
+        return parse_pprof(req, &name, from, multipart);
     }
     let (profile_type, scaled) = crate::profile::ProfileType::from_legacy_suffix(
         name.suffix.as_deref(),
@@ -143,13 +150,6 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
             name.full
         ))
     })?;
-    let from = match req.param("from") {
-        Some(v) => parse_ingest_time("from", v)?,
-        None => now_nanos,
-    };
-    if let Some(v) = req.param("until") {
-        parse_ingest_time("until", v)?;
-    }
     let sample_rate = match req.param("sampleRate") {
         None | Some("") => DEFAULT_SAMPLE_RATE,
         Some(v) => v.parse::<u32>().ok().filter(|r| *r > 0).ok_or_else(|| {
@@ -241,14 +241,11 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
 fn parse_pprof(
     req: &IngestRequest<'_>,
     name: &name::AppName,
-    now_nanos: i64,
+    from: i64,
+    multipart: bool,
 ) -> Result<Vec<Profile>> {
-    let from = match req.param("from") {
-        Some(v) => parse_ingest_time("from", v)?,
-        None => now_nanos,
-    };
     let (profile_bytes, config) = match req.content_type {
-        Some(ct) if ct.to_ascii_lowercase().contains("multipart/form-data") => {
+        Some(ct) if multipart => {
             let mut fields = multipart::fields(ct, req.body)?;
             if fields.get("prev_profile").is_some_and(|p| !p.is_empty()) {
                 return Err(Error::Rejected(
@@ -287,25 +284,37 @@ fn unsupported(what: &str) -> Error {
     Error::Unsupported(format!("{what} uploads are not supported yet"))
 }
 
+/// Tells whether bytes start with the gzip magic number.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Decompresses gzip (possibly several members), stopping past `limit` bytes of output so
+/// that a gzip bomb costs at most `limit` bytes: over it is a 413 naming `what`.
+pub fn gunzip(gz: &[u8], limit: usize, what: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(gz)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::bad_input(format!("invalid gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(Error::TooLarge(format!(
+            "{what} is larger than {limit} bytes"
+        )));
+    }
+    Ok(out)
+}
+
 /// Decompresses a gzip body (sniffed by its magic bytes), bounded by
 /// [`MAX_PROFILE_DECODED_BYTES`]; anything else is returned as is.
 pub fn decode_body(body: &[u8]) -> Result<Bytes> {
-    if !body.starts_with(&[0x1f, 0x8b]) {
-        if body.len() > MAX_PROFILE_DECODED_BYTES {
-            return Err(too_large_decoded());
-        }
-        return Ok(Bytes::copy_from_slice(body));
+    if is_gzip(body) {
+        return gunzip(body, MAX_PROFILE_DECODED_BYTES, "decoded profile").map(Bytes::from);
     }
-    let mut out = Vec::new();
-    let limit = MAX_PROFILE_DECODED_BYTES as u64 + 1;
-    flate2::read::MultiGzDecoder::new(body)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::bad_input(format!("invalid gzip body: {e}")))?;
-    if out.len() > MAX_PROFILE_DECODED_BYTES {
+    if body.len() > MAX_PROFILE_DECODED_BYTES {
         return Err(too_large_decoded());
     }
-    Ok(Bytes::from(out))
+    Ok(Bytes::copy_from_slice(body))
 }
 
 fn too_large_decoded() -> Error {

@@ -6,8 +6,6 @@
 //! Every profile of a request goes into one segment, like any other upload. Unlike `/ingest`,
 //! an unparseable or rejected pprof is a 400 (Connect `invalid_argument`).
 
-use std::io::Read;
-
 use base64::Engine;
 use prost::Message;
 use serde::Deserialize;
@@ -106,21 +104,11 @@ pub fn decode_request(
     content_encoding: Option<&str>,
     body: &[u8],
 ) -> Result<PushRequest> {
-    let gzipped = content_encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip"))
-        || body.starts_with(&[0x1f, 0x8b]);
+    let gzipped =
+        content_encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip")) || super::is_gzip(body);
     let plain;
     let body = if gzipped {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(body)
-            .take(MAX_BODY_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::bad_input(format!("invalid gzip body: {e}")))?;
-        if out.len() > MAX_BODY_BYTES {
-            return Err(Error::TooLarge(format!(
-                "decompressed body is larger than {MAX_BODY_BYTES} bytes"
-            )));
-        }
-        plain = out;
+        plain = super::gunzip(body, MAX_BODY_BYTES, "decompressed body")?;
         &plain[..]
     } else {
         body
