@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/google/v1/profile.proto",
         "proto/types/v1/types.proto",
         "proto/push/v1/push.proto",
+        "proto/jfr/v1/labels.proto",
     ];
     let descriptors = protox::compile(files, ["proto"])?;
     prost_build::Config::new().compile_fds(descriptors)?;

@@ -77,6 +77,9 @@ pub enum Error {
     /// An uploaded pprof profile could not be decoded or is inconsistent.
     #[error(transparent)]
     Pprof(#[from] crate::pprof::PprofError),
+    /// An uploaded JFR recording is corrupt (422, as the reference server answers).
+    #[error(transparent)]
+    Jfr(#[from] crate::jfr::JfrError),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -98,7 +101,7 @@ impl Error {
             | Error::Pprof(_) => ErrorKind::BadInput,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Unsupported(_) => ErrorKind::Unsupported,
-            Error::Rejected(_) => ErrorKind::Rejected,
+            Error::Rejected(_) | Error::Jfr(_) => ErrorKind::Rejected,
             Error::Store(e) => match e {
                 StoreError::NotFound { .. } => ErrorKind::NotFound,
                 StoreError::AlreadyExists { .. } => ErrorKind::Conflict,

@@ -18,6 +18,7 @@ pub mod dot;
 pub mod error;
 pub mod flamebearer;
 pub mod ingest;
+pub mod jfr;
 pub mod keys;
 pub mod manifest;
 pub mod pprof;

@@ -22,3 +22,10 @@ pub mod push {
         include!(concat!(env!("OUT_DIR"), "/push.v1.rs"));
     }
 }
+
+/// The labels beside a JFR upload (`jfr.v1`).
+pub mod jfr {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/jfr.v1.rs"));
+    }
+}

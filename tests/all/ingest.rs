@@ -216,15 +216,128 @@ fn bad_input_is_a_400_with_one_line_and_stores_nothing() {
     assert_eq!(s.stored_files().len(), 1);
 }
 
+/// A multipart/form-data body with boundary `BOUNDARY`, as the SDKs send.
+fn form(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, data) in fields {
+        body.extend_from_slice(
+            format!("--BOUNDARY\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--BOUNDARY--\r\n");
+    body
+}
+
+const MULTIPART: (&str, &str) = ("Content-Type", "multipart/form-data; boundary=BOUNDARY");
+
 #[test]
-fn jfr_is_not_yet_supported_and_answers_415() {
-    // The JFR parser is the next step of issue #3.
+fn jfr_multipart_with_labels_and_raw() {
     let s = FlameletServer::start();
-    let r = s.post(
-        &format!("/ingest?name=app.cpu&from={T0}&format=jfr"),
-        b"\x1f\x8b",
+    // As pyroscope-java sends it: multipart `jfr` (gzipped) + `labels` (LabelsSnapshot).
+    let r = s.post_with(
+        &format!("/ingest?name=javaapp%7Benv%3Dprod%7D&from={T0}&format=jfr&sampleRate=100&spyName=javaspy"),
+        &[MULTIPART],
+        &form(&[
+            ("jfr", &corpus("jfr/dump1.jfr.gz")),
+            ("labels", &corpus("jfr/dump1.labels.pb.gz")),
+        ]),
     );
-    assert_eq!(r.status, 415, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    let total = |q: &str| {
+        s.render(q, T0 - 60, T0 + 60, "")["flamebearer"]["numTicks"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(
+        total(&format!("{cpu}{{service_name=\"javaapp\",env=\"prod\"}}")),
+        21_880_000_000
+    );
+    let threads = s.get(&format!(
+        "/pyroscope/label-values?label=thread_name&query={}&from={}&until={}",
+        encode(&format!("{cpu}{{service_name=\"javaapp\"}}")),
+        T0 - 60,
+        T0 + 60
+    ));
+    let threads: Vec<String> = serde_json::from_value(threads.json()).unwrap();
+    assert_eq!(threads.len(), 4, "{threads:?}");
+    let mut sums: Vec<i64> = threads
+        .iter()
+        .map(|t| {
+            total(&format!(
+                "{cpu}{{service_name=\"javaapp\",thread_name=\"{t}\"}}"
+            ))
+        })
+        .collect();
+    sums.sort();
+    assert_eq!(
+        sums,
+        [1_040_000_000, 1_680_000_000, 2_150_000_000, 4_710_000_000]
+    );
+
+    // A raw (gzipped) body: every profile type of the recording, each total as expected.
+    let r = s.post(
+        &format!("/ingest?name=rawjava&from={T0}&format=jfr"),
+        &corpus("jfr/dump2.jfr.gz"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (id, golden) in [
+        (
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+            "process_cpu_cpu_nanoseconds_cpu_nanoseconds",
+        ),
+        (
+            "wall:wall:nanoseconds:wall:nanoseconds",
+            "wall_wall_nanoseconds_wall_nanoseconds",
+        ),
+        (
+            "memory:live:count:objects:count",
+            "memory_live_count_objects_count",
+        ),
+        (
+            "memory:alloc_in_new_tlab_objects:count:space:bytes",
+            "memory_alloc_in_new_tlab_objects_count_space_bytes",
+        ),
+        (
+            "memory:alloc_in_new_tlab_bytes:bytes:space:bytes",
+            "memory_alloc_in_new_tlab_bytes_bytes_space_bytes",
+        ),
+    ] {
+        let (_, want) = pprof_totals(&corpus(&format!(
+            "jfr/dump2.jfr.gz.{golden}.17241709254077376921.pb.gz"
+        )));
+        let want: i64 = want.values().sum();
+        assert_eq!(
+            total(&format!("{id}{{service_name=\"rawjava\"}}")),
+            want,
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn corrupt_jfr_is_a_422_and_stores_nothing() {
+    let s = FlameletServer::start();
+    let jfr = flamelet::ingest::gunzip(&corpus("jfr/dump1.jfr.gz"), 1 << 30, "test").unwrap();
+    for body in [&b"not a recording"[..], &jfr[..jfr.len() / 2], &jfr[..100]] {
+        let r = s.post(&format!("/ingest?name=app&from={T0}&format=jfr"), body);
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(one_line(&r.body), "{}", r.body);
+    }
+    // Labels that are not a LabelsSnapshot: 400; no `jfr` field: 400.
+    for fields in [
+        vec![("jfr", &jfr[..]), ("labels", &b"\xff\xff\xff"[..])],
+        vec![("profile", &jfr[..])],
+    ] {
+        let r = s.post_with(
+            &format!("/ingest?name=app&from={T0}&format=jfr"),
+            &[MULTIPART],
+            &form(&fields),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+    }
     assert!(s.stored_files().is_empty());
 }
 
@@ -400,24 +513,8 @@ fn pprof_raw_bodies_become_one_series_per_sample_type() {
 #[test]
 fn pprof_multipart_uploads_as_the_go_sdk_sends_them() {
     let s = FlameletServer::start();
-    let form = |fields: &[(&str, &[u8])]| {
-        let mut body = Vec::new();
-        for (name, data) in fields {
-            body.extend_from_slice(
-                format!("--BOUNDARY\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-            );
-            body.extend_from_slice(data);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(b"--BOUNDARY--\r\n");
-        body
-    };
     let post = |path: &str, body: &[u8]| {
-        let r = s.post_with(
-            path,
-            &[("Content-Type", "multipart/form-data; boundary=BOUNDARY")],
-            body,
-        );
+        let r = s.post_with(path, &[MULTIPART], body);
         (r.status, r.body)
     };
     let profile = corpus("pprof/heap.pb.gz");

@@ -3,10 +3,10 @@
 //! acknowledged upload is durable; on any error nothing is written.
 //!
 //! Formats are chosen as api.md says: `format=trie`, `tree`, `lines`, `jfr`, `pprof`,
-//! `speedscope`, then any `multipart/form-data`, else folded. Implemented: folded, lines, trie,
-//! tree, speedscope, pprof (raw or multipart); jfr answers 415 until its parser lands.
+//! `speedscope`, then any `multipart/form-data`, else folded.
 
 pub mod folded;
+pub mod jfr;
 pub mod legacy;
 pub mod multipart;
 pub mod name;
@@ -117,13 +117,12 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
             .starts_with("multipart/form-data")
     });
     match format {
-        "jfr" => return Err(unsupported(format)),
         "folded" | "lines" | "trie" | "tree" | "speedscope" if multipart => {
             return Err(unsupported(&format!(
                 "multipart/form-data with format `{format}`"
             )));
         }
-        "" | "folded" | "lines" | "trie" | "tree" | "speedscope" | "pprof" => {}
+        "" | "folded" | "lines" | "trie" | "tree" | "speedscope" | "pprof" | "jfr" => {}
         other => return Err(Error::bad_input(format!("unknown format `{other}`"))),
     }
     let name = req
@@ -136,6 +135,9 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
     };
     if let Some(v) = req.param("until") {
         parse_ingest_time("until", v)?;
+    }
+    if format == "jfr" {
+        return parse_jfr(req, &name, from, multipart);
     }
     if format == "pprof" || multipart {
         return parse_pprof(req, &name, from, multipart);
@@ -150,14 +152,7 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
             name.full
         ))
     })?;
-    let sample_rate = match req.param("sampleRate") {
-        None | Some("") => DEFAULT_SAMPLE_RATE,
-        Some(v) => v.parse::<u32>().ok().filter(|r| *r > 0).ok_or_else(|| {
-            Error::bad_input(format!(
-                "invalid sampleRate `{v}`: expected a positive integer"
-            ))
-        })?,
-    };
+    let sample_rate = sample_rate(req)?;
 
     let body = decode_body(req.body)?;
     let text = || {
@@ -280,8 +275,52 @@ fn parse_pprof(
     pprof::to_profiles(&profile, &base, config.as_ref(), from)
 }
 
+/// The `sampleRate` parameter (Hz), default [`DEFAULT_SAMPLE_RATE`].
+fn sample_rate(req: &IngestRequest<'_>) -> Result<u32> {
+    match req.param("sampleRate") {
+        None | Some("") => Ok(DEFAULT_SAMPLE_RATE),
+        Some(v) => v.parse::<u32>().ok().filter(|r| *r > 0).ok_or_else(|| {
+            Error::bad_input(format!(
+                "invalid sampleRate `{v}`: expected a positive integer"
+            ))
+        }),
+    }
+}
+
+/// Parses a JFR upload: the recording as the raw body, or a multipart form with `jfr` and
+/// optional `labels` (a LabelsSnapshot); either may be gzipped. `service_name` is the whole
+/// name before `{`, as the Java client sends the bare application name.
+fn parse_jfr(
+    req: &IngestRequest<'_>,
+    name: &name::AppName,
+    from: i64,
+    multipart: bool,
+) -> Result<Vec<Profile>> {
+    let (recording, labels) = match req.content_type {
+        Some(ct) if multipart => {
+            let mut fields = multipart::fields(ct, req.body)?;
+            let recording = fields
+                .remove("jfr")
+                .ok_or_else(|| Error::bad_input("multipart body has no `jfr` field"))?;
+            let labels = fields
+                .get("labels")
+                .filter(|l| !l.is_empty())
+                .map(|l| jfr::decode_labels(l))
+                .transpose()?;
+            (decode_body(&recording)?, labels)
+        }
+        _ => (decode_body(req.body)?, None),
+    };
+    let mut base: Labels = name.tags.clone();
+    base.insert(SERVICE_NAME.to_string(), name.full.clone());
+    if let Some(spy) = req.param("spyName").filter(|s| !s.is_empty()) {
+        base.insert("pyroscope_spy".to_string(), spy.to_string());
+    }
+    jfr::to_profiles(&recording, labels.as_ref(), &base, sample_rate(req)?, from)
+}
+
 fn unsupported(what: &str) -> Error {
-    Error::Unsupported(format!("{what} uploads are not supported yet"))
+    Error::Unsupported(format!("{what} uploads are not supported"))
 }
 
 /// Tells whether bytes start with the gzip magic number.
