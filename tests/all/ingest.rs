@@ -676,3 +676,106 @@ fn push_api_binary_json_and_gzip() {
     assert_eq!(s.get("/push.v1.PusherService/Push").status, 405);
     assert_eq!(s.stored_files().len(), 3, "errors store nothing");
 }
+
+#[test]
+fn otlp_profiles_protobuf_json_and_errors() {
+    use flamelet::ingest::{otlp, push::Codec};
+    let s = FlameletServer::start();
+    let body = corpus("otlp/otel-ebpf-profile.pb.bin");
+    let req = otlp::decode_request(Codec::Proto, None, &body).unwrap();
+    let times: Vec<i64> = req
+        .resource_profiles
+        .iter()
+        .flat_map(|r| &r.scope_profiles)
+        .flat_map(|s| &s.profiles)
+        .map(|p| p.time_unix_nano as i64 / 1_000_000_000)
+        .collect();
+    let (from, until) = (
+        times.iter().min().unwrap() - 60,
+        times.iter().max().unwrap() + 60,
+    );
+    let r = s.post_with(
+        "/v1development/profiles",
+        &[("Content-Type", "application/x-protobuf")],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let total = |q: &str| {
+        s.render(q, from, until, "")["flamebearer"]["numTicks"]
+            .as_i64()
+            .unwrap()
+    };
+    // The expected outputs of the corpus are the kernel threads' (`unknown_service`) series.
+    let sum = |file: &str| -> i64 {
+        let v: serde_json::Value = serde_json::from_slice(&corpus(file)).unwrap();
+        v["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["values"].as_str().unwrap().parse::<i64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        total("off_cpu:off_cpu:nanoseconds::{service_name=\"unknown_service\"}"),
+        sum("otlp/otel-ebpf-profile-offcpu.out.json")
+    );
+    assert_eq!(
+        total("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"unknown_service\"}"),
+        sum("otlp/otel-ebpf-profile-cpu.out.json")
+    );
+    let services = s.get(&format!(
+        "/pyroscope/label-values?label=service_name&from={from}&until={until}"
+    ));
+    assert!(
+        services.body.contains("unknown_service:containerd"),
+        "{}",
+        services.body
+    );
+
+    // OTLP/JSON on the gRPC method path, gzipped.
+    let json = br#"{"resourceProfiles": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "otel-json"}}]},
+      "scopeProfiles": [{"profiles": [{"sampleType": {"typeStrindex": 1, "unitStrindex": 2},
+        "periodType": {"typeStrindex": 3, "unitStrindex": 4}, "period": "10000000",
+        "timeUnixNano": "1700000000000000000",
+        "samples": [{"stackIndex": 1, "values": ["7"]}]}]}]}],
+      "dictionary": {"stringTable": ["", "samples", "count", "cpu", "nanoseconds", "main"],
+        "functionTable": [{}, {"nameStrindex": 5}],
+        "locationTable": [{}, {"lines": [{"functionIndex": 1}]}],
+        "stackTable": [{}, {"locationIndices": [1]}]}}"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, json).unwrap();
+    let r = s.post_with(
+        "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gz.finish().unwrap(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "{}");
+    let t = 1_700_000_000;
+    assert_eq!(
+        s.render(
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"otel-json\"}",
+            t - 60,
+            t + 60,
+            ""
+        )["flamebearer"]["numTicks"],
+        70_000_000
+    );
+
+    // Errors: one line, the right status, nothing stored.
+    let before = s.stored_files().len();
+    for (ct, body, status) in [
+        ("text/plain", &b"x"[..], 415),
+        ("application/x-protobuf", b"\xff\xff\xff", 400),
+        ("application/json", b"{\"resourceProfiles\": 1}", 400),
+    ] {
+        let r = s.post_with("/v1development/profiles", &[("Content-Type", ct)], body);
+        assert_eq!(r.status, status, "{ct}: {}", r.body);
+        assert!(one_line(&r.body), "{}", r.body);
+    }
+    assert_eq!(s.stored_files().len(), before);
+}

@@ -1,5 +1,6 @@
-//! The ingest component: `POST /ingest` (and `/pyroscope/ingest`), and the push API
-//! `POST /push.v1.PusherService/Push`. Parsing and storage are [`flamelet::ingest`]; this file
+//! The ingest component: `POST /ingest` (and `/pyroscope/ingest`), the push API
+//! `POST /push.v1.PusherService/Push`, and OTLP profiles (`POST /v1development/profiles`,
+//! `…ProfilesService/Export`). Parsing and storage are [`flamelet::ingest`]; this file
 //! is the HTTP adapter.
 
 use flamelet::ingest::push::Codec;
@@ -20,8 +21,13 @@ fn handle(req: &Request) -> Response {
     if req.method != "POST" {
         return Response::method_not_allowed("POST");
     }
-    if req.path.trim_end_matches('/') == "/push.v1.PusherService/Push" {
-        return push(req);
+    match req.path.trim_end_matches('/') {
+        "/push.v1.PusherService/Push" => return push(req),
+        "/v1development/profiles"
+        | "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export" => {
+            return otlp(req);
+        }
+        _ => {}
     }
     let result = req.tenant().and_then(|tenant| {
         let upload = IngestRequest {
@@ -62,6 +68,35 @@ fn push(req: &Request) -> Response {
         },
         Err(e) => Response::connect_error(&e),
     }
+}
+
+/// OTLP/HTTP: an empty `ExportProfilesServiceResponse` in the request's encoding, or a
+/// one-line plain-text error with its status (400, 413, 415), as the reference server answers.
+fn otlp(req: &Request) -> Response {
+    let result = Codec::from_content_type(req.header("content-type")).and_then(|codec| {
+        let tenant = req.tenant()?;
+        flamelet::ingest::export_otlp(
+            &HostStore,
+            &tenant,
+            codec,
+            req.header("content-encoding"),
+            &req.body,
+            flamelet::time::now_nanos(),
+        )?;
+        Ok(codec)
+    });
+    respond(result, |codec| Response {
+        status: 200,
+        content_type: match codec {
+            Codec::Json => "application/json",
+            Codec::Proto => "application/x-protobuf",
+        },
+        body: if codec == Codec::Json {
+            b"{}".to_vec()
+        } else {
+            Vec::new()
+        },
+    })
 }
 
 wasip2::http::proxy::export!(Component with_types_in wasip2);

@@ -10,6 +10,7 @@ pub mod jfr;
 pub mod legacy;
 pub mod multipart;
 pub mod name;
+pub mod otlp;
 pub mod pprof;
 pub mod push;
 pub mod speedscope;
@@ -99,6 +100,21 @@ pub fn push(
 ) -> Result<IngestOutcome> {
     let req = push::decode_request(codec, content_encoding, body)?;
     let profiles = push::to_profiles(&req, now_nanos)?;
+    store_profiles(store, tenant, &profiles)
+}
+
+/// Handles an OTLP profiles export (`/v1development/profiles`): decodes it and stores all its
+/// profiles as one L0 segment.
+pub fn export_otlp(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    codec: push::Codec,
+    content_encoding: Option<&str>,
+    body: &[u8],
+    now_nanos: i64,
+) -> Result<IngestOutcome> {
+    let req = otlp::decode_request(codec, content_encoding, body)?;
+    let profiles = otlp::to_profiles(&req, now_nanos)?;
     store_profiles(store, tenant, &profiles)
 }
 

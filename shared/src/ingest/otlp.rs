@@ -1,0 +1,488 @@
+//! OTLP profiles: `POST /v1development/profiles` and
+//! `/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export`, an
+//! `ExportProfilesServiceRequest` as protobuf or OTLP/JSON, the body optionally gzipped.
+//!
+//! Each OTLP profile has one sample type; the reference server's conversions apply:
+//! `samples:count` with a `cpu:nanoseconds` period becomes
+//! `process_cpu:cpu:nanoseconds:cpu:nanoseconds` (counts × period); `off_cpu:nanoseconds` and
+//! `events:nanoseconds` become `off_cpu:<type>:nanoseconds::`; anything else keeps its type
+//! under `process_cpu`. A sample's several values (one per timestamp) are summed; a sample
+//! with only timestamps counts them. `service_name` is the sample's `service.name`, else the
+//! resource's, else `unknown_service[:<process.executable.name>]`; string attributes of the
+//! resource, scope and sample become labels (dots as `_`).
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+
+use crate::profile::{
+    Labels, METRIC_NAME, Profile, ProfileType, SERVICE_NAME, Sample, Series, sanitize_label_name,
+    validate_labels,
+};
+use crate::proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+use crate::proto::opentelemetry::proto::common::v1::{KeyValue, any_value};
+use crate::proto::opentelemetry::proto::profiles::v1development::{
+    Profile as OtlpProfile, ProfilesDictionary,
+};
+use crate::{Error, Result};
+
+use super::push::Codec;
+use super::{MAX_BODY_BYTES, gunzip, is_gzip};
+
+const SERVICE_NAME_ATTR: &str = "service.name";
+const EXECUTABLE_ATTR: &str = "process.executable.name";
+
+/// Decodes a request body: gzip (by `Content-Encoding` or the magic bytes, bounded), then
+/// protobuf or OTLP/JSON. Not decodable: 400.
+pub fn decode_request(
+    codec: Codec,
+    content_encoding: Option<&str>,
+    body: &[u8],
+) -> Result<ExportProfilesServiceRequest> {
+    let gz = content_encoding.is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip"));
+    let decoded;
+    let body = if gz || is_gzip(body) {
+        decoded = gunzip(body, MAX_BODY_BYTES, "decoded request body")?;
+        &decoded[..]
+    } else {
+        body
+    };
+    match codec {
+        Codec::Proto => ExportProfilesServiceRequest::decode(body)
+            .map_err(|e| Error::bad_input(format!("invalid OTLP profiles request: {e}"))),
+        Codec::Json => serde_json::from_slice(body)
+            .map_err(|e| Error::bad_input(format!("invalid OTLP/JSON profiles request: {e}"))),
+    }
+}
+
+/// Converts every profile of a request.
+pub fn to_profiles(req: &ExportProfilesServiceRequest, now_nanos: i64) -> Result<Vec<Profile>> {
+    if req.resource_profiles.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dict = req
+        .dictionary
+        .as_ref()
+        .ok_or_else(|| Error::bad_input("OTLP request has no profiles dictionary"))?;
+    let mut out = Vec::new();
+    for rp in &req.resource_profiles {
+        let resource_attrs = rp.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+        let service = service_name(resource_attrs);
+        for sp in &rp.scope_profiles {
+            // Resource attributes first: the first value of a key wins.
+            let mut labels = Labels::new();
+            let scope_attrs = sp.scope.as_ref().map_or(&[][..], |s| &s.attributes[..]);
+            for kv in resource_attrs.iter().chain(scope_attrs) {
+                if let Some(any_value::Value::StringValue(v)) =
+                    kv.value.as_ref().and_then(|v| v.value.as_ref())
+                    && !v.is_empty()
+                    && kv.key != SERVICE_NAME_ATTR
+                {
+                    labels
+                        .entry(sanitize_label_name(&kv.key))
+                        .or_insert_with(|| v.clone());
+                }
+            }
+            for p in &sp.profiles {
+                out.extend(convert(p, dict, &labels, &service, now_nanos)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `service.name`, else `unknown_service` (with `:<process.executable.name>` if known).
+fn service_name(attrs: &[KeyValue]) -> String {
+    let string = |key: &str| {
+        attrs
+            .iter()
+            .find_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(s) if kv.key == key && !s.is_empty() => {
+                    Some(s.clone())
+                }
+                _ => None,
+            })
+    };
+    string(SERVICE_NAME_ATTR).unwrap_or_else(|| match string(EXECUTABLE_ATTR) {
+        Some(exe) => format!("unknown_service:{exe}"),
+        None => "unknown_service".to_string(),
+    })
+}
+
+fn at<'a, T>(table: &'a [T], index: i32, what: &str) -> Result<&'a T> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| table.get(i))
+        .ok_or_else(|| {
+            Error::bad_input(format!(
+                "OTLP {what} index {index} is out of bounds ({} entries)",
+                table.len()
+            ))
+        })
+}
+
+fn string(dict: &ProfilesDictionary, index: i32) -> Result<&str> {
+    at(&dict.string_table, index, "string").map(String::as_str)
+}
+
+/// How a profile's values are turned into stored values.
+enum Conversion {
+    /// Counts × period.
+    SamplesToNanos(i64),
+    /// Summed as they are.
+    Sum,
+}
+
+fn convert(
+    p: &OtlpProfile,
+    dict: &ProfilesDictionary,
+    base: &Labels,
+    service: &str,
+    now_nanos: i64,
+) -> Result<Vec<Profile>> {
+    let st = p
+        .sample_type
+        .as_ref()
+        .ok_or_else(|| Error::bad_input("OTLP profile has no sample type"))?;
+    let (ty, unit) = (
+        string(dict, st.type_strindex)?,
+        string(dict, st.unit_strindex)?,
+    );
+    let (pt, pu) = match &p.period_type {
+        Some(v) if p.period != 0 => (
+            string(dict, v.type_strindex)?,
+            string(dict, v.unit_strindex)?,
+        ),
+        _ => ("", ""),
+    };
+    let (profile_type, conversion) = match (ty, unit, pt, pu) {
+        ("samples", "count", "cpu", "nanoseconds") => (
+            ProfileType::new("process_cpu", "cpu", "nanoseconds", "cpu", "nanoseconds"),
+            Conversion::SamplesToNanos(p.period),
+        ),
+        ("off_cpu" | "events", "nanoseconds", _, _) => (
+            ProfileType::new("off_cpu", ty, unit, "", ""),
+            Conversion::Sum,
+        ),
+        _ => (
+            ProfileType::new("process_cpu", ty, unit, pt, pu),
+            Conversion::Sum,
+        ),
+    };
+    let time = i64::try_from(p.time_unix_nano)
+        .ok()
+        .filter(|t| *t > 0)
+        .unwrap_or(now_nanos);
+
+    // Samples grouped by their series labels.
+    let mut groups: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    for s in &p.samples {
+        let mut value: i64 = if s.values.is_empty() {
+            i64::try_from(s.timestamps_unix_nano.len()).unwrap_or(i64::MAX)
+        } else {
+            s.values.iter().fold(0i64, |a, v| a.saturating_add(*v))
+        };
+        if s.values.is_empty() && s.timestamps_unix_nano.is_empty() {
+            return Err(Error::bad_input(
+                "OTLP sample has neither values nor timestamps",
+            ));
+        }
+        if let Conversion::SamplesToNanos(period) = conversion {
+            value = value.saturating_mul(period);
+        }
+        let mut labels = base.clone();
+        let mut svc = service.to_string();
+        for &i in &s.attribute_indices {
+            let attr = at(&dict.attribute_table, i, "attribute")?;
+            let key = string(dict, attr.key_strindex)?;
+            if let Some(any_value::Value::StringValue(v)) =
+                attr.value.as_ref().and_then(|v| v.value.as_ref())
+                && !v.is_empty()
+            {
+                if key == SERVICE_NAME_ATTR {
+                    svc = v.clone();
+                } else {
+                    labels.insert(sanitize_label_name(key), v.clone());
+                }
+            }
+        }
+        labels.insert(SERVICE_NAME.to_string(), svc);
+        labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
+        groups.entry(labels).or_default().push(Sample {
+            stack: stack(dict, s.stack_index)?,
+            value,
+        });
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (labels, samples) in groups {
+        validate_labels(&labels)?;
+        out.push(super::normalize(Profile {
+            series: Series {
+                profile_type: profile_type.clone(),
+                labels,
+            },
+            time_nanos: time,
+            samples,
+        })?);
+    }
+    Ok(out)
+}
+
+/// Root-first function names of a stack; a location's lines are innermost first (inlined
+/// frames), a location without a named line is `unknown`, as for pprof.
+fn stack(dict: &ProfilesDictionary, index: i32) -> Result<Vec<String>> {
+    let stack = at(&dict.stack_table, index, "stack")?;
+    let mut leaf_first = Vec::with_capacity(stack.location_indices.len());
+    for &l in &stack.location_indices {
+        let location = at(&dict.location_table, l, "location")?;
+        let mut named = false;
+        for line in &location.lines {
+            let f = at(&dict.function_table, line.function_index, "function")?;
+            let name = string(dict, f.name_strindex)?;
+            if !name.is_empty() {
+                leaf_first.push(name.to_string());
+                named = true;
+            }
+        }
+        if !named {
+            leaf_first.push("unknown".to_string());
+        }
+    }
+    leaf_first.reverse();
+    Ok(leaf_first)
+}
+
+/// serde helpers for OTLP/JSON (protojson): 64-bit integers may be strings or numbers, ids
+/// are hex (OTLP's rule for trace and span ids) and other bytes base64; `AnyValue`'s oneof is
+/// flattened (`{"stringValue": "x"}`).
+pub mod json {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    use crate::proto::opentelemetry::proto::common::v1::{
+        AnyValue, ArrayValue, KeyValueList, any_value::Value,
+    };
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct AnyValueJson {
+        string_value: Option<String>,
+        bool_value: Option<bool>,
+        int_value: Option<Num<i64>>,
+        double_value: Option<f64>,
+        array_value: Option<ArrayValue>,
+        kvlist_value: Option<KeyValueList>,
+        bytes_value: Option<String>,
+    }
+
+    impl<'de> Deserialize<'de> for AnyValue {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let j = AnyValueJson::deserialize(d)?;
+            let value = if let Some(s) = j.string_value {
+                Some(Value::StringValue(s))
+            } else if let Some(b) = j.bool_value {
+                Some(Value::BoolValue(b))
+            } else if let Some(n) = j.int_value {
+                Some(Value::IntValue(parse::<D, i64>(n)?))
+            } else if let Some(f) = j.double_value {
+                Some(Value::DoubleValue(f))
+            } else if let Some(a) = j.array_value {
+                Some(Value::ArrayValue(a))
+            } else if let Some(k) = j.kvlist_value {
+                Some(Value::KvlistValue(k))
+            } else {
+                j.bytes_value
+                    .map(|b| decode_bytes::<D>(&b).map(Value::BytesValue))
+                    .transpose()?
+            };
+            Ok(AnyValue { value })
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num<T> {
+        N(T),
+        S(String),
+    }
+
+    fn parse<'de, D: Deserializer<'de>, T: std::str::FromStr>(n: Num<T>) -> Result<T, D::Error> {
+        match n {
+            Num::N(v) => Ok(v),
+            Num::S(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| D::Error::custom(format!("`{s}` is not an integer"))),
+        }
+    }
+
+    /// An int64 field.
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        parse::<D, i64>(Num::deserialize(d)?)
+    }
+
+    /// A uint64 / fixed64 field.
+    pub fn uint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        parse::<D, u64>(Num::deserialize(d)?)
+    }
+
+    /// A repeated int64 field.
+    pub fn ints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+        Vec::<Num<i64>>::deserialize(d)?
+            .into_iter()
+            .map(parse::<D, i64>)
+            .collect()
+    }
+
+    /// A repeated uint64 / fixed64 field.
+    pub fn uints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        Vec::<Num<u64>>::deserialize(d)?
+            .into_iter()
+            .map(parse::<D, u64>)
+            .collect()
+    }
+
+    /// A bytes field: hex if it reads as hex, else base64.
+    pub fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        decode_bytes::<D>(&String::deserialize(d)?)
+    }
+
+    fn decode_bytes<'de, D: Deserializer<'de>>(s: &str) -> Result<Vec<u8>, D::Error> {
+        if s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok((0..s.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+                .collect());
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map_err(|e| D::Error::custom(format!("invalid base64: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::corpus;
+
+    /// Per-stack totals (root-first `;`-joined function names) of an expected output file (the
+    /// merged `unknown_service` profile of one type): a JSON list of samples with leaf-first locations whose lines read `name[system]@file:line`.
+    fn expected(name: &str) -> BTreeMap<String, i64> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&corpus(&format!("otlp/{name}"))).unwrap();
+        let mut out = BTreeMap::new();
+        for s in v["samples"].as_array().unwrap() {
+            let mut frames: Vec<String> = Vec::new();
+            for l in s["locations"].as_array().unwrap() {
+                for line in l["lines"].as_array().unwrap() {
+                    let line = line.as_str().unwrap();
+                    let (name_sys, _) = line.rsplit_once("]@").unwrap();
+                    let (name, _) = name_sys.rsplit_once('[').unwrap();
+                    frames.push(name.to_string());
+                }
+            }
+            frames.reverse();
+            let value: i64 = s["values"].as_str().unwrap().parse().unwrap();
+            *out.entry(frames.join(";")).or_insert(0) += value;
+        }
+        out
+    }
+
+    /// Per-stack totals of one metric of the `unknown_service` series.
+    fn totals(ps: &[Profile], name: &str) -> BTreeMap<String, i64> {
+        let mut out = BTreeMap::new();
+        for p in ps.iter().filter(|p| {
+            p.series.profile_type.name == name && p.series.labels[SERVICE_NAME] == "unknown_service"
+        }) {
+            for s in &p.samples {
+                *out.entry(s.stack.join(";")).or_insert(0) += s.value;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ebpf_profiler_export_matches_the_expected_outputs() {
+        let body = corpus("otlp/otel-ebpf-profile.pb.bin");
+        let req = decode_request(Codec::Proto, None, &body).unwrap();
+        let ps = to_profiles(&req, 1).unwrap();
+        assert_eq!(
+            totals(&ps, "process_cpu"),
+            expected("otel-ebpf-profile-cpu.out.json")
+        );
+        assert_eq!(
+            totals(&ps, "off_cpu"),
+            expected("otel-ebpf-profile-offcpu.out.json")
+        );
+        // Thread names are series labels; the service falls back as the reference does.
+        assert!(
+            ps.iter()
+                .all(|p| p.series.labels.contains_key("thread_name"))
+        );
+        assert!(
+            ps.iter()
+                .all(|p| p.series.labels[SERVICE_NAME].starts_with("unknown_service"))
+        );
+    }
+
+    #[test]
+    fn otlp_json_is_read_like_protobuf() {
+        let json = br#"{
+          "resourceProfiles": [{
+            "resource": {"attributes": [
+              {"key": "service.name", "value": {"stringValue": "checkout"}},
+              {"key": "host.name", "value": {"stringValue": "h1"}},
+              {"key": "process.pid", "value": {"intValue": "42"}}
+            ]},
+            "scopeProfiles": [{"profiles": [{
+              "sampleType": {"typeStrindex": 1, "unitStrindex": 2},
+              "periodType": {"typeStrindex": 3, "unitStrindex": 4},
+              "period": "10000000",
+              "timeUnixNano": "1700000000000000000",
+              "samples": [
+                {"stackIndex": 1, "values": ["3"]},
+                {"stackIndex": 1, "timestampsUnixNano": ["1700000000000000001", "1700000000000000002"]}
+              ]
+            }]}]
+          }],
+          "dictionary": {
+            "stringTable": ["", "samples", "count", "cpu", "nanoseconds", "main", "work"],
+            "functionTable": [{}, {"nameStrindex": 5}, {"nameStrindex": 6}],
+            "locationTable": [{}, {"lines": [{"functionIndex": 2}]}, {"lines": [{"functionIndex": 1, "line": "12"}]}],
+            "stackTable": [{}, {"locationIndices": [1, 2]}],
+            "linkTable": [{}, {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174"}]
+          }
+        }"#;
+        let req = decode_request(Codec::Json, None, json).unwrap();
+        let ps = to_profiles(&req, 1).unwrap();
+        assert_eq!(ps.len(), 1);
+        let p = &ps[0];
+        assert_eq!(
+            p.series.profile_type.id(),
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+        );
+        assert_eq!(p.series.labels[SERVICE_NAME], "checkout");
+        assert_eq!(p.series.labels["host_name"], "h1");
+        assert_eq!(p.time_nanos, 1_700_000_000_000_000_000);
+        let total: i64 = p.samples.iter().map(|s| s.value).sum();
+        assert_eq!(total, 50_000_000);
+        assert_eq!(p.samples[0].stack, ["main", "work"]);
+    }
+
+    #[test]
+    fn bad_requests_are_400s() {
+        let e = decode_request(Codec::Proto, None, b"\xff\xff\xff").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::BadInput);
+        let e = decode_request(Codec::Json, None, b"{\"resourceProfiles\": 3}").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::BadInput);
+        // A stack index pointing nowhere.
+        let json = br#"{"resourceProfiles": [{"scopeProfiles": [{"profiles": [{
+            "sampleType": {"typeStrindex": 1, "unitStrindex": 1},
+            "samples": [{"stackIndex": 9, "values": ["1"]}]}]}]}],
+          "dictionary": {"stringTable": ["", "x"]}}"#;
+        let req = decode_request(Codec::Json, None, json).unwrap();
+        let e = to_profiles(&req, 1).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::BadInput);
+        assert!(e.to_string().contains("stack index 9"), "{e}");
+    }
+}
