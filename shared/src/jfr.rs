@@ -143,14 +143,6 @@ impl Chunk {
         self.classes.get(&id)
     }
 
-    /// Returns the id of a type by name.
-    pub fn class_id(&self, name: &str) -> Option<i64> {
-        self.classes
-            .iter()
-            .find(|(_, c)| c.name == name)
-            .map(|(id, _)| *id)
-    }
-
     /// Follows constant-pool references; `None` for a reference to a missing constant.
     pub fn resolve<'a>(&'a self, mut value: &'a Value) -> Option<&'a Value> {
         for _ in 0..MAX_REF_HOPS {
@@ -165,11 +157,7 @@ impl Chunk {
     /// Returns a field of an object (or of the constant an object reference points to),
     /// resolved.
     pub fn field<'a>(&'a self, value: &'a Value, name: &str) -> Option<&'a Value> {
-        let Value::Object { class, fields } = self.resolve(value)? else {
-            return None;
-        };
-        let index = self.classes.get(class)?.field_index(name)?;
-        self.resolve(fields.get(index)?)
+        self.resolve(self.raw_field(value, name)?)
     }
 
     /// Returns a string field (a null string is `None`).
@@ -198,6 +186,8 @@ impl Chunk {
 /// An event: its type id and value (an [`Value::Object`]).
 #[derive(Debug)]
 pub struct Event {
+    /// The ordinal of the event's chunk: constant indices (stack traces…) are per chunk.
+    pub chunk: usize,
     /// The event type id.
     pub class: i64,
     /// The event's fields.
@@ -215,10 +205,10 @@ pub fn read(
         return corrupt("empty recording");
     }
     let mut start = 0;
+    let mut ordinal = 0;
     while start < data.len() {
-        let rest = &data[start..];
-        let size = read_chunk(rest, &wanted, &mut on_event)?;
-        start += size;
+        start += read_chunk(&data[start..], ordinal, &wanted, &mut on_event)?;
+        ordinal += 1;
     }
     Ok(())
 }
@@ -270,6 +260,7 @@ fn read_header(data: &[u8]) -> Result<Header> {
 /// Reads one chunk; returns its size.
 fn read_chunk(
     data: &[u8],
+    ordinal: usize,
     wanted: &impl Fn(&str) -> bool,
     on_event: &mut impl FnMut(&Chunk, Event),
 ) -> Result<usize> {
@@ -306,7 +297,14 @@ fn read_chunk(
     for (kind, pos, end) in events {
         let mut r = Reader::new(&body[..end], pos, header.compressed);
         let value = r.value(&chunk.classes, kind, 0)?;
-        on_event(&chunk, Event { class: kind, value });
+        on_event(
+            &chunk,
+            Event {
+                chunk: ordinal,
+                class: kind,
+                value,
+            },
+        );
     }
     Ok(header.size)
 }

@@ -122,23 +122,29 @@ impl<'a> Symbols<'a> {
             let Some(location) = self.locations.get(id) else {
                 continue;
             };
-            let mut named = false;
             // pprof lists a location's lines innermost first.
-            for line in &location.line {
-                if let Some(f) = self.functions.get(&line.function_id) {
-                    let name = self.string(f.name);
-                    if !name.is_empty() {
-                        leaf_first.push(name);
-                        named = true;
-                    }
-                }
-            }
-            if !named {
-                leaf_first.push("unknown");
-            }
+            push_location(
+                &mut leaf_first,
+                location.line.iter().filter_map(|line| {
+                    self.functions
+                        .get(&line.function_id)
+                        .map(|f| self.string(f.name))
+                }),
+            );
         }
         leaf_first.reverse();
         leaf_first
+    }
+}
+
+/// Pushes one location's frames onto a leaf-first stack: the names of its lines, innermost
+/// (inlined) first, empty names skipped; `unknown` when none is named. pprof and OTLP share
+/// this rule, so the same stack reads the same from either.
+pub fn push_location<'a>(leaf_first: &mut Vec<&'a str>, names: impl IntoIterator<Item = &'a str>) {
+    let before = leaf_first.len();
+    leaf_first.extend(names.into_iter().filter(|n| !n.is_empty()));
+    if leaf_first.len() == before {
+        leaf_first.push("unknown");
     }
 }
 

@@ -144,24 +144,17 @@ pub fn to_profiles(
     let mut totals = Totals::new();
     let mut event_setting = String::new();
     let mut stacks: HashMap<(usize, i64), Stack> = HashMap::new();
-    let mut chunk_no = 0usize;
-    let mut last_chunk: *const Chunk = std::ptr::null();
     jfr::read(
         recording,
         |name| EVENTS.contains(&name),
         |chunk, event| {
-            // Stack-trace ids are per chunk.
-            if !std::ptr::eq(last_chunk, chunk) {
-                last_chunk = chunk;
-                chunk_no += 1;
-            }
             let Some(class) = chunk.class(event.class) else {
                 return;
             };
             let e = &event.value;
             let int = |name| chunk.int_field(e, name).unwrap_or(0);
             let mut add = |kind: Kind, values: [i64; 2]| {
-                let Some(stack) = stack(chunk, e, chunk_no, &mut stacks) else {
+                let Some(stack) = stack(chunk, e, event.chunk, &mut stacks) else {
                     return;
                 };
                 let entry = totals
@@ -169,8 +162,7 @@ pub fn to_profiles(
                     .or_default()
                     .entry(stack)
                     .or_default();
-                entry[0] = entry[0].saturating_add(values[0]);
-                entry[1] = entry[1].saturating_add(values[1]);
+                add_values(entry, values);
             };
             match class.name.as_str() {
                 "jdk.ExecutionSample" => {
@@ -211,9 +203,7 @@ pub fn to_profiles(
             .entry((kind, context_labels(labels, context)))
             .or_default();
         for (stack, v) in stacks {
-            let e = merged.entry(stack).or_default();
-            e[0] = e[0].saturating_add(v[0]);
-            e[1] = e[1].saturating_add(v[1]);
+            add_values(merged.entry(stack).or_default(), v);
         }
     }
     let mut out = Vec::new();
@@ -243,6 +233,11 @@ pub fn to_profiles(
         }
     }
     Ok(out)
+}
+
+fn add_values(to: &mut [i64; 2], values: [i64; 2]) {
+    to[0] = to[0].saturating_add(values[0]);
+    to[1] = to[1].saturating_add(values[1]);
 }
 
 /// The labels of a context id (none for 0 or an unknown id); ids of missing strings are

@@ -283,12 +283,12 @@ fn parse_pprof(
         other => other,
     })?;
     pprof::repair(&mut profile, spy);
-    let mut base: Labels = name.tags.clone();
-    base.insert(SERVICE_NAME.to_string(), name.full.clone());
-    if !spy.is_empty() {
-        base.insert("pyroscope_spy".to_string(), spy.to_string());
-    }
-    pprof::to_profiles(&profile, &base, config.as_ref(), from)
+    pprof::to_profiles(
+        &profile,
+        &full_name_labels(req, name),
+        config.as_ref(),
+        from,
+    )
 }
 
 /// The `sampleRate` parameter (Hz), default [`DEFAULT_SAMPLE_RATE`].
@@ -327,12 +327,19 @@ fn parse_jfr(
         }
         _ => (decode_body(req.body)?, None),
     };
+    let base = full_name_labels(req, name);
+    jfr::to_profiles(&recording, labels.as_ref(), &base, sample_rate(req)?, from)
+}
+
+/// The series labels of binary formats (pprof, JFR): the name's tags, `service_name` = the
+/// whole name before `{`, and the spy name if given.
+fn full_name_labels(req: &IngestRequest<'_>, name: &name::AppName) -> Labels {
     let mut base: Labels = name.tags.clone();
     base.insert(SERVICE_NAME.to_string(), name.full.clone());
     if let Some(spy) = req.param("spyName").filter(|s| !s.is_empty()) {
         base.insert("pyroscope_spy".to_string(), spy.to_string());
     }
-    jfr::to_profiles(&recording, labels.as_ref(), &base, sample_rate(req)?, from)
+    base
 }
 
 fn unsupported(what: &str) -> Error {
@@ -358,6 +365,21 @@ pub fn gunzip(gz: &[u8], limit: usize, what: &str) -> Result<Vec<u8>> {
         )));
     }
     Ok(out)
+}
+
+/// Decompresses a request body that is gzipped as a whole (`Content-Encoding: gzip`, or by
+/// its magic bytes), bounded by [`MAX_BODY_BYTES`]; anything else is borrowed as is.
+pub fn decode_request_body<'a>(
+    content_encoding: Option<&str>,
+    body: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>> {
+    let gzipped =
+        content_encoding.is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip")) || is_gzip(body);
+    if gzipped {
+        gunzip(body, MAX_BODY_BYTES, "decompressed request body").map(std::borrow::Cow::Owned)
+    } else {
+        Ok(std::borrow::Cow::Borrowed(body))
+    }
 }
 
 /// Decompresses a gzip body (sniffed by its magic bytes), bounded by

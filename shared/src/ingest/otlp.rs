@@ -27,7 +27,6 @@ use crate::proto::opentelemetry::proto::profiles::v1development::{
 use crate::{Error, Result};
 
 use super::push::Codec;
-use super::{MAX_BODY_BYTES, gunzip, is_gzip};
 
 const SERVICE_NAME_ATTR: &str = "service.name";
 const EXECUTABLE_ATTR: &str = "process.executable.name";
@@ -39,14 +38,7 @@ pub fn decode_request(
     content_encoding: Option<&str>,
     body: &[u8],
 ) -> Result<ExportProfilesServiceRequest> {
-    let gz = content_encoding.is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip"));
-    let decoded;
-    let body = if gz || is_gzip(body) {
-        decoded = gunzip(body, MAX_BODY_BYTES, "decoded request body")?;
-        &decoded[..]
-    } else {
-        body
-    };
+    let body = &super::decode_request_body(content_encoding, body)?[..];
     match codec {
         Codec::Proto => ExportProfilesServiceRequest::decode(body)
             .map_err(|e| Error::bad_input(format!("invalid OTLP profiles request: {e}"))),
@@ -235,21 +227,17 @@ fn stack(dict: &ProfilesDictionary, index: i32) -> Result<Vec<String>> {
     let mut leaf_first = Vec::with_capacity(stack.location_indices.len());
     for &l in &stack.location_indices {
         let location = at(&dict.location_table, l, "location")?;
-        let mut named = false;
-        for line in &location.lines {
-            let f = at(&dict.function_table, line.function_index, "function")?;
-            let name = string(dict, f.name_strindex)?;
-            if !name.is_empty() {
-                leaf_first.push(name.to_string());
-                named = true;
-            }
-        }
-        if !named {
-            leaf_first.push("unknown".to_string());
-        }
+        let names = location
+            .lines
+            .iter()
+            .map(|line| {
+                let f = at(&dict.function_table, line.function_index, "function")?;
+                string(dict, f.name_strindex)
+            })
+            .collect::<Result<Vec<&str>>>()?;
+        crate::pprof::push_location(&mut leaf_first, names);
     }
-    leaf_first.reverse();
-    Ok(leaf_first)
+    Ok(leaf_first.into_iter().rev().map(String::from).collect())
 }
 
 /// serde helpers for OTLP/JSON (protojson): 64-bit integers may be strings or numbers, ids

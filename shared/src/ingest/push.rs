@@ -15,7 +15,7 @@ use crate::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
 use crate::proto::types::v1::LabelPair;
 use crate::{Error, Result};
 
-use super::{MAX_BODY_BYTES, pprof};
+use super::pprof;
 
 /// How a Connect request body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,21 +98,13 @@ fn base64_bytes(s: &str) -> Result<Vec<u8>> {
 }
 
 /// Decodes a push body: un-gzips it if `Content-Encoding: gzip` or the magic bytes say so
-/// (bounded by [`MAX_BODY_BYTES`]), then parses it in `codec`.
+/// (bounded by [`super::MAX_BODY_BYTES`]), then parses it in `codec`.
 pub fn decode_request(
     codec: Codec,
     content_encoding: Option<&str>,
     body: &[u8],
 ) -> Result<PushRequest> {
-    let gzipped =
-        content_encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip")) || super::is_gzip(body);
-    let plain;
-    let body = if gzipped {
-        plain = super::gunzip(body, MAX_BODY_BYTES, "decompressed body")?;
-        &plain[..]
-    } else {
-        body
-    };
+    let body = &super::decode_request_body(content_encoding, body)?[..];
     match codec {
         Codec::Proto => PushRequest::decode(body)
             .map_err(|e| Error::bad_input(format!("invalid PushRequest: {e}"))),
