@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides Rust, idempotently: from PyPI an S3 server (moto)
-# for the storage tests and the pyroscope-io client, from npm the @pyroscope/nodejs client
+# for the storage tests, the pyroscope-io client and Google's protobuf runtime (the corpus
+# tests' independent pprof decoder), from npm the @pyroscope/nodejs client
 # (into tests/clients/node). Does nothing when they are already there.
 set -euo pipefail
 if ! python3 -c "import moto.server" >/dev/null 2>&1; then
@@ -9,7 +10,10 @@ fi
 if ! python3 -c "import pyroscope" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "pyroscope-io==1.4.0"
 fi
-python3 -c "import moto.server, pyroscope"
+if ! python3 -c "import google.protobuf" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check "protobuf==5.29.3"
+fi
+python3 -c "import moto.server, pyroscope, google.protobuf"
 node_dir="$(dirname "$0")/../tests/clients/node"
 if [ ! -d "$node_dir/node_modules/@pyroscope/nodejs" ]; then
     npm install --no-audit --no-fund --silent --prefix "$node_dir"

@@ -1,5 +1,5 @@
 //! pprof profiles: decoding (gzip sniffed, bounded) and validation, and walking samples as
-//! root-first stacks of function names with inlined frames expanded.
+//! root-first stacks of frames with inlined functions expanded.
 //!
 //! This module only reads pprof; which series a sample type becomes is the ingest's business.
 
@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use prost::Message;
 
 use crate::ingest::decode_body;
-use crate::proto::google::v1::{Function, Location, Profile};
+use crate::profile::{self, Dictionary};
+use crate::proto::google::v1::{Function, Location, Mapping, Profile};
 use crate::{Error, Result};
 
 /// Why a pprof profile was rejected.
@@ -87,11 +88,12 @@ pub fn validate(p: &Profile) -> Result<(), PprofError> {
     Ok(())
 }
 
-/// Resolves locations and functions by id for walking samples.
+/// Resolves locations, functions and mappings by id for walking samples.
 pub struct Symbols<'a> {
     profile: &'a Profile,
     locations: HashMap<u64, &'a Location>,
     functions: HashMap<u64, &'a Function>,
+    mappings: HashMap<u64, &'a Mapping>,
 }
 
 impl<'a> Symbols<'a> {
@@ -101,6 +103,7 @@ impl<'a> Symbols<'a> {
             profile,
             locations: profile.location.iter().map(|l| (l.id, l)).collect(),
             functions: profile.function.iter().map(|f| (f.id, f)).collect(),
+            mappings: profile.mapping.iter().map(|m| (m.id, m)).collect(),
         }
     }
 
@@ -113,38 +116,67 @@ impl<'a> Symbols<'a> {
             .unwrap_or("")
     }
 
-    /// Returns the function names of a sample's stack, root first. Each location contributes
-    /// its lines, innermost inlined function last; a location without lines or function name
-    /// shows as its address in hex (or `unknown`).
-    pub fn stack(&self, location_ids: &[u64]) -> Vec<&'a str> {
-        let mut leaf_first: Vec<&'a str> = Vec::with_capacity(location_ids.len());
-        for id in location_ids {
-            let Some(location) = self.locations.get(id) else {
-                continue;
-            };
-            // pprof lists a location's lines innermost first.
-            push_location(
-                &mut leaf_first,
-                location.line.iter().filter_map(|line| {
-                    self.functions
-                        .get(&line.function_id)
-                        .map(|f| self.string(f.name))
-                }),
-            );
+    /// Returns the frames of a sample's stack in `dict`, root first. Each location
+    /// contributes its lines ([`Dictionary::location`]), converted once and kept in `cache`;
+    /// ids that point nowhere are skipped.
+    pub fn frames(
+        &self,
+        dict: &mut Dictionary,
+        cache: &mut HashMap<u64, Vec<u32>>,
+        location_ids: &[u64],
+    ) -> Vec<u32> {
+        let mut stack = Vec::with_capacity(location_ids.len());
+        // pprof lists a sample's locations leaf first.
+        for id in location_ids.iter().rev() {
+            if let Some(frames) = cache.get(id) {
+                stack.extend_from_slice(frames);
+            } else if let Some(location) = self.locations.get(id) {
+                let frames = self.location(dict, location);
+                stack.extend_from_slice(&frames);
+                cache.insert(*id, frames);
+            }
         }
-        leaf_first.reverse();
-        leaf_first
+        stack
     }
-}
 
-/// Pushes one location's frames onto a leaf-first stack: the names of its lines, innermost
-/// (inlined) first, empty names skipped; `unknown` when none is named. pprof and OTLP share
-/// this rule, so the same stack reads the same from either.
-pub fn push_location<'a>(leaf_first: &mut Vec<&'a str>, names: impl IntoIterator<Item = &'a str>) {
-    let before = leaf_first.len();
-    leaf_first.extend(names.into_iter().filter(|n| !n.is_empty()));
-    if leaf_first.len() == before {
-        leaf_first.push("unknown");
+    fn location(&self, dict: &mut Dictionary, location: &Location) -> Vec<u32> {
+        let mapping = self.mappings.get(&location.mapping_id).map(|m| {
+            dict.mapping(profile::Mapping {
+                memory_start: m.memory_start,
+                memory_limit: m.memory_limit,
+                file_offset: m.file_offset,
+                filename: self.string(m.filename).to_string(),
+                build_id: self.string(m.build_id).to_string(),
+                flags: u32::from(m.has_functions)
+                    | u32::from(m.has_filenames) << 1
+                    | u32::from(m.has_line_numbers) << 2
+                    | u32::from(m.has_inline_frames) << 3,
+            })
+        });
+        let lines = location.line.iter().filter_map(|line| {
+            let f = self.functions.get(&line.function_id)?;
+            Some((
+                profile::Function {
+                    name: self.string(f.name).to_string(),
+                    system_name: self.string(f.system_name).to_string(),
+                    filename: self.string(f.filename).to_string(),
+                    start_line: f.start_line,
+                },
+                line.line,
+            ))
+        });
+        dict.location(mapping, location.address, lines)
+    }
+
+    /// Returns the function names of a sample's stack, root first, by the rules of
+    /// [`Symbols::frames`].
+    pub fn stack(&self, location_ids: &[u64]) -> Vec<String> {
+        let mut dict = Dictionary::default();
+        let frames = self.frames(&mut dict, &mut HashMap::new(), location_ids);
+        frames
+            .iter()
+            .map(|f| dict.frame_name(*f).to_string())
+            .collect()
     }
 }
 

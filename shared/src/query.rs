@@ -251,6 +251,7 @@ pub fn select(
             range.until,
             &|s| matching[s as usize],
             nodes.len(),
+            None,
         )?;
         if samples.is_empty() {
             continue;

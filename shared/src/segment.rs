@@ -2,22 +2,16 @@
 //! merge of many (compacted). This module converts values to bytes and back; it never touches
 //! storage. Layout: docs/storage.md#segment.
 //!
-//! One Parquet schema holds three tables, each in row groups of its own (the other columns are
-//! null there, which costs a few bytes per column chunk):
+//! One Parquet schema holds five tables, each in row groups of its own (the other columns are
+//! null there, which costs a few bytes per column chunk): strings, functions, mappings, the
+//! stack trie (nodes) and samples. Nodes form a trie of stack prefixes: a node's parent always
+//! has a smaller id, so a stack is rebuilt by following parents from its leaf. Each node also
+//! says which function, line, mapping and address its frame is, so pprof can be rebuilt;
+//! flame graphs read only `node_parent` and `node_name`. Samples are sorted by (series, time,
+//! stack, link) and unique on that. Footer key-value metadata: see the `META_*` constants.
 //!
-//! | column        | type         | table   | meaning                                          |
-//! |---------------|--------------|---------|--------------------------------------------------|
-//! | `string`      | BYTE_ARRAY   | strings | function names, deduplicated; id = row number     |
-//! | `node_parent` | INT32        | nodes   | parent node id, −1 for a root frame               |
-//! | `node_name`   | INT32        | nodes   | string id of the frame's function name            |
-//! | `series`      | INT32        | samples | index into the footer's series list               |
-//! | `time_nanos`  | INT64        | samples | profile time, ns since the epoch                  |
-//! | `stack`       | INT32        | samples | node id of the stack's leaf frame                 |
-//! | `value`       | INT64        | samples | summed value of that stack in that profile        |
-//!
-//! Nodes form a trie of stack prefixes: a node's parent always has a smaller id, so a stack is
-//! rebuilt by following parents from its leaf. Samples are sorted by (series, time, stack) and
-//! unique on that triple. Footer key-value metadata: see the `META_*` constants.
+//! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
+//! function with only a name, and every sample has the empty link.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +19,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parquet::basic::{Compression, Repetition, Type as PhysicalType};
 use parquet::column::reader::{ColumnReader, get_typed_column_reader};
-use parquet::data_type::{ByteArray, ByteArrayType, DataType, Int32Type, Int64Type};
+use parquet::column::writer::ColumnWriter;
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DataType, Int32Type, Int64Type};
 use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader};
@@ -35,7 +30,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
 use serde::{Deserialize, Serialize};
 
-use crate::profile::{Labels, Profile, ProfileType, Series};
+use crate::profile::{Dictionary, Labels, Link, Profile, ProfileType, Series, intern};
 
 /// Footer key: format version of the segment layout.
 pub const META_FORMAT: &str = "flamelet.format";
@@ -47,14 +42,16 @@ pub const META_MIN_TIME: &str = "flamelet.min_time";
 pub const META_MAX_TIME: &str = "flamelet.max_time";
 /// Footer key: JSON list of the series, `[{"type": id, "labels": {..}}]`; index = series id.
 pub const META_SERIES: &str = "flamelet.series";
-/// Footer key: comma-separated table of each row group (`strings`, `nodes`, `samples`).
+/// Footer key: comma-separated table of each row group (`strings`, `functions`, `mappings`,
+/// `nodes`, `samples`).
 pub const META_ROW_GROUPS: &str = "flamelet.row_groups";
-/// The layout version this code writes and reads.
-pub const FORMAT_VERSION: &str = "1";
+/// The layout version this code writes.
+pub const FORMAT_VERSION: &str = "2";
 /// Rows per sample row group: large enough for good compression, small enough to prune.
 pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
 
-const COLUMNS: [(&str, PhysicalType); 7] = [
+/// The columns of format 2, in schema order. Format 1 has the first [`V1_COLUMNS`].
+const COLUMNS: [(&str, PhysicalType); 25] = [
     ("string", PhysicalType::BYTE_ARRAY),
     ("node_parent", PhysicalType::INT32),
     ("node_name", PhysicalType::INT32),
@@ -62,7 +59,26 @@ const COLUMNS: [(&str, PhysicalType); 7] = [
     ("time_nanos", PhysicalType::INT64),
     ("stack", PhysicalType::INT32),
     ("value", PhysicalType::INT64),
+    ("function_name", PhysicalType::INT32),
+    ("function_system_name", PhysicalType::INT32),
+    ("function_filename", PhysicalType::INT32),
+    ("function_start_line", PhysicalType::INT64),
+    ("mapping_memory_start", PhysicalType::INT64),
+    ("mapping_memory_limit", PhysicalType::INT64),
+    ("mapping_file_offset", PhysicalType::INT64),
+    ("mapping_filename", PhysicalType::INT32),
+    ("mapping_build_id", PhysicalType::INT32),
+    ("mapping_flags", PhysicalType::INT32),
+    ("node_function", PhysicalType::INT32),
+    ("node_line", PhysicalType::INT64),
+    ("node_mapping", PhysicalType::INT32),
+    ("node_address", PhysicalType::INT64),
+    ("node_inlined", PhysicalType::BOOLEAN),
+    ("span_id", PhysicalType::BYTE_ARRAY),
+    ("trace_id", PhysicalType::BYTE_ARRAY),
+    ("profile_id", PhysicalType::BYTE_ARRAY),
 ];
+const V1_COLUMNS: usize = 7;
 const COL_STRING: usize = 0;
 const COL_NODE_PARENT: usize = 1;
 const COL_NODE_NAME: usize = 2;
@@ -70,6 +86,24 @@ const COL_SERIES: usize = 3;
 const COL_TIME: usize = 4;
 const COL_STACK: usize = 5;
 const COL_VALUE: usize = 6;
+const COL_FUNCTION_NAME: usize = 7;
+const COL_FUNCTION_SYSTEM_NAME: usize = 8;
+const COL_FUNCTION_FILENAME: usize = 9;
+const COL_FUNCTION_START_LINE: usize = 10;
+const COL_MAPPING_START: usize = 11;
+const COL_MAPPING_LIMIT: usize = 12;
+const COL_MAPPING_OFFSET: usize = 13;
+const COL_MAPPING_FILENAME: usize = 14;
+const COL_MAPPING_BUILD_ID: usize = 15;
+const COL_MAPPING_FLAGS: usize = 16;
+const COL_NODE_FUNCTION: usize = 17;
+const COL_NODE_LINE: usize = 18;
+const COL_NODE_MAPPING: usize = 19;
+const COL_NODE_ADDRESS: usize = 20;
+const COL_NODE_INLINED: usize = 21;
+const COL_SPAN_ID: usize = 22;
+const COL_TRACE_ID: usize = 23;
+const COL_PROFILE_ID: usize = 24;
 
 /// Why a segment could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -88,13 +122,58 @@ fn invalid(message: impl Into<String>) -> SegmentError {
     SegmentError::Invalid(message.into())
 }
 
-/// One node of the stack trie.
+/// One node of the stack trie: what flame graphs need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StackNode {
     /// Parent node id, or −1 for a root frame.
     pub parent: i32,
-    /// String id of the function name.
+    /// String id of the function name (the name of the frame's function).
     pub name: u32,
+}
+
+/// Where a node's frame is: what pprof export needs beyond the name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct NodeFrame {
+    /// Function id.
+    pub function: u32,
+    /// Source line (0 if unknown).
+    pub line: i64,
+    /// Mapping id, −1 for none.
+    pub mapping: i32,
+    /// Instruction address (0 if unknown).
+    pub address: u64,
+    /// Inlined into its parent node's frame: both were one pprof location.
+    pub inlined: bool,
+}
+
+/// A function row; string ids, −1 for an empty string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FunctionRow {
+    /// Name (a string id; never empty).
+    pub name: u32,
+    /// System name.
+    pub system_name: i32,
+    /// Source file.
+    pub filename: i32,
+    /// First line.
+    pub start_line: i64,
+}
+
+/// A mapping row; string ids, −1 for an empty string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct MappingRow {
+    /// Start of the mapped range.
+    pub memory_start: u64,
+    /// End of the mapped range.
+    pub memory_limit: u64,
+    /// File offset of the range's start.
+    pub file_offset: u64,
+    /// Object file path.
+    pub filename: i32,
+    /// Build id.
+    pub build_id: i32,
+    /// pprof's has_* flags as bits 0–3.
+    pub flags: u32,
 }
 
 /// The sample table, column by column.
@@ -108,6 +187,8 @@ pub struct Samples {
     pub stack: Vec<u32>,
     /// Values.
     pub value: Vec<i64>,
+    /// Link ids (0: none, or links not read).
+    pub link: Vec<u32>,
 }
 
 impl Samples {
@@ -121,27 +202,52 @@ impl Samples {
         self.series.is_empty()
     }
 
-    fn push(&mut self, series: u32, time: i64, stack: u32, value: i64) {
+    fn push(&mut self, series: u32, time: i64, stack: u32, value: i64, link: u32) {
         self.series.push(series);
         self.time.push(time);
         self.stack.push(stack);
         self.value.push(value);
+        self.link.push(link);
     }
 }
 
 /// A whole segment in memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentData {
     /// The owning tenant's ID.
     pub tenant: String,
     /// Series; index = series id.
     pub series: Vec<Series>,
-    /// Function names; index = string id.
+    /// Strings (names, file names, build ids); index = string id.
     pub strings: Vec<String>,
+    /// Functions; index = function id.
+    pub functions: Vec<FunctionRow>,
+    /// Mappings; index = mapping id.
+    pub mappings: Vec<MappingRow>,
     /// Stack trie; index = node id.
     pub nodes: Vec<StackNode>,
-    /// Sample rows, sorted by (series, time, stack) and unique on that triple.
+    /// Each node's frame, parallel to `nodes`.
+    pub node_frames: Vec<NodeFrame>,
+    /// Sample links; index = link id, 0 is the empty link.
+    pub links: Vec<Link>,
+    /// Sample rows, sorted by (series, time, stack, link) and unique on that.
     pub samples: Samples,
+}
+
+impl Default for SegmentData {
+    fn default() -> Self {
+        SegmentData {
+            tenant: String::new(),
+            series: Vec::new(),
+            strings: Vec::new(),
+            functions: Vec::new(),
+            mappings: Vec::new(),
+            nodes: Vec::new(),
+            node_frames: Vec::new(),
+            links: vec![Link::default()],
+            samples: Samples::default(),
+        }
+    }
 }
 
 impl SegmentData {
@@ -154,26 +260,50 @@ impl SegmentData {
 
     /// Returns the function names of a stack, root first.
     pub fn stack_names(&self, leaf: u32) -> Vec<&str> {
+        self.stack_nodes(leaf)
+            .into_iter()
+            .map(|n| self.strings[self.nodes[n as usize].name as usize].as_str())
+            .collect()
+    }
+
+    /// Returns the node ids of a stack, root first.
+    pub fn stack_nodes(&self, leaf: u32) -> Vec<u32> {
         let mut out = Vec::new();
         let mut node = leaf as i32;
         while node >= 0 {
-            let n = self.nodes[node as usize];
-            out.push(self.strings[n.name as usize].as_str());
-            node = n.parent;
+            out.push(node as u32);
+            node = self.nodes[node as usize].parent;
         }
         out.reverse();
         out
     }
+
+    /// Returns a string by optional id (−1: empty).
+    pub fn string(&self, id: i32) -> &str {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.strings.get(i))
+            .map_or("", String::as_str)
+    }
 }
 
-/// Builds a [`SegmentData`] from profiles or other segments, deduplicating series, names and
-/// stack prefixes.
+/// Builds a [`SegmentData`] from profiles or other segments, deduplicating series, strings,
+/// functions, mappings, stack prefixes and links.
 #[derive(Debug, Default)]
 pub struct SegmentBuilder {
     data: SegmentData,
     series_ids: HashMap<Series, u32>,
     string_ids: HashMap<String, u32>,
-    node_ids: HashMap<StackNode, u32>,
+    function_ids: HashMap<FunctionRow, u32>,
+    mapping_ids: HashMap<MappingRow, u32>,
+    link_ids: HashMap<Link, u32>,
+    /// Distinct frames, so that a trie edge is keyed by 8 bytes.
+    frame_ids: HashMap<NodeFrame, u32>,
+    frames: Vec<NodeFrame>,
+    node_ids: HashMap<(i32, u32), u32>,
+    /// The last dictionary added and its frame and link ids here: the profiles of one
+    /// upload share one dictionary, which is mapped once.
+    last_dict: Option<(Arc<Dictionary>, Vec<u32>, Vec<u32>)>,
 }
 
 impl SegmentBuilder {
@@ -184,6 +314,7 @@ impl SegmentBuilder {
                 tenant: tenant.to_string(),
                 ..SegmentData::default()
             },
+            link_ids: HashMap::from([(Link::default(), 0)]),
             ..Self::default()
         }
     }
@@ -208,48 +339,167 @@ impl SegmentBuilder {
         id
     }
 
-    fn node_id(&mut self, parent: i32, name: u32) -> u32 {
-        let node = StackNode { parent, name };
-        if let Some(id) = self.node_ids.get(&node) {
+    /// A string id, −1 for the empty string.
+    fn optional_string_id(&mut self, s: &str) -> i32 {
+        if s.is_empty() {
+            -1
+        } else {
+            self.string_id(s) as i32
+        }
+    }
+
+    fn function_id(&mut self, f: FunctionRow) -> u32 {
+        intern(&mut self.data.functions, &mut self.function_ids, f)
+    }
+
+    fn mapping_id(&mut self, m: MappingRow) -> u32 {
+        intern(&mut self.data.mappings, &mut self.mapping_ids, m)
+    }
+
+    fn link_id(&mut self, link: &Link) -> u32 {
+        if link.is_empty() {
+            return 0;
+        }
+        intern(&mut self.data.links, &mut self.link_ids, link.clone())
+    }
+
+    fn frame_id(&mut self, frame: NodeFrame) -> u32 {
+        intern(&mut self.frames, &mut self.frame_ids, frame)
+    }
+
+    fn node_id(&mut self, parent: i32, frame: u32) -> u32 {
+        if let Some(id) = self.node_ids.get(&(parent, frame)) {
             return *id;
         }
         let id = self.data.nodes.len() as u32;
-        self.data.nodes.push(node);
-        self.node_ids.insert(node, id);
+        let node_frame = self.frames[frame as usize];
+        let name = self.data.functions[node_frame.function as usize].name;
+        self.data.nodes.push(StackNode { parent, name });
+        self.data.node_frames.push(node_frame);
+        self.node_ids.insert((parent, frame), id);
         id
+    }
+
+    /// Maps a dictionary's frames and links to ids of this segment.
+    fn map_dictionary(&mut self, dict: &Dictionary) -> (Vec<u32>, Vec<u32>) {
+        let functions: Vec<u32> = dict
+            .functions
+            .iter()
+            .map(|f| {
+                let row = FunctionRow {
+                    name: self.string_id(&f.name),
+                    system_name: self.optional_string_id(&f.system_name),
+                    filename: self.optional_string_id(&f.filename),
+                    start_line: f.start_line,
+                };
+                self.function_id(row)
+            })
+            .collect();
+        let mappings: Vec<u32> = dict
+            .mappings
+            .iter()
+            .map(|m| {
+                let row = MappingRow {
+                    memory_start: m.memory_start,
+                    memory_limit: m.memory_limit,
+                    file_offset: m.file_offset,
+                    filename: self.optional_string_id(&m.filename),
+                    build_id: self.optional_string_id(&m.build_id),
+                    flags: m.flags,
+                };
+                self.mapping_id(row)
+            })
+            .collect();
+        let frames = dict
+            .frames
+            .iter()
+            .map(|f| {
+                self.frame_id(NodeFrame {
+                    function: functions[f.function as usize],
+                    line: f.line,
+                    mapping: f.mapping.map_or(-1, |m| mappings[m as usize] as i32),
+                    address: f.address,
+                    inlined: f.inlined,
+                })
+            })
+            .collect();
+        let links = dict.links.iter().map(|l| self.link_id(l)).collect();
+        (frames, links)
     }
 
     /// Adds a profile. Samples with an empty stack are dropped.
     pub fn add_profile(&mut self, profile: &Profile) {
+        let (dict, frames, links) = match self.last_dict.take() {
+            Some((dict, frames, links)) if Arc::ptr_eq(&dict, &profile.dict) => {
+                (dict, frames, links)
+            }
+            _ => {
+                let (frames, links) = self.map_dictionary(&profile.dict);
+                (profile.dict.clone(), frames, links)
+            }
+        };
         let series = self.series_id(&profile.series);
         for sample in &profile.samples {
             let mut parent = -1i32;
             for frame in &sample.stack {
-                let name = self.string_id(frame);
-                parent = self.node_id(parent, name) as i32;
+                parent = self.node_id(parent, frames[*frame as usize]) as i32;
             }
             if parent >= 0 {
-                self.data
-                    .samples
-                    .push(series, profile.time_nanos, parent as u32, sample.value);
+                self.data.samples.push(
+                    series,
+                    profile.time_nanos,
+                    parent as u32,
+                    sample.value,
+                    links[sample.link as usize],
+                );
             }
         }
+        self.last_dict = Some((dict, frames, links));
     }
 
     /// Adds every sample of another segment.
     pub fn add_segment(&mut self, other: &SegmentData) {
         let series: Vec<u32> = other.series.iter().map(|s| self.series_id(s)).collect();
         let strings: Vec<u32> = other.strings.iter().map(|s| self.string_id(s)).collect();
+        let opt = |id: i32| usize::try_from(id).map_or(-1, |i| strings[i] as i32);
+        let functions: Vec<u32> = other
+            .functions
+            .iter()
+            .map(|f| {
+                self.function_id(FunctionRow {
+                    name: strings[f.name as usize],
+                    system_name: opt(f.system_name),
+                    filename: opt(f.filename),
+                    start_line: f.start_line,
+                })
+            })
+            .collect();
+        let mappings: Vec<u32> = other
+            .mappings
+            .iter()
+            .map(|m| {
+                self.mapping_id(MappingRow {
+                    filename: opt(m.filename),
+                    build_id: opt(m.build_id),
+                    ..*m
+                })
+            })
+            .collect();
+        let links: Vec<u32> = other.links.iter().map(|l| self.link_id(l)).collect();
         let mut nodes: Vec<u32> = Vec::with_capacity(other.nodes.len());
-        for node in &other.nodes {
+        for (node, f) in other.nodes.iter().zip(&other.node_frames) {
             // Parents precede children (checked at decode), so the parent is already mapped.
             let parent = if node.parent < 0 {
                 -1
             } else {
                 nodes[node.parent as usize] as i32
             };
-            let id = self.node_id(parent, strings[node.name as usize]);
-            nodes.push(id);
+            let frame = self.frame_id(NodeFrame {
+                function: functions[f.function as usize],
+                mapping: usize::try_from(f.mapping).map_or(-1, |m| mappings[m] as i32),
+                ..*f
+            });
+            nodes.push(self.node_id(parent, frame));
         }
         let s = &other.samples;
         for i in 0..s.len() {
@@ -258,26 +508,26 @@ impl SegmentBuilder {
                 s.time[i],
                 nodes[s.stack[i] as usize],
                 s.value[i],
+                links[s.link[i] as usize],
             );
         }
     }
 
-    /// Sorts the samples and sums rows with the same (series, time, stack).
+    /// Sorts the samples and sums rows with the same (series, time, stack, link).
     pub fn finish(mut self) -> SegmentData {
         let s = &self.data.samples;
+        let key = |i: usize| (s.series[i], s.time[i], s.stack[i], s.link[i]);
         let mut order: Vec<usize> = (0..s.len()).collect();
-        order.sort_unstable_by_key(|&i| (s.series[i], s.time[i], s.stack[i]));
+        order.sort_unstable_by_key(|&i| key(i));
         let mut out = Samples::default();
+        let mut last = None;
         for i in order {
-            let n = out.len();
-            if n > 0
-                && out.series[n - 1] == s.series[i]
-                && out.time[n - 1] == s.time[i]
-                && out.stack[n - 1] == s.stack[i]
-            {
-                out.value[n - 1] = out.value[n - 1].saturating_add(s.value[i]);
+            if last == Some(key(i)) {
+                let n = out.len() - 1;
+                out.value[n] = out.value[n].saturating_add(s.value[i]);
             } else {
-                out.push(s.series[i], s.time[i], s.stack[i], s.value[i]);
+                out.push(s.series[i], s.time[i], s.stack[i], s.value[i], s.link[i]);
+                last = Some(key(i));
             }
         }
         self.data.samples = out;
@@ -315,11 +565,13 @@ fn schema() -> Result<Arc<Type>> {
 enum Col<'a> {
     Null,
     I32(Vec<i32>),
-    I64(&'a [i64]),
+    I64(Vec<i64>),
+    I64Ref(&'a [i64]),
+    Bool(Vec<bool>),
     Bytes(Vec<ByteArray>),
 }
 
-/// Encodes a segment as Parquet bytes.
+/// Encodes a segment as Parquet bytes (format 2).
 pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
     let (min_time, max_time) = data.time_range().unwrap_or((0, 0));
     let series: Vec<SeriesJson> = data
@@ -336,8 +588,9 @@ pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
         .build();
     let mut writer = SerializedFileWriter::new(Vec::new(), schema()?, Arc::new(props))?;
     let mut kinds = Vec::new();
+    let i32s = |f: &dyn Fn(usize) -> i32, n: usize| Col::I32((0..n).map(f).collect());
+    let i64s = |f: &dyn Fn(usize) -> i64, n: usize| Col::I64((0..n).map(f).collect());
 
-    // strings
     if !data.strings.is_empty() {
         let cols = row_group_cols(|c| {
             (c == COL_STRING).then(|| {
@@ -352,30 +605,82 @@ pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
         write_row_group(&mut writer, data.strings.len(), cols)?;
         kinds.push("strings");
     }
-    // nodes
-    if !data.nodes.is_empty() {
+    let f = &data.functions;
+    if !f.is_empty() {
         let cols = row_group_cols(|c| match c {
-            COL_NODE_PARENT => Some(Col::I32(data.nodes.iter().map(|n| n.parent).collect())),
-            COL_NODE_NAME => Some(Col::I32(data.nodes.iter().map(|n| n.name as i32).collect())),
+            COL_FUNCTION_NAME => Some(i32s(&|i| f[i].name as i32, f.len())),
+            COL_FUNCTION_SYSTEM_NAME => Some(i32s(&|i| f[i].system_name, f.len())),
+            COL_FUNCTION_FILENAME => Some(i32s(&|i| f[i].filename, f.len())),
+            COL_FUNCTION_START_LINE => Some(i64s(&|i| f[i].start_line, f.len())),
             _ => None,
         });
-        write_row_group(&mut writer, data.nodes.len(), cols)?;
+        write_row_group(&mut writer, f.len(), cols)?;
+        kinds.push("functions");
+    }
+    let m = &data.mappings;
+    if !m.is_empty() {
+        let cols = row_group_cols(|c| match c {
+            COL_MAPPING_START => Some(i64s(&|i| m[i].memory_start as i64, m.len())),
+            COL_MAPPING_LIMIT => Some(i64s(&|i| m[i].memory_limit as i64, m.len())),
+            COL_MAPPING_OFFSET => Some(i64s(&|i| m[i].file_offset as i64, m.len())),
+            COL_MAPPING_FILENAME => Some(i32s(&|i| m[i].filename, m.len())),
+            COL_MAPPING_BUILD_ID => Some(i32s(&|i| m[i].build_id, m.len())),
+            COL_MAPPING_FLAGS => Some(i32s(&|i| m[i].flags as i32, m.len())),
+            _ => None,
+        });
+        write_row_group(&mut writer, m.len(), cols)?;
+        kinds.push("mappings");
+    }
+    let (n, nf) = (&data.nodes, &data.node_frames);
+    if n.len() != nf.len() {
+        return Err(invalid("nodes and node frames differ in length"));
+    }
+    if !n.is_empty() {
+        let cols = row_group_cols(|c| match c {
+            COL_NODE_PARENT => Some(i32s(&|i| n[i].parent, n.len())),
+            COL_NODE_NAME => Some(i32s(&|i| n[i].name as i32, n.len())),
+            COL_NODE_FUNCTION => Some(i32s(&|i| nf[i].function as i32, n.len())),
+            COL_NODE_LINE => Some(i64s(&|i| nf[i].line, n.len())),
+            COL_NODE_MAPPING => Some(i32s(&|i| nf[i].mapping, n.len())),
+            COL_NODE_ADDRESS => Some(i64s(&|i| nf[i].address as i64, n.len())),
+            COL_NODE_INLINED => Some(Col::Bool(nf.iter().map(|f| f.inlined).collect())),
+            _ => None,
+        });
+        write_row_group(&mut writer, n.len(), cols)?;
         kinds.push("nodes");
     }
-    // samples
     let s = &data.samples;
     let mut start = 0;
     while start < s.len() {
         let end = (start + SAMPLE_ROWS_PER_GROUP).min(s.len());
+        let links = &s.link[start..end];
+        // A group without links leaves the link columns null.
+        let linked = links.iter().any(|l| *l != 0);
+        let link_col = |get: fn(&Link) -> &str| {
+            linked.then(|| {
+                Col::Bytes(
+                    links
+                        .iter()
+                        .map(|l| {
+                            let link = data.links.get(*l as usize).map_or("", get);
+                            ByteArray::from(link)
+                        })
+                        .collect(),
+                )
+            })
+        };
         let cols = row_group_cols(|c| match c {
             COL_SERIES => Some(Col::I32(
                 s.series[start..end].iter().map(|v| *v as i32).collect(),
             )),
-            COL_TIME => Some(Col::I64(&s.time[start..end])),
+            COL_TIME => Some(Col::I64Ref(&s.time[start..end])),
             COL_STACK => Some(Col::I32(
                 s.stack[start..end].iter().map(|v| *v as i32).collect(),
             )),
-            COL_VALUE => Some(Col::I64(&s.value[start..end])),
+            COL_VALUE => Some(Col::I64Ref(&s.value[start..end])),
+            COL_SPAN_ID => link_col(|l| &l.span_id),
+            COL_TRACE_ID => link_col(|l| &l.trace_id),
+            COL_PROFILE_ID => link_col(|l| &l.profile_id),
             _ => None,
         });
         write_row_group(&mut writer, end - start, cols)?;
@@ -418,13 +723,16 @@ fn write_row_group(
             .ok_or_else(|| invalid("schema has more columns than expected"))?;
         match content {
             Col::Null => match col.untyped() {
-                parquet::column::writer::ColumnWriter::Int32ColumnWriter(w) => {
+                ColumnWriter::Int32ColumnWriter(w) => {
                     w.write_batch(&[], Some(&zeros), None)?;
                 }
-                parquet::column::writer::ColumnWriter::Int64ColumnWriter(w) => {
+                ColumnWriter::Int64ColumnWriter(w) => {
                     w.write_batch(&[], Some(&zeros), None)?;
                 }
-                parquet::column::writer::ColumnWriter::ByteArrayColumnWriter(w) => {
+                ColumnWriter::BoolColumnWriter(w) => {
+                    w.write_batch(&[], Some(&zeros), None)?;
+                }
+                ColumnWriter::ByteArrayColumnWriter(w) => {
                     w.write_batch(&[], Some(&zeros), None)?;
                 }
                 _ => return Err(invalid("unexpected column type")),
@@ -434,7 +742,14 @@ fn write_row_group(
                     .write_batch(&v, Some(&ones), None)?;
             }
             Col::I64(v) => {
+                col.typed::<Int64Type>()
+                    .write_batch(&v, Some(&ones), None)?;
+            }
+            Col::I64Ref(v) => {
                 col.typed::<Int64Type>().write_batch(v, Some(&ones), None)?;
+            }
+            Col::Bool(v) => {
+                col.typed::<BoolType>().write_batch(&v, Some(&ones), None)?;
             }
             Col::Bytes(v) => {
                 col.typed::<ByteArrayType>()
@@ -450,8 +765,12 @@ fn write_row_group(
 /// Which table a row group holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowGroupKind {
-    /// Function names.
+    /// Strings.
     Strings,
+    /// Functions (format 2).
+    Functions,
+    /// Mappings (format 2).
+    Mappings,
     /// The stack trie.
     Nodes,
     /// Sample rows.
@@ -461,6 +780,8 @@ pub enum RowGroupKind {
 /// What a segment's footer says, read without touching its column data.
 #[derive(Debug, Clone)]
 pub struct SegmentMeta {
+    /// The layout version (1 or 2).
+    pub format: u32,
     /// The owning tenant's ID.
     pub tenant: String,
     /// Earliest profile time (ns).
@@ -492,13 +813,14 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
     pub fn open(chunks: R) -> Result<Self> {
         let reader = SerializedFileReader::new(chunks)?;
         let md = reader.metadata();
-        let format = kv(md, META_FORMAT)?;
-        if format != FORMAT_VERSION {
-            return Err(invalid(format!("unsupported segment format `{format}`")));
-        }
+        let (format, columns) = match kv(md, META_FORMAT)? {
+            "1" => (1, V1_COLUMNS),
+            "2" => (2, COLUMNS.len()),
+            other => return Err(invalid(format!("unsupported segment format `{other}`"))),
+        };
         let schema = md.file_metadata().schema_descr();
-        if schema.num_columns() != COLUMNS.len()
-            || COLUMNS.iter().enumerate().any(|(i, (name, t))| {
+        if schema.num_columns() != columns
+            || COLUMNS[..columns].iter().enumerate().any(|(i, (name, t))| {
                 schema.column(i).name() != *name || schema.column(i).physical_type() != *t
             })
         {
@@ -525,17 +847,20 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         let row_groups = kinds
             .split(',')
             .filter(|k| !k.is_empty())
-            .map(|k| match k {
-                "strings" => Ok(RowGroupKind::Strings),
-                "nodes" => Ok(RowGroupKind::Nodes),
-                "samples" => Ok(RowGroupKind::Samples),
-                other => Err(invalid(format!("unknown row group kind `{other}`"))),
+            .map(|k| match (k, format) {
+                ("strings", _) => Ok(RowGroupKind::Strings),
+                ("functions", 2) => Ok(RowGroupKind::Functions),
+                ("mappings", 2) => Ok(RowGroupKind::Mappings),
+                ("nodes", _) => Ok(RowGroupKind::Nodes),
+                ("samples", _) => Ok(RowGroupKind::Samples),
+                (other, _) => Err(invalid(format!("unknown row group kind `{other}`"))),
             })
             .collect::<Result<Vec<_>>>()?;
         if row_groups.len() != md.num_row_groups() {
             return Err(invalid("row group kinds do not match the row groups"));
         }
         let meta = SegmentMeta {
+            format,
             tenant: kv(md, META_TENANT)?.to_string(),
             min_time: parse_time(META_MIN_TIME)?,
             max_time: parse_time(META_MAX_TIME)?,
@@ -550,16 +875,22 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         &self.meta
     }
 
-    fn groups(&self, kind: RowGroupKind) -> impl Iterator<Item = usize> + '_ {
+    fn groups(&self, kind: RowGroupKind) -> Vec<usize> {
         self.meta
             .row_groups
             .iter()
             .enumerate()
             .filter(move |(_, k)| **k == kind)
             .map(|(i, _)| i)
+            .collect()
     }
 
-    fn read_column<T: DataType>(&self, rg: &dyn RowGroupReader, col: usize) -> Result<Vec<T::T>>
+    /// Reads a column of a row group: all values, or `None` when the column is null there.
+    fn read_optional<T: DataType>(
+        &self,
+        rg: &dyn RowGroupReader,
+        col: usize,
+    ) -> Result<Option<Vec<T::T>>>
     where
         T::T: Default + Clone,
     {
@@ -577,24 +908,37 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             }
             read += records;
         }
-        if values.len() != rows {
-            return Err(invalid(format!(
-                "column `{}` has nulls or is short",
+        match values.len() {
+            n if n == rows => Ok(Some(values)),
+            0 => Ok(None),
+            _ => Err(invalid(format!(
+                "column `{}` is partly null or short",
                 COLUMNS[col].0
-            )));
+            ))),
         }
-        Ok(values)
     }
 
-    /// Reads the function-name table.
+    fn read_column<T: DataType>(&self, rg: &dyn RowGroupReader, col: usize) -> Result<Vec<T::T>>
+    where
+        T::T: Default + Clone,
+    {
+        let rows = rg.metadata().num_rows() as usize;
+        match self.read_optional::<T>(rg, col)? {
+            Some(values) => Ok(values),
+            None if rows == 0 => Ok(Vec::new()),
+            None => Err(invalid(format!("column `{}` is null", COLUMNS[col].0))),
+        }
+    }
+
+    /// Reads the string table.
     pub fn read_strings(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for i in self.groups(RowGroupKind::Strings).collect::<Vec<_>>() {
+        for i in self.groups(RowGroupKind::Strings) {
             let rg = self.reader.get_row_group(i)?;
             for b in self.read_column::<ByteArrayType>(rg.as_ref(), COL_STRING)? {
                 out.push(
                     String::from_utf8(b.data().to_vec())
-                        .map_err(|_| invalid("function name is not UTF-8"))?,
+                        .map_err(|_| invalid("string is not UTF-8"))?,
                 );
             }
         }
@@ -605,10 +949,13 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
     /// exists in a string table of `strings` entries.
     pub fn read_nodes(&self, strings: usize) -> Result<Vec<StackNode>> {
         let mut out: Vec<StackNode> = Vec::new();
-        for i in self.groups(RowGroupKind::Nodes).collect::<Vec<_>>() {
+        for i in self.groups(RowGroupKind::Nodes) {
             let rg = self.reader.get_row_group(i)?;
             let parents = self.read_column::<Int32Type>(rg.as_ref(), COL_NODE_PARENT)?;
             let names = self.read_column::<Int32Type>(rg.as_ref(), COL_NODE_NAME)?;
+            if parents.len() != names.len() {
+                return Err(invalid("node columns differ in length"));
+            }
             for (parent, name) in parents.into_iter().zip(names) {
                 if parent < -1 || parent >= out.len() as i32 || name < 0 || name as usize >= strings
                 {
@@ -623,19 +970,154 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         Ok(out)
     }
 
+    /// Reads the functions and mappings, checking their string ids against a table of
+    /// `strings` entries. Format 1 has neither: each string is a function with only a name.
+    pub fn read_symbols(&self, strings: usize) -> Result<(Vec<FunctionRow>, Vec<MappingRow>)> {
+        if self.meta.format == 1 {
+            let functions = (0..strings as u32)
+                .map(|name| FunctionRow {
+                    name,
+                    system_name: -1,
+                    filename: -1,
+                    start_line: 0,
+                })
+                .collect();
+            return Ok((functions, Vec::new()));
+        }
+        let string_ok = |id: i32| id >= -1 && (id as i64) < strings as i64;
+        let mut functions = Vec::new();
+        for i in self.groups(RowGroupKind::Functions) {
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let name = self.read_column::<Int32Type>(rg, COL_FUNCTION_NAME)?;
+            let system = self.read_column::<Int32Type>(rg, COL_FUNCTION_SYSTEM_NAME)?;
+            let file = self.read_column::<Int32Type>(rg, COL_FUNCTION_FILENAME)?;
+            let start = self.read_column::<Int64Type>(rg, COL_FUNCTION_START_LINE)?;
+            for j in 0..name.len() {
+                if name[j] < 0
+                    || !string_ok(name[j])
+                    || !string_ok(system[j])
+                    || !string_ok(file[j])
+                {
+                    return Err(invalid("function refers outside the string table"));
+                }
+                functions.push(FunctionRow {
+                    name: name[j] as u32,
+                    system_name: system[j],
+                    filename: file[j],
+                    start_line: start[j],
+                });
+            }
+        }
+        let mut mappings = Vec::new();
+        for i in self.groups(RowGroupKind::Mappings) {
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let start = self.read_column::<Int64Type>(rg, COL_MAPPING_START)?;
+            let limit = self.read_column::<Int64Type>(rg, COL_MAPPING_LIMIT)?;
+            let offset = self.read_column::<Int64Type>(rg, COL_MAPPING_OFFSET)?;
+            let file = self.read_column::<Int32Type>(rg, COL_MAPPING_FILENAME)?;
+            let build = self.read_column::<Int32Type>(rg, COL_MAPPING_BUILD_ID)?;
+            let flags = self.read_column::<Int32Type>(rg, COL_MAPPING_FLAGS)?;
+            for j in 0..start.len() {
+                if !string_ok(file[j]) || !string_ok(build[j]) {
+                    return Err(invalid("mapping refers outside the string table"));
+                }
+                mappings.push(MappingRow {
+                    memory_start: start[j] as u64,
+                    memory_limit: limit[j] as u64,
+                    file_offset: offset[j] as u64,
+                    filename: file[j],
+                    build_id: build[j],
+                    flags: flags[j] as u32,
+                });
+            }
+        }
+        Ok((functions, mappings))
+    }
+
+    /// Reads each node's frame, checking it against the functions and mappings and that a
+    /// node's name is its function's. Format 1 nodes are their name's function.
+    pub fn read_node_frames(
+        &self,
+        nodes: &[StackNode],
+        functions: &[FunctionRow],
+        mappings: usize,
+    ) -> Result<Vec<NodeFrame>> {
+        if self.meta.format == 1 {
+            return Ok(nodes
+                .iter()
+                .map(|n| NodeFrame {
+                    function: n.name,
+                    mapping: -1,
+                    ..NodeFrame::default()
+                })
+                .collect());
+        }
+        let mut out = Vec::with_capacity(nodes.len());
+        for i in self.groups(RowGroupKind::Nodes) {
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let function = self.read_column::<Int32Type>(rg, COL_NODE_FUNCTION)?;
+            let line = self.read_column::<Int64Type>(rg, COL_NODE_LINE)?;
+            let mapping = self.read_column::<Int32Type>(rg, COL_NODE_MAPPING)?;
+            let address = self.read_column::<Int64Type>(rg, COL_NODE_ADDRESS)?;
+            let inlined = self.read_column::<BoolType>(rg, COL_NODE_INLINED)?;
+            for j in 0..function.len() {
+                let node = nodes.get(out.len());
+                let f = usize::try_from(function[j])
+                    .ok()
+                    .and_then(|f| functions.get(f));
+                if node.is_none()
+                    || f.map(|f| f.name) != node.map(|n| n.name)
+                    || mapping[j] < -1
+                    || mapping[j] as i64 >= mappings as i64
+                {
+                    return Err(invalid("node frame refers outside its tables"));
+                }
+                out.push(NodeFrame {
+                    function: function[j] as u32,
+                    line: line[j],
+                    mapping: mapping[j],
+                    address: address[j] as u64,
+                    inlined: inlined[j],
+                });
+            }
+        }
+        if out.len() != nodes.len() {
+            return Err(invalid("node frames do not match the nodes"));
+        }
+        Ok(out)
+    }
+
     /// Reads the sample rows of row groups whose time statistics overlap `[from, until]`,
     /// keeping rows in that range whose series `keep_series` accepts. Checks ids against
-    /// a trie of `nodes` entries.
+    /// a trie of `nodes` entries. With `links`, reads the samples' links too, adding them to
+    /// that table (index 0 the empty link); without, every sample's link is 0.
     pub fn read_samples(
         &self,
         from: i64,
         until: i64,
         keep_series: &dyn Fn(u32) -> bool,
         nodes: usize,
+        mut links: Option<&mut Vec<Link>>,
     ) -> Result<Samples> {
         let mut out = Samples::default();
         let md = self.reader.metadata();
-        for i in self.groups(RowGroupKind::Samples).collect::<Vec<_>>() {
+        let mut link_ids: HashMap<Link, u32> = HashMap::new();
+        if let Some(links) = links.as_deref_mut() {
+            if links.is_empty() {
+                links.push(Link::default());
+            }
+            link_ids.extend(
+                links
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .map(|(i, l)| (l, i as u32)),
+            );
+        }
+        for i in self.groups(RowGroupKind::Samples) {
             if let Some(Statistics::Int64(stats)) = md.row_group(i).column(COL_TIME).statistics()
                 && let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt())
                 && (*max < from || *min > until)
@@ -643,11 +1125,30 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                 continue;
             }
             let rg = self.reader.get_row_group(i)?;
-            let series = self.read_column::<Int32Type>(rg.as_ref(), COL_SERIES)?;
-            let time = self.read_column::<Int64Type>(rg.as_ref(), COL_TIME)?;
-            let stack = self.read_column::<Int32Type>(rg.as_ref(), COL_STACK)?;
-            let value = self.read_column::<Int64Type>(rg.as_ref(), COL_VALUE)?;
-            for j in 0..series.len() {
+            let rg = rg.as_ref();
+            let series = self.read_column::<Int32Type>(rg, COL_SERIES)?;
+            let time = self.read_column::<Int64Type>(rg, COL_TIME)?;
+            let stack = self.read_column::<Int32Type>(rg, COL_STACK)?;
+            let value = self.read_column::<Int64Type>(rg, COL_VALUE)?;
+            let rows = series.len();
+            if [time.len(), stack.len(), value.len()] != [rows; 3] {
+                return Err(invalid("sample columns differ in length"));
+            }
+            let link_cols = match links {
+                Some(_) if self.meta.format >= 2 => [COL_SPAN_ID, COL_TRACE_ID, COL_PROFILE_ID]
+                    .into_iter()
+                    .map(|c| self.read_optional::<ByteArrayType>(rg, c))
+                    .collect::<Result<Vec<_>>>()?,
+                _ => Vec::new(),
+            };
+            let text = |c: usize, j: usize| -> Result<String> {
+                match link_cols.get(c).and_then(|c| c.as_ref()) {
+                    Some(values) => String::from_utf8(values[j].data().to_vec())
+                        .map_err(|_| invalid("sample link is not UTF-8")),
+                    None => Ok(String::new()),
+                }
+            };
+            for j in 0..rows {
                 let (se, st) = (series[j], stack[j]);
                 if se < 0 || se as usize >= self.meta.series.len() || st < 0 || st as usize >= nodes
                 {
@@ -656,7 +1157,18 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                 if time[j] < from || time[j] > until || !keep_series(se as u32) {
                     continue;
                 }
-                out.push(se as u32, time[j], st as u32, value[j]);
+                let mut link_id = 0;
+                if let Some(links) = links.as_deref_mut()
+                    && link_cols.iter().any(Option::is_some)
+                {
+                    let link = Link {
+                        span_id: text(0, j)?,
+                        trace_id: text(1, j)?,
+                        profile_id: text(2, j)?,
+                    };
+                    link_id = intern(links, &mut link_ids, link);
+                }
+                out.push(se as u32, time[j], st as u32, value[j], link_id);
             }
         }
         Ok(out)
@@ -666,12 +1178,20 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
     pub fn read_all(&self) -> Result<SegmentData> {
         let strings = self.read_strings()?;
         let nodes = self.read_nodes(strings.len())?;
-        let samples = self.read_samples(i64::MIN, i64::MAX, &|_| true, nodes.len())?;
+        let (functions, mappings) = self.read_symbols(strings.len())?;
+        let node_frames = self.read_node_frames(&nodes, &functions, mappings.len())?;
+        let mut links = vec![Link::default()];
+        let samples =
+            self.read_samples(i64::MIN, i64::MAX, &|_| true, nodes.len(), Some(&mut links))?;
         Ok(SegmentData {
             tenant: self.meta.tenant.clone(),
             series: self.meta.series.clone(),
             strings,
+            functions,
+            mappings,
             nodes,
+            node_frames,
+            links,
             samples,
         })
     }
@@ -685,27 +1205,25 @@ pub fn decode(bytes: Bytes) -> Result<SegmentData> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Sample;
+    use crate::profile::NamedSample;
 
     fn profile(app: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
         let mut labels = Labels::new();
         labels.insert("service_name".into(), app.into());
         labels.insert("__name__".into(), "process_cpu".into());
-        Profile {
-            series: Series {
-                profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
-                    .unwrap(),
-                labels,
-            },
-            time_nanos: time,
-            samples: stacks
-                .iter()
-                .map(|(s, v)| Sample {
-                    stack: s.split(';').map(String::from).collect(),
-                    value: *v,
-                })
-                .collect(),
-        }
+        let series = Series {
+            profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
+                .unwrap(),
+            labels,
+        };
+        let samples = stacks
+            .iter()
+            .map(|(s, v)| NamedSample {
+                stack: s.split(';').map(String::from).collect(),
+                value: *v,
+            })
+            .collect();
+        Profile::from_named(series, time, samples)
     }
 
     #[test]
@@ -723,12 +1241,12 @@ mod tests {
         let r = SegmentReader::open(Bytes::from(bytes)).unwrap();
         assert_eq!((r.meta().min_time, r.meta().max_time), (5, 10));
         let only_b = r
-            .read_samples(0, 100, &|s| s == 1, back.nodes.len())
+            .read_samples(0, 100, &|s| s == 1, back.nodes.len(), None)
             .unwrap();
         assert_eq!(only_b.value, vec![7]);
         assert_eq!(back.stack_names(only_b.stack[0]), vec!["x", "q"]);
         assert!(
-            r.read_samples(11, 100, &|_| true, back.nodes.len())
+            r.read_samples(11, 100, &|_| true, back.nodes.len(), None)
                 .unwrap()
                 .is_empty()
         );

@@ -1,12 +1,17 @@
 //! Released formats stay readable: fixtures written by an earlier version must decode to the
 //! same values forever. `FLAMELET_BLESS=1 cargo test -p flamelet-core --test formats` writes
-//! them anew — only when a format version is added, never to make a failing test pass.
+//! the current version's fixtures anew — only when a format version is added, never to make a
+//! failing test pass. Older versions' fixtures are never rewritten.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use flamelet::manifest::Manifest;
-use flamelet::profile::{Labels, Profile, ProfileType, Sample, Series};
+use std::sync::Arc;
+
+use flamelet::profile::{
+    Dictionary, Function, Labels, Link, Mapping, NamedSample, Profile, ProfileType, Sample, Series,
+};
 use flamelet::segment::{self, SegmentBuilder, SegmentData};
 use serde_json::{Value, json};
 
@@ -18,29 +23,31 @@ fn bless() -> bool {
     std::env::var_os("FLAMELET_BLESS").is_some()
 }
 
-fn profile(app: &str, env: &str, type_id: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
+fn series(app: &str, env: &str, type_id: &str) -> Series {
     let profile_type = ProfileType::parse(type_id).unwrap();
     let mut labels = Labels::new();
     labels.insert("service_name".into(), app.into());
     labels.insert("__name__".into(), profile_type.name.clone());
     labels.insert("env".into(), env.into());
-    Profile {
-        series: Series {
-            profile_type,
-            labels,
-        },
-        time_nanos: time,
-        samples: stacks
-            .iter()
-            .map(|(s, v)| Sample {
-                stack: s.split(';').map(String::from).collect(),
-                value: *v,
-            })
-            .collect(),
+    Series {
+        profile_type,
+        labels,
     }
 }
 
-fn as_json(d: &SegmentData) -> Value {
+fn profile(app: &str, env: &str, type_id: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
+    let samples = stacks
+        .iter()
+        .map(|(s, v)| NamedSample {
+            stack: s.split(';').map(String::from).collect(),
+            value: *v,
+        })
+        .collect();
+    Profile::from_named(series(app, env, type_id), time, samples)
+}
+
+/// The tables format 1 has.
+fn as_json_v1(d: &SegmentData) -> Value {
     json!({
         "tenant": d.tenant,
         "series": d.series.iter().map(|s| json!({"type": s.profile_type.id(), "labels": s.labels})).collect::<Vec<_>>(),
@@ -52,35 +59,152 @@ fn as_json(d: &SegmentData) -> Value {
     })
 }
 
+/// Every table of format 2.
+fn as_json(d: &SegmentData) -> Value {
+    let mut v = as_json_v1(d);
+    v["functions"] = d
+        .functions
+        .iter()
+        .map(|f| json!([f.name, f.system_name, f.filename, f.start_line]))
+        .collect();
+    v["mappings"] = d
+        .mappings
+        .iter()
+        .map(|m| {
+            json!([
+                m.memory_start,
+                m.memory_limit,
+                m.file_offset,
+                m.filename,
+                m.build_id,
+                m.flags
+            ])
+        })
+        .collect();
+    v["node_frames"] = d
+        .node_frames
+        .iter()
+        .map(|f| json!([f.function, f.line, f.mapping, f.address, f.inlined]))
+        .collect();
+    v["links"] = d
+        .links
+        .iter()
+        .map(|l| json!([l.span_id, l.trace_id, l.profile_id]))
+        .collect();
+    v["sample_links"] = json!(d.samples.link);
+    v
+}
+
+/// Format 1 is frozen: its fixture was written by the format-1 encoder (up to commit
+/// f6a4e57) and is never rewritten. It decodes as format 2 with one name-only function per name and no links.
 #[test]
 fn segment_v1_fixture_decodes_to_the_same_values() {
     let parquet = data_dir().join("segment/v1/basic.parquet");
     let expected = data_dir().join("segment/v1/basic.expected.json");
+    let bytes = std::fs::read(&parquet).expect("format-1 fixture");
+    let decoded = segment::decode(Bytes::from(bytes)).expect("v1 segment decodes");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
+    assert_eq!(as_json_v1(&decoded), expected);
+    assert_eq!(decoded.functions.len(), decoded.strings.len());
+    for (i, f) in decoded.functions.iter().enumerate() {
+        assert_eq!((f.name as usize, f.system_name, f.filename), (i, -1, -1));
+    }
+    for (n, f) in decoded.nodes.iter().zip(&decoded.node_frames) {
+        assert_eq!(
+            (f.function, f.line, f.mapping, f.inlined),
+            (n.name, 0, -1, false)
+        );
+    }
+    assert!(decoded.mappings.is_empty());
+    assert_eq!(decoded.links, [Link::default()]);
+    assert!(decoded.samples.link.iter().all(|l| *l == 0));
+    // What it decodes to re-encodes (as format 2) to the same values.
+    let again = segment::decode(Bytes::from(segment::encode(&decoded).unwrap())).unwrap();
+    assert_eq!(again, decoded);
+}
+
+/// A format-2 segment with pprof symbols (functions with files and lines, a mapping,
+/// addresses, an inlined frame) and sample links.
+fn v2_segment() -> SegmentData {
+    let mut dict = Dictionary::default();
+    let mapping = dict.mapping(Mapping {
+        memory_start: 0x400000,
+        memory_limit: 0x800000,
+        file_offset: 0,
+        filename: "/usr/bin/app".into(),
+        build_id: "abc123".into(),
+        flags: 0b0111,
+    });
+    let function = |name: &str, file: &str, start: i64| Function {
+        name: name.into(),
+        system_name: format!("sys.{name}"),
+        filename: file.into(),
+        start_line: start,
+    };
+    let main = dict.location(
+        Some(mapping),
+        0x401000,
+        [(function("main", "main.go", 10), 12)],
+    );
+    // `compute` was inlined into `work`: one location, two frames.
+    let work = dict.location(
+        Some(mapping),
+        0x402000,
+        [
+            (function("compute", "work.go", 40), 44),
+            (function("work", "work.go", 20), 25),
+        ],
+    );
+    let io = dict.location(None, 0, [(function("io", "", 0), 0)]);
+    let span = dict.link(Link {
+        span_id: "00000000000000ab".into(),
+        trace_id: "0123456789abcdef0123456789abcdef".into(),
+        profile_id: String::new(),
+    });
+    let stack = |parts: &[&Vec<u32>]| parts.iter().flat_map(|p| p.iter().copied()).collect();
+    let samples = vec![
+        Sample {
+            stack: stack(&[&main, &work]),
+            value: 30,
+            link: 0,
+        },
+        Sample {
+            stack: stack(&[&main, &work]),
+            value: 5,
+            link: span,
+        },
+        Sample {
+            stack: stack(&[&main, &io]),
+            value: 7,
+            link: span,
+        },
+    ];
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    let mut b = SegmentBuilder::new("team-a");
+    b.add_profile(&Profile {
+        series: series("app", "prod", cpu),
+        time_nanos: 1_700_000_000_000_000_000,
+        dict: Arc::new(dict),
+        samples,
+    });
+    b.add_profile(&profile(
+        "app",
+        "dev",
+        cpu,
+        1_700_000_010_000_000_000,
+        &[("main;work;compute", 1)],
+    ));
+    b.finish()
+}
+
+#[test]
+fn segment_v2_fixture_decodes_to_the_same_values() {
+    let parquet = data_dir().join("segment/v2/basic.parquet");
+    let expected = data_dir().join("segment/v2/basic.expected.json");
     if bless() {
-        let mut b = SegmentBuilder::new("team-a");
-        let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
-        b.add_profile(&profile(
-            "app",
-            "prod",
-            cpu,
-            1_700_000_000_000_000_000,
-            &[("main;work;compute", 30), ("main;idle", 5)],
-        ));
-        b.add_profile(&profile(
-            "app",
-            "dev",
-            cpu,
-            1_700_000_010_000_000_000,
-            &[("main;work;io", 10), ("main;work;compute", 1)],
-        ));
-        b.add_profile(&profile(
-            "db",
-            "prod",
-            "memory:alloc_objects:count::",
-            1_700_000_005_000_000_000,
-            &[("query;parse", 7)],
-        ));
-        let data = b.finish();
+        let data = v2_segment();
+        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
         std::fs::write(&parquet, segment::encode(&data).unwrap()).unwrap();
         std::fs::write(
             &expected,
@@ -89,13 +213,59 @@ fn segment_v1_fixture_decodes_to_the_same_values() {
         .unwrap();
     }
     let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
-    let decoded = segment::decode(Bytes::from(bytes)).expect("v1 segment decodes");
+    let decoded = segment::decode(Bytes::from(bytes)).expect("v2 segment decodes");
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
     assert_eq!(as_json(&decoded), expected);
-    // And what it decodes to re-encodes to the same values.
-    let again = segment::decode(Bytes::from(segment::encode(&decoded).unwrap())).unwrap();
-    assert_eq!(again, decoded);
+    assert_eq!(
+        decoded,
+        v2_segment(),
+        "the encoder still writes what it did"
+    );
+    // The inlined frame keeps its location: `compute` is inlined into `work` at one address.
+    let leaf = (0..decoded.nodes.len() as u32)
+        .find(|n| decoded.stack_names(*n) == ["main", "work", "compute"])
+        .unwrap();
+    let frames: Vec<_> = decoded
+        .stack_nodes(leaf)
+        .iter()
+        .map(|n| decoded.node_frames[*n as usize])
+        .collect();
+    assert_eq!(
+        frames
+            .iter()
+            .map(|f| (f.line, f.address, f.inlined))
+            .collect::<Vec<_>>(),
+        [
+            (12, 0x401000, false),
+            (25, 0x402000, false),
+            (44, 0x402000, true)
+        ]
+    );
+    let work = decoded.functions[frames[1].function as usize];
+    assert_eq!(decoded.string(work.filename), "work.go");
+    assert_eq!(decoded.string(work.system_name), "sys.work");
+    assert_eq!(work.start_line, 20);
+    let mapping = decoded.mappings[frames[0].mapping as usize];
+    assert_eq!(decoded.string(mapping.build_id), "abc123");
+    let spans: Vec<&str> = decoded
+        .samples
+        .link
+        .iter()
+        .map(|l| decoded.links[*l as usize].span_id.as_str())
+        .collect();
+    assert_eq!(
+        spans.iter().filter(|s| **s == "00000000000000ab").count(),
+        2
+    );
+}
+
+#[test]
+fn v1_fixture_is_really_format_1() {
+    // Otherwise the test above would not exercise the format-1 read path.
+    let bytes = std::fs::read(data_dir().join("segment/v1/basic.parquet")).unwrap();
+    let reader = segment::SegmentReader::open(Bytes::from(bytes)).unwrap();
+    assert_eq!(reader.meta().format, 1);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod clients;
 mod compact;
+mod corpus;
 mod host;
 mod ingest;
 mod query;

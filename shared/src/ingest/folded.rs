@@ -1,7 +1,7 @@
 //! Text formats: **folded** (`a;b;c 123` per line, the count after the last space) and
 //! **lines** (one stack per line, each worth 1).
 
-use crate::profile::Sample;
+use crate::profile::NamedSample;
 use crate::{Error, Result};
 
 fn stack(text: &str) -> Vec<String> {
@@ -19,7 +19,7 @@ fn lines(body: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// Parses folded stacks. Any malformed line rejects the whole body.
-pub fn parse_folded(body: &str) -> Result<Vec<Sample>> {
+pub fn parse_folded(body: &str) -> Result<Vec<NamedSample>> {
     let mut out = Vec::new();
     for (n, line) in lines(body) {
         let bad = |why: &str| {
@@ -42,15 +42,15 @@ pub fn parse_folded(body: &str) -> Result<Vec<Sample>> {
         if stack.is_empty() {
             return Err(bad("empty stack"));
         }
-        out.push(Sample { stack, value });
+        out.push(NamedSample { stack, value });
     }
     Ok(out)
 }
 
 /// Parses one stack per line, each with value 1.
-pub fn parse_lines(body: &str) -> Result<Vec<Sample>> {
+pub fn parse_lines(body: &str) -> Result<Vec<NamedSample>> {
     Ok(lines(body)
-        .map(|(_, l)| Sample {
+        .map(|(_, l)| NamedSample {
             stack: stack(l.trim()),
             value: 1,
         })

@@ -25,7 +25,7 @@ use prost::Message;
 use regex::Regex;
 
 use crate::jfr::{self, Chunk, Value};
-use crate::profile::{Labels, METRIC_NAME, Profile, ProfileType, Sample, Series};
+use crate::profile::{Labels, METRIC_NAME, NamedSample, Profile, ProfileType, Series};
 use crate::profile::{sanitize_label_name, validate_labels};
 use crate::proto::jfr::v1::LabelsSnapshot;
 use crate::{Error, Result};
@@ -213,23 +213,22 @@ pub fn to_profiles(
             labels.extend(extra.clone());
             labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
             validate_labels(&labels)?;
-            let mut samples: Vec<Sample> = stacks
+            let mut samples: Vec<NamedSample> = stacks
                 .iter()
                 .filter(|(_, v)| v[i] != 0)
-                .map(|(stack, v)| Sample {
+                .map(|(stack, v)| NamedSample {
                     stack: stack.to_vec(),
                     value: v[i],
                 })
                 .collect();
             samples.sort_by(|a, b| a.stack.cmp(&b.stack));
-            out.push(super::normalize(Profile {
-                series: Series {
-                    profile_type,
-                    labels,
-                },
-                time_nanos,
-                samples,
-            })?);
+            let series = Series {
+                profile_type,
+                labels,
+            };
+            out.push(super::normalize(Profile::from_named(
+                series, time_nanos, samples,
+            ))?);
         }
     }
     Ok(out)
@@ -382,8 +381,8 @@ mod tests {
     fn totals<'a>(ps: impl Iterator<Item = &'a Profile>) -> BTreeMap<String, i64> {
         let mut out = BTreeMap::new();
         for p in ps {
-            for s in &p.samples {
-                *out.entry(s.stack.join(";")).or_insert(0) += s.value;
+            for (stack, value) in p.folded() {
+                *out.entry(stack).or_insert(0) += value;
             }
         }
         out

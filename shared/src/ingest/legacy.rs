@@ -7,7 +7,7 @@
 //! - **trie**: node names are byte fragments; a node's key is the concatenation of the names on
 //!   its path, and a node with a value > 0 is the folded stack `a;b;c` with that value.
 
-use crate::profile::Sample;
+use crate::profile::NamedSample;
 use crate::{Error, Result};
 
 struct Reader<'a> {
@@ -103,7 +103,7 @@ fn utf8(bytes: &[u8], format: &str) -> Result<String> {
 }
 
 /// Parses `format=tree`.
-pub fn parse_tree(bytes: &[u8]) -> Result<Vec<Sample>> {
+pub fn parse_tree(bytes: &[u8]) -> Result<Vec<NamedSample>> {
     let mut out = Vec::new();
     let mut failed = None;
     walk(bytes, "tree", |path, value| {
@@ -115,7 +115,7 @@ pub fn parse_tree(bytes: &[u8]) -> Result<Vec<Sample>> {
             .map(|n| utf8(n, "tree"))
             .collect::<Result<Vec<_>>>()
         {
-            Ok(stack) => out.push(Sample {
+            Ok(stack) => out.push(NamedSample {
                 stack,
                 value: value.min(i64::MAX as u64) as i64,
             }),
@@ -129,7 +129,7 @@ pub fn parse_tree(bytes: &[u8]) -> Result<Vec<Sample>> {
 }
 
 /// Parses `format=trie`.
-pub fn parse_trie(bytes: &[u8]) -> Result<Vec<Sample>> {
+pub fn parse_trie(bytes: &[u8]) -> Result<Vec<NamedSample>> {
     let mut out = Vec::new();
     let mut failed = None;
     walk(bytes, "trie", |path, value| {
@@ -145,7 +145,7 @@ pub fn parse_trie(bytes: &[u8]) -> Result<Vec<Sample>> {
                     .map(String::from)
                     .collect();
                 if !stack.is_empty() {
-                    out.push(Sample {
+                    out.push(NamedSample {
                         stack,
                         value: value.min(i64::MAX as u64) as i64,
                     });
@@ -176,7 +176,7 @@ fn put_node(out: &mut Vec<u8>, name: &[u8], value: u64, children: usize) {
 }
 
 /// Serializes stacks as a `format=tree` body (what older Pyroscope agents send).
-pub fn encode_tree(samples: &[Sample]) -> Vec<u8> {
+pub fn encode_tree(samples: &[NamedSample]) -> Vec<u8> {
     let mut tree = crate::tree::Tree::new();
     for s in samples {
         tree.add_stack(&s.stack, s.value);
@@ -203,7 +203,7 @@ pub fn encode_tree(samples: &[Sample]) -> Vec<u8> {
 }
 
 /// Serializes stacks as a `format=trie` body: one key `a;b;c` per stack below the root.
-pub fn encode_trie(samples: &[Sample]) -> Vec<u8> {
+pub fn encode_trie(samples: &[NamedSample]) -> Vec<u8> {
     let mut out = Vec::new();
     put_node(&mut out, b"", 0, samples.len());
     for s in samples {
@@ -245,7 +245,7 @@ mod tests {
         );
     }
 
-    fn folded(samples: &[Sample]) -> Vec<(String, i64)> {
+    fn folded(samples: &[NamedSample]) -> Vec<(String, i64)> {
         let mut v: Vec<(String, i64)> = samples
             .iter()
             .map(|s| (s.stack.join(";"), s.value))

@@ -23,7 +23,9 @@ use bytes::Bytes;
 use ulid::Ulid;
 
 use crate::keys::{HOUR_NANOS, Level, SegmentKey};
-use crate::profile::{Labels, METRIC_NAME, Profile, SERVICE_NAME, Sample, Series, validate_labels};
+use crate::profile::{
+    Labels, METRIC_NAME, NamedSample, Profile, SERVICE_NAME, Series, validate_labels,
+};
 use crate::segment::{self, SegmentBuilder};
 use crate::store::{ObjectStore, PutMode, StoreError};
 use crate::tenant::Tenant;
@@ -38,8 +40,7 @@ pub const MAX_PROFILE_DECODED_BYTES: usize = 4 << 20;
 pub const MAX_SAMPLES_PER_PROFILE: usize = 16_000;
 /// Deeper stacks keep their 1000 root-most frames.
 pub const MAX_STACK_DEPTH: usize = 1000;
-/// Longer function names are cut to this many bytes (at a character boundary).
-pub const MAX_SYMBOL_BYTES: usize = 65_535;
+pub use crate::profile::MAX_SYMBOL_BYTES;
 /// The profiles of one request must lie within this span, so that a query reading the L0 day
 /// of `from − MAX_REQUEST_SPAN` finds every segment overlapping its range.
 pub const MAX_REQUEST_SPAN_NANOS: i64 = HOUR_NANOS;
@@ -176,7 +177,7 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
             .map_err(|e| Error::bad_input(format!("body is not UTF-8 text: {e}")))
     };
     // Each part becomes one profile: (extra labels, samples, how values are expressed).
-    let parts: Vec<(Labels, Vec<Sample>, Values)> = match format {
+    let parts: Vec<(Labels, Vec<NamedSample>, Values)> = match format {
         "lines" => vec![(
             Labels::new(),
             folded::parse_lines(text()?)?,
@@ -234,14 +235,11 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
         let mut labels = labels.clone();
         labels.extend(extra);
         validate_labels(&labels)?;
-        profiles.push(normalize(Profile {
-            series: Series {
-                profile_type: profile_type.clone(),
-                labels,
-            },
-            time_nanos: from,
-            samples,
-        })?);
+        let series = Series {
+            profile_type: profile_type.clone(),
+            labels,
+        };
+        profiles.push(normalize(Profile::from_named(series, from, samples))?);
     }
     Ok(profiles)
 }
@@ -412,17 +410,9 @@ pub fn normalize(mut profile: Profile) -> Result<Profile> {
             profile.samples.len()
         )));
     }
-    for Sample { stack, .. } in &mut profile.samples {
-        stack.truncate(MAX_STACK_DEPTH);
-        for frame in stack.iter_mut() {
-            if frame.len() > MAX_SYMBOL_BYTES {
-                let mut cut = MAX_SYMBOL_BYTES;
-                while !frame.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                frame.truncate(cut);
-            }
-        }
+    // Symbols were cut to MAX_SYMBOL_BYTES when they entered the dictionary.
+    for s in &mut profile.samples {
+        s.stack.truncate(MAX_STACK_DEPTH);
     }
     Ok(profile)
 }

@@ -11,13 +11,14 @@
 //! resource's, else `unknown_service[:<process.executable.name>]`; string attributes of the
 //! resource, scope and sample become labels (dots as `_`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use prost::Message;
 
 use crate::profile::{
-    Labels, METRIC_NAME, Profile, ProfileType, SERVICE_NAME, Sample, Series, sanitize_label_name,
-    validate_labels,
+    Dictionary, Function, Labels, Link, METRIC_NAME, Mapping, Profile, ProfileType, SERVICE_NAME,
+    Sample, Series, sanitize_label_name, validate_labels,
 };
 use crate::proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use crate::proto::opentelemetry::proto::common::v1::{KeyValue, any_value};
@@ -166,7 +167,9 @@ fn convert(
         .filter(|t| *t > 0)
         .unwrap_or(now_nanos);
 
-    // Samples grouped by their series labels.
+    // Samples grouped by their series labels; one dictionary for all of them.
+    let mut symbols = Dictionary::default();
+    let mut stacks: HashMap<i32, Vec<u32>> = HashMap::new();
     let mut groups: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     for s in &p.samples {
         let mut value: i64 = if s.values.is_empty() {
@@ -200,11 +203,21 @@ fn convert(
         }
         labels.insert(SERVICE_NAME.to_string(), svc);
         labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
-        groups.entry(labels).or_default().push(Sample {
-            stack: stack(dict, s.stack_index)?,
-            value,
-        });
+        let stack = match stacks.get(&s.stack_index) {
+            Some(stack) => stack.clone(),
+            None => {
+                let stack = frames(dict, &mut symbols, s.stack_index)?;
+                stacks.insert(s.stack_index, stack.clone());
+                stack
+            }
+        };
+        let link = link(dict, &mut symbols, s.link_index)?;
+        groups
+            .entry(labels)
+            .or_default()
+            .push(Sample { stack, value, link });
     }
+    let symbols = Arc::new(symbols);
     let mut out = Vec::with_capacity(groups.len());
     for (labels, samples) in groups {
         validate_labels(&labels)?;
@@ -214,30 +227,67 @@ fn convert(
                 labels,
             },
             time_nanos: time,
+            dict: symbols.clone(),
             samples,
         })?);
     }
     Ok(out)
 }
 
-/// Root-first function names of a stack; a location's lines are innermost first (inlined
-/// frames), a location without a named line is `unknown`, as for pprof.
-fn stack(dict: &ProfilesDictionary, index: i32) -> Result<Vec<String>> {
+/// The trace and span of a sample (`link_index` 0 is OTLP's empty link).
+fn link(dict: &ProfilesDictionary, symbols: &mut Dictionary, index: i32) -> Result<u32> {
+    if index == 0 {
+        return Ok(0);
+    }
+    let l = at(&dict.link_table, index, "link")?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    Ok(symbols.link(Link {
+        span_id: hex(&l.span_id),
+        trace_id: hex(&l.trace_id),
+        profile_id: String::new(),
+    }))
+}
+
+/// Root-first frames of a stack, by pprof's rule for locations ([`Dictionary::location`]).
+fn frames(dict: &ProfilesDictionary, symbols: &mut Dictionary, index: i32) -> Result<Vec<u32>> {
     let stack = at(&dict.stack_table, index, "stack")?;
-    let mut leaf_first = Vec::with_capacity(stack.location_indices.len());
-    for &l in &stack.location_indices {
+    let mut out = Vec::with_capacity(stack.location_indices.len());
+    // OTLP lists a stack's locations leaf first.
+    for &l in stack.location_indices.iter().rev() {
         let location = at(&dict.location_table, l, "location")?;
-        let names = location
+        // Index 0 of every OTLP table is the empty entry.
+        let mapping = match location.mapping_index {
+            0 => None,
+            i => {
+                let m = at(&dict.mapping_table, i, "mapping")?;
+                Some(symbols.mapping(Mapping {
+                    memory_start: m.memory_start,
+                    memory_limit: m.memory_limit,
+                    file_offset: m.file_offset,
+                    filename: string(dict, m.filename_strindex)?.to_string(),
+                    ..Mapping::default()
+                }))
+            }
+        };
+        let lines = location
             .lines
             .iter()
             .map(|line| {
                 let f = at(&dict.function_table, line.function_index, "function")?;
-                string(dict, f.name_strindex)
+                Ok((
+                    Function {
+                        name: string(dict, f.name_strindex)?.to_string(),
+                        system_name: string(dict, f.system_name_strindex)?.to_string(),
+                        filename: string(dict, f.filename_strindex)?.to_string(),
+                        start_line: f.start_line,
+                    },
+                    line.line,
+                ))
             })
-            .collect::<Result<Vec<&str>>>()?;
-        crate::pprof::push_location(&mut leaf_first, names);
+            .collect::<Result<Vec<_>>>()?;
+        out.extend(symbols.location(mapping, location.address, lines));
     }
-    Ok(leaf_first.into_iter().rev().map(String::from).collect())
+    Ok(out)
 }
 
 /// serde helpers for OTLP/JSON (protojson): 64-bit integers may be strings or numbers, ids
@@ -382,8 +432,8 @@ mod tests {
         for p in ps.iter().filter(|p| {
             p.series.profile_type.name == name && p.series.labels[SERVICE_NAME] == "unknown_service"
         }) {
-            for s in &p.samples {
-                *out.entry(s.stack.join(";")).or_insert(0) += s.value;
+            for (stack, value) in p.folded() {
+                *out.entry(stack).or_insert(0) += value;
             }
         }
         out
@@ -454,7 +504,7 @@ mod tests {
         assert_eq!(p.time_nanos, 1_700_000_000_000_000_000);
         let total: i64 = p.samples.iter().map(|s| s.value).sum();
         assert_eq!(total, 50_000_000);
-        assert_eq!(p.samples[0].stack, ["main", "work"]);
+        assert_eq!(p.names(&p.samples[0]).collect::<Vec<_>>(), ["main", "work"]);
     }
 
     #[test]

@@ -9,22 +9,21 @@
 //! `metric:sample_type:sample_unit:period_type:period_unit`. String sample labels become series
 //! labels, except `span_id`, `trace_id` and `profile_id`, which belong to samples.
 //!
-//! Frames are function names for now; keeping locations, files and lines needs the next
-//! segment format (issue #3).
+//! Frames keep their functions (name, system name, file, start line), line numbers, mappings
+//! and addresses; `span_id`, `trace_id` and `profile_id` become the samples' [`Link`]s.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::pprof::Symbols;
 use crate::profile::{
-    Labels, METRIC_NAME, Profile, ProfileType, Sample, Series, sanitize_label_name, validate_labels,
+    Dictionary, Labels, Link, METRIC_NAME, Profile, ProfileType, Sample, Series,
+    sanitize_label_name, validate_labels,
 };
 use crate::proto::google::v1::Profile as Pprof;
 use crate::{Error, Result};
-
-/// Sample labels that stay on samples instead of becoming series labels.
-pub const SAMPLE_LEVEL_LABELS: [&str; 3] = ["span_id", "trace_id", "profile_id"];
 
 /// Profiles stamped before this (one year after the epoch) take the upload's `from` instead.
 const MIN_PROFILE_TIME_NANOS: i64 = 365 * 86_400 * crate::time::NANOS_PER_SECOND;
@@ -130,8 +129,8 @@ pub fn repair(p: &mut Pprof, spy_name: &str) {
     }
 }
 
-/// A sample's stack (function names, root first) and its value per sample type.
-type StackValues<'a> = (Vec<String>, &'a [i64]);
+/// A sample's stack (frame ids, root first), its value per sample type and its link.
+type StackValues<'a> = (Vec<u32>, &'a [i64], u32);
 
 /// Converts a decoded, repaired pprof upload into profiles. `base` holds the series labels
 /// every profile gets (`service_name`, tags, `pyroscope_spy`).
@@ -169,24 +168,34 @@ pub fn to_profiles(
         default_time
     };
 
-    // Group samples by their string labels (series labels).
+    // Group samples by their string labels (series labels); one dictionary for all.
+    let mut dict = Dictionary::default();
+    let mut locations = HashMap::new();
     let mut groups: BTreeMap<Labels, Vec<StackValues<'_>>> = BTreeMap::new();
     for s in &p.sample {
         let mut labels = Labels::new();
+        let mut link = Link::default();
         for l in &s.label {
             let key = symbols.string(l.key);
-            if l.str == 0 || SAMPLE_LEVEL_LABELS.contains(&key) {
-                continue;
+            let value = symbols.string(l.str);
+            match key {
+                _ if l.str == 0 => {}
+                "span_id" => link.span_id = value.to_string(),
+                "trace_id" => link.trace_id = value.to_string(),
+                "profile_id" => link.profile_id = value.to_string(),
+                _ => {
+                    labels.insert(sanitize_label_name(key), value.to_string());
+                }
             }
-            labels.insert(sanitize_label_name(key), symbols.string(l.str).to_string());
         }
-        let stack: Vec<String> = symbols
-            .stack(&s.location_id)
-            .into_iter()
-            .map(String::from)
-            .collect();
-        groups.entry(labels).or_default().push((stack, &s.value));
+        let stack = symbols.frames(&mut dict, &mut locations, &s.location_id);
+        let link = dict.link(link);
+        groups
+            .entry(labels)
+            .or_default()
+            .push((stack, &s.value, link));
     }
+    let dict = Arc::new(dict);
 
     let mut out = Vec::new();
     for (group, samples) in &groups {
@@ -204,11 +213,12 @@ pub fn to_profiles(
             );
             let samples: Vec<Sample> = samples
                 .iter()
-                .filter_map(|(stack, values)| {
+                .filter_map(|(stack, values, link)| {
                     let value = values.get(i).copied().unwrap_or(0);
                     (value != 0).then(|| Sample {
                         stack: stack.clone(),
                         value,
+                        link: *link,
                     })
                 })
                 .collect();
@@ -218,6 +228,7 @@ pub fn to_profiles(
                     labels: labels.clone(),
                 },
                 time_nanos: time,
+                dict: dict.clone(),
                 samples,
             })?);
         }
@@ -306,6 +317,150 @@ mod tests {
                 .flat_map(|p| p.samples.iter().map(|s| s.value))
                 .sum();
             assert_eq!(got, expected, "{t}");
+        }
+    }
+
+    /// A frame as the file has it: (function, system name, file, line, address, inlined).
+    type Detail = (String, String, String, i64, u64, bool);
+
+    /// Per-stack totals of sample type `index`, with every frame's detail, read straight from
+    /// the protobuf (root first; a location's lines innermost first, so reversed).
+    fn file_details(p: &Pprof, index: usize) -> BTreeMap<Vec<Detail>, i64> {
+        let s = |i: i64| p.string_table[i as usize].clone();
+        let mut out = BTreeMap::new();
+        for sample in &p.sample {
+            let mut stack = Vec::new();
+            for id in sample.location_id.iter().rev() {
+                let l = p.location.iter().find(|l| l.id == *id).unwrap();
+                for (k, line) in l.line.iter().rev().enumerate() {
+                    let f = p
+                        .function
+                        .iter()
+                        .find(|f| f.id == line.function_id)
+                        .unwrap();
+                    let (name, system, file) = (s(f.name), s(f.system_name), s(f.filename));
+                    stack.push((name, system, file, line.line, l.address, k > 0));
+                }
+            }
+            *out.entry(stack).or_insert(0) += sample.value[index];
+        }
+        out.retain(|_, v| *v != 0);
+        out
+    }
+
+    /// The same, read back from a segment.
+    fn segment_details(
+        d: &crate::segment::SegmentData,
+        type_id: &str,
+    ) -> BTreeMap<Vec<Detail>, i64> {
+        let mut out = BTreeMap::new();
+        for i in 0..d.samples.len() {
+            if d.series[d.samples.series[i] as usize].profile_type.id() != type_id {
+                continue;
+            }
+            let stack = d
+                .stack_nodes(d.samples.stack[i])
+                .into_iter()
+                .map(|n| {
+                    let fr = d.node_frames[n as usize];
+                    let f = d.functions[fr.function as usize];
+                    (
+                        d.strings[f.name as usize].clone(),
+                        d.string(f.system_name).to_string(),
+                        d.string(f.filename).to_string(),
+                        fr.line,
+                        fr.address,
+                        fr.inlined,
+                    )
+                })
+                .collect();
+            *out.entry(stack).or_insert(0) += d.samples.value[i];
+        }
+        out
+    }
+
+    fn through_segment(p: &Pprof) -> crate::segment::SegmentData {
+        let profiles = to_profiles(p, &Labels::new(), None, 1).unwrap();
+        let mut b = crate::segment::SegmentBuilder::new("t");
+        for profile in &profiles {
+            b.add_profile(profile);
+        }
+        let bytes = crate::segment::encode(&b.finish()).unwrap();
+        crate::segment::decode(bytes.into()).unwrap()
+    }
+
+    #[test]
+    fn functions_files_lines_and_addresses_survive_the_segment() {
+        let p = crate::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let d = through_segment(&p);
+        let want = file_details(&p, 1);
+        assert!(want.keys().flatten().any(|f| !f.2.is_empty() && f.3 > 0));
+        assert_eq!(
+            segment_details(&d, "process_cpu:cpu:nanoseconds:cpu:nanoseconds"),
+            want
+        );
+        // Mappings: every frame of this Go binary has one, with the binary's path.
+        assert_eq!(d.mappings.len(), p.mapping.len());
+        let main = &p.mapping[0];
+        let m = d.mappings[d.node_frames[0].mapping as usize];
+        assert_eq!(
+            (m.memory_start, m.memory_limit, d.string(m.filename)),
+            (
+                main.memory_start,
+                main.memory_limit,
+                p.string_table[main.filename as usize].as_str()
+            )
+        );
+        assert!(
+            d.node_frames
+                .iter()
+                .all(|f| f.mapping >= 0 && f.address != 0)
+        );
+    }
+
+    #[test]
+    fn inlined_frames_keep_their_location() {
+        // Go CPU profiles have locations with inlined lines.
+        let p = crate::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        assert!(p.location.iter().any(|l| l.line.len() > 1));
+        let d = through_segment(&p);
+        let inlined = d.node_frames.iter().filter(|f| f.inlined).count();
+        assert!(inlined > 0);
+        // An inlined frame shares its parent's address: they were one location.
+        for (n, f) in d.nodes.iter().zip(&d.node_frames) {
+            if f.inlined {
+                assert_eq!(d.node_frames[n.parent as usize].address, f.address);
+            }
+        }
+    }
+
+    #[test]
+    fn span_ids_stay_on_samples() {
+        let p = crate::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz")).unwrap();
+        let s = |i: i64| p.string_table[i as usize].as_str();
+        let d = through_segment(&p);
+        // Totals per span id (empty: none) of each sample type, from the file.
+        for (index, t) in p.sample_type.iter().enumerate() {
+            let mut want: BTreeMap<String, i64> = BTreeMap::new();
+            for sample in &p.sample {
+                let span = sample
+                    .label
+                    .iter()
+                    .find(|l| s(l.key) == "span_id")
+                    .map_or("", |l| s(l.str));
+                *want.entry(span.to_string()).or_insert(0) += sample.value[index];
+            }
+            want.retain(|_, v| *v != 0);
+            assert!(want.len() > 1, "samples with and without span ids");
+            let mut got: BTreeMap<String, i64> = BTreeMap::new();
+            for i in 0..d.samples.len() {
+                let series = &d.series[d.samples.series[i] as usize];
+                if series.profile_type.sample_type == s(t.r#type) {
+                    let link = &d.links[d.samples.link[i] as usize];
+                    *got.entry(link.span_id.clone()).or_insert(0) += d.samples.value[i];
+                }
+            }
+            assert_eq!(got, want, "{}", s(t.r#type));
         }
     }
 

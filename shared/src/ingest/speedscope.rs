@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::profile::Sample;
+use crate::profile::NamedSample;
 use crate::{Error, Result};
 
 /// The `$schema` every speedscope file names.
@@ -76,7 +76,7 @@ pub struct Parsed {
     /// How its values are expressed.
     pub values: Values,
     /// Stacks with values.
-    pub samples: Vec<Sample>,
+    pub samples: Vec<NamedSample>,
 }
 
 fn bad(why: impl std::fmt::Display) -> Error {
@@ -151,7 +151,7 @@ fn one(p: &ProfileJson, frames: &[&str]) -> Result<Parsed> {
                     .iter()
                     .map(|id| frame(*id))
                     .collect::<Result<Vec<_>>>()?;
-                samples.push(Sample {
+                samples.push(NamedSample {
                     stack,
                     value: value(*w)?,
                 });
@@ -171,7 +171,7 @@ fn one(p: &ProfileJson, frames: &[&str]) -> Result<Parsed> {
                         .iter()
                         .map(|id| frame(*id))
                         .collect::<Result<Vec<_>>>()?;
-                    samples.push(Sample {
+                    samples.push(NamedSample {
                         stack,
                         value: value(e.at - last)?,
                     });
