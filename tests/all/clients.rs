@@ -2,6 +2,19 @@
 
 use crate::util::{FlameletServer, server::encode, test_deps};
 
+/// The summed total of every flame-graph node whose name `matches`.
+fn node_total(flamebearer: &serde_json::Value, matches: impl Fn(&str) -> bool) -> i64 {
+    let names = flamebearer["names"].as_array().unwrap();
+    flamebearer["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l.as_array().unwrap().chunks(4))
+        .filter(|g| matches(names[g[3].as_u64().unwrap() as usize].as_str().unwrap()))
+        .map(|g| g[1].as_i64().unwrap())
+        .sum()
+}
+
 /// A Python program that profiles itself with pyroscope-io (PyPI), which uses the push API.
 const PYTHON_PROGRAM: &str = r#"
 import sys, time, pyroscope
@@ -80,29 +93,11 @@ fn pyroscope_io_python_client() {
         assert!(names.contains(&f), "{f} missing from {names:?}");
     }
     // slow() does six times the work of fast(): its node must be the larger one.
-    let total_of = |name: &str| -> i64 {
-        let index = names.iter().position(|n| *n == name).unwrap() as i64;
-        fg["levels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|l| {
-                l.as_array()
-                    .unwrap()
-                    .chunks(4)
-                    .map(|g| (g[1].as_i64().unwrap(), g[3].as_i64().unwrap()))
-                    .collect::<Vec<_>>()
-            })
-            .filter(|(_, n)| *n == index)
-            .map(|(t, _)| t)
-            .sum()
-    };
-    assert!(
-        total_of("slow") > total_of("fast"),
-        "slow {} fast {}",
-        total_of("slow"),
-        total_of("fast")
+    let (slow, fast) = (
+        node_total(&fg, |n| n == "slow"),
+        node_total(&fg, |n| n == "fast"),
     );
+    assert!(slow > fast, "slow {slow} fast {fast}");
     assert!(fg["numTicks"].as_i64().unwrap() > 0);
 }
 
@@ -166,4 +161,74 @@ fn pyroscope_nodejs_client() {
             "{f} missing from {names}"
         );
     }
+}
+
+/// A Rust program profiled by the `pyroscope` crate (crates.io) with its pprof-rs backend, which
+/// pushes gzipped protobuf to the Push API; built by scripts/test-deps.sh.
+#[test]
+fn pyroscope_rust_client() {
+    test_deps();
+    let s = FlameletServer::start();
+    let program = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/clients/rust/release/flamelet-rust-client");
+    let out = std::process::Command::new(&program)
+        .arg(&s.base)
+        .arg("rustclient")
+        .arg("3")
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        s.log().contains("POST /push.v1.PusherService/Push 200"),
+        "{}",
+        s.log()
+    );
+    let values = |label: &str| {
+        s.get(&format!(
+            "/pyroscope/label-values?label={label}&from=now-10m"
+        ))
+        .json()
+    };
+    assert_eq!(values("service_name"), serde_json::json!(["rustclient"]));
+    assert_eq!(values("env"), serde_json::json!(["ci"]));
+    assert_eq!(
+        values("__name__"),
+        serde_json::json!(["process_cpu:cpu:nanoseconds:cpu:nanoseconds"])
+    );
+    let r = s.get(&format!(
+        "/pyroscope/render?query={}&from=now-10m&until=now",
+        encode("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"rustclient\"}")
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fg = r.json()["flamebearer"].clone();
+    // Inlined frames are named by the debug info (`slow_function`), others by the symbol
+    // table (`flamelet_rust_client::slow_function`).
+    let named = |f: &'static str| move |n: &str| n == f || n.ends_with(&format!("::{f}"));
+    let slow = node_total(&fg, named("slow_function"));
+    let fast = node_total(&fg, named("fast_function"));
+    assert!(slow > fast && fast > 0, "slow {slow} fast {fast}");
+
+    // The stored segment keeps what pprof-rs said about the code: file names and lines.
+    let mut found = false;
+    for file in s.stored_files() {
+        let bytes = std::fs::read(std::path::Path::new(&s.storage).join(&file)).unwrap();
+        let d = flamelet::segment::decode(bytes.into()).unwrap();
+        for (node, frame) in d.nodes.iter().zip(&d.node_frames) {
+            let f = d.functions[frame.function as usize];
+            if named("slow_function")(&d.strings[node.name as usize]) {
+                assert!(
+                    d.string(f.filename).ends_with("main.rs"),
+                    "{}",
+                    d.string(f.filename)
+                );
+                assert!(frame.line > 0);
+                found = true;
+            }
+        }
+    }
+    assert!(found, "slow_function is in a stored segment");
 }
