@@ -3,14 +3,12 @@
 //!
 //! This module only reads pprof; which series a sample type becomes is the ingest's business.
 
-use std::collections::HashMap;
-
 use prost::Message;
 
 use crate::ingest::decode_body;
 use crate::profile::{self, Dictionary};
 use crate::proto::google::v1::{Function, Location, Mapping, Profile};
-use crate::{Error, Result};
+use crate::{Error, FastMap, Result};
 
 /// Why a pprof profile was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,9 +89,9 @@ pub fn validate(p: &Profile) -> Result<(), PprofError> {
 /// Resolves locations, functions and mappings by id for walking samples.
 pub struct Symbols<'a> {
     profile: &'a Profile,
-    locations: HashMap<u64, &'a Location>,
-    functions: HashMap<u64, &'a Function>,
-    mappings: HashMap<u64, &'a Mapping>,
+    locations: FastMap<u64, &'a Location>,
+    functions: FastMap<u64, &'a Function>,
+    mappings: FastMap<u64, &'a Mapping>,
 }
 
 impl<'a> Symbols<'a> {
@@ -122,7 +120,7 @@ impl<'a> Symbols<'a> {
     pub fn frames(
         &self,
         dict: &mut Dictionary,
-        cache: &mut HashMap<u64, Vec<u32>>,
+        cache: &mut FastMap<u64, Vec<u32>>,
         location_ids: &[u64],
     ) -> Vec<u32> {
         let mut stack = Vec::with_capacity(location_ids.len());
@@ -172,7 +170,7 @@ impl<'a> Symbols<'a> {
     /// [`Symbols::frames`].
     pub fn stack(&self, location_ids: &[u64]) -> Vec<String> {
         let mut dict = Dictionary::default();
-        let frames = self.frames(&mut dict, &mut HashMap::new(), location_ids);
+        let frames = self.frames(&mut dict, &mut FastMap::default(), location_ids);
         frames
             .iter()
             .map(|f| dict.frame_name(*f).to_string())

@@ -5,13 +5,13 @@
 //! `__profile_type__`, `__type__`, `__unit__`, `__period_type__`, `__period_unit__`. A profile
 //! is one upload for one series at one time: stacks (root first) with values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, FastMap, Result};
 
 /// The label that holds the service (application) name.
 pub const SERVICE_NAME: &str = "service_name";
@@ -321,10 +321,10 @@ pub struct Dictionary {
     pub frames: Vec<Frame>,
     /// Sample links; index 0 is the empty link.
     pub links: Vec<Link>,
-    function_ids: HashMap<Function, u32>,
-    mapping_ids: HashMap<Mapping, u32>,
-    frame_ids: HashMap<Frame, u32>,
-    link_ids: HashMap<Link, u32>,
+    function_ids: FastMap<Function, u32>,
+    mapping_ids: FastMap<Mapping, u32>,
+    frame_ids: FastMap<Frame, u32>,
+    link_ids: FastMap<Link, u32>,
 }
 
 impl Default for Dictionary {
@@ -334,10 +334,10 @@ impl Default for Dictionary {
             mappings: Vec::new(),
             frames: Vec::new(),
             links: vec![Link::default()],
-            function_ids: HashMap::new(),
-            mapping_ids: HashMap::new(),
-            frame_ids: HashMap::new(),
-            link_ids: HashMap::from([(Link::default(), 0)]),
+            function_ids: FastMap::default(),
+            mapping_ids: FastMap::default(),
+            frame_ids: FastMap::default(),
+            link_ids: [(Link::default(), 0)].into_iter().collect(),
         }
     }
 }
@@ -345,7 +345,7 @@ impl Default for Dictionary {
 /// Returns the id of an item in a deduplicated table, adding it if new.
 pub(crate) fn intern<T: Clone + Eq + std::hash::Hash>(
     items: &mut Vec<T>,
-    ids: &mut HashMap<T, u32>,
+    ids: &mut FastMap<T, u32>,
     item: T,
 ) -> u32 {
     if let Some(id) = ids.get(&item) {
@@ -489,7 +489,7 @@ impl Profile {
     /// Builds a profile from stacks of function names.
     pub fn from_named(series: Series, time_nanos: i64, named: Vec<NamedSample>) -> Profile {
         let mut dict = Dictionary::default();
-        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut ids: FastMap<String, u32> = FastMap::default();
         let samples = named
             .into_iter()
             .map(|s| Sample {

@@ -13,7 +13,6 @@
 //! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
 //! function with only a name, and every sample has the empty link.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,6 +29,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
 use serde::{Deserialize, Serialize};
 
+use crate::FastMap;
 use crate::profile::{Dictionary, Labels, Link, Profile, ProfileType, Series, intern};
 
 /// Footer key: format version of the segment layout.
@@ -292,15 +292,15 @@ impl SegmentData {
 #[derive(Debug, Default)]
 pub struct SegmentBuilder {
     data: SegmentData,
-    series_ids: HashMap<Series, u32>,
-    string_ids: HashMap<String, u32>,
-    function_ids: HashMap<FunctionRow, u32>,
-    mapping_ids: HashMap<MappingRow, u32>,
-    link_ids: HashMap<Link, u32>,
+    series_ids: FastMap<Series, u32>,
+    string_ids: FastMap<String, u32>,
+    function_ids: FastMap<FunctionRow, u32>,
+    mapping_ids: FastMap<MappingRow, u32>,
+    link_ids: FastMap<Link, u32>,
     /// Distinct frames, so that a trie edge is keyed by 8 bytes.
-    frame_ids: HashMap<NodeFrame, u32>,
+    frame_ids: FastMap<NodeFrame, u32>,
     frames: Vec<NodeFrame>,
-    node_ids: HashMap<(i32, u32), u32>,
+    node_ids: FastMap<(i32, u32), u32>,
     /// The last dictionary added and its frame and link ids here: the profiles of one
     /// upload share one dictionary, which is mapped once.
     last_dict: Option<(Arc<Dictionary>, Vec<u32>, Vec<u32>)>,
@@ -314,7 +314,7 @@ impl SegmentBuilder {
                 tenant: tenant.to_string(),
                 ..SegmentData::default()
             },
-            link_ids: HashMap::from([(Link::default(), 0)]),
+            link_ids: [(Link::default(), 0)].into_iter().collect(),
             ..Self::default()
         }
     }
@@ -515,19 +515,22 @@ impl SegmentBuilder {
 
     /// Sorts the samples and sums rows with the same (series, time, stack, link).
     pub fn finish(mut self) -> SegmentData {
-        let s = &self.data.samples;
-        let key = |i: usize| (s.series[i], s.time[i], s.stack[i], s.link[i]);
-        let mut order: Vec<usize> = (0..s.len()).collect();
-        order.sort_unstable_by_key(|&i| key(i));
+        let s = std::mem::take(&mut self.data.samples);
+        // Sorting the rows themselves, not indexes into the columns, keeps the sort in cache.
+        let mut rows: Vec<(u32, i64, u32, u32, i64)> = (0..s.len())
+            .map(|i| (s.series[i], s.time[i], s.stack[i], s.link[i], s.value[i]))
+            .collect();
+        drop(s);
+        rows.sort_unstable_by_key(|r| (r.0, r.1, r.2, r.3));
         let mut out = Samples::default();
         let mut last = None;
-        for i in order {
-            if last == Some(key(i)) {
+        for (series, time, stack, link, value) in rows {
+            if last == Some((series, time, stack, link)) {
                 let n = out.len() - 1;
-                out.value[n] = out.value[n].saturating_add(s.value[i]);
+                out.value[n] = out.value[n].saturating_add(value);
             } else {
-                out.push(s.series[i], s.time[i], s.stack[i], s.value[i], s.link[i]);
-                last = Some(key(i));
+                out.push(series, time, stack, value, link);
+                last = Some((series, time, stack, link));
             }
         }
         self.data.samples = out;
@@ -1104,7 +1107,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
     ) -> Result<Samples> {
         let mut out = Samples::default();
         let md = self.reader.metadata();
-        let mut link_ids: HashMap<Link, u32> = HashMap::new();
+        let mut link_ids: FastMap<Link, u32> = FastMap::default();
         if let Some(links) = links.as_deref_mut() {
             if links.is_empty() {
                 links.push(Link::default());

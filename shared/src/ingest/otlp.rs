@@ -11,7 +11,7 @@
 //! resource's, else `unknown_service[:<process.executable.name>]`; string attributes of the
 //! resource, scope and sample become labels (dots as `_`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prost::Message;
@@ -169,7 +169,7 @@ fn convert(
 
     // Samples grouped by their series labels; one dictionary for all of them.
     let mut symbols = Dictionary::default();
-    let mut stacks: HashMap<i32, Vec<u32>> = HashMap::new();
+    let mut stacks: crate::FastMap<i32, Vec<u32>> = crate::FastMap::default();
     let mut groups: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     for s in &p.samples {
         let mut value: i64 = if s.values.is_empty() {

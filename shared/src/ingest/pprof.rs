@@ -170,7 +170,7 @@ pub fn to_profiles(
 
     // Group samples by their string labels (series labels); one dictionary for all.
     let mut dict = Dictionary::default();
-    let mut locations = HashMap::new();
+    let mut locations = crate::FastMap::default();
     let mut groups: BTreeMap<Labels, Vec<StackValues<'_>>> = BTreeMap::new();
     for s in &p.sample {
         let mut labels = Labels::new();
