@@ -3,7 +3,12 @@
 //!
 //! OTLP messages also derive serde's `Deserialize` for OTLP/JSON (protojson: lowerCamelCase
 //! names, 64-bit integers as strings or numbers, ids as hex, other bytes as base64); the
-//! field helpers live in `ingest::otlp::json`.
+//! field helpers live in `ingest::otlp::json`. Pyroscope's own packages (types, querier,
+//! settings, google.v1) get protojson `Serialize`/`Deserialize` from pbjson-build, as Connect
+//! JSON clients (Grafana's Profiles Drilldown) expect: lowerCamelCase names, int64 as strings,
+//! enums by name.
+
+use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
@@ -11,6 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/google/v1/profile.proto",
         "proto/types/v1/types.proto",
         "proto/push/v1/push.proto",
+        "proto/querier/v1/querier.proto",
+        "proto/settings/v1/setting.proto",
         "proto/jfr/v1/labels.proto",
         "proto/opentelemetry/proto/collector/profiles/v1development/profiles_service.proto",
     ];
@@ -59,6 +66,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         config.field_attribute(field, with(helper));
     }
+    let descriptor_bytes = descriptors.encode_to_vec();
     config.compile_fds(descriptors)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptor_bytes)?
+        .build(&[".google.v1", ".types.v1", ".querier.v1", ".settings.v1"])?;
     Ok(())
 }

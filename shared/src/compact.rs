@@ -143,19 +143,7 @@ pub fn run(
         let Some(tenant) = Tenant::from_key_segment(segment) else {
             continue;
         };
-        let mut days: Vec<Day> = Vec::new();
-        for dir in ["l0", "manifests"] {
-            for p in list_prefixes(store, &format!("{tenant_dir}{dir}/"))? {
-                let day = p
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .and_then(Day::parse);
-                days.extend(day);
-            }
-        }
-        days.sort();
-        days.dedup();
+        let days = manifest::data_days(store, &tenant)?;
         for day in days {
             // One bad day (say, an unreadable segment) must not stop every other one.
             if let Err(e) = compact_day(store, &tenant, day, now, config, &mut report) {

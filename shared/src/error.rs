@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A bug or broken invariant here (500).
     Internal,
+    /// The operation exists in the protocol but is not provided here (501).
+    Unimplemented,
 }
 
 impl ErrorKind {
@@ -39,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
+            ErrorKind::Unimplemented => 501,
         }
     }
 }
@@ -80,6 +83,12 @@ pub enum Error {
     /// An uploaded JFR recording is corrupt (422, as the reference server answers).
     #[error(transparent)]
     Jfr(#[from] crate::jfr::JfrError),
+    /// An operation of the protocol that is not provided.
+    #[error("{0}")]
+    Unimplemented(String),
+    /// A broken invariant here (an answer that cannot be encoded, say).
+    #[error("{0}")]
+    Internal(String),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -108,7 +117,8 @@ impl Error {
                 StoreError::InvalidKey { .. } => ErrorKind::Internal,
                 StoreError::Other { .. } => ErrorKind::Unavailable,
             },
-            Error::Segment(_) | Error::Corrupt { .. } => ErrorKind::Internal,
+            Error::Segment(_) | Error::Corrupt { .. } | Error::Internal(_) => ErrorKind::Internal,
+            Error::Unimplemented(_) => ErrorKind::Unimplemented,
         }
     }
 

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod compact;
+pub mod connect;
 pub mod dot;
 pub mod error;
 pub mod flamebearer;
@@ -24,6 +25,7 @@ pub mod manifest;
 pub mod pprof;
 pub mod profile;
 pub mod proto;
+pub mod querier;
 pub mod query;
 pub mod segment;
 pub mod selector;

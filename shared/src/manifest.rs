@@ -142,6 +142,25 @@ pub fn days_for_range(range: &TimeRange) -> impl Iterator<Item = Day> {
     (first.0..=last.0).map(Day)
 }
 
+/// Lists the days that hold a tenant's data: those with L0 segments or manifests, sorted.
+pub fn data_days(store: &dyn ObjectStore, tenant: &Tenant) -> Result<Vec<Day>> {
+    let mut days: Vec<Day> = Vec::new();
+    for dir in ["l0", "manifests"] {
+        let prefix = format!("tenants/{}/{dir}/", tenant.key_segment());
+        for p in crate::store::list_prefixes(store, &prefix)? {
+            days.extend(
+                p.trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .and_then(Day::parse),
+            );
+        }
+    }
+    days.sort();
+    days.dedup();
+    Ok(days)
+}
+
 /// Lists the segments holding a tenant's data in `range`, each sample in exactly one of them:
 /// the compacted segments of each day's newest manifest, and the L0 segments it does not cover.
 pub fn live_segments(

@@ -439,6 +439,9 @@ impl Dictionary {
 
     /// Returns the id of a sample link (0 for the empty link).
     pub fn link(&mut self, link: Link) -> u32 {
+        if link.is_empty() {
+            return 0;
+        }
         intern(&mut self.links, &mut self.link_ids, link)
     }
 

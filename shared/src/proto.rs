@@ -6,6 +6,7 @@
 pub mod google {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/google.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/google.v1.serde.rs"));
     }
 }
 
@@ -13,6 +14,7 @@ pub mod google {
 pub mod types {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/types.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/types.v1.serde.rs"));
     }
 }
 
@@ -20,6 +22,22 @@ pub mod types {
 pub mod push {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/push.v1.rs"));
+    }
+}
+
+/// The query API (`querier.v1`), with protojson serde.
+pub mod querier {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/querier.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/querier.v1.serde.rs"));
+    }
+}
+
+/// Tenant settings (`settings.v1`), with protojson serde.
+pub mod settings {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/settings.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/settings.v1.serde.rs"));
     }
 }
 
@@ -67,5 +85,53 @@ pub mod opentelemetry {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::querier::v1::{ProfileFormat, ProfileTypesResponse, SelectMergeStacktracesRequest};
+    use super::types::v1::ProfileType;
+
+    /// Connect JSON is protojson: lowerCamelCase names (`profileTypeID`), int64 as strings
+    /// (numbers accepted), enums by name.
+    #[test]
+    fn querier_messages_speak_protojson() {
+        let req: SelectMergeStacktracesRequest = serde_json::from_str(
+            r#"{"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                "labelSelector": "{service_name=\"app\"}", "start": "1700000000000",
+                "end": 1700000060000, "maxNodes": "16", "format": "PROFILE_FORMAT_TREE",
+                "stackTraceSelector": {"callSite": [{"name": "main"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            req.profile_type_id,
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+        );
+        assert_eq!(
+            (req.start, req.end, req.max_nodes),
+            (1_700_000_000_000, 1_700_000_060_000, Some(16))
+        );
+        assert_eq!(req.format(), ProfileFormat::Tree);
+        assert_eq!(req.stack_trace_selector.unwrap().call_site[0].name, "main");
+
+        let resp = ProfileTypesResponse {
+            profile_types: vec![ProfileType {
+                id: "memory:alloc_space:bytes:space:bytes".into(),
+                name: "memory".into(),
+                sample_type: "alloc_space".into(),
+                sample_unit: "bytes".into(),
+                period_type: "space".into(),
+                period_unit: "bytes".into(),
+            }],
+        };
+        let json = serde_json::to_value(&resp).unwrap();
+        assert_eq!(
+            json["profileTypes"][0]["ID"],
+            "memory:alloc_space:bytes:space:bytes"
+        );
+        assert_eq!(json["profileTypes"][0]["sampleType"], "alloc_space");
+        let back: ProfileTypesResponse = serde_json::from_value(json).unwrap();
+        assert_eq!(back, resp);
     }
 }

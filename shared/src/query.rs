@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::flamebearer::{self, DEFAULT_MAX_NODES, FlameGraph, MAX_MAX_NODES};
 use crate::manifest::{self, SegmentRef};
 use crate::profile::{ProfileType, Series};
-use crate::segment::{SegmentReader, StackNode};
+use crate::segment::{SegmentMeta, SegmentReader, StackNode};
 use crate::selector::Selector;
 use crate::store::ObjectStore;
 use crate::tenant::Tenant;
@@ -421,6 +421,43 @@ impl LabelValuesRequest {
     }
 }
 
+/// Returns the series that match any of `selectors` (every series when there is none) in the
+/// segments overlapping `range`, judged by the segments' footers alone.
+pub fn matching_series(
+    store: &SharedStore,
+    tenant: &Tenant,
+    selectors: &[Selector],
+    range: &TimeRange,
+) -> Result<BTreeSet<Series>> {
+    let mut out = BTreeSet::new();
+    for (_, meta) in footers(store, tenant, range)? {
+        for s in meta.series {
+            if selectors.is_empty() || selectors.iter().any(|sel| sel.matches(&s)) {
+                out.insert(s);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Returns the footer of every live segment whose time bounds overlap `range`.
+pub fn footers(
+    store: &SharedStore,
+    tenant: &Tenant,
+    range: &TimeRange,
+) -> Result<Vec<(SegmentRef, SegmentMeta)>> {
+    let mut out = Vec::new();
+    for r in manifest::live_segments(store.as_ref(), tenant, range)? {
+        let meta = SegmentReader::open(ObjectChunks::open(store, &r)?)?
+            .meta()
+            .clone();
+        if range.overlaps(meta.min_time, meta.max_time) {
+            out.push((r, meta));
+        }
+    }
+    Ok(out)
+}
+
 /// Lists the sorted distinct values of a label over the series with data in range (judged by
 /// segment time bounds, so without reading sample columns).
 pub fn label_values(
@@ -428,21 +465,22 @@ pub fn label_values(
     tenant: &Tenant,
     req: &LabelValuesRequest,
 ) -> Result<Vec<String>> {
-    let mut values = BTreeSet::new();
-    for r in manifest::live_segments(store.as_ref(), tenant, &req.range)? {
-        let reader = SegmentReader::open(ObjectChunks::open(store, &r)?)?;
-        let meta = reader.meta();
-        if !req.range.overlaps(meta.min_time, meta.max_time) {
-            continue;
-        }
-        for s in meta.series.iter().filter(|s| req.selector.matches(s)) {
-            let value = if req.label == crate::profile::METRIC_NAME {
+    let series = matching_series(
+        store,
+        tenant,
+        std::slice::from_ref(&req.selector),
+        &req.range,
+    )?;
+    let values: BTreeSet<String> = series
+        .iter()
+        .filter_map(|s| {
+            if req.label == crate::profile::METRIC_NAME {
                 Some(s.profile_type.id())
             } else {
                 s.label(&req.label)
-            };
-            values.extend(value.filter(|v| !v.is_empty()));
-        }
-    }
+            }
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
     Ok(values.into_iter().collect())
 }

@@ -167,6 +167,23 @@ impl TimeRange {
         Ok(TimeRange { from, until })
     }
 
+    /// Builds a range from Connect's `start`/`end` in milliseconds since the epoch; 0 means
+    /// unset (`end`: now, `start`: one hour before `end`).
+    pub fn from_millis(start: i64, end: i64, now_nanos: i64) -> Result<Self, TimeError> {
+        let until = match end {
+            0 => now_nanos,
+            ms => ms.saturating_mul(1_000_000),
+        };
+        let from = match start {
+            0 => until - 3600 * NANOS_PER_SECOND,
+            ms => ms.saturating_mul(1_000_000),
+        };
+        if from > until {
+            return Err(TimeError::EmptyRange { from, until });
+        }
+        Ok(TimeRange { from, until })
+    }
+
     /// Tells whether `[min, max]` overlaps the range.
     pub fn overlaps(&self, min: i64, max: i64) -> bool {
         min <= self.until && max >= self.from

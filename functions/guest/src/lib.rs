@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flamelet::connect::Encoded;
 use flamelet::store::{ListPage, ObjectMeta, ObjectStore, PutMode, StoreError};
 use flamelet::{Error, ErrorKind};
 use wasip2::http::types::{
@@ -135,6 +136,8 @@ pub struct Response {
     pub status: u16,
     /// The `Content-Type`.
     pub content_type: &'static str,
+    /// The `Content-Encoding`, when the body is compressed.
+    pub content_encoding: Option<&'static str>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -146,6 +149,7 @@ impl Response {
             Ok(body) => Response {
                 status: 200,
                 content_type: "application/json",
+                content_encoding: None,
                 body,
             },
             Err(e) => Response::error(500, &format!("encoding the answer: {e}")),
@@ -157,6 +161,7 @@ impl Response {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
+            content_encoding: None,
             body: body.into().into_bytes(),
         }
     }
@@ -182,25 +187,25 @@ impl Response {
     /// The Connect protocol's answer to a core error: `{"code": …, "message": …}` with the
     /// HTTP status that goes with the code.
     pub fn connect_error(e: &Error) -> Response {
-        let (code, status) = match e.kind() {
-            ErrorKind::BadInput | ErrorKind::Rejected => ("invalid_argument", 400),
-            ErrorKind::TooLarge => ("resource_exhausted", 413),
-            ErrorKind::Unsupported => ("unimplemented", 415),
-            ErrorKind::NotFound => ("not_found", 404),
-            ErrorKind::Conflict => ("aborted", 409),
-            ErrorKind::Unavailable => ("unavailable", 503),
-            ErrorKind::Internal => ("internal", 500),
-        };
+        let (status, body) = flamelet::connect::error_body(e);
         if status >= 500 {
             eprintln!("error: {e}");
         }
-        let message = e.to_string();
-        let body =
-            serde_json::json!({ "code": code, "message": message.lines().next().unwrap_or("") });
         Response {
             status,
             content_type: "application/json",
-            body: body.to_string().into_bytes(),
+            content_encoding: None,
+            body,
+        }
+    }
+
+    /// A Connect answer, already encoded.
+    pub fn connect(encoded: Encoded) -> Response {
+        Response {
+            status: 200,
+            content_type: encoded.content_type,
+            content_encoding: encoded.content_encoding,
+            body: encoded.body,
         }
     }
 
@@ -290,6 +295,9 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
 fn write_response(out: ResponseOutparam, resp: Response) {
     let headers = Fields::new();
     let _ = headers.set("content-type", &[resp.content_type.as_bytes().to_vec()]);
+    if let Some(encoding) = resp.content_encoding {
+        let _ = headers.set("content-encoding", &[encoding.as_bytes().to_vec()]);
+    }
     let _ = headers.set(
         "content-length",
         &[resp.body.len().to_string().into_bytes()],

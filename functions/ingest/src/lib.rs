@@ -60,6 +60,7 @@ fn push(req: &Request) -> Response {
         Ok(_) => Response {
             status: 200,
             content_type: codec.content_type(),
+            content_encoding: None,
             body: if codec == Codec::Json {
                 b"{}".to_vec()
             } else {
@@ -91,6 +92,7 @@ fn otlp(req: &Request) -> Response {
             Codec::Json => "application/json",
             Codec::Proto => "application/x-protobuf",
         },
+        content_encoding: None,
         body: if codec == Codec::Json {
             b"{}".to_vec()
         } else {

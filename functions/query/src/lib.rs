@@ -1,6 +1,9 @@
-//! The query component: `GET /pyroscope/render` and `GET /pyroscope/label-values`. Deciding
-//! the answer is [`flamelet::query`]; this file is the HTTP adapter.
+//! The query component: `GET /pyroscope/render`, `GET /pyroscope/label-values`, and the
+//! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`).
+//! Deciding the answer is [`flamelet::query`] and [`flamelet::querier`]; this file is the HTTP
+//! adapter.
 
+use flamelet::querier;
 use flamelet::query::{LabelValuesRequest, RenderRequest, Rendered, label_values, render};
 use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
@@ -15,6 +18,11 @@ impl Guest for Component {
 }
 
 fn handle(req: &Request) -> Response {
+    let path = req.path.trim_end_matches('/');
+    let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if service == querier::QUERIER_SERVICE || service == querier::SETTINGS_SERVICE {
+        return connect(req, path);
+    }
     if req.method != "GET" {
         return Response::method_not_allowed("GET");
     }
@@ -39,6 +47,32 @@ fn handle(req: &Request) -> Response {
             respond(result, |v| Response::json(&v))
         }
         other => Response::error(404, &format!("no route for `{other}`")),
+    }
+}
+
+/// A Connect unary call: POST only; errors as Connect error JSON.
+fn connect(req: &Request, path: &str) -> Response {
+    if req.method != "POST" {
+        return Response::method_not_allowed("POST");
+    }
+    let call = querier::Call {
+        path,
+        content_type: req.header("content-type"),
+        content_encoding: req.header("content-encoding"),
+        accept_encoding: req.header("accept-encoding"),
+        body: &req.body,
+    };
+    let result = req.tenant().and_then(|tenant| {
+        querier::call(
+            &HostStore::shared(),
+            &tenant,
+            &call,
+            flamelet::time::now_nanos(),
+        )
+    });
+    match result {
+        Ok(encoded) => Response::connect(encoded),
+        Err(e) => Response::connect_error(&e),
     }
 }
 

@@ -17,44 +17,7 @@ use crate::{Error, Result};
 
 use super::pprof;
 
-/// How a Connect request body is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    /// Binary protobuf.
-    Proto,
-    /// protojson.
-    Json,
-}
-
-impl Codec {
-    /// Picks the codec from a `Content-Type`; anything else is unsupported (415).
-    pub fn from_content_type(content_type: Option<&str>) -> Result<Self> {
-        let ct = content_type
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match ct.as_str() {
-            "application/proto" | "application/protobuf" | "application/x-protobuf" => {
-                Ok(Codec::Proto)
-            }
-            "application/json" => Ok(Codec::Json),
-            other => Err(Error::Unsupported(format!(
-                "content type `{other}` is not supported: use application/proto or application/json"
-            ))),
-        }
-    }
-
-    /// Returns the `Content-Type` of answers in this codec.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Codec::Proto => "application/proto",
-            Codec::Json => "application/json",
-        }
-    }
-}
+pub use crate::connect::Codec;
 
 #[derive(Deserialize)]
 struct JsonRequest {

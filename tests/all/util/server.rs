@@ -31,6 +31,19 @@ impl Reply {
     }
 }
 
+/// An HTTP answer as bytes, with the headers a Connect client reads.
+#[derive(Debug)]
+pub struct RawReply {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
 /// A running `flamelet serve`.
 pub struct FlameletServer {
     child: Child,
@@ -131,6 +144,34 @@ impl FlameletServer {
             .read_to_string()
             .expect("reading body");
         Reply { status, body }
+    }
+
+    /// `POST path` with headers; the answer's bytes and headers, as a binary client reads them.
+    pub fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawReply {
+        let mut r = self.agent.post(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let mut r = r.send(body).expect("HTTP request failed");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        let (content_type, content_encoding) = (header("content-type"), header("content-encoding"));
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_vec()
+            .expect("reading body");
+        RawReply {
+            status: r.status().as_u16(),
+            content_type,
+            content_encoding,
+            body,
+        }
     }
 
     /// `GET path` (with query string).

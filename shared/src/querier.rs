@@ -1,0 +1,529 @@
+//! The Connect query API: `POST /querier.v1.QuerierService/<Method>` and
+//! `/settings.v1.SettingsService/<Method>`, as Grafana's datasource (binary) and Profiles
+//! Drilldown (JSON) call them. [`call`] picks the method, decodes its request
+//! ([`connect::decode`]), answers from the store and encodes the answer.
+//!
+//! Times are milliseconds since the epoch. Which series exist in a range is read from segment
+//! footers alone (no sample columns).
+
+use std::collections::BTreeSet;
+
+use crate::connect::{self, Codec, Encoded};
+use crate::manifest;
+use crate::profile::{ProfileType, Series};
+use crate::proto::querier::v1 as q;
+use crate::proto::settings::v1 as settings;
+use crate::proto::types::v1 as types;
+use crate::query::{SharedStore, footers, matching_series};
+use crate::selector::Selector;
+use crate::tenant::Tenant;
+use crate::time::TimeRange;
+use crate::{Error, Result};
+
+/// The querier service's path prefix.
+pub const QUERIER_SERVICE: &str = "querier.v1.QuerierService";
+/// The settings service's path prefix.
+pub const SETTINGS_SERVICE: &str = "settings.v1.SettingsService";
+
+/// One Connect unary call, as the HTTP adapter hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The request path, `/<service>/<method>`.
+    pub path: &'a str,
+    /// The request's `Content-Type`.
+    pub content_type: Option<&'a str>,
+    /// The request's `Content-Encoding`.
+    pub content_encoding: Option<&'a str>,
+    /// The request's `Accept-Encoding`.
+    pub accept_encoding: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Answers one call: its encoded response, or an error to send as Connect error JSON.
+pub fn call(store: &SharedStore, tenant: &Tenant, c: &Call<'_>, now_nanos: i64) -> Result<Encoded> {
+    let codec = Codec::from_content_type(c.content_type)?;
+    let gzip = connect::accepts_gzip(c.accept_encoding);
+    let (service, method) = c
+        .path
+        .trim_start_matches('/')
+        .split_once('/')
+        .ok_or_else(|| Error::bad_input(format!("`{}` names no method", c.path)))?;
+    macro_rules! answer {
+        ($f:expr) => {{
+            let req = connect::decode(codec, c.content_encoding, c.body)?;
+            let resp = $f(req)?;
+            connect::encode(codec, &resp, gzip)
+        }};
+    }
+    match (service, method) {
+        (QUERIER_SERVICE, "ProfileTypes") => answer!(|r: q::ProfileTypesRequest| {
+            profile_types(
+                store,
+                tenant,
+                &TimeRange::from_millis(r.start, r.end, now_nanos)?,
+            )
+        }),
+        (QUERIER_SERVICE, "LabelNames") => answer!(|r: types::LabelNamesRequest| {
+            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            label_names(store, tenant, &r.matchers, &range)
+        }),
+        (QUERIER_SERVICE, "LabelValues") => answer!(|r: types::LabelValuesRequest| {
+            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            label_values(store, tenant, &r.name, &r.matchers, &range)
+        }),
+        (QUERIER_SERVICE, "Series") => answer!(|r: q::SeriesRequest| {
+            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            series(store, tenant, &r.matchers, &r.label_names, &range)
+        }),
+        (QUERIER_SERVICE, "GetProfileStats") => {
+            answer!(|_: types::GetProfileStatsRequest| profile_stats(store, tenant))
+        }
+        (QUERIER_SERVICE, "AnalyzeQuery") => answer!(|r: q::AnalyzeQueryRequest| {
+            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            analyze_query(store, tenant, &r.query, &range)
+        }),
+        (
+            QUERIER_SERVICE,
+            m @ ("SelectMergeStacktraces"
+            | "SelectMergeSpanProfile"
+            | "SelectMergeProfile"
+            | "SelectSeries"
+            | "SelectHeatmap"
+            | "Diff"),
+        ) => Err(Error::Unimplemented(format!(
+            "{QUERIER_SERVICE}/{m} is not provided yet: use /pyroscope/render"
+        ))),
+        // Tenant settings are not kept: there are none to list.
+        (SETTINGS_SERVICE, "Get") => {
+            answer!(|_: settings::GetSettingsRequest| Ok::<_, Error>(
+                settings::GetSettingsResponse::default()
+            ))
+        }
+        (SETTINGS_SERVICE, m @ ("Set" | "Delete")) => Err(Error::Unimplemented(format!(
+            "{SETTINGS_SERVICE}/{m}: tenant settings are not stored"
+        ))),
+        _ => Err(Error::Store(crate::store::StoreError::NotFound {
+            key: c.path.to_string(),
+        })),
+    }
+}
+
+/// Parses Connect `matchers`: each a selector such as `{service_name="app"}`.
+fn selectors(matchers: &[String]) -> Result<Vec<Selector>> {
+    matchers
+        .iter()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| Ok(Selector::parse(m)?))
+        .collect()
+}
+
+fn profile_type_message(t: &ProfileType) -> types::ProfileType {
+    types::ProfileType {
+        id: t.id(),
+        name: t.name.clone(),
+        sample_type: t.sample_type.clone(),
+        sample_unit: t.sample_unit.clone(),
+        period_type: t.period_type.clone(),
+        period_unit: t.period_unit.clone(),
+    }
+}
+
+/// The profile types with data in `range`, sorted by ID.
+pub fn profile_types(
+    store: &SharedStore,
+    tenant: &Tenant,
+    range: &TimeRange,
+) -> Result<q::ProfileTypesResponse> {
+    let types: BTreeSet<ProfileType> = matching_series(store, tenant, &[], range)?
+        .into_iter()
+        .map(|s| s.profile_type)
+        .collect();
+    Ok(q::ProfileTypesResponse {
+        profile_types: types.iter().map(profile_type_message).collect(),
+    })
+}
+
+/// Every label of a series, the private `__…__` ones included, sorted by name.
+fn all_labels(s: &Series) -> Vec<(String, String)> {
+    let mut labels: Vec<(String, String)> = s
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(
+            s.profile_type
+                .private_labels()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        )
+        .collect();
+    labels.sort();
+    labels.dedup_by(|a, b| a.0 == b.0);
+    labels
+}
+
+/// The sorted label names of the series matching `matchers` in `range`.
+pub fn label_names(
+    store: &SharedStore,
+    tenant: &Tenant,
+    matchers: &[String],
+    range: &TimeRange,
+) -> Result<types::LabelNamesResponse> {
+    let names: BTreeSet<String> = matching_series(store, tenant, &selectors(matchers)?, range)?
+        .iter()
+        .flat_map(all_labels)
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    Ok(types::LabelNamesResponse {
+        names: names.into_iter().collect(),
+    })
+}
+
+/// The sorted values of label `name` over the series matching `matchers` in `range`.
+pub fn label_values(
+    store: &SharedStore,
+    tenant: &Tenant,
+    name: &str,
+    matchers: &[String],
+    range: &TimeRange,
+) -> Result<types::LabelValuesResponse> {
+    if name.is_empty() {
+        return Err(Error::bad_input("LabelValues needs a label `name`"));
+    }
+    let values: BTreeSet<String> = matching_series(store, tenant, &selectors(matchers)?, range)?
+        .iter()
+        .filter_map(|s| s.label(name))
+        .filter(|v| !v.is_empty())
+        .collect();
+    Ok(types::LabelValuesResponse {
+        names: values.into_iter().collect(),
+    })
+}
+
+/// The label sets of the series matching `matchers` in `range`, each with every label, or
+/// only `label_names` when given (then distinct sets).
+pub fn series(
+    store: &SharedStore,
+    tenant: &Tenant,
+    matchers: &[String],
+    label_names: &[String],
+    range: &TimeRange,
+) -> Result<q::SeriesResponse> {
+    let sets: BTreeSet<Vec<(String, String)>> =
+        matching_series(store, tenant, &selectors(matchers)?, range)?
+            .iter()
+            .map(|s| {
+                all_labels(s)
+                    .into_iter()
+                    .filter(|(k, v)| {
+                        !v.is_empty() && (label_names.is_empty() || label_names.contains(k))
+                    })
+                    .collect()
+            })
+            .collect();
+    Ok(q::SeriesResponse {
+        labels_set: sets
+            .into_iter()
+            .map(|set| types::Labels {
+                labels: set
+                    .into_iter()
+                    .map(|(name, value)| types::LabelPair { name, value })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// Whether the tenant has data, and its oldest and newest profile times (ms): the footers of
+/// the first and last days' segments.
+pub fn profile_stats(
+    store: &SharedStore,
+    tenant: &Tenant,
+) -> Result<types::GetProfileStatsResponse> {
+    let days = manifest::data_days(store.as_ref(), tenant)?;
+    let mut oldest: Option<i64> = None;
+    let mut newest: Option<i64> = None;
+    // The first day with a segment gives the oldest time, the last the newest.
+    for day in &days {
+        if let Some((min, _)) = day_bounds(store, tenant, *day)? {
+            oldest = Some(min);
+            break;
+        }
+    }
+    for day in days.iter().rev() {
+        if let Some((_, max)) = day_bounds(store, tenant, *day)? {
+            newest = Some(max);
+            break;
+        }
+    }
+    Ok(match (oldest, newest) {
+        (Some(oldest), Some(newest)) => types::GetProfileStatsResponse {
+            data_ingested: true,
+            oldest_profile_time: oldest / 1_000_000,
+            newest_profile_time: newest / 1_000_000,
+        },
+        _ => types::GetProfileStatsResponse::default(),
+    })
+}
+
+/// The earliest and latest profile times of the segments of one day's bucket.
+fn day_bounds(
+    store: &SharedStore,
+    tenant: &Tenant,
+    day: crate::keys::Day,
+) -> Result<Option<(i64, i64)>> {
+    let start = day.start_nanos();
+    let range = TimeRange {
+        from: start,
+        until: start + 86_400 * crate::time::NANOS_PER_SECOND - 1,
+    };
+    let mut bounds: Option<(i64, i64)> = None;
+    for (_, m) in footers(store, tenant, &range)? {
+        if m.series.is_empty() {
+            continue;
+        }
+        bounds = Some(match bounds {
+            None => (m.min_time, m.max_time),
+            Some((lo, hi)) => (lo.min(m.min_time), hi.max(m.max_time)),
+        });
+    }
+    Ok(bounds)
+}
+
+/// What a query would read: the segments overlapping the range, their bytes, and the series
+/// the query's selector matches there.
+pub fn analyze_query(
+    store: &SharedStore,
+    tenant: &Tenant,
+    query: &str,
+    range: &TimeRange,
+) -> Result<q::AnalyzeQueryResponse> {
+    let selector = Selector::parse(if query.trim().is_empty() { "{}" } else { query })?;
+    let mut segments = 0u64;
+    let mut bytes = 0u64;
+    let mut series = BTreeSet::new();
+    for (r, m) in footers(store, tenant, range)? {
+        segments += 1;
+        bytes += r.size;
+        series.extend(m.series.into_iter().filter(|s| selector.matches(s)));
+    }
+    Ok(q::AnalyzeQueryResponse {
+        query_scopes: vec![q::QueryScope {
+            component_type: "segments".into(),
+            component_count: 1,
+            block_count: segments,
+            series_count: series.len() as u64,
+            profile_bytes: bytes,
+            ..q::QueryScope::default()
+        }],
+        query_impact: Some(q::QueryImpact {
+            total_bytes_in_time_range: bytes,
+            total_queried_series: series.len() as u64,
+            deduplication_needed: false,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestRequest, ingest};
+    use crate::proto::types::v1::LabelNamesRequest;
+    use crate::store::MemoryStore;
+    use prost::Message;
+    use std::sync::Arc;
+
+    const T0_MS: i64 = 1_700_000_000_000;
+
+    fn store_with_data() -> (SharedStore, Tenant) {
+        let store: SharedStore = Arc::new(MemoryStore::default());
+        let tenant = Tenant::from_header(None).unwrap();
+        for (name, body) in [
+            ("app.cpu{env=prod}", "main;work 3\n"),
+            ("app.cpu{env=dev}", "main;idle 1\n"),
+            ("db.alloc_objects", "query 7\n"),
+        ] {
+            let params: Vec<(String, String)> = [("name", name), ("from", "1700000000")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .to_vec();
+            let req = IngestRequest {
+                params: &params,
+                content_type: None,
+                body: body.as_bytes(),
+            };
+            ingest(store.as_ref(), &tenant, &req, 0).unwrap();
+        }
+        (store, tenant)
+    }
+
+    fn json_call(
+        store: &SharedStore,
+        tenant: &Tenant,
+        method: &str,
+        body: &str,
+    ) -> serde_json::Value {
+        let path = format!("/{QUERIER_SERVICE}/{method}");
+        let c = Call {
+            path: &path,
+            content_type: Some("application/json"),
+            content_encoding: None,
+            accept_encoding: None,
+            body: body.as_bytes(),
+        };
+        let e = call(store, tenant, &c, T0_MS * 1_000_000).unwrap();
+        serde_json::from_slice(&e.body).unwrap()
+    }
+
+    #[test]
+    fn metadata_methods_in_json() {
+        let (store, tenant) = store_with_data();
+        let range = format!(
+            r#""start": "{}", "end": "{}""#,
+            T0_MS - 60_000,
+            T0_MS + 60_000
+        );
+        let types = json_call(&store, &tenant, "ProfileTypes", &format!("{{{range}}}"));
+        let ids: Vec<&str> = types["profileTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["ID"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "memory:alloc_objects:count::",
+                "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+            ]
+        );
+        let names = json_call(
+            &store,
+            &tenant,
+            "LabelNames",
+            &format!(r#"{{"matchers": ["{{service_name=\"app\"}}"], {range}}}"#),
+        );
+        assert_eq!(
+            names["names"],
+            serde_json::json!([
+                "__name__",
+                "__period_type__",
+                "__period_unit__",
+                "__profile_type__",
+                "__type__",
+                "__unit__",
+                "env",
+                "service_name"
+            ])
+        );
+        let values = json_call(
+            &store,
+            &tenant,
+            "LabelValues",
+            &format!(r#"{{"name": "env", {range}}}"#),
+        );
+        assert_eq!(values["names"], serde_json::json!(["dev", "prod"]));
+        let series = json_call(
+            &store,
+            &tenant,
+            "Series",
+            &format!(
+                r#"{{"matchers": ["{{__profile_type__=\"process_cpu:cpu:nanoseconds:cpu:nanoseconds\"}}"],
+                    "labelNames": ["service_name", "env"], {range}}}"#
+            ),
+        );
+        assert_eq!(
+            series["labelsSet"],
+            serde_json::json!([
+                {"labels": [{"name": "env", "value": "dev"}, {"name": "service_name", "value": "app"}]},
+                {"labels": [{"name": "env", "value": "prod"}, {"name": "service_name", "value": "app"}]}
+            ])
+        );
+        let stats = json_call(&store, &tenant, "GetProfileStats", "{}");
+        assert_eq!(stats["dataIngested"], true);
+        assert_eq!(stats["oldestProfileTime"], T0_MS.to_string());
+        // Outside the data's range: nothing.
+        let empty = json_call(
+            &store,
+            &tenant,
+            "ProfileTypes",
+            r#"{"start": "1000", "end": "2000"}"#,
+        );
+        assert!(
+            empty
+                .get("profileTypes")
+                .is_none_or(|t| t.as_array().unwrap().is_empty())
+        );
+    }
+
+    #[test]
+    fn binary_gzip_and_errors() {
+        let (store, tenant) = store_with_data();
+        let req = LabelNamesRequest {
+            matchers: vec![],
+            start: T0_MS - 60_000,
+            end: T0_MS + 60_000,
+        };
+        let path = format!("/{QUERIER_SERVICE}/LabelNames");
+        let body = req.encode_to_vec();
+        let c = Call {
+            path: &path,
+            content_type: Some("application/proto"),
+            content_encoding: None,
+            accept_encoding: Some("gzip"),
+            body: &body,
+        };
+        let e = call(&store, &tenant, &c, 0).unwrap();
+        assert_eq!(e.content_encoding, Some("gzip"));
+        let raw = crate::ingest::gunzip(&e.body, 1 << 20, "answer").unwrap();
+        let names = types::LabelNamesResponse::decode(&raw[..]).unwrap();
+        assert!(names.names.contains(&"env".to_string()));
+
+        let kind = |path: &str, ct: &str, body: &[u8]| {
+            call(
+                &store,
+                &tenant,
+                &Call {
+                    path,
+                    content_type: Some(ct),
+                    content_encoding: None,
+                    accept_encoding: None,
+                    body,
+                },
+                0,
+            )
+            .unwrap_err()
+            .kind()
+        };
+        use crate::ErrorKind;
+        assert_eq!(kind(&path, "text/plain", b""), ErrorKind::Unsupported);
+        assert_eq!(
+            kind(&path, "application/proto", b"\xff\xff"),
+            ErrorKind::BadInput
+        );
+        assert_eq!(
+            kind(
+                &format!("/{QUERIER_SERVICE}/Nope"),
+                "application/json",
+                b"{}"
+            ),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind(
+                &format!("/{QUERIER_SERVICE}/LabelValues"),
+                "application/json",
+                b"{}"
+            ),
+            ErrorKind::BadInput
+        );
+        assert_eq!(
+            kind(
+                &format!("/{QUERIER_SERVICE}/LabelNames"),
+                "application/json",
+                br#"{"matchers": ["{service_name=~\"(\"}"]}"#
+            ),
+            ErrorKind::BadInput
+        );
+    }
+}

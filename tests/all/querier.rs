@@ -1,0 +1,276 @@
+//! The Connect query API through the real host and query component: a Grafana-style binary
+//! client (prost-encoded requests over HTTP, as the datasource sends them), the same calls in
+//! JSON (as Profiles Drilldown sends them), compression, and the status-code behaviours.
+
+use std::io::{Read, Write};
+
+use flamelet::proto::querier::v1::{
+    ProfileTypesRequest, ProfileTypesResponse, SeriesRequest, SeriesResponse,
+};
+use flamelet::proto::settings::v1::{GetSettingsRequest, GetSettingsResponse};
+use flamelet::proto::types::v1::{
+    GetProfileStatsRequest, GetProfileStatsResponse, LabelNamesRequest, LabelNamesResponse,
+    LabelValuesRequest, LabelValuesResponse,
+};
+use prost::Message;
+use serde_json::{Value, json};
+
+use crate::util::{FlameletServer, T0};
+
+const PROTO: (&str, &str) = ("Content-Type", "application/proto");
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+const START_MS: i64 = (T0 - 60) * 1000;
+const END_MS: i64 = (T0 + 60) * 1000;
+
+fn server_with_data() -> FlameletServer {
+    let s = FlameletServer::start();
+    for (name, body) in [
+        ("app.cpu%7Benv%3Dprod%7D", "main;work 3\n"),
+        ("app.cpu%7Benv%3Ddev%7D", "main;idle 1\n"),
+        ("db.alloc_objects", "query 7\n"),
+    ] {
+        let r = s.post(&format!("/ingest?name={name}&from={T0}"), body.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    s
+}
+
+/// A binary Connect call, as Grafana's datasource makes it.
+fn binary<Req: Message, Resp: Message + Default>(
+    s: &FlameletServer,
+    method: &str,
+    req: &Req,
+) -> Resp {
+    let r = s.post_raw(method, &[PROTO], &req.encode_to_vec());
+    assert_eq!(
+        r.status,
+        200,
+        "{method}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.content_type.as_deref(), Some("application/proto"));
+    Resp::decode(&r.body[..]).unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+/// A JSON Connect call, as Profiles Drilldown makes it.
+fn json_call(s: &FlameletServer, method: &str, body: Value) -> Value {
+    let r = s.post_raw(method, &[JSON], body.to_string().as_bytes());
+    assert_eq!(
+        r.status,
+        200,
+        "{method}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.content_type.as_deref(), Some("application/json"));
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+#[test]
+fn metadata_methods_binary_and_json() {
+    let s = server_with_data();
+    let q = "/querier.v1.QuerierService";
+
+    // ProfileTypes (Grafana's health check too).
+    let types: ProfileTypesResponse = binary(
+        &s,
+        &format!("{q}/ProfileTypes"),
+        &ProfileTypesRequest {
+            start: START_MS,
+            end: END_MS,
+        },
+    );
+    let ids: Vec<&str> = types.profile_types.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["memory:alloc_objects:count::", CPU]);
+    assert_eq!(types.profile_types[1].name, "process_cpu");
+    assert_eq!(types.profile_types[1].sample_type, "cpu");
+    let j = json_call(
+        &s,
+        &format!("{q}/ProfileTypes"),
+        json!({"start": START_MS.to_string(), "end": END_MS.to_string()}),
+    );
+    assert_eq!(j["profileTypes"][1]["ID"], CPU);
+    assert_eq!(j["profileTypes"][1]["sampleUnit"], "nanoseconds");
+
+    // LabelNames: the private labels are included.
+    let matchers = vec![format!("{{__profile_type__=\"{CPU}\"}}")];
+    let names: LabelNamesResponse = binary(
+        &s,
+        &format!("{q}/LabelNames"),
+        &LabelNamesRequest {
+            matchers: matchers.clone(),
+            start: START_MS,
+            end: END_MS,
+        },
+    );
+    for n in ["__name__", "__profile_type__", "env", "service_name"] {
+        assert!(
+            names.names.contains(&n.to_string()),
+            "{n} in {:?}",
+            names.names
+        );
+    }
+    let j = json_call(
+        &s,
+        &format!("{q}/LabelNames"),
+        json!({"matchers": matchers, "start": START_MS.to_string(), "end": END_MS.to_string()}),
+    );
+    assert_eq!(j["names"], json!(names.names));
+
+    // LabelValues.
+    let values: LabelValuesResponse = binary(
+        &s,
+        &format!("{q}/LabelValues"),
+        &LabelValuesRequest {
+            name: "service_name".into(),
+            matchers: vec![],
+            start: START_MS,
+            end: END_MS,
+        },
+    );
+    assert_eq!(values.names, ["app", "db"]);
+    let j = json_call(
+        &s,
+        &format!("{q}/LabelValues"),
+        json!({"name": "env", "matchers": ["{service_name=\"app\"}"],
+               "start": START_MS.to_string(), "end": END_MS.to_string()}),
+    );
+    assert_eq!(j["names"], json!(["dev", "prod"]));
+
+    // Series, all labels or some.
+    let series: SeriesResponse = binary(
+        &s,
+        &format!("{q}/Series"),
+        &SeriesRequest {
+            matchers: vec!["{service_name=\"db\"}".into()],
+            label_names: vec![],
+            start: START_MS,
+            end: END_MS,
+        },
+    );
+    assert_eq!(series.labels_set.len(), 1);
+    let labels: Vec<(&str, &str)> = series.labels_set[0]
+        .labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    assert!(labels.contains(&("__profile_type__", "memory:alloc_objects:count::")));
+    assert!(labels.contains(&("service_name", "db")));
+    let j = json_call(
+        &s,
+        &format!("{q}/Series"),
+        json!({"matchers": ["{service_name=\"app\"}"], "labelNames": ["env"],
+               "start": START_MS.to_string(), "end": END_MS.to_string()}),
+    );
+    assert_eq!(
+        j["labelsSet"],
+        json!([{"labels": [{"name": "env", "value": "dev"}]},
+               {"labels": [{"name": "env", "value": "prod"}]}])
+    );
+
+    // GetProfileStats.
+    let stats: GetProfileStatsResponse = binary(
+        &s,
+        &format!("{q}/GetProfileStats"),
+        &GetProfileStatsRequest {},
+    );
+    assert!(stats.data_ingested);
+    assert_eq!(
+        (stats.oldest_profile_time, stats.newest_profile_time),
+        (T0 * 1000, T0 * 1000)
+    );
+    let j = json_call(&s, &format!("{q}/GetProfileStats"), json!({}));
+    assert_eq!(j["oldestProfileTime"], (T0 * 1000).to_string());
+
+    // settings.v1.SettingsService/Get: no settings are kept.
+    let settings: GetSettingsResponse = binary(
+        &s,
+        "/settings.v1.SettingsService/Get",
+        &GetSettingsRequest {},
+    );
+    assert!(settings.settings.is_empty());
+    assert_eq!(
+        json_call(&s, "/settings.v1.SettingsService/Get", json!({})),
+        json!({})
+    );
+
+    // Another tenant sees nothing.
+    let r = s.post_raw(
+        &format!("{q}/ProfileTypes"),
+        &[JSON, ("X-Scope-OrgID", "other")],
+        b"{}",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), json!({}));
+}
+
+#[test]
+fn compression_and_status_codes() {
+    let s = server_with_data();
+    let path = "/querier.v1.QuerierService/LabelValues";
+    let req = LabelValuesRequest {
+        name: "service_name".into(),
+        matchers: vec![],
+        start: START_MS,
+        end: END_MS,
+    };
+
+    // A gzipped request, and a gzipped answer when the client accepts one.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&req.encode_to_vec()).unwrap();
+    let r = s.post_raw(
+        path,
+        &[
+            PROTO,
+            ("Content-Encoding", "gzip"),
+            ("Accept-Encoding", "gzip"),
+        ],
+        &gz.finish().unwrap(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_encoding.as_deref(), Some("gzip"));
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(&r.body[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    assert_eq!(
+        LabelValuesResponse::decode(&raw[..]).unwrap().names,
+        ["app", "db"]
+    );
+
+    let connect_error = |r: &crate::util::server::RawReply| -> Value {
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.contains('\n')),
+            "{v}"
+        );
+        v
+    };
+    // GET → 405.
+    assert_eq!(s.get(path).status, 405);
+    // Another content type → 415.
+    let r = s.post_raw(path, &[("Content-Type", "text/plain")], b"x");
+    assert_eq!(r.status, 415);
+    assert_eq!(connect_error(&r)["code"], "unimplemented");
+    // Garbage → 400 invalid_argument.
+    let r = s.post_raw(path, &[PROTO], b"\xff\xff\xff");
+    assert_eq!(r.status, 400);
+    assert_eq!(connect_error(&r)["code"], "invalid_argument");
+    let r = s.post_raw(
+        path,
+        &[JSON],
+        br#"{"name": "x", "matchers": ["{a=~\"(\"}"]}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(connect_error(&r)["code"], "invalid_argument");
+    // An unknown method → 404.
+    let r = s.post_raw("/querier.v1.QuerierService/Nope", &[JSON], b"{}");
+    assert_eq!(r.status, 404);
+    assert_eq!(connect_error(&r)["code"], "not_found");
+    // A bad tenant → 400.
+    let r = s.post_raw(path, &[JSON, ("X-Scope-OrgID", "../x")], b"{}");
+    assert_eq!(r.status, 400);
+    assert_eq!(connect_error(&r)["code"], "invalid_argument");
+}
