@@ -6,7 +6,7 @@
 //! Times are milliseconds since the epoch. Which series exist in a range is read from segment
 //! footers alone (no sample columns).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::connect::{self, Codec, Encoded};
 use crate::manifest;
@@ -83,16 +83,19 @@ pub fn call(store: &SharedStore, tenant: &Tenant, c: &Call<'_>, now_nanos: i64) 
             let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
             analyze_query(store, tenant, &r.query, &range)
         }),
+        (QUERIER_SERVICE, "SelectMergeStacktraces") => {
+            answer!(|r: q::SelectMergeStacktracesRequest| merge_stacktraces(
+                store, tenant, &r, now_nanos
+            ))
+        }
+        (QUERIER_SERVICE, "SelectSeries") => {
+            answer!(|r: q::SelectSeriesRequest| select_series(store, tenant, &r, now_nanos))
+        }
         (
             QUERIER_SERVICE,
-            m @ ("SelectMergeStacktraces"
-            | "SelectMergeSpanProfile"
-            | "SelectMergeProfile"
-            | "SelectSeries"
-            | "SelectHeatmap"
-            | "Diff"),
+            m @ ("SelectMergeSpanProfile" | "SelectMergeProfile" | "SelectHeatmap" | "Diff"),
         ) => Err(Error::Unimplemented(format!(
-            "{QUERIER_SERVICE}/{m} is not provided yet: use /pyroscope/render"
+            "{QUERIER_SERVICE}/{m} is not provided yet"
         ))),
         // Tenant settings are not kept: there are none to list.
         (SETTINGS_SERVICE, "Get") => {
@@ -232,6 +235,183 @@ pub fn series(
                     .collect(),
             })
             .collect(),
+    })
+}
+
+/// A profile type and label selector as the stack and series methods name them.
+fn typed_selector(profile_type_id: &str, label_selector: &str) -> Result<Selector> {
+    let profile_type = ProfileType::parse(profile_type_id)?;
+    let mut selector = Selector::parse(label_selector)?;
+    if selector
+        .profile_type
+        .as_ref()
+        .is_some_and(|t| *t != profile_type)
+    {
+        return Err(Error::bad_input(format!(
+            "label selector `{label_selector}` names another profile type than `{profile_type_id}`"
+        )));
+    }
+    selector.profile_type = Some(profile_type);
+    Ok(selector)
+}
+
+/// Rejects what a request asks that is not provided yet, rather than ignoring it.
+fn not_yet(what: &str, asked: bool) -> Result<()> {
+    if asked {
+        return Err(Error::Unimplemented(format!("{what} is not provided yet")));
+    }
+    Ok(())
+}
+
+fn asks_stack_selection(s: &Option<types::StackTraceSelector>) -> bool {
+    s.as_ref()
+        .is_some_and(|s| !s.call_site.is_empty() || s.go_pgo.is_some())
+}
+
+/// The merged flame graph of the matching series (format flamegraph or dot).
+pub fn merge_stacktraces(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: &q::SelectMergeStacktracesRequest,
+    now_nanos: i64,
+) -> Result<q::SelectMergeStacktracesResponse> {
+    not_yet(
+        "stack_trace_selector",
+        asks_stack_selection(&r.stack_trace_selector),
+    )?;
+    not_yet(
+        "span, trace and profile id selectors",
+        !r.span_selector.is_empty()
+            || !r.trace_id_selector.is_empty()
+            || !r.profile_id_selector.is_empty(),
+    )?;
+    let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
+    let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+    let max_nodes = crate::query::max_nodes(r.max_nodes.unwrap_or(0))?;
+    let format = q::ProfileFormat::try_from(r.format)
+        .map_err(|_| Error::bad_input(format!("unknown profile format {}", r.format)))?;
+    let merged = crate::query::select(store, tenant, &selector, &range)?;
+    let mut out = q::SelectMergeStacktracesResponse::default();
+    match format {
+        q::ProfileFormat::Unspecified | q::ProfileFormat::Flamegraph => {
+            let fg = crate::flamebearer::encode(&merged.tree, max_nodes);
+            out.flamegraph = Some(q::FlameGraph {
+                names: fg.names,
+                levels: fg
+                    .levels
+                    .into_iter()
+                    .map(|values| q::Level { values })
+                    .collect(),
+                total: fg.total,
+                max_self: fg.max_self,
+            });
+        }
+        q::ProfileFormat::Dot => {
+            let title = selector
+                .profile_type
+                .as_ref()
+                .map_or("", |t| t.sample_type.as_str());
+            out.dot = crate::dot::render(&merged.tree, max_nodes, title);
+        }
+        q::ProfileFormat::Tree | q::ProfileFormat::Pprof => {
+            not_yet("formats tree and pprof", true)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Per step start (ms): the sum of the profile totals and how many profiles.
+type StepTotals = BTreeMap<i64, (i64, i64)>;
+
+/// Time series of profile totals: one point per `step` seconds from `start` (at start + k·step,
+/// only steps with data), per distinct value set of the `group_by` labels; `aggregation` sums
+/// the profiles of a step or takes their mean; `limit` keeps the series with the largest totals.
+pub fn select_series(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: &q::SelectSeriesRequest,
+    now_nanos: i64,
+) -> Result<q::SelectSeriesResponse> {
+    not_yet(
+        "stack_trace_selector",
+        asks_stack_selection(&r.stack_trace_selector),
+    )?;
+    let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
+    let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+    if !r.step.is_finite() || r.step < 0.0 {
+        return Err(Error::bad_input(format!("invalid step {}", r.step)));
+    }
+    let step_ms = if r.step > 0.0 {
+        ((r.step * 1000.0).round() as i64).max(1)
+    } else {
+        crate::timeline::step_seconds(range.from, range.until) * 1000
+    };
+    let avg = match r.aggregation {
+        None => false,
+        Some(a) => match types::TimeSeriesAggregationType::try_from(a) {
+            Ok(types::TimeSeriesAggregationType::Sum) => false,
+            Ok(types::TimeSeriesAggregationType::Average) => true,
+            Err(_) => return Err(Error::bad_input(format!("unknown aggregation {a}"))),
+        },
+    };
+    if r.limit.is_some_and(|l| l < 0) {
+        return Err(Error::bad_input("limit must not be negative"));
+    }
+    let merged = crate::query::select(store, tenant, &selector, &range)?;
+    let start_ms = range.from / 1_000_000;
+    // Group labels → step start → (sum, profiles).
+    let mut groups: BTreeMap<Vec<(String, String)>, StepTotals> = BTreeMap::new();
+    for ((series, time), total) in &merged.profile_totals {
+        let s = &merged.series[*series as usize];
+        let key: Vec<(String, String)> = r
+            .group_by
+            .iter()
+            .filter_map(|g| s.label(g).map(|v| (g.clone(), v)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let t_ms = time / 1_000_000;
+        let bucket = start_ms + (t_ms - start_ms).div_euclid(step_ms) * step_ms;
+        let point = groups.entry(key).or_default().entry(bucket).or_default();
+        point.0 = point.0.saturating_add(*total);
+        point.1 += 1;
+    }
+    let mut series: Vec<(i64, types::Series)> = groups
+        .into_iter()
+        .map(|(labels, points)| {
+            let total: i64 = points.values().map(|(sum, _)| *sum).sum();
+            let points = points
+                .into_iter()
+                .map(|(timestamp, (sum, n))| types::Point {
+                    value: if avg {
+                        sum as f64 / n as f64
+                    } else {
+                        sum as f64
+                    },
+                    timestamp,
+                    ..types::Point::default()
+                })
+                .collect();
+            let labels = labels
+                .into_iter()
+                .map(|(name, value)| types::LabelPair { name, value })
+                .collect();
+            (total, types::Series { labels, points })
+        })
+        .collect();
+    if let Some(limit) = r.limit.filter(|l| *l > 0) {
+        // The largest totals win; ties keep label order. Then back to label order.
+        let mut order: Vec<usize> = (0..series.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(series[*i].0));
+        let keep: BTreeSet<usize> = order.into_iter().take(limit as usize).collect();
+        series = series
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, s)| s)
+            .collect();
+    }
+    Ok(q::SelectSeriesResponse {
+        series: series.into_iter().map(|(_, s)| s).collect(),
     })
 }
 
@@ -453,6 +633,130 @@ mod tests {
             empty
                 .get("profileTypes")
                 .is_none_or(|t| t.as_array().unwrap().is_empty())
+        );
+    }
+
+    #[test]
+    fn series_steps_groups_aggregation_and_limit() {
+        let store: SharedStore = Arc::new(MemoryStore::default());
+        let tenant = Tenant::from_header(None).unwrap();
+        let t0 = T0_MS / 1000;
+        for (env, at, count) in [
+            ("prod", t0, 3),
+            ("prod", t0 + 10, 5),
+            ("dev", t0 + 10, 2),
+            ("prod", t0 + 20, 1),
+        ] {
+            let name = format!("app.cpu{{env={env}}}");
+            let from = at.to_string();
+            let params: Vec<(String, String)> = [("name", name.as_str()), ("from", from.as_str())]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .to_vec();
+            let body = format!("main;work {count}\n");
+            let req = IngestRequest {
+                params: &params,
+                content_type: None,
+                body: body.as_bytes(),
+            };
+            ingest(store.as_ref(), &tenant, &req, 0).unwrap();
+        }
+        let unit = 10_000_000.0; // one sample at 100 Hz
+        let req = |group_by: &[&str], aggregation, limit| q::SelectSeriesRequest {
+            profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".into(),
+            label_selector: "{service_name=\"app\"}".into(),
+            start: T0_MS,
+            end: T0_MS + 60_000,
+            group_by: group_by.iter().map(|g| g.to_string()).collect(),
+            step: 15.0,
+            aggregation,
+            limit,
+            ..Default::default()
+        };
+        type Points = Vec<(Vec<String>, Vec<(i64, f64)>)>;
+        let points = |r: &q::SelectSeriesResponse| -> Points {
+            r.series
+                .iter()
+                .map(|s| {
+                    (
+                        s.labels
+                            .iter()
+                            .map(|l| format!("{}={}", l.name, l.value))
+                            .collect(),
+                        s.points
+                            .iter()
+                            .map(|p| (p.timestamp, p.value / unit))
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        let sum = select_series(&store, &tenant, &req(&[], None, None), 0).unwrap();
+        assert_eq!(
+            points(&sum),
+            [(vec![], vec![(T0_MS, 10.0), (T0_MS + 15_000, 1.0)])]
+        );
+        let avg = select_series(&store, &tenant, &req(&[], Some(1), None), 0).unwrap();
+        let avg: Vec<(i64, f64)> = avg.series[0]
+            .points
+            .iter()
+            .map(|p| (p.timestamp, p.value))
+            .collect();
+        assert_eq!(avg, [(T0_MS, 10.0 * unit / 3.0), (T0_MS + 15_000, unit)]);
+        let by_env = select_series(&store, &tenant, &req(&["env"], None, None), 0).unwrap();
+        assert_eq!(
+            points(&by_env),
+            [
+                (vec!["env=dev".to_string()], vec![(T0_MS, 2.0)]),
+                (
+                    vec!["env=prod".to_string()],
+                    vec![(T0_MS, 8.0), (T0_MS + 15_000, 1.0)]
+                ),
+            ]
+        );
+        let top = select_series(&store, &tenant, &req(&["env"], None, Some(1)), 0).unwrap();
+        assert_eq!(points(&top).len(), 1);
+        assert_eq!(points(&top)[0].0, ["env=prod"]);
+
+        // The flame graph of the same selection has the same total.
+        let fg = merge_stacktraces(
+            &store,
+            &tenant,
+            &q::SelectMergeStacktracesRequest {
+                profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".into(),
+                label_selector: "{service_name=\"app\"}".into(),
+                start: T0_MS,
+                end: T0_MS + 60_000,
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap()
+        .flamegraph
+        .unwrap();
+        assert_eq!(fg.total as f64, 11.0 * unit);
+        assert_eq!(fg.names[..3], ["total", "main", "work"]);
+        // Limits and what is not provided yet are errors, not ignored.
+        let too_many = q::SelectMergeStacktracesRequest {
+            profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".into(),
+            max_nodes: Some(2_000_000),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge_stacktraces(&store, &tenant, &too_many, 0)
+                .unwrap_err()
+                .kind(),
+            crate::ErrorKind::BadInput
+        );
+        let spans = q::SelectMergeStacktracesRequest {
+            profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".into(),
+            span_selector: vec!["00000000000000ab".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            merge_stacktraces(&store, &tenant, &spans, 0)
+                .unwrap_err()
+                .kind(),
+            crate::ErrorKind::Unimplemented
         );
     }
 

@@ -159,6 +159,11 @@ pub fn parse_max_nodes(value: Option<&str>) -> Result<usize> {
     let n: i64 = v.parse().map_err(|_| {
         Error::bad_input(format!("invalid maxNodes `{v}`: expected a whole number"))
     })?;
+    max_nodes(n)
+}
+
+/// Checks a max-nodes number: at most 1048576; 0 or less is the default, 8192.
+pub fn max_nodes(n: i64) -> Result<usize> {
     if n > MAX_MAX_NODES as i64 {
         return Err(Error::bad_input(format!(
             "maxNodes {n} is more than {MAX_MAX_NODES}"
