@@ -14,7 +14,7 @@ use crate::profile::{ProfileType, Series};
 use crate::proto::querier::v1 as q;
 use crate::proto::settings::v1 as settings;
 use crate::proto::types::v1 as types;
-use crate::query::{SharedStore, footers, matching_series};
+use crate::query::{LinkFilter, SharedStore, footers, matching_series};
 use crate::selector::Selector;
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
@@ -91,12 +91,36 @@ pub fn call(store: &SharedStore, tenant: &Tenant, c: &Call<'_>, now_nanos: i64) 
         (QUERIER_SERVICE, "SelectSeries") => {
             answer!(|r: q::SelectSeriesRequest| select_series(store, tenant, &r, now_nanos))
         }
-        (
-            QUERIER_SERVICE,
-            m @ ("SelectMergeSpanProfile" | "SelectMergeProfile" | "SelectHeatmap" | "Diff"),
-        ) => Err(Error::Unimplemented(format!(
-            "{QUERIER_SERVICE}/{m} is not provided yet"
-        ))),
+        (QUERIER_SERVICE, "SelectMergeSpanProfile") => {
+            answer!(|r: q::SelectMergeSpanProfileRequest| {
+                not_yet(
+                    "SelectMergeSpanProfile formats other than flamegraph",
+                    r.format > q::ProfileFormat::Flamegraph as i32,
+                )?;
+                let resp = merge_stacktraces(
+                    store,
+                    tenant,
+                    &q::SelectMergeStacktracesRequest {
+                        profile_type_id: r.profile_type_id,
+                        label_selector: r.label_selector,
+                        start: r.start,
+                        end: r.end,
+                        max_nodes: r.max_nodes,
+                        format: r.format,
+                        span_selector: r.span_selector,
+                        ..Default::default()
+                    },
+                    now_nanos,
+                )?;
+                Ok::<_, Error>(q::SelectMergeSpanProfileResponse {
+                    flamegraph: resp.flamegraph,
+                    tree: resp.tree,
+                })
+            })
+        }
+        (QUERIER_SERVICE, m @ ("SelectMergeProfile" | "SelectHeatmap" | "Diff")) => Err(
+            Error::Unimplemented(format!("{QUERIER_SERVICE}/{m} is not provided yet")),
+        ),
         // Tenant settings are not kept: there are none to list.
         (SETTINGS_SERVICE, "Get") => {
             answer!(|_: settings::GetSettingsRequest| Ok::<_, Error>(
@@ -268,7 +292,8 @@ fn asks_stack_selection(s: &Option<types::StackTraceSelector>) -> bool {
         .is_some_and(|s| !s.call_site.is_empty() || s.go_pgo.is_some())
 }
 
-/// The merged flame graph of the matching series (format flamegraph or dot).
+/// The merged flame graph of the matching series (format flamegraph or dot), of only the
+/// samples with the given span, trace or profile ids when the request names some.
 pub fn merge_stacktraces(
     store: &SharedStore,
     tenant: &Tenant,
@@ -279,18 +304,17 @@ pub fn merge_stacktraces(
         "stack_trace_selector",
         asks_stack_selection(&r.stack_trace_selector),
     )?;
-    not_yet(
-        "span, trace and profile id selectors",
-        !r.span_selector.is_empty()
-            || !r.trace_id_selector.is_empty()
-            || !r.profile_id_selector.is_empty(),
-    )?;
     let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
     let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
     let max_nodes = crate::query::max_nodes(r.max_nodes.unwrap_or(0))?;
     let format = q::ProfileFormat::try_from(r.format)
         .map_err(|_| Error::bad_input(format!("unknown profile format {}", r.format)))?;
-    let merged = crate::query::select(store, tenant, &selector, &range)?;
+    let links = LinkFilter {
+        span_ids: r.span_selector.iter().cloned().collect(),
+        trace_ids: r.trace_id_selector.iter().cloned().collect(),
+        profile_ids: r.profile_id_selector.iter().cloned().collect(),
+    };
+    let merged = crate::query::select_linked(store, tenant, &selector, &range, &links)?;
     let mut out = q::SelectMergeStacktracesResponse::default();
     match format {
         q::ProfileFormat::Unspecified | q::ProfileFormat::Flamegraph => {
@@ -747,13 +771,27 @@ mod tests {
                 .kind(),
             crate::ErrorKind::BadInput
         );
+        // No sample of this data has a span id: selecting one leaves nothing.
         let spans = q::SelectMergeStacktracesRequest {
             profile_type_id: "process_cpu:cpu:nanoseconds:cpu:nanoseconds".into(),
+            start: T0_MS,
+            end: T0_MS + 60_000,
             span_selector: vec!["00000000000000ab".into()],
             ..Default::default()
         };
+        let fg = merge_stacktraces(&store, &tenant, &spans, 0).unwrap();
+        assert_eq!(fg.flamegraph.unwrap().total, 0);
+        let call_site = q::SelectMergeStacktracesRequest {
+            stack_trace_selector: Some(types::StackTraceSelector {
+                call_site: vec![types::Location {
+                    name: "main".into(),
+                }],
+                go_pgo: None,
+            }),
+            ..spans
+        };
         assert_eq!(
-            merge_stacktraces(&store, &tenant, &spans, 0)
+            merge_stacktraces(&store, &tenant, &call_site, 0)
                 .unwrap_err()
                 .kind(),
             crate::ErrorKind::Unimplemented

@@ -226,12 +226,51 @@ pub struct Merged {
     pub profile_totals: BTreeMap<(u32, i64), i64>,
 }
 
+/// Which samples to keep by their links (pprof `span_id`, `trace_id`, `profile_id` labels):
+/// for each non-empty set, the sample's id must be in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkFilter {
+    /// Span ids.
+    pub span_ids: BTreeSet<String>,
+    /// Trace ids.
+    pub trace_ids: BTreeSet<String>,
+    /// Profile ids.
+    pub profile_ids: BTreeSet<String>,
+}
+
+impl LinkFilter {
+    /// Tells whether the filter keeps every sample (then links need not be read).
+    pub fn is_empty(&self) -> bool {
+        self.span_ids.is_empty() && self.trace_ids.is_empty() && self.profile_ids.is_empty()
+    }
+
+    /// Tells whether a sample with this link passes.
+    pub fn keeps(&self, link: &crate::profile::Link) -> bool {
+        let ok = |set: &BTreeSet<String>, id: &String| set.is_empty() || set.contains(id);
+        ok(&self.span_ids, &link.span_id)
+            && ok(&self.trace_ids, &link.trace_id)
+            && ok(&self.profile_ids, &link.profile_id)
+    }
+}
+
 /// Reads every live segment of the range and merges the matching samples.
 pub fn select(
     store: &SharedStore,
     tenant: &Tenant,
     selector: &Selector,
     range: &TimeRange,
+) -> Result<Merged> {
+    select_linked(store, tenant, selector, range, &LinkFilter::default())
+}
+
+/// [`select`], keeping only the samples whose links pass `links` (which reads the link
+/// columns; an empty filter does not).
+pub fn select_linked(
+    store: &SharedStore,
+    tenant: &Tenant,
+    selector: &Selector,
+    range: &TimeRange,
+    links: &LinkFilter,
 ) -> Result<Merged> {
     let mut merged = Merged {
         tree: Tree::new(),
@@ -251,12 +290,13 @@ pub fn select(
         }
         let strings = reader.read_strings()?;
         let nodes = reader.read_nodes(strings.len())?;
+        let mut link_table = Vec::new();
         let samples = reader.read_samples(
             range.from,
             range.until,
             &|s| matching[s as usize],
             nodes.len(),
-            None,
+            (!links.is_empty()).then_some(&mut link_table),
         )?;
         if samples.is_empty() {
             continue;
@@ -273,6 +313,9 @@ pub fn select(
             .collect();
         let mut to_tree: Vec<usize> = vec![usize::MAX; nodes.len()];
         for i in 0..samples.len() {
+            if !links.is_empty() && !links.keeps(&link_table[samples.link[i] as usize]) {
+                continue;
+            }
             let leaf = tree_node(
                 &mut merged.tree,
                 &mut to_tree,

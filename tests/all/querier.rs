@@ -375,3 +375,84 @@ fn stacks_and_series_as_grafana_calls_them() {
         "unimplemented"
     );
 }
+
+/// Span profiles: `single_group_with_optional_span_id.pb.gz` has samples with and without a
+/// `span_id` label; selecting spans keeps exactly their samples.
+#[test]
+fn span_selection_on_the_corpus() {
+    use flamelet::proto::querier::v1::{
+        SelectMergeSpanProfileRequest, SelectMergeSpanProfileResponse,
+        SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+    };
+    let s = FlameletServer::start();
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/pprof/single_group_with_optional_span_id.pb.gz");
+    let file = std::fs::read(&path).unwrap();
+    let r = s.post("/ingest?name=spanapp&format=pprof", &file);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Per span id, the cpu total in the file.
+    let p = flamelet::pprof::decode(&file).unwrap();
+    let st = |i: i64| p.string_table[i as usize].as_str();
+    let cpu = p
+        .sample_type
+        .iter()
+        .position(|t| st(t.r#type) == "cpu")
+        .unwrap();
+    let mut by_span: std::collections::BTreeMap<&str, i64> = Default::default();
+    for sample in &p.sample {
+        let span = sample
+            .label
+            .iter()
+            .find(|l| st(l.key) == "span_id")
+            .map_or("", |l| st(l.str));
+        *by_span.entry(span).or_default() += sample.value[cpu];
+    }
+    let spans: Vec<&str> = by_span.keys().copied().filter(|s| !s.is_empty()).collect();
+    // Samples with a span and samples without.
+    assert!(!spans.is_empty() && by_span.contains_key(""), "{by_span:?}");
+    let ms = p.time_nanos / 1_000_000;
+    let (start, end) = (ms - 60_000, ms + 60_000);
+    let q = "/querier.v1.QuerierService";
+
+    let span_total = |ids: &[&str]| -> i64 {
+        let resp: SelectMergeSpanProfileResponse = binary(
+            &s,
+            &format!("{q}/SelectMergeSpanProfile"),
+            &SelectMergeSpanProfileRequest {
+                profile_type_id: CPU.into(),
+                label_selector: "{service_name=\"spanapp\"}".into(),
+                span_selector: ids.iter().map(|s| s.to_string()).collect(),
+                start,
+                end,
+                ..Default::default()
+            },
+        );
+        resp.flamegraph.map_or(0, |f| f.total)
+    };
+    assert_eq!(span_total(&spans[..1]), by_span[spans[0]]);
+    assert_eq!(
+        span_total(&[spans[0], "ffffffffffffffff"]),
+        by_span[spans[0]]
+    );
+    assert_eq!(span_total(&["ffffffffffffffff"]), 0);
+
+    // span_selector on SelectMergeStacktraces does the same; without it, everything.
+    let total = |span_selector: Vec<String>| -> i64 {
+        let resp: SelectMergeStacktracesResponse = binary(
+            &s,
+            &format!("{q}/SelectMergeStacktraces"),
+            &SelectMergeStacktracesRequest {
+                profile_type_id: CPU.into(),
+                label_selector: "{service_name=\"spanapp\"}".into(),
+                start,
+                end,
+                span_selector,
+                ..Default::default()
+            },
+        );
+        resp.flamegraph.map_or(0, |f| f.total)
+    };
+    assert_eq!(total(vec![]), by_span.values().sum::<i64>());
+    assert_eq!(total(vec![spans[0].to_string()]), by_span[spans[0]]);
+}
