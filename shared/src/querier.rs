@@ -426,7 +426,10 @@ pub fn select_series(
         // The largest totals win; ties keep label order. Then back to label order.
         let mut order: Vec<usize> = (0..series.len()).collect();
         order.sort_by_key(|i| std::cmp::Reverse(series[*i].0));
-        let keep: BTreeSet<usize> = order.into_iter().take(limit as usize).collect();
+        let keep: BTreeSet<usize> = order
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
         series = series
             .into_iter()
             .enumerate()
