@@ -30,22 +30,104 @@ pub struct FlameGraph {
     pub max_self: i64,
 }
 
+/// A diff flame graph (`format: "double"`): groups of 7 numbers
+/// `[xL, totalL, selfL, xR, totalR, selfR, nameIndex]`, each x column delta-encoded on its own;
+/// `numTicks` is left plus right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffGraph {
+    /// Names, levels, total and largest self value, as in a single graph.
+    #[serde(flatten)]
+    pub graph: FlameGraph,
+    /// The left tree's total.
+    #[serde(rename = "leftTicks")]
+    pub left_ticks: i64,
+    /// The right tree's total.
+    #[serde(rename = "rightTicks")]
+    pub right_ticks: i64,
+}
+
 #[derive(Clone, Copy)]
-enum Shown {
+enum Shown<const K: usize> {
     Node(usize),
-    Other(i64),
+    /// Folded children: their totals per column.
+    Other([i64; K]),
 }
 
 /// Encodes a tree, folding nodes below the `max_nodes` threshold into `other`.
 pub fn encode(tree: &Tree, max_nodes: usize) -> FlameGraph {
-    let totals = tree.totals();
-    let min_value = tree.min_value(&totals, max_nodes);
+    let selfs: Vec<[i64; 1]> = tree.nodes().iter().map(|n| [n.self_value]).collect();
+    let (names, levels, max_self) = encode_columns(tree, &selfs, max_nodes);
+    FlameGraph {
+        names,
+        levels,
+        total: tree.totals()[ROOT],
+        max_self,
+    }
+}
+
+/// Encodes the diff of two trees: one tree of the union of their stacks, each node with its
+/// left and right values. The max-nodes threshold applies to left + right totals.
+pub fn encode_diff(left: &Tree, right: &Tree, max_nodes: usize) -> DiffGraph {
+    let mut union = Tree::new();
+    let mut selfs: Vec<[i64; 2]> = vec![[0, 0]];
+    for (side, tree) in [left, right].into_iter().enumerate() {
+        // Parents precede children in a tree, so each parent is mapped before its children.
+        let mut to_union = vec![ROOT; tree.nodes().len()];
+        for (i, n) in tree.nodes().iter().enumerate().skip(1) {
+            let u = union.child(to_union[n.parent], tree.name(i));
+            to_union[i] = u;
+            if selfs.len() <= u {
+                selfs.resize(u + 1, [0, 0]);
+            }
+            selfs[u][side] = selfs[u][side].saturating_add(n.self_value);
+            union.add_self(u, n.self_value);
+        }
+    }
+    selfs.resize(union.nodes().len(), [0, 0]);
+    let (names, levels, max_self) = encode_columns(&union, &selfs, max_nodes);
+    let (left_ticks, right_ticks) = (left.totals()[ROOT], right.totals()[ROOT]);
+    DiffGraph {
+        graph: FlameGraph {
+            names,
+            levels,
+            total: left_ticks.saturating_add(right_ticks),
+            max_self,
+        },
+        left_ticks,
+        right_ticks,
+    }
+}
+
+/// The flame-graph encoding with K value columns per node (self values in `selfs`, by node):
+/// levels of `[x, total, self]` per column then the name index; nodes whose summed total is
+/// below the max-nodes threshold fold into `other`. Returns names, levels and the largest
+/// self value.
+fn encode_columns<const K: usize>(
+    tree: &Tree,
+    selfs: &[[i64; K]],
+    max_nodes: usize,
+) -> (Vec<String>, Vec<Vec<i64>>, i64) {
     let nodes = tree.nodes();
+    // Per-column totals, children added to parents (children come after their parents).
+    let mut col_totals: Vec<[i64; K]> = selfs.to_vec();
+    for i in (1..nodes.len()).rev() {
+        let parent = nodes[i].parent;
+        let child = col_totals[i];
+        for (p, c) in col_totals[parent].iter_mut().zip(child) {
+            *p = p.saturating_add(c);
+        }
+    }
+    let totals: Vec<i64> = col_totals
+        .iter()
+        .map(|t| t.iter().fold(0i64, |a, v| a.saturating_add(*v)))
+        .collect();
+    let min_value = tree.min_value(&totals, max_nodes);
 
     // Children as shown: kept ones by name, then `other`.
-    let shown_children = |node: usize| -> Vec<Shown> {
+    let shown_children = |node: usize| -> Vec<Shown<K>> {
         let mut kept: Vec<usize> = Vec::new();
-        let mut other = 0i64;
+        let mut other = [0i64; K];
+        let mut folded = false;
         for &c in &nodes[node].children {
             if totals[c] == 0 {
                 continue;
@@ -53,26 +135,24 @@ pub fn encode(tree: &Tree, max_nodes: usize) -> FlameGraph {
             if totals[c] >= min_value && tree.name(c) != "other" {
                 kept.push(c);
             } else {
-                other = other.saturating_add(totals[c]);
+                folded = true;
+                for k in 0..K {
+                    other[k] = other[k].saturating_add(col_totals[c][k]);
+                }
             }
         }
         kept.sort_by(|a, b| tree.name(*a).cmp(tree.name(*b)));
-        let mut out: Vec<Shown> = kept.into_iter().map(Shown::Node).collect();
-        if other != 0 {
+        let mut out: Vec<Shown<K>> = kept.into_iter().map(Shown::Node).collect();
+        if folded {
             out.push(Shown::Other(other));
         }
         out
     };
-    let name_of = |s: Shown| -> &str {
-        match s {
-            Shown::Node(n) => tree.name(n),
-            Shown::Other(_) => "other",
-        }
-    };
 
     // Pass 1: names, depth first, children from last to first.
-    let mut names: Vec<String> = Vec::new();
-    let mut name_index: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut names: Vec<String> = vec!["total".to_string()];
+    let mut name_index: std::collections::HashMap<String, i64> =
+        std::collections::HashMap::from([("total".to_string(), 0)]);
     let mut index_of = |name: &str, names: &mut Vec<String>| -> i64 {
         if let Some(i) = name_index.get(name) {
             return *i;
@@ -82,72 +162,75 @@ pub fn encode(tree: &Tree, max_nodes: usize) -> FlameGraph {
         name_index.insert(name.to_string(), i);
         i
     };
-    index_of("total", &mut names);
-    let mut stack: Vec<Shown> = vec![Shown::Node(ROOT)];
+    let mut stack: Vec<Shown<K>> = vec![Shown::Node(ROOT)];
     let mut indexes: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
     let mut other_index = None;
     while let Some(s) = stack.pop() {
         match s {
-            Shown::Node(ROOT) => {}
+            Shown::Node(ROOT) => stack.extend(shown_children(ROOT)),
             Shown::Node(n) => {
-                indexes.insert(n, index_of(name_of(s), &mut names));
+                indexes.insert(n, index_of(tree.name(n), &mut names));
+                // Pushing first-to-last pops last-to-first.
+                stack.extend(shown_children(n));
             }
             Shown::Other(_) => {
                 other_index.get_or_insert_with(|| index_of("other", &mut names));
             }
-        }
-        if let Shown::Node(n) = s {
-            // Pushing first-to-last pops last-to-first.
-            stack.extend(shown_children(n));
         }
     }
 
     // Pass 2: levels, depth first, children from first to last, so each level is in x order.
     let mut levels: Vec<Vec<i64>> = Vec::new();
     let mut max_self = 0i64;
-    let mut work: Vec<(Shown, usize, i64)> = vec![(Shown::Node(ROOT), 0, 0)];
+    let mut work: Vec<(Shown<K>, usize, [i64; K])> = vec![(Shown::Node(ROOT), 0, [0; K])];
     while let Some((s, depth, x)) = work.pop() {
         let (total, self_value, name) = match s {
             Shown::Node(n) => (
-                totals[n],
-                nodes[n].self_value,
+                col_totals[n],
+                selfs[n],
                 if n == ROOT { 0 } else { indexes[&n] },
             ),
             Shown::Other(t) => (t, t, other_index.unwrap_or(0)),
         };
-        max_self = max_self.max(self_value);
         if levels.len() == depth {
             levels.push(Vec::new());
         }
-        levels[depth].extend_from_slice(&[x, total, self_value, name]);
+        for k in 0..K {
+            max_self = max_self.max(self_value[k]);
+            levels[depth].extend_from_slice(&[x[k], total[k], self_value[k]]);
+        }
+        levels[depth].push(name);
         if let Shown::Node(n) = s {
-            let mut child_x = x + self_value;
+            let mut child_x = [0i64; K];
+            for k in 0..K {
+                child_x[k] = x[k] + self_value[k];
+            }
             let mut children = Vec::new();
             for c in shown_children(n) {
                 let t = match c {
-                    Shown::Node(c) => totals[c],
+                    Shown::Node(c) => col_totals[c],
                     Shown::Other(t) => t,
                 };
                 children.push((c, depth + 1, child_x));
-                child_x += t;
+                for k in 0..K {
+                    child_x[k] += t[k];
+                }
             }
             work.extend(children.into_iter().rev());
         }
     }
+    // Delta-encode each x column per level: x minus the previous group's end in that column.
     for level in &mut levels {
-        let mut prev_end = 0;
-        for group in level.chunks_exact_mut(4) {
-            let x = group[0];
-            group[0] = x - prev_end;
-            prev_end = x + group[1];
+        let mut prev_end = [0i64; K];
+        for group in level.chunks_exact_mut(3 * K + 1) {
+            for k in 0..K {
+                let x = group[3 * k];
+                group[3 * k] = x - prev_end[k];
+                prev_end[k] = x + group[3 * k + 1];
+            }
         }
     }
-    FlameGraph {
-        names,
-        levels,
-        total: totals[ROOT],
-        max_self,
-    }
+    (names, levels, max_self)
 }
 
 #[cfg(test)]
@@ -192,6 +275,41 @@ mod tests {
                 vec![0, 3, 2, 3, 0, 1, 1, 2],
                 vec![2, 1, 1, 2]
             ]
+        );
+    }
+
+    #[test]
+    fn diff_of_a_tree_with_itself_and_with_another() {
+        let same = encode_diff(&example(1), &example(1), DEFAULT_MAX_NODES);
+        assert_eq!(same.graph.names, ["total", "a", "c", "d", "b", "e"]);
+        assert_eq!(
+            (same.left_ticks, same.right_ticks, same.graph.total),
+            (4, 4, 8)
+        );
+        // Each group is the single graph's group, twice: [x, total, self] left and right.
+        let single = encode(&example(1), DEFAULT_MAX_NODES);
+        for (d, s) in same.graph.levels.iter().zip(&single.levels) {
+            for (g7, g4) in d.chunks(7).zip(s.chunks(4)) {
+                assert_eq!(g7, [g4[0], g4[1], g4[2], g4[0], g4[1], g4[2], g4[3]]);
+            }
+        }
+        // Left has a;b;e=1, a;c=2, a;c;d=1; right only a;x=5.
+        let mut right = Tree::new();
+        right.add_stack(&["a", "x"], 5);
+        let diff = encode_diff(&example(1), &right, DEFAULT_MAX_NODES);
+        assert_eq!((diff.left_ticks, diff.right_ticks), (4, 5));
+        assert_eq!(diff.graph.levels[0], [0, 4, 0, 0, 5, 0, 0]);
+        // Level 2 under a: b (left 1), c (left 3), x (right 5), in name order.
+        let names = |i: i64| diff.graph.names[i as usize].as_str();
+        let level2: Vec<(&str, i64, i64)> = diff.graph.levels[2]
+            .chunks(7)
+            .map(|g| (names(g[6]), g[1], g[4]))
+            .collect();
+        assert_eq!(level2, [("b", 1, 0), ("c", 3, 0), ("x", 0, 5)]);
+        // x columns: left x of x is after b and c (4, delta 0), right x of c is 0.
+        assert_eq!(
+            diff.graph.levels[2][..7],
+            [0, 1, 0, 0, 0, 0, diff.graph.levels[2][6]]
         );
     }
 

@@ -118,7 +118,10 @@ pub fn call(store: &SharedStore, tenant: &Tenant, c: &Call<'_>, now_nanos: i64) 
                 })
             })
         }
-        (QUERIER_SERVICE, m @ ("SelectMergeProfile" | "SelectHeatmap" | "Diff")) => Err(
+        (QUERIER_SERVICE, "Diff") => {
+            answer!(|r: q::DiffRequest| diff(store, tenant, &r, now_nanos))
+        }
+        (QUERIER_SERVICE, m @ ("SelectMergeProfile" | "SelectHeatmap")) => Err(
             Error::Unimplemented(format!("{QUERIER_SERVICE}/{m} is not provided yet")),
         ),
         // Tenant settings are not kept: there are none to list.
@@ -292,6 +295,29 @@ fn asks_stack_selection(s: &Option<types::StackTraceSelector>) -> bool {
         .is_some_and(|s| !s.call_site.is_empty() || s.go_pgo.is_some())
 }
 
+/// The merged call tree a SelectMergeStacktraces request selects, and its max nodes.
+fn merged_tree(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: &q::SelectMergeStacktracesRequest,
+    now_nanos: i64,
+) -> Result<(crate::tree::Tree, usize)> {
+    not_yet(
+        "stack_trace_selector",
+        asks_stack_selection(&r.stack_trace_selector),
+    )?;
+    let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
+    let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+    let max_nodes = crate::query::max_nodes(r.max_nodes.unwrap_or(0))?;
+    let links = LinkFilter {
+        span_ids: r.span_selector.iter().cloned().collect(),
+        trace_ids: r.trace_id_selector.iter().cloned().collect(),
+        profile_ids: r.profile_id_selector.iter().cloned().collect(),
+    };
+    let merged = crate::query::select_linked(store, tenant, &selector, &range, &links)?;
+    Ok((merged.tree, max_nodes))
+}
+
 /// The merged flame graph of the matching series (format flamegraph or dot), of only the
 /// samples with the given span, trace or profile ids when the request names some.
 pub fn merge_stacktraces(
@@ -300,25 +326,13 @@ pub fn merge_stacktraces(
     r: &q::SelectMergeStacktracesRequest,
     now_nanos: i64,
 ) -> Result<q::SelectMergeStacktracesResponse> {
-    not_yet(
-        "stack_trace_selector",
-        asks_stack_selection(&r.stack_trace_selector),
-    )?;
-    let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
-    let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
-    let max_nodes = crate::query::max_nodes(r.max_nodes.unwrap_or(0))?;
     let format = q::ProfileFormat::try_from(r.format)
         .map_err(|_| Error::bad_input(format!("unknown profile format {}", r.format)))?;
-    let links = LinkFilter {
-        span_ids: r.span_selector.iter().cloned().collect(),
-        trace_ids: r.trace_id_selector.iter().cloned().collect(),
-        profile_ids: r.profile_id_selector.iter().cloned().collect(),
-    };
-    let merged = crate::query::select_linked(store, tenant, &selector, &range, &links)?;
+    let (tree, max_nodes) = merged_tree(store, tenant, r, now_nanos)?;
     let mut out = q::SelectMergeStacktracesResponse::default();
     match format {
         q::ProfileFormat::Unspecified | q::ProfileFormat::Flamegraph => {
-            let fg = crate::flamebearer::encode(&merged.tree, max_nodes);
+            let fg = crate::flamebearer::encode(&tree, max_nodes);
             out.flamegraph = Some(q::FlameGraph {
                 names: fg.names,
                 levels: fg
@@ -331,17 +345,49 @@ pub fn merge_stacktraces(
             });
         }
         q::ProfileFormat::Dot => {
-            let title = selector
-                .profile_type
-                .as_ref()
-                .map_or("", |t| t.sample_type.as_str());
-            out.dot = crate::dot::render(&merged.tree, max_nodes, title);
+            let title = ProfileType::parse(&r.profile_type_id)?.sample_type;
+            out.dot = crate::dot::render(&tree, max_nodes, &title);
         }
         q::ProfileFormat::Tree | q::ProfileFormat::Pprof => {
             not_yet("formats tree and pprof", true)?;
         }
     }
     Ok(out)
+}
+
+/// The diff of two selections of one profile type (as SelectMergeStacktraces takes them;
+/// the larger `max_nodes` of the two applies).
+pub fn diff(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: &q::DiffRequest,
+    now_nanos: i64,
+) -> Result<q::DiffResponse> {
+    let (Some(left), Some(right)) = (&r.left, &r.right) else {
+        return Err(Error::bad_input("Diff needs a left and a right request"));
+    };
+    crate::query::same_type(
+        ProfileType::parse(&left.profile_type_id)?,
+        ProfileType::parse(&right.profile_type_id)?,
+    )?;
+    let (left_tree, left_nodes) = merged_tree(store, tenant, left, now_nanos)?;
+    let (right_tree, right_nodes) = merged_tree(store, tenant, right, now_nanos)?;
+    let g = crate::flamebearer::encode_diff(&left_tree, &right_tree, left_nodes.max(right_nodes));
+    Ok(q::DiffResponse {
+        flamegraph: Some(q::FlameGraphDiff {
+            names: g.graph.names,
+            levels: g
+                .graph
+                .levels
+                .into_iter()
+                .map(|values| q::Level { values })
+                .collect(),
+            total: g.graph.total,
+            max_self: g.graph.max_self,
+            left_ticks: g.left_ticks,
+            right_ticks: g.right_ticks,
+        }),
+    })
 }
 
 /// Per step start (ms): the sum of the profile totals and how many profiles.

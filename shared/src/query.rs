@@ -358,7 +358,7 @@ fn tree_node(
 /// `metadata` of the render answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct RenderMetadata {
-    /// Always `single`.
+    /// `single`, or `double` for a diff.
     pub format: &'static str,
     /// The profiler's name (empty).
     #[serde(rename = "spyName")]
@@ -531,4 +531,98 @@ pub fn label_values(
         .filter(|v| !v.is_empty())
         .collect();
     Ok(values.into_iter().collect())
+}
+
+/// A validated `/pyroscope/render-diff` request: two selections of one profile type.
+#[derive(Debug, Clone)]
+pub struct DiffRequest {
+    /// The left side's selection.
+    pub left: (Selector, TimeRange),
+    /// The right side's selection.
+    pub right: (Selector, TimeRange),
+    /// The profile type both sides name.
+    pub profile_type: ProfileType,
+    /// `maxNodes`.
+    pub max_nodes: usize,
+}
+
+impl DiffRequest {
+    /// Validates `leftQuery`, `leftFrom`, `leftUntil`, `rightQuery`, `rightFrom`,
+    /// `rightUntil` and `maxNodes`; both queries must name the same profile type.
+    pub fn from_params(params: &[(String, String)], now_nanos: i64) -> Result<Self> {
+        let side = |name: &str| -> Result<(ProfileType, Selector, TimeRange)> {
+            let query = param(params, &format!("{name}Query"))
+                .ok_or_else(|| Error::bad_input(format!("missing `{name}Query` parameter")))?;
+            let (profile_type, selector) = Selector::parse_with_type(query)?;
+            let range = TimeRange::from_params(
+                param(params, &format!("{name}From")),
+                param(params, &format!("{name}Until")),
+                now_nanos,
+            )?;
+            Ok((profile_type, selector, range))
+        };
+        let (left_type, left, left_range) = side("left")?;
+        let (right_type, right, right_range) = side("right")?;
+        let profile_type = same_type(left_type, right_type)?;
+        let max_nodes =
+            parse_max_nodes(param(params, "maxNodes").or_else(|| param(params, "max-nodes")))?;
+        Ok(DiffRequest {
+            left: (left, left_range),
+            right: (right, right_range),
+            profile_type,
+            max_nodes,
+        })
+    }
+}
+
+/// The one profile type of both sides of a diff; different types are a 400.
+pub fn same_type(left: ProfileType, right: ProfileType) -> Result<ProfileType> {
+    if left != right {
+        return Err(Error::bad_input(format!(
+            "a diff compares one profile type: left is `{left}`, right is `{right}`"
+        )));
+    }
+    Ok(left)
+}
+
+/// The JSON answer of `/pyroscope/render-diff`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffResponse {
+    /// Always 1.
+    pub version: u32,
+    /// The diff flame graph (7-number groups).
+    pub flamebearer: flamebearer::DiffGraph,
+    /// Units and names; `format` is `double`.
+    pub metadata: RenderMetadata,
+    /// The left side's total.
+    #[serde(rename = "leftTicks")]
+    pub left_ticks: i64,
+    /// The right side's total.
+    #[serde(rename = "rightTicks")]
+    pub right_ticks: i64,
+}
+
+/// Answers `/pyroscope/render-diff`.
+pub fn render_diff(
+    store: &SharedStore,
+    tenant: &Tenant,
+    req: &DiffRequest,
+) -> Result<DiffResponse> {
+    let left = select(store, tenant, &req.left.0, &req.left.1)?;
+    let right = select(store, tenant, &req.right.0, &req.right.1)?;
+    let graph = flamebearer::encode_diff(&left.tree, &right.tree, req.max_nodes);
+    let (units, sample_rate) = req.profile_type.render_units();
+    Ok(DiffResponse {
+        version: 1,
+        left_ticks: graph.left_ticks,
+        right_ticks: graph.right_ticks,
+        flamebearer: graph,
+        metadata: RenderMetadata {
+            format: "double",
+            spy_name: String::new(),
+            sample_rate,
+            units,
+            name: req.profile_type.sample_type.clone(),
+        },
+    })
 }

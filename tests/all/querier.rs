@@ -456,3 +456,87 @@ fn span_selection_on_the_corpus() {
     assert_eq!(total(vec![]), by_span.values().sum::<i64>());
     assert_eq!(total(vec![spans[0].to_string()]), by_span[spans[0]]);
 }
+
+/// Diff through Connect and `/pyroscope/render-diff`: a profile against itself has equal left
+/// and right; different profile types are a 400.
+#[test]
+fn diff_connect_and_render_diff() {
+    use flamelet::proto::querier::v1::{DiffRequest, DiffResponse, SelectMergeStacktracesRequest};
+    let s = server_with_data();
+    let side = |selector: &str, profile_type: &str| SelectMergeStacktracesRequest {
+        profile_type_id: profile_type.into(),
+        label_selector: selector.into(),
+        start: START_MS,
+        end: END_MS,
+        ..Default::default()
+    };
+    let same: DiffResponse = binary(
+        &s,
+        "/querier.v1.QuerierService/Diff",
+        &DiffRequest {
+            left: Some(side("{service_name=\"app\"}", CPU)),
+            right: Some(side("{service_name=\"app\"}", CPU)),
+        },
+    );
+    let fg = same.flamegraph.unwrap();
+    assert_eq!(
+        (fg.left_ticks, fg.right_ticks),
+        (4 * 10_000_000, 4 * 10_000_000)
+    );
+    for level in &fg.levels {
+        for g in level.values.chunks(7) {
+            assert_eq!(g[..3], g[3..6], "left and right are equal");
+        }
+    }
+    // prod against dev, in JSON.
+    let j = json_call(
+        &s,
+        "/querier.v1.QuerierService/Diff",
+        json!({
+            "left": {"profileTypeID": CPU, "labelSelector": "{env=\"prod\"}",
+                     "start": START_MS.to_string(), "end": END_MS.to_string()},
+            "right": {"profileTypeID": CPU, "labelSelector": "{env=\"dev\"}",
+                      "start": START_MS.to_string(), "end": END_MS.to_string()}
+        }),
+    );
+    assert_eq!(j["flamegraph"]["leftTicks"], (3 * 10_000_000).to_string());
+    assert_eq!(j["flamegraph"]["rightTicks"], (10_000_000).to_string());
+    let r = s.post_raw(
+        "/querier.v1.QuerierService/Diff",
+        &[PROTO],
+        &DiffRequest {
+            left: Some(side("{}", CPU)),
+            right: Some(side("{}", "memory:alloc_objects:count::")),
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(r.status, 400);
+
+    // The same over GET /pyroscope/render-diff.
+    let q = |s: &str| crate::util::server::encode(s);
+    let left = format!("{CPU}{{env=\"prod\"}}");
+    let right = format!("{CPU}{{env=\"dev\"}}");
+    let r = s.get(&format!(
+        "/pyroscope/render-diff?leftQuery={}&leftFrom={}&leftUntil={}&rightQuery={}&rightFrom={}&rightUntil={}",
+        q(&left), T0 - 60, T0 + 60, q(&right), T0 - 60, T0 + 60
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["metadata"]["format"], "double");
+    assert_eq!(v["leftTicks"], 3 * 10_000_000);
+    assert_eq!(v["rightTicks"], 10_000_000);
+    assert_eq!(v["flamebearer"]["names"][0], "total");
+    assert!(
+        v["flamebearer"]["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l.as_array().unwrap().len() % 7 == 0)
+    );
+    let mismatched = "memory:alloc_objects:count::{service_name=\"db\"}";
+    let r = s.get(&format!(
+        "/pyroscope/render-diff?leftQuery={}&leftFrom={}&leftUntil={}&rightQuery={}&rightFrom={}&rightUntil={}",
+        q(&left), T0 - 60, T0 + 60, q(mismatched), T0 - 60, T0 + 60
+    ));
+    assert_eq!(r.status, 400, "{}", r.body);
+}

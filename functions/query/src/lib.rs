@@ -1,10 +1,13 @@
-//! The query component: `GET /pyroscope/render`, `GET /pyroscope/label-values`, and the
+//! The query component: `GET /pyroscope/render`, `/pyroscope/render-diff`,
+//! `/pyroscope/label-values`, and the
 //! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`).
 //! Deciding the answer is [`flamelet::query`] and [`flamelet::querier`]; this file is the HTTP
 //! adapter.
 
 use flamelet::querier;
-use flamelet::query::{LabelValuesRequest, RenderRequest, Rendered, label_values, render};
+use flamelet::query::{
+    DiffRequest, LabelValuesRequest, RenderRequest, Rendered, label_values, render, render_diff,
+};
 use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
@@ -38,6 +41,13 @@ fn handle(req: &Request) -> Response {
                 Rendered::Json(body) => Response::json(&body),
                 Rendered::Dot(dot) => Response::text(200, dot),
             })
+        }
+        "/pyroscope/render-diff" => {
+            let result = req.tenant().and_then(|tenant| {
+                let q = DiffRequest::from_params(&req.params, now)?;
+                render_diff(&store, &tenant, &q)
+            });
+            respond(result, |r| Response::json(&r))
         }
         "/pyroscope/label-values" => {
             let result = req.tenant().and_then(|tenant| {
