@@ -14,7 +14,7 @@ use crate::profile::{ProfileType, Series};
 use crate::proto::querier::v1 as q;
 use crate::proto::settings::v1 as settings;
 use crate::proto::types::v1 as types;
-use crate::query::{LinkFilter, SharedStore, footers, matching_series};
+use crate::query::{SampleFilter, SharedStore, footers, matching_series};
 use crate::selector::Selector;
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
@@ -290,9 +290,15 @@ fn not_yet(what: &str, asked: bool) -> Result<()> {
     Ok(())
 }
 
-fn asks_stack_selection(s: &Option<types::StackTraceSelector>) -> bool {
+fn asks_go_pgo(s: &Option<types::StackTraceSelector>) -> bool {
+    s.as_ref().is_some_and(|s| s.go_pgo.is_some())
+}
+
+/// The call site a stack-trace selector names (function names, root first).
+fn call_site(s: &Option<types::StackTraceSelector>) -> Vec<String> {
     s.as_ref()
-        .is_some_and(|s| !s.call_site.is_empty() || s.go_pgo.is_some())
+        .map(|s| s.call_site.iter().map(|l| l.name.clone()).collect())
+        .unwrap_or_default()
 }
 
 /// The merged call tree a SelectMergeStacktraces request selects, and its max nodes.
@@ -303,18 +309,19 @@ fn merged_tree(
     now_nanos: i64,
 ) -> Result<(crate::tree::Tree, usize)> {
     not_yet(
-        "stack_trace_selector",
-        asks_stack_selection(&r.stack_trace_selector),
+        "stack_trace_selector.go_pgo",
+        asks_go_pgo(&r.stack_trace_selector),
     )?;
     let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
     let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
     let max_nodes = crate::query::max_nodes(r.max_nodes.unwrap_or(0))?;
-    let links = LinkFilter {
+    let filter = SampleFilter {
         span_ids: r.span_selector.iter().cloned().collect(),
         trace_ids: r.trace_id_selector.iter().cloned().collect(),
         profile_ids: r.profile_id_selector.iter().cloned().collect(),
+        call_site: call_site(&r.stack_trace_selector),
     };
-    let merged = crate::query::select_linked(store, tenant, &selector, &range, &links)?;
+    let merged = crate::query::select_filtered(store, tenant, &selector, &range, &filter)?;
     Ok((merged.tree, max_nodes))
 }
 
@@ -403,8 +410,8 @@ pub fn select_series(
     now_nanos: i64,
 ) -> Result<q::SelectSeriesResponse> {
     not_yet(
-        "stack_trace_selector",
-        asks_stack_selection(&r.stack_trace_selector),
+        "stack_trace_selector.go_pgo",
+        asks_go_pgo(&r.stack_trace_selector),
     )?;
     let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
     let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
@@ -427,7 +434,11 @@ pub fn select_series(
     if r.limit.is_some_and(|l| l < 0) {
         return Err(Error::bad_input("limit must not be negative"));
     }
-    let merged = crate::query::select(store, tenant, &selector, &range)?;
+    let filter = SampleFilter {
+        call_site: call_site(&r.stack_trace_selector),
+        ..SampleFilter::default()
+    };
+    let merged = crate::query::select_filtered(store, tenant, &selector, &range, &filter)?;
     let start_ms = range.from / 1_000_000;
     // Group labels → step start → (sum, profiles).
     let mut groups: BTreeMap<Vec<(String, String)>, StepTotals> = BTreeMap::new();
@@ -830,17 +841,50 @@ mod tests {
         };
         let fg = merge_stacktraces(&store, &tenant, &spans, 0).unwrap();
         assert_eq!(fg.flamegraph.unwrap().total, 0);
-        let call_site = q::SelectMergeStacktracesRequest {
+        // A call site keeps the stacks that start with it; go_pgo is not provided yet.
+        let site = |names: &[&str], go_pgo| q::SelectMergeStacktracesRequest {
             stack_trace_selector: Some(types::StackTraceSelector {
-                call_site: vec![types::Location {
-                    name: "main".into(),
-                }],
-                go_pgo: None,
+                call_site: names
+                    .iter()
+                    .map(|n| types::Location {
+                        name: n.to_string(),
+                    })
+                    .collect(),
+                go_pgo,
             }),
-            ..spans
+            span_selector: vec![],
+            ..spans.clone()
         };
+        let total = |r: &q::SelectMergeStacktracesRequest| {
+            merge_stacktraces(&store, &tenant, r, 0)
+                .unwrap()
+                .flamegraph
+                .map_or(0, |f| f.total)
+        };
+        assert_eq!(total(&site(&["main"], None)) as f64, 11.0 * unit);
+        assert_eq!(total(&site(&["main", "work"], None)) as f64, 11.0 * unit);
+        assert_eq!(total(&site(&["work"], None)), 0);
+        assert_eq!(total(&site(&["main", "work", "deeper"], None)), 0);
+        let series = select_series(
+            &store,
+            &tenant,
+            &q::SelectSeriesRequest {
+                stack_trace_selector: site(&["work"], None).stack_trace_selector,
+                ..req(&[], None, None)
+            },
+            0,
+        )
+        .unwrap();
+        assert!(series.series.is_empty());
+        let pgo = site(
+            &[],
+            Some(types::GoPgo {
+                keep_locations: 1,
+                aggregate_callees: false,
+            }),
+        );
         assert_eq!(
-            merge_stacktraces(&store, &tenant, &call_site, 0)
+            merge_stacktraces(&store, &tenant, &pgo, 0)
                 .unwrap_err()
                 .kind(),
             crate::ErrorKind::Unimplemented

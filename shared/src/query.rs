@@ -226,31 +226,63 @@ pub struct Merged {
     pub profile_totals: BTreeMap<(u32, i64), i64>,
 }
 
-/// Which samples to keep by their links (pprof `span_id`, `trace_id`, `profile_id` labels):
-/// for each non-empty set, the sample's id must be in it.
+/// Which samples to keep: by their links (pprof `span_id`, `trace_id`, `profile_id` labels;
+/// for each non-empty set, the sample's id must be in it) and by where their stacks start
+/// (`call_site`: the first frames, root first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LinkFilter {
+pub struct SampleFilter {
     /// Span ids.
     pub span_ids: BTreeSet<String>,
     /// Trace ids.
     pub trace_ids: BTreeSet<String>,
     /// Profile ids.
     pub profile_ids: BTreeSet<String>,
+    /// Stacks must start with these function names, root first.
+    pub call_site: Vec<String>,
 }
 
-impl LinkFilter {
-    /// Tells whether the filter keeps every sample (then links need not be read).
-    pub fn is_empty(&self) -> bool {
-        self.span_ids.is_empty() && self.trace_ids.is_empty() && self.profile_ids.is_empty()
+impl SampleFilter {
+    /// Tells whether links need to be read (any id set is non-empty).
+    pub fn reads_links(&self) -> bool {
+        !(self.span_ids.is_empty() && self.trace_ids.is_empty() && self.profile_ids.is_empty())
     }
 
     /// Tells whether a sample with this link passes.
-    pub fn keeps(&self, link: &crate::profile::Link) -> bool {
+    pub fn keeps_link(&self, link: &crate::profile::Link) -> bool {
         let ok = |set: &BTreeSet<String>, id: &String| set.is_empty() || set.contains(id);
         ok(&self.span_ids, &link.span_id)
             && ok(&self.trace_ids, &link.trace_id)
             && ok(&self.profile_ids, &link.profile_id)
     }
+}
+
+/// Tells whether the path from the root to tree node `node` starts with `call_site`,
+/// memoised per node in `memo` (0 unknown, 1 yes, 2 no).
+fn starts_with_call_site(
+    tree: &Tree,
+    node: usize,
+    call_site: &[String],
+    memo: &mut Vec<u8>,
+) -> bool {
+    if memo.len() < tree.nodes().len() {
+        memo.resize(tree.nodes().len(), 0);
+    }
+    if memo[node] == 0 {
+        let mut path = Vec::new();
+        let mut n = node;
+        while n != ROOT {
+            path.push(n);
+            n = tree.nodes()[n].parent;
+        }
+        path.reverse();
+        let ok = path.len() >= call_site.len()
+            && path
+                .iter()
+                .zip(call_site)
+                .all(|(n, name)| tree.name(*n) == name);
+        memo[node] = if ok { 1 } else { 2 };
+    }
+    memo[node] == 1
 }
 
 /// Reads every live segment of the range and merges the matching samples.
@@ -260,18 +292,19 @@ pub fn select(
     selector: &Selector,
     range: &TimeRange,
 ) -> Result<Merged> {
-    select_linked(store, tenant, selector, range, &LinkFilter::default())
+    select_filtered(store, tenant, selector, range, &SampleFilter::default())
 }
 
-/// [`select`], keeping only the samples whose links pass `links` (which reads the link
-/// columns; an empty filter does not).
-pub fn select_linked(
+/// [`select`], keeping only the samples `filter` passes (reading the link columns only when
+/// it selects by ids).
+pub fn select_filtered(
     store: &SharedStore,
     tenant: &Tenant,
     selector: &Selector,
     range: &TimeRange,
-    links: &LinkFilter,
+    filter: &SampleFilter,
 ) -> Result<Merged> {
+    let mut site_memo: Vec<u8> = Vec::new();
     let mut merged = Merged {
         tree: Tree::new(),
         series: Vec::new(),
@@ -296,7 +329,7 @@ pub fn select_linked(
             range.until,
             &|s| matching[s as usize],
             nodes.len(),
-            (!links.is_empty()).then_some(&mut link_table),
+            filter.reads_links().then_some(&mut link_table),
         )?;
         if samples.is_empty() {
             continue;
@@ -313,7 +346,7 @@ pub fn select_linked(
             .collect();
         let mut to_tree: Vec<usize> = vec![usize::MAX; nodes.len()];
         for i in 0..samples.len() {
-            if !links.is_empty() && !links.keeps(&link_table[samples.link[i] as usize]) {
+            if filter.reads_links() && !filter.keeps_link(&link_table[samples.link[i] as usize]) {
                 continue;
             }
             let leaf = tree_node(
@@ -323,6 +356,11 @@ pub fn select_linked(
                 &strings,
                 samples.stack[i],
             );
+            if !filter.call_site.is_empty()
+                && !starts_with_call_site(&merged.tree, leaf, &filter.call_site, &mut site_memo)
+            {
+                continue;
+            }
             merged.tree.add_self(leaf, samples.value[i]);
             *merged
                 .profile_totals

@@ -323,6 +323,17 @@ fn stacks_and_series_as_grafana_calls_them() {
     assert_eq!(j["flamegraph"]["names"], json!(fg.names));
     assert_eq!(j["flamegraph"]["total"], fg.total.to_string());
 
+    // A call site keeps only the stacks that start with it (root first).
+    let j = json_call(
+        &s,
+        &format!("{q}/SelectMergeStacktraces"),
+        json!({"profileTypeID": CPU, "labelSelector": "{service_name=\"app\"}",
+               "start": START_MS.to_string(), "end": END_MS.to_string(),
+               "stackTraceSelector": {"callSite": [{"name": "main"}, {"name": "idle"}]}}),
+    );
+    assert_eq!(j["flamegraph"]["total"], (10_000_000).to_string());
+    assert_eq!(j["flamegraph"]["names"], json!(["total", "main", "idle"]));
+
     // SelectSeries: its totals are the flame graph's total.
     let series: SelectSeriesResponse = binary(
         &s,
