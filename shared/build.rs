@@ -3,8 +3,8 @@
 //!
 //! OTLP messages also derive serde's `Deserialize` for OTLP/JSON (protojson: lowerCamelCase
 //! names, 64-bit integers as strings or numbers, ids as hex, other bytes as base64); the
-//! field helpers live in `ingest::otlp::json`. Pyroscope's own packages (types, querier,
-//! settings, google.v1) get protojson `Serialize`/`Deserialize` from pbjson-build, as Connect
+//! field helpers live in `ingest::otlp::json`. Pyroscope's own packages (types, push,
+//! querier, settings, google.v1) get protojson `Serialize`/`Deserialize` from pbjson-build, as Connect
 //! JSON clients (Grafana's Profiles Drilldown) expect: lowerCamelCase names, int64 as strings,
 //! enums by name.
 
@@ -70,6 +70,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.compile_fds(descriptors)?;
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_bytes)?
-        .build(&[".google.v1", ".types.v1", ".querier.v1", ".settings.v1"])?;
+        .build(&[
+            ".google.v1",
+            ".types.v1",
+            ".push.v1",
+            ".querier.v1",
+            ".settings.v1",
+        ])?;
     Ok(())
 }

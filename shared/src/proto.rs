@@ -22,6 +22,7 @@ pub mod types {
 pub mod push {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/push.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/push.v1.serde.rs"));
     }
 }
 

@@ -17,7 +17,7 @@ use crate::proto::types::v1 as types;
 use crate::query::{SampleFilter, SharedStore, footers, matching_series};
 use crate::selector::Selector;
 use crate::tenant::Tenant;
-use crate::time::TimeRange;
+use crate::time::{NANOS_PER_MILLI, TimeRange};
 use crate::{Error, Result};
 
 /// The querier service's path prefix.
@@ -290,15 +290,36 @@ fn not_yet(what: &str, asked: bool) -> Result<()> {
     Ok(())
 }
 
-fn asks_go_pgo(s: &Option<types::StackTraceSelector>) -> bool {
-    s.as_ref().is_some_and(|s| s.go_pgo.is_some())
+/// What the stack and series methods select: the series, the time range (ms), and which
+/// samples by their stacks (`call_site`; `go_pgo` is not provided yet).
+struct Selection {
+    selector: Selector,
+    range: TimeRange,
+    filter: SampleFilter,
 }
 
-/// The call site a stack-trace selector names (function names, root first).
-fn call_site(s: &Option<types::StackTraceSelector>) -> Vec<String> {
-    s.as_ref()
-        .map(|s| s.call_site.iter().map(|l| l.name.clone()).collect())
-        .unwrap_or_default()
+fn selection(
+    profile_type_id: &str,
+    label_selector: &str,
+    (start, end): (i64, i64),
+    stack_trace_selector: &Option<types::StackTraceSelector>,
+    now_nanos: i64,
+) -> Result<Selection> {
+    let sts = stack_trace_selector.as_ref();
+    not_yet(
+        "stack_trace_selector.go_pgo",
+        sts.is_some_and(|s| s.go_pgo.is_some()),
+    )?;
+    Ok(Selection {
+        selector: typed_selector(profile_type_id, label_selector)?,
+        range: TimeRange::from_millis(start, end, now_nanos)?,
+        filter: SampleFilter {
+            call_site: sts
+                .map(|s| s.call_site.iter().map(|l| l.name.clone()).collect())
+                .unwrap_or_default(),
+            ..SampleFilter::default()
+        },
+    })
 }
 
 /// The merged call tree a SelectMergeStacktraces request selects, and its max nodes.
@@ -308,20 +329,19 @@ fn merged_tree(
     r: &q::SelectMergeStacktracesRequest,
     now_nanos: i64,
 ) -> Result<(crate::tree::Tree, usize)> {
-    not_yet(
-        "stack_trace_selector.go_pgo",
-        asks_go_pgo(&r.stack_trace_selector),
+    let mut sel = selection(
+        &r.profile_type_id,
+        &r.label_selector,
+        (r.start, r.end),
+        &r.stack_trace_selector,
+        now_nanos,
     )?;
-    let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
-    let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
     let max_nodes = crate::query::max_nodes(r.max_nodes.unwrap_or(0))?;
-    let filter = SampleFilter {
-        span_ids: r.span_selector.iter().cloned().collect(),
-        trace_ids: r.trace_id_selector.iter().cloned().collect(),
-        profile_ids: r.profile_id_selector.iter().cloned().collect(),
-        call_site: call_site(&r.stack_trace_selector),
-    };
-    let merged = crate::query::select_filtered(store, tenant, &selector, &range, &filter)?;
+    sel.filter.span_ids = r.span_selector.iter().cloned().collect();
+    sel.filter.trace_ids = r.trace_id_selector.iter().cloned().collect();
+    sel.filter.profile_ids = r.profile_id_selector.iter().cloned().collect();
+    let merged =
+        crate::query::select_filtered(store, tenant, &sel.selector, &sel.range, &sel.filter)?;
     Ok((merged.tree, max_nodes))
 }
 
@@ -409,12 +429,14 @@ pub fn select_series(
     r: &q::SelectSeriesRequest,
     now_nanos: i64,
 ) -> Result<q::SelectSeriesResponse> {
-    not_yet(
-        "stack_trace_selector.go_pgo",
-        asks_go_pgo(&r.stack_trace_selector),
+    let sel = selection(
+        &r.profile_type_id,
+        &r.label_selector,
+        (r.start, r.end),
+        &r.stack_trace_selector,
+        now_nanos,
     )?;
-    let selector = typed_selector(&r.profile_type_id, &r.label_selector)?;
-    let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+    let range = sel.range;
     if !r.step.is_finite() || r.step < 0.0 {
         return Err(Error::bad_input(format!("invalid step {}", r.step)));
     }
@@ -434,12 +456,8 @@ pub fn select_series(
     if r.limit.is_some_and(|l| l < 0) {
         return Err(Error::bad_input("limit must not be negative"));
     }
-    let filter = SampleFilter {
-        call_site: call_site(&r.stack_trace_selector),
-        ..SampleFilter::default()
-    };
-    let merged = crate::query::select_filtered(store, tenant, &selector, &range, &filter)?;
-    let start_ms = range.from / 1_000_000;
+    let merged = crate::query::select_filtered(store, tenant, &sel.selector, &range, &sel.filter)?;
+    let start_ms = range.from / NANOS_PER_MILLI;
     // Group labels → step start → (sum, profiles).
     let mut groups: BTreeMap<Vec<(String, String)>, StepTotals> = BTreeMap::new();
     for ((series, time), total) in &merged.profile_totals {
@@ -450,7 +468,7 @@ pub fn select_series(
             .filter_map(|g| s.label(g).map(|v| (g.clone(), v)))
             .filter(|(_, v)| !v.is_empty())
             .collect();
-        let t_ms = time / 1_000_000;
+        let t_ms = time / NANOS_PER_MILLI;
         let bucket = start_ms + (t_ms - start_ms).div_euclid(step_ms) * step_ms;
         let point = groups.entry(key).or_default().entry(bucket).or_default();
         point.0 = point.0.saturating_add(*total);
@@ -506,28 +524,28 @@ pub fn profile_stats(
     tenant: &Tenant,
 ) -> Result<types::GetProfileStatsResponse> {
     let days = manifest::data_days(store.as_ref(), tenant)?;
-    let mut oldest: Option<i64> = None;
-    let mut newest: Option<i64> = None;
-    // The first day with a segment gives the oldest time, the last the newest.
-    for day in &days {
-        if let Some((min, _)) = day_bounds(store, tenant, *day)? {
-            oldest = Some(min);
+    // The first day with a segment gives the oldest time, the last the newest; each day's
+    // footers are read at most once.
+    let mut first = None;
+    for (i, day) in days.iter().enumerate() {
+        if let Some(bounds) = day_bounds(store, tenant, *day)? {
+            first = Some((i, bounds));
             break;
         }
     }
-    for day in days.iter().rev() {
+    let Some((first_day, (oldest, mut newest))) = first else {
+        return Ok(types::GetProfileStatsResponse::default());
+    };
+    for day in days[first_day + 1..].iter().rev() {
         if let Some((_, max)) = day_bounds(store, tenant, *day)? {
-            newest = Some(max);
+            newest = max;
             break;
         }
     }
-    Ok(match (oldest, newest) {
-        (Some(oldest), Some(newest)) => types::GetProfileStatsResponse {
-            data_ingested: true,
-            oldest_profile_time: oldest / 1_000_000,
-            newest_profile_time: newest / 1_000_000,
-        },
-        _ => types::GetProfileStatsResponse::default(),
+    Ok(types::GetProfileStatsResponse {
+        data_ingested: true,
+        oldest_profile_time: oldest / NANOS_PER_MILLI,
+        newest_profile_time: newest / NANOS_PER_MILLI,
     })
 }
 
@@ -540,7 +558,7 @@ fn day_bounds(
     let start = day.start_nanos();
     let range = TimeRange {
         from: start,
-        until: start + 86_400 * crate::time::NANOS_PER_SECOND - 1,
+        until: start + crate::keys::DAY_NANOS - 1,
     };
     let mut bounds: Option<(i64, i64)> = None;
     for (_, m) in footers(store, tenant, &range)? {

@@ -8,6 +8,8 @@
 pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
 /// Nanoseconds in a millisecond.
 pub const NANOS_PER_MILLI: i64 = 1_000_000;
+/// A query range without a start covers this much before its end: one hour.
+pub const DEFAULT_QUERY_SPAN_NANOS: i64 = 3600 * NANOS_PER_SECOND;
 
 /// Why a time could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,7 +161,7 @@ impl TimeRange {
         };
         let from = match from {
             Some(v) => parse_query_time("from", v, now_nanos)?,
-            None => until - 3600 * NANOS_PER_SECOND,
+            None => until - DEFAULT_QUERY_SPAN_NANOS,
         };
         if from >= until {
             return Err(TimeError::EmptyRange { from, until });
@@ -172,11 +174,11 @@ impl TimeRange {
     pub fn from_millis(start: i64, end: i64, now_nanos: i64) -> Result<Self, TimeError> {
         let until = match end {
             0 => now_nanos,
-            ms => ms.saturating_mul(1_000_000),
+            ms => ms.saturating_mul(NANOS_PER_MILLI),
         };
         let from = match start {
-            0 => until - 3600 * NANOS_PER_SECOND,
-            ms => ms.saturating_mul(1_000_000),
+            0 => until - DEFAULT_QUERY_SPAN_NANOS,
+            ms => ms.saturating_mul(NANOS_PER_MILLI),
         };
         if from > until {
             return Err(TimeError::EmptyRange { from, until });

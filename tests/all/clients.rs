@@ -2,6 +2,28 @@
 
 use crate::util::{FlameletServer, server::encode, test_deps};
 
+/// Runs a client program against the server (its address is the first argument) and checks
+/// that it exited well and that the server accepted its uploads (`accepted` in the log).
+fn run_client(s: &FlameletServer, program: &mut std::process::Command, accepted: &str) {
+    let out = program
+        .output()
+        .unwrap_or_else(|e| panic!("running {program:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(s.log().contains(accepted), "{}", s.log());
+}
+
+/// The values of a label over the last ten minutes.
+fn recent_values(s: &FlameletServer, label: &str) -> serde_json::Value {
+    s.get(&format!(
+        "/pyroscope/label-values?label={label}&from=now-10m"
+    ))
+    .json()
+}
+
 /// The summed total of every flame-graph node whose name `matches`.
 fn node_total(flamebearer: &serde_json::Value, matches: impl Fn(&str) -> bool) -> i64 {
     let names = flamebearer["names"].as_array().unwrap();
@@ -42,29 +64,15 @@ fn pyroscope_io_python_client() {
     let dir = tempfile::tempdir().unwrap();
     let program = dir.path().join("busy.py");
     std::fs::write(&program, PYTHON_PROGRAM).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(&program)
-        .arg(&s.base)
-        .arg("3")
-        .output()
-        .expect("running python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_client(
+        &s,
+        std::process::Command::new("python3")
+            .arg(&program)
+            .arg(&s.base)
+            .arg("3"),
+        "POST /push.v1.PusherService/Push 200",
     );
-    assert!(
-        s.log().contains("POST /push.v1.PusherService/Push 200"),
-        "{}",
-        s.log()
-    );
-
-    let values = |label: &str| {
-        s.get(&format!(
-            "/pyroscope/label-values?label={label}&from=now-10m"
-        ))
-        .json()
-    };
+    let values = |label: &str| recent_values(&s, label);
     assert_eq!(values("service_name"), serde_json::json!(["pyclient"]));
     assert_eq!(values("env"), serde_json::json!(["ci"]));
     assert_eq!(
@@ -107,25 +115,15 @@ fn pyroscope_nodejs_client() {
     let s = FlameletServer::start();
     let program =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/node/busy.js");
-    let out = std::process::Command::new("node")
-        .arg(&program)
-        .arg(&s.base)
-        .arg("4")
-        .output()
-        .expect("running node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_client(
+        &s,
+        std::process::Command::new("node")
+            .arg(&program)
+            .arg(&s.base)
+            .arg("4"),
+        "POST /ingest 200",
     );
-    assert!(s.log().contains("POST /ingest 200"), "{}", s.log());
-
-    let values = |label: &str| {
-        s.get(&format!(
-            "/pyroscope/label-values?label={label}&from=now-10m"
-        ))
-        .json()
-    };
+    let values = |label: &str| recent_values(&s, label);
     assert_eq!(values("service_name"), serde_json::json!(["nodeclient"]));
     assert_eq!(values("env"), serde_json::json!(["ci"]));
     let types = values("__name__");
@@ -171,28 +169,15 @@ fn pyroscope_rust_client() {
     let s = FlameletServer::start();
     let program = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/clients/rust/release/flamelet-rust-client");
-    let out = std::process::Command::new(&program)
-        .arg(&s.base)
-        .arg("rustclient")
-        .arg("3")
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_client(
+        &s,
+        std::process::Command::new(&program)
+            .arg(&s.base)
+            .arg("rustclient")
+            .arg("3"),
+        "POST /push.v1.PusherService/Push 200",
     );
-    assert!(
-        s.log().contains("POST /push.v1.PusherService/Push 200"),
-        "{}",
-        s.log()
-    );
-    let values = |label: &str| {
-        s.get(&format!(
-            "/pyroscope/label-values?label={label}&from=now-10m"
-        ))
-        .json()
-    };
+    let values = |label: &str| recent_values(&s, label);
     assert_eq!(values("service_name"), serde_json::json!(["rustclient"]));
     assert_eq!(values("env"), serde_json::json!(["ci"]));
     assert_eq!(

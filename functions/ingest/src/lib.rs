@@ -5,6 +5,7 @@
 
 use flamelet::ingest::push::Codec;
 use flamelet::ingest::{IngestRequest, ingest};
+use flamelet::proto::push::v1::PushResponse;
 use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
@@ -56,17 +57,15 @@ fn push(req: &Request) -> Response {
             flamelet::time::now_nanos(),
         )
     });
-    match result {
-        Ok(_) => Response {
-            status: 200,
-            content_type: codec.content_type(),
-            content_encoding: None,
-            body: if codec == Codec::Json {
-                b"{}".to_vec()
-            } else {
-                Vec::new()
-            },
-        },
+    let answer = result.and_then(|_| {
+        flamelet::connect::encode(
+            codec,
+            &PushResponse::default(),
+            flamelet::connect::accepts_gzip(req.header("accept-encoding")),
+        )
+    });
+    match answer {
+        Ok(encoded) => Response::connect(encoded),
         Err(e) => Response::connect_error(&e),
     }
 }

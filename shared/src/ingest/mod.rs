@@ -99,7 +99,8 @@ pub fn push(
     body: &[u8],
     now_nanos: i64,
 ) -> Result<IngestOutcome> {
-    let req = push::decode_request(codec, content_encoding, body)?;
+    let req: crate::proto::push::v1::PushRequest =
+        crate::connect::decode(codec, content_encoding, body)?;
     let profiles = push::to_profiles(&req, now_nanos)?;
     store_profiles(store, tenant, &profiles)
 }
