@@ -74,6 +74,18 @@ struct CommonArgs {
     /// Seconds between replacing a segment or manifest and deleting it (longer than any query).
     #[arg(long, env = "FLAMELET_COMPACTION_GRACE_SECONDS")]
     compaction_grace_secs: Option<u64>,
+    /// Longest time range a query may span (24h, 7d, …); a longer one is a 400. Default: none.
+    #[arg(long, env = "FLAMELET_MAX_QUERY_LENGTH")]
+    max_query_length: Option<String>,
+    /// How far back a query may reach (7d, …); an earlier start is clamped. Default: none.
+    #[arg(long, env = "FLAMELET_MAX_QUERY_LOOKBACK")]
+    max_query_lookback: Option<String>,
+    /// Flame-graph nodes when a query names no limit (default 8192).
+    #[arg(long, env = "FLAMELET_MAX_FLAMEGRAPH_NODES_DEFAULT")]
+    max_flamegraph_nodes_default: Option<usize>,
+    /// The largest node limit a query may ask for (default 1048576).
+    #[arg(long, env = "FLAMELET_MAX_FLAMEGRAPH_NODES_MAX")]
+    max_flamegraph_nodes_max: Option<usize>,
 }
 
 #[derive(Args)]
@@ -128,6 +140,23 @@ fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
             "FLAMELET_COMPACTION_GRACE_SECONDS".to_string(),
             grace.to_string(),
         ));
+    }
+    // The query component reads these (and answers 500 naming a bad value).
+    for (name, value) in [
+        ("FLAMELET_MAX_QUERY_LENGTH", args.max_query_length),
+        ("FLAMELET_MAX_QUERY_LOOKBACK", args.max_query_lookback),
+        (
+            "FLAMELET_MAX_FLAMEGRAPH_NODES_DEFAULT",
+            args.max_flamegraph_nodes_default.map(|n| n.to_string()),
+        ),
+        (
+            "FLAMELET_MAX_FLAMEGRAPH_NODES_MAX",
+            args.max_flamegraph_nodes_max.map(|n| n.to_string()),
+        ),
+    ] {
+        if let Some(value) = value {
+            env.push((name.to_string(), value));
+        }
     }
     let runtime = Runtime::load(
         &manifest,

@@ -291,7 +291,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let req = RenderRequest::from_params(&p, 0).unwrap();
+        let req = RenderRequest::from_params(&p, &crate::query::QueryContext::at(0)).unwrap();
         match render(store, tenant, &req).unwrap() {
             Rendered::Json(r) => serde_json::to_string(&r).unwrap(),
             Rendered::Dot(d) => d,

@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::tree::{ROOT, Tree};
 
+/// The name of the node that stands for the nodes folded away under a node limit.
+pub const OTHER: &str = "other";
+
 /// Default `maxNodes`.
 pub const DEFAULT_MAX_NODES: usize = 8192;
 /// Largest `maxNodes` accepted; more is a 400.
@@ -132,7 +135,7 @@ fn encode_columns<const K: usize>(
             if totals[c] == 0 {
                 continue;
             }
-            if totals[c] >= min_value && tree.name(c) != "other" {
+            if totals[c] >= min_value && tree.name(c) != OTHER {
                 kept.push(c);
             } else {
                 folded = true;
@@ -174,7 +177,7 @@ fn encode_columns<const K: usize>(
                 stack.extend(shown_children(n));
             }
             Shown::Other(_) => {
-                other_index.get_or_insert_with(|| index_of("other", &mut names));
+                other_index.get_or_insert_with(|| index_of(OTHER, &mut names));
             }
         }
     }

@@ -482,6 +482,8 @@ pub struct Profile {
     pub series: Series,
     /// When it was taken, in nanoseconds since the epoch.
     pub time_nanos: i64,
+    /// The sampling period in the profile type's period unit (pprof `period`), 0 if unknown.
+    pub period: i64,
     /// The symbols its samples refer to (shared by the profiles of one upload).
     pub dict: Arc<Dictionary>,
     /// Its samples.
@@ -515,6 +517,7 @@ impl Profile {
         Profile {
             series,
             time_nanos,
+            period: 0,
             dict: Arc::new(dict),
             samples,
         }

@@ -14,7 +14,9 @@ use crate::profile::{ProfileType, Series};
 use crate::proto::querier::v1 as q;
 use crate::proto::settings::v1 as settings;
 use crate::proto::types::v1 as types;
-use crate::query::{SampleFilter, SharedStore, footers, matching_series};
+use crate::query::{
+    LeafLocations, QueryContext, SampleFilter, SharedStore, footers, matching_series,
+};
 use crate::selector::Selector;
 use crate::tenant::Tenant;
 use crate::time::{NANOS_PER_MILLI, TimeRange};
@@ -41,7 +43,12 @@ pub struct Call<'a> {
 }
 
 /// Answers one call: its encoded response, or an error to send as Connect error JSON.
-pub fn call(store: &SharedStore, tenant: &Tenant, c: &Call<'_>, now_nanos: i64) -> Result<Encoded> {
+pub fn call(
+    store: &SharedStore,
+    tenant: &Tenant,
+    c: &Call<'_>,
+    cx: &QueryContext,
+) -> Result<Encoded> {
     let codec = Codec::from_content_type(c.content_type)?;
     let gzip = connect::accepts_gzip(c.accept_encoding);
     let (service, method) = c
@@ -58,72 +65,45 @@ pub fn call(store: &SharedStore, tenant: &Tenant, c: &Call<'_>, now_nanos: i64) 
     }
     match (service, method) {
         (QUERIER_SERVICE, "ProfileTypes") => answer!(|r: q::ProfileTypesRequest| {
-            profile_types(
-                store,
-                tenant,
-                &TimeRange::from_millis(r.start, r.end, now_nanos)?,
-            )
+            profile_types(store, tenant, &cx.range_millis(r.start, r.end)?)
         }),
         (QUERIER_SERVICE, "LabelNames") => answer!(|r: types::LabelNamesRequest| {
-            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            let range = cx.range_millis(r.start, r.end)?;
             label_names(store, tenant, &r.matchers, &range)
         }),
         (QUERIER_SERVICE, "LabelValues") => answer!(|r: types::LabelValuesRequest| {
-            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            let range = cx.range_millis(r.start, r.end)?;
             label_values(store, tenant, &r.name, &r.matchers, &range)
         }),
         (QUERIER_SERVICE, "Series") => answer!(|r: q::SeriesRequest| {
-            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            let range = cx.range_millis(r.start, r.end)?;
             series(store, tenant, &r.matchers, &r.label_names, &range)
         }),
         (QUERIER_SERVICE, "GetProfileStats") => {
             answer!(|_: types::GetProfileStatsRequest| profile_stats(store, tenant))
         }
         (QUERIER_SERVICE, "AnalyzeQuery") => answer!(|r: q::AnalyzeQueryRequest| {
-            let range = TimeRange::from_millis(r.start, r.end, now_nanos)?;
+            let range = cx.range_millis(r.start, r.end)?;
             analyze_query(store, tenant, &r.query, &range)
         }),
         (QUERIER_SERVICE, "SelectMergeStacktraces") => {
-            answer!(|r: q::SelectMergeStacktracesRequest| merge_stacktraces(
-                store, tenant, &r, now_nanos
-            ))
+            answer!(|r: q::SelectMergeStacktracesRequest| merge_stacktraces(store, tenant, &r, cx))
         }
         (QUERIER_SERVICE, "SelectSeries") => {
-            answer!(|r: q::SelectSeriesRequest| select_series(store, tenant, &r, now_nanos))
+            answer!(|r: q::SelectSeriesRequest| select_series(store, tenant, &r, cx))
         }
         (QUERIER_SERVICE, "SelectMergeSpanProfile") => {
-            answer!(|r: q::SelectMergeSpanProfileRequest| {
-                not_yet(
-                    "SelectMergeSpanProfile formats other than flamegraph",
-                    r.format > q::ProfileFormat::Flamegraph as i32,
-                )?;
-                let resp = merge_stacktraces(
-                    store,
-                    tenant,
-                    &q::SelectMergeStacktracesRequest {
-                        profile_type_id: r.profile_type_id,
-                        label_selector: r.label_selector,
-                        start: r.start,
-                        end: r.end,
-                        max_nodes: r.max_nodes,
-                        format: r.format,
-                        span_selector: r.span_selector,
-                        ..Default::default()
-                    },
-                    now_nanos,
-                )?;
-                Ok::<_, Error>(q::SelectMergeSpanProfileResponse {
-                    flamegraph: resp.flamegraph,
-                    tree: resp.tree,
-                })
-            })
+            answer!(|r: q::SelectMergeSpanProfileRequest| merge_span_profile(store, tenant, r, cx))
+        }
+        (QUERIER_SERVICE, "SelectMergeProfile") => {
+            answer!(|r: q::SelectMergeProfileRequest| merge_profile(store, tenant, &r, cx))
+        }
+        (QUERIER_SERVICE, "SelectHeatmap") => {
+            answer!(|r: q::SelectHeatmapRequest| select_heatmap(store, tenant, &r, cx))
         }
         (QUERIER_SERVICE, "Diff") => {
-            answer!(|r: q::DiffRequest| diff(store, tenant, &r, now_nanos))
+            answer!(|r: q::DiffRequest| diff(store, tenant, &r, cx))
         }
-        (QUERIER_SERVICE, m @ ("SelectMergeProfile" | "SelectHeatmap")) => Err(
-            Error::Unimplemented(format!("{QUERIER_SERVICE}/{m} is not provided yet")),
-        ),
         // Tenant settings are not kept: there are none to list.
         (SETTINGS_SERVICE, "Get") => {
             answer!(|_: settings::GetSettingsRequest| Ok::<_, Error>(
@@ -282,16 +262,8 @@ fn typed_selector(profile_type_id: &str, label_selector: &str) -> Result<Selecto
     Ok(selector)
 }
 
-/// Rejects what a request asks that is not provided yet, rather than ignoring it.
-fn not_yet(what: &str, asked: bool) -> Result<()> {
-    if asked {
-        return Err(Error::Unimplemented(format!("{what} is not provided yet")));
-    }
-    Ok(())
-}
-
 /// What the stack and series methods select: the series, the time range (ms), and which
-/// samples by their stacks (`call_site`; `go_pgo` is not provided yet).
+/// samples by their stacks (`call_site`, `go_pgo`).
 struct Selection {
     selector: Selector,
     range: TimeRange,
@@ -303,23 +275,41 @@ fn selection(
     label_selector: &str,
     (start, end): (i64, i64),
     stack_trace_selector: &Option<types::StackTraceSelector>,
-    now_nanos: i64,
+    cx: &QueryContext,
 ) -> Result<Selection> {
     let sts = stack_trace_selector.as_ref();
-    not_yet(
-        "stack_trace_selector.go_pgo",
-        sts.is_some_and(|s| s.go_pgo.is_some()),
-    )?;
     Ok(Selection {
         selector: typed_selector(profile_type_id, label_selector)?,
-        range: TimeRange::from_millis(start, end, now_nanos)?,
+        range: cx.range_millis(start, end)?,
         filter: SampleFilter {
             call_site: sts
                 .map(|s| s.call_site.iter().map(|l| l.name.clone()).collect())
                 .unwrap_or_default(),
+            go_pgo: sts.and_then(|s| s.go_pgo.as_ref()).map(|g| LeafLocations {
+                keep: g.keep_locations as usize,
+                aggregate_callees: g.aggregate_callees,
+            }),
             ..SampleFilter::default()
         },
     })
+}
+
+/// A SelectMergeStacktraces request's selection, with its span, trace and profile ids.
+fn stacktraces_selection(
+    r: &q::SelectMergeStacktracesRequest,
+    cx: &QueryContext,
+) -> Result<Selection> {
+    let mut sel = selection(
+        &r.profile_type_id,
+        &r.label_selector,
+        (r.start, r.end),
+        &r.stack_trace_selector,
+        cx,
+    )?;
+    sel.filter.span_ids = r.span_selector.iter().cloned().collect();
+    sel.filter.trace_ids = r.trace_id_selector.iter().cloned().collect();
+    sel.filter.profile_ids = r.profile_id_selector.iter().cloned().collect();
+    Ok(sel)
 }
 
 /// The merged call tree a SelectMergeStacktraces request selects, and its max nodes.
@@ -327,59 +317,139 @@ fn merged_tree(
     store: &SharedStore,
     tenant: &Tenant,
     r: &q::SelectMergeStacktracesRequest,
-    now_nanos: i64,
+    cx: &QueryContext,
 ) -> Result<(crate::tree::Tree, usize)> {
-    let mut sel = selection(
-        &r.profile_type_id,
-        &r.label_selector,
-        (r.start, r.end),
-        &r.stack_trace_selector,
-        now_nanos,
-    )?;
-    let max_nodes = crate::query::max_nodes(r.max_nodes.unwrap_or(0))?;
-    sel.filter.span_ids = r.span_selector.iter().cloned().collect();
-    sel.filter.trace_ids = r.trace_id_selector.iter().cloned().collect();
-    sel.filter.profile_ids = r.profile_id_selector.iter().cloned().collect();
+    let sel = stacktraces_selection(r, cx)?;
+    let max_nodes = cx.max_nodes(r.max_nodes.unwrap_or(0))?;
     let merged =
         crate::query::select_filtered(store, tenant, &sel.selector, &sel.range, &sel.filter)?;
     Ok((merged.tree, max_nodes))
 }
 
-/// The merged flame graph of the matching series (format flamegraph or dot), of only the
-/// samples with the given span, trace or profile ids when the request names some.
+fn flame_graph_message(fg: crate::flamebearer::FlameGraph) -> q::FlameGraph {
+    q::FlameGraph {
+        names: fg.names,
+        levels: fg
+            .levels
+            .into_iter()
+            .map(|values| q::Level { values })
+            .collect(),
+        total: fg.total,
+        max_self: fg.max_self,
+    }
+}
+
+/// The merged stacks of the matching series in the requested format: flamegraph, tree, dot
+/// or pprof; of only the samples with the given span, trace or profile ids when the request
+/// names some.
 pub fn merge_stacktraces(
     store: &SharedStore,
     tenant: &Tenant,
     r: &q::SelectMergeStacktracesRequest,
-    now_nanos: i64,
+    cx: &QueryContext,
 ) -> Result<q::SelectMergeStacktracesResponse> {
     let format = q::ProfileFormat::try_from(r.format)
         .map_err(|_| Error::bad_input(format!("unknown profile format {}", r.format)))?;
-    let (tree, max_nodes) = merged_tree(store, tenant, r, now_nanos)?;
     let mut out = q::SelectMergeStacktracesResponse::default();
+    if format == q::ProfileFormat::Pprof {
+        let sel = stacktraces_selection(r, cx)?;
+        let max_nodes = pprof_max_nodes(r.max_nodes, cx)?;
+        let profile = crate::query::select_profile(
+            store,
+            tenant,
+            &sel.selector,
+            &sel.range,
+            &sel.filter,
+            max_nodes,
+        )?;
+        out.pprof = Some(q::PprofProfile {
+            profile: Some(profile),
+        });
+        return Ok(out);
+    }
+    let (tree, max_nodes) = merged_tree(store, tenant, r, cx)?;
     match format {
         q::ProfileFormat::Unspecified | q::ProfileFormat::Flamegraph => {
-            let fg = crate::flamebearer::encode(&tree, max_nodes);
-            out.flamegraph = Some(q::FlameGraph {
-                names: fg.names,
-                levels: fg
-                    .levels
-                    .into_iter()
-                    .map(|values| q::Level { values })
-                    .collect(),
-                total: fg.total,
-                max_self: fg.max_self,
-            });
+            out.flamegraph = Some(flame_graph_message(crate::flamebearer::encode(
+                &tree, max_nodes,
+            )));
         }
+        q::ProfileFormat::Tree => out.tree = tree.marshal(max_nodes),
         q::ProfileFormat::Dot => {
             let title = ProfileType::parse(&r.profile_type_id)?.sample_type;
             out.dot = crate::dot::render(&tree, max_nodes, &title);
         }
-        q::ProfileFormat::Tree | q::ProfileFormat::Pprof => {
-            not_yet("formats tree and pprof", true)?;
-        }
+        q::ProfileFormat::Pprof => {}
     }
     Ok(out)
+}
+
+/// A pprof's node limit: none unless the request names one (a download is the whole profile).
+fn pprof_max_nodes(requested: Option<i64>, cx: &QueryContext) -> Result<usize> {
+    match requested.filter(|n| *n > 0) {
+        Some(n) => cx.max_nodes(n),
+        None => Ok(0),
+    }
+}
+
+/// The merged profile of the matching series as pprof, with functions, files, lines,
+/// mappings, the period and the time range kept.
+pub fn merge_profile(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: &q::SelectMergeProfileRequest,
+    cx: &QueryContext,
+) -> Result<crate::proto::google::v1::Profile> {
+    let mut sel = selection(
+        &r.profile_type_id,
+        &r.label_selector,
+        (r.start, r.end),
+        &r.stack_trace_selector,
+        cx,
+    )?;
+    sel.filter.profile_ids = r.profile_id_selector.iter().cloned().collect();
+    sel.filter.trace_ids = r.trace_id_selector.iter().cloned().collect();
+    crate::query::select_profile(
+        store,
+        tenant,
+        &sel.selector,
+        &sel.range,
+        &sel.filter,
+        pprof_max_nodes(r.max_nodes, cx)?,
+    )
+}
+
+/// The flame graph (or tree) of only the samples whose span id is in `span_selector`.
+pub fn merge_span_profile(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: q::SelectMergeSpanProfileRequest,
+    cx: &QueryContext,
+) -> Result<q::SelectMergeSpanProfileResponse> {
+    if r.format > q::ProfileFormat::Tree as i32 {
+        return Err(Error::bad_input(
+            "SelectMergeSpanProfile answers format flamegraph or tree",
+        ));
+    }
+    let resp = merge_stacktraces(
+        store,
+        tenant,
+        &q::SelectMergeStacktracesRequest {
+            profile_type_id: r.profile_type_id,
+            label_selector: r.label_selector,
+            start: r.start,
+            end: r.end,
+            max_nodes: r.max_nodes,
+            format: r.format,
+            span_selector: r.span_selector,
+            ..Default::default()
+        },
+        cx,
+    )?;
+    Ok(q::SelectMergeSpanProfileResponse {
+        flamegraph: resp.flamegraph,
+        tree: resp.tree,
+    })
 }
 
 /// The diff of two selections of one profile type (as SelectMergeStacktraces takes them;
@@ -388,7 +458,7 @@ pub fn diff(
     store: &SharedStore,
     tenant: &Tenant,
     r: &q::DiffRequest,
-    now_nanos: i64,
+    cx: &QueryContext,
 ) -> Result<q::DiffResponse> {
     let (Some(left), Some(right)) = (&r.left, &r.right) else {
         return Err(Error::bad_input("Diff needs a left and a right request"));
@@ -397,20 +467,16 @@ pub fn diff(
         ProfileType::parse(&left.profile_type_id)?,
         ProfileType::parse(&right.profile_type_id)?,
     )?;
-    let (left_tree, left_nodes) = merged_tree(store, tenant, left, now_nanos)?;
-    let (right_tree, right_nodes) = merged_tree(store, tenant, right, now_nanos)?;
+    let (left_tree, left_nodes) = merged_tree(store, tenant, left, cx)?;
+    let (right_tree, right_nodes) = merged_tree(store, tenant, right, cx)?;
     let g = crate::flamebearer::encode_diff(&left_tree, &right_tree, left_nodes.max(right_nodes));
+    let fg = flame_graph_message(g.graph);
     Ok(q::DiffResponse {
         flamegraph: Some(q::FlameGraphDiff {
-            names: g.graph.names,
-            levels: g
-                .graph
-                .levels
-                .into_iter()
-                .map(|values| q::Level { values })
-                .collect(),
-            total: g.graph.total,
-            max_self: g.graph.max_self,
+            names: fg.names,
+            levels: fg.levels,
+            total: fg.total,
+            max_self: fg.max_self,
             left_ticks: g.left_ticks,
             right_ticks: g.right_ticks,
         }),
@@ -427,24 +493,17 @@ pub fn select_series(
     store: &SharedStore,
     tenant: &Tenant,
     r: &q::SelectSeriesRequest,
-    now_nanos: i64,
+    cx: &QueryContext,
 ) -> Result<q::SelectSeriesResponse> {
     let sel = selection(
         &r.profile_type_id,
         &r.label_selector,
         (r.start, r.end),
         &r.stack_trace_selector,
-        now_nanos,
+        cx,
     )?;
     let range = sel.range;
-    if !r.step.is_finite() || r.step < 0.0 {
-        return Err(Error::bad_input(format!("invalid step {}", r.step)));
-    }
-    let step_ms = if r.step > 0.0 {
-        ((r.step * 1000.0).round() as i64).max(1)
-    } else {
-        crate::timeline::step_seconds(range.from, range.until) * 1000
-    };
+    let step_ms = step_millis(r.step, &range)?;
     let avg = match r.aggregation {
         None => false,
         Some(a) => match types::TimeSeriesAggregationType::try_from(a) {
@@ -453,9 +512,7 @@ pub fn select_series(
             Err(_) => return Err(Error::bad_input(format!("unknown aggregation {a}"))),
         },
     };
-    if r.limit.is_some_and(|l| l < 0) {
-        return Err(Error::bad_input("limit must not be negative"));
-    }
+    let limit = series_limit(r.limit)?;
     let merged = crate::query::select_filtered(store, tenant, &sel.selector, &range, &sel.filter)?;
     let start_ms = range.from / NANOS_PER_MILLI;
     // Group labels → step start → (sum, profiles).
@@ -474,7 +531,7 @@ pub fn select_series(
         point.0 = point.0.saturating_add(*total);
         point.1 += 1;
     }
-    let mut series: Vec<(i64, types::Series)> = groups
+    let series: Vec<(i64, types::Series)> = groups
         .into_iter()
         .map(|(labels, points)| {
             let total: i64 = points.values().map(|(sum, _)| *sum).sum();
@@ -497,23 +554,241 @@ pub fn select_series(
             (total, types::Series { labels, points })
         })
         .collect();
-    if let Some(limit) = r.limit.filter(|l| *l > 0) {
-        // The largest totals win; ties keep label order. Then back to label order.
-        let mut order: Vec<usize> = (0..series.len()).collect();
-        order.sort_by_key(|i| std::cmp::Reverse(series[*i].0));
-        let keep: BTreeSet<usize> = order
-            .into_iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .collect();
-        series = series
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| keep.contains(i))
-            .map(|(_, s)| s)
-            .collect();
-    }
     Ok(q::SelectSeriesResponse {
-        series: series.into_iter().map(|(_, s)| s).collect(),
+        series: top_n(series, limit),
+    })
+}
+
+/// A `step` in seconds as milliseconds; 0 picks one from the range as the timeline does.
+fn step_millis(step: f64, range: &TimeRange) -> Result<i64> {
+    if !step.is_finite() || step < 0.0 {
+        return Err(Error::bad_input(format!("invalid step {step}")));
+    }
+    Ok(if step > 0.0 {
+        ((step * 1000.0).round() as i64).max(1)
+    } else {
+        crate::timeline::step_seconds(range.from, range.until) * 1000
+    })
+}
+
+/// A series `limit`: none when unset or 0; negative is a 400.
+fn series_limit(limit: Option<i64>) -> Result<Option<usize>> {
+    match limit {
+        Some(l) if l < 0 => Err(Error::bad_input("limit must not be negative")),
+        Some(l) if l > 0 => Ok(Some(usize::try_from(l).unwrap_or(usize::MAX))),
+        _ => Ok(None),
+    }
+}
+
+/// Keeps the `limit` items with the largest totals (ties: the earlier), in their order.
+fn top_n<T>(items: Vec<(i64, T)>, limit: Option<usize>) -> Vec<T> {
+    let Some(limit) = limit else {
+        return items.into_iter().map(|(_, t)| t).collect();
+    };
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(items[*i].0));
+    let keep: BTreeSet<usize> = order.into_iter().take(limit).collect();
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, (_, t))| t)
+        .collect()
+}
+
+/// Value buckets of a heatmap's y axis, as the reference server draws them.
+const HEATMAP_BUCKETS: usize = 20;
+
+/// One heatmap point: a profile's total (or a span's, within a profile).
+struct HeatPoint {
+    group: usize,
+    time_ms: i64,
+    value: i64,
+    series: usize,
+    span_id: String,
+}
+
+/// The distribution of profile totals over time (SelectHeatmap): per `group_by` value set,
+/// per step, how many profiles (or spans, with query type span) had a total in each of 20
+/// value buckets shared by all series (evenly spaced from the smallest total to the largest).
+/// Each step is stamped with its end: (start − step, start], (start, start + step], …
+/// Exemplars (when asked) are each cell's largest point.
+pub fn select_heatmap(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: &q::SelectHeatmapRequest,
+    cx: &QueryContext,
+) -> Result<q::SelectHeatmapResponse> {
+    let mut sel = selection(
+        &r.profile_type_id,
+        &r.label_selector,
+        (r.start, r.end),
+        &None,
+        cx,
+    )?;
+    let range = sel.range;
+    let step_ms = step_millis(r.step, &range)?;
+    let limit = series_limit(r.limit)?;
+    let by_span = match q::HeatmapQueryType::try_from(r.query_type) {
+        Ok(q::HeatmapQueryType::Unspecified | q::HeatmapQueryType::Individual) => false,
+        Ok(q::HeatmapQueryType::Span) => true,
+        Err(_) => {
+            return Err(Error::bad_input(format!(
+                "unknown heatmap query type {}",
+                r.query_type
+            )));
+        }
+    };
+    let exemplars = match types::ExemplarType::try_from(r.exemplar_type) {
+        Ok(types::ExemplarType::Unspecified | types::ExemplarType::None) => false,
+        Ok(_) => true,
+        Err(_) => {
+            return Err(Error::bad_input(format!(
+                "unknown exemplar type {}",
+                r.exemplar_type
+            )));
+        }
+    };
+    sel.filter.read_links = by_span;
+
+    // Points, grouped by the group_by labels of their series.
+    let mut series: Vec<Series> = Vec::new();
+    let mut series_ids: BTreeMap<Series, usize> = BTreeMap::new();
+    let mut groups: Vec<Vec<(String, String)>> = Vec::new();
+    let mut group_ids: BTreeMap<Vec<(String, String)>, usize> = BTreeMap::new();
+    let mut totals: BTreeMap<(usize, i64, String), i64> = BTreeMap::new();
+    crate::query::scan(
+        store,
+        tenant,
+        &sel.selector,
+        &range,
+        &sel.filter,
+        false,
+        |part| {
+            let ids: Vec<usize> = part
+                .meta
+                .series
+                .iter()
+                .map(|s| {
+                    *series_ids.entry(s.clone()).or_insert_with(|| {
+                        series.push(s.clone());
+                        series.len() - 1
+                    })
+                })
+                .collect();
+            let s = &part.samples;
+            for i in 0..s.len() {
+                let span = match part.links.get(s.link[i] as usize) {
+                    Some(l) if by_span => l.span_id.clone(),
+                    _ => String::new(),
+                };
+                if by_span && span.is_empty() {
+                    continue;
+                }
+                let key = (ids[s.series[i] as usize], s.time[i], span);
+                let total = totals.entry(key).or_default();
+                *total = total.saturating_add(s.value[i]);
+            }
+            Ok(())
+        },
+    )?;
+    let points: Vec<HeatPoint> = totals
+        .into_iter()
+        .map(|((series_id, time, span_id), value)| {
+            let key: Vec<(String, String)> = r
+                .group_by
+                .iter()
+                .filter_map(|g| series[series_id].label(g).map(|v| (g.clone(), v)))
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            let group = *group_ids.entry(key.clone()).or_insert_with(|| {
+                groups.push(key);
+                groups.len() - 1
+            });
+            HeatPoint {
+                group,
+                time_ms: time / NANOS_PER_MILLI,
+                value,
+                series: series_id,
+                span_id,
+            }
+        })
+        .collect();
+    let (Some(min), Some(max)) = (
+        points.iter().map(|p| p.value).min(),
+        points.iter().map(|p| p.value).max(),
+    ) else {
+        return Ok(q::SelectHeatmapResponse::default());
+    };
+    let max = if max == min { min + 1 } else { max };
+    let size = (max - min) as f64 / HEATMAP_BUCKETS as f64;
+    let y_min: Vec<i64> = (0..HEATMAP_BUCKETS)
+        .map(|i| min + (i as f64 * size) as i64)
+        .collect();
+    let bucket = |v: i64| y_min.iter().rposition(|m| v >= *m).unwrap_or(0);
+    let (start_ms, end_ms) = (range.from / NANOS_PER_MILLI, range.until / NANOS_PER_MILLI);
+    let step_end = |t: i64| {
+        let k = (t - start_ms).div_euclid(step_ms);
+        let end = start_ms + k * step_ms;
+        if end < t { end + step_ms } else { end }
+    };
+    let last = step_end(end_ms);
+    // group → slot time → (counts, best point per bucket)
+    type Cells<'a> = BTreeMap<i64, (Vec<i32>, Vec<Option<&'a HeatPoint>>)>;
+    let mut cells: Vec<Cells<'_>> = (0..groups.len()).map(|_| BTreeMap::new()).collect();
+    let mut group_totals = vec![0i64; groups.len()];
+    for p in &points {
+        let t = step_end(p.time_ms).clamp(start_ms, last);
+        let (counts, best) = cells[p.group]
+            .entry(t)
+            .or_insert_with(|| (vec![0; HEATMAP_BUCKETS], vec![None; HEATMAP_BUCKETS]));
+        let b = bucket(p.value);
+        counts[b] += 1;
+        if best[b].is_none_or(|q: &HeatPoint| p.value > q.value) {
+            best[b] = Some(p);
+        }
+        group_totals[p.group] = group_totals[p.group].saturating_add(p.value);
+    }
+    let exemplar = |p: &HeatPoint| types::Exemplar {
+        timestamp: p.time_ms,
+        span_id: p.span_id.clone(),
+        value: p.value,
+        labels: all_labels(&series[p.series])
+            .into_iter()
+            .filter(|(k, v)| !v.is_empty() && !r.group_by.contains(k))
+            .map(|(name, value)| types::LabelPair { name, value })
+            .collect(),
+        ..types::Exemplar::default()
+    };
+    let out: Vec<(i64, types::HeatmapSeries)> = groups
+        .into_iter()
+        .zip(cells)
+        .zip(group_totals)
+        .map(|((labels, slots), total)| {
+            let series = types::HeatmapSeries {
+                labels: labels
+                    .into_iter()
+                    .map(|(name, value)| types::LabelPair { name, value })
+                    .collect(),
+                slots: slots
+                    .into_iter()
+                    .map(|(timestamp, (counts, best))| types::HeatmapSlot {
+                        timestamp,
+                        y_min: y_min.iter().map(|m| *m as f64).collect(),
+                        counts,
+                        exemplars: if exemplars {
+                            best.into_iter().flatten().map(exemplar).collect()
+                        } else {
+                            Vec::new()
+                        },
+                    })
+                    .collect(),
+            };
+            (total, series)
+        })
+        .collect();
+    Ok(q::SelectHeatmapResponse {
+        series: top_n(out, limit),
     })
 }
 
@@ -653,7 +928,7 @@ mod tests {
             accept_encoding: None,
             body: body.as_bytes(),
         };
-        let e = call(store, tenant, &c, T0_MS * 1_000_000).unwrap();
+        let e = call(store, tenant, &c, &QueryContext::at(T0_MS * 1_000_000)).unwrap();
         serde_json::from_slice(&e.body).unwrap()
     }
 
@@ -792,19 +1067,32 @@ mod tests {
                 })
                 .collect()
         };
-        let sum = select_series(&store, &tenant, &req(&[], None, None), 0).unwrap();
+        let sum =
+            select_series(&store, &tenant, &req(&[], None, None), &QueryContext::at(0)).unwrap();
         assert_eq!(
             points(&sum),
             [(vec![], vec![(T0_MS, 10.0), (T0_MS + 15_000, 1.0)])]
         );
-        let avg = select_series(&store, &tenant, &req(&[], Some(1), None), 0).unwrap();
+        let avg = select_series(
+            &store,
+            &tenant,
+            &req(&[], Some(1), None),
+            &QueryContext::at(0),
+        )
+        .unwrap();
         let avg: Vec<(i64, f64)> = avg.series[0]
             .points
             .iter()
             .map(|p| (p.timestamp, p.value))
             .collect();
         assert_eq!(avg, [(T0_MS, 10.0 * unit / 3.0), (T0_MS + 15_000, unit)]);
-        let by_env = select_series(&store, &tenant, &req(&["env"], None, None), 0).unwrap();
+        let by_env = select_series(
+            &store,
+            &tenant,
+            &req(&["env"], None, None),
+            &QueryContext::at(0),
+        )
+        .unwrap();
         assert_eq!(
             points(&by_env),
             [
@@ -815,7 +1103,13 @@ mod tests {
                 ),
             ]
         );
-        let top = select_series(&store, &tenant, &req(&["env"], None, Some(1)), 0).unwrap();
+        let top = select_series(
+            &store,
+            &tenant,
+            &req(&["env"], None, Some(1)),
+            &QueryContext::at(0),
+        )
+        .unwrap();
         assert_eq!(points(&top).len(), 1);
         assert_eq!(points(&top)[0].0, ["env=prod"]);
 
@@ -830,7 +1124,7 @@ mod tests {
                 end: T0_MS + 60_000,
                 ..Default::default()
             },
-            0,
+            &QueryContext::at(0),
         )
         .unwrap()
         .flamegraph
@@ -844,7 +1138,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            merge_stacktraces(&store, &tenant, &too_many, 0)
+            merge_stacktraces(&store, &tenant, &too_many, &QueryContext::at(0))
                 .unwrap_err()
                 .kind(),
             crate::ErrorKind::BadInput
@@ -857,9 +1151,9 @@ mod tests {
             span_selector: vec!["00000000000000ab".into()],
             ..Default::default()
         };
-        let fg = merge_stacktraces(&store, &tenant, &spans, 0).unwrap();
+        let fg = merge_stacktraces(&store, &tenant, &spans, &QueryContext::at(0)).unwrap();
         assert_eq!(fg.flamegraph.unwrap().total, 0);
-        // A call site keeps the stacks that start with it; go_pgo is not provided yet.
+        // A call site keeps the stacks that start with it.
         let site = |names: &[&str], go_pgo| q::SelectMergeStacktracesRequest {
             stack_trace_selector: Some(types::StackTraceSelector {
                 call_site: names
@@ -874,7 +1168,7 @@ mod tests {
             ..spans.clone()
         };
         let total = |r: &q::SelectMergeStacktracesRequest| {
-            merge_stacktraces(&store, &tenant, r, 0)
+            merge_stacktraces(&store, &tenant, r, &QueryContext::at(0))
                 .unwrap()
                 .flamegraph
                 .map_or(0, |f| f.total)
@@ -890,7 +1184,7 @@ mod tests {
                 stack_trace_selector: site(&["work"], None).stack_trace_selector,
                 ..req(&[], None, None)
             },
-            0,
+            &QueryContext::at(0),
         )
         .unwrap();
         assert!(series.series.is_empty());
@@ -901,12 +1195,14 @@ mod tests {
                 aggregate_callees: false,
             }),
         );
-        assert_eq!(
-            merge_stacktraces(&store, &tenant, &pgo, 0)
-                .unwrap_err()
-                .kind(),
-            crate::ErrorKind::Unimplemented
-        );
+        // go_pgo keeping one location: every stack is its leaf alone.
+        let fg = merge_stacktraces(&store, &tenant, &pgo, &QueryContext::at(0))
+            .unwrap()
+            .flamegraph
+            .unwrap();
+        assert_eq!(fg.total as f64, 11.0 * unit);
+        assert_eq!(fg.names[..2], ["total", "work"]);
+        assert_eq!(fg.levels.len(), 2);
     }
 
     #[test]
@@ -926,7 +1222,7 @@ mod tests {
             accept_encoding: Some("gzip"),
             body: &body,
         };
-        let e = call(&store, &tenant, &c, 0).unwrap();
+        let e = call(&store, &tenant, &c, &QueryContext::at(0)).unwrap();
         assert_eq!(e.content_encoding, Some("gzip"));
         let raw = crate::ingest::gunzip(&e.body, 1 << 20, "answer").unwrap();
         let names = types::LabelNamesResponse::decode(&raw[..]).unwrap();
@@ -943,7 +1239,7 @@ mod tests {
                     accept_encoding: None,
                     body,
                 },
-                0,
+                &QueryContext::at(0),
             )
             .unwrap_err()
             .kind()

@@ -11,10 +11,13 @@ use bytes::Bytes;
 use parquet::file::reader::{ChunkReader, Length};
 use serde::Serialize;
 
+use crate::FastMap;
 use crate::flamebearer::{self, DEFAULT_MAX_NODES, FlameGraph, MAX_MAX_NODES};
 use crate::manifest::{self, SegmentRef};
 use crate::profile::{ProfileType, Series};
-use crate::segment::{SegmentMeta, SegmentReader, StackNode};
+use crate::segment::{
+    FunctionRow, MappingRow, NodeFrame, Samples, SegmentMeta, SegmentReader, StackNode,
+};
 use crate::selector::Selector;
 use crate::store::ObjectStore;
 use crate::tenant::Tenant;
@@ -151,43 +154,164 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Parses `maxNodes`/`max-nodes`: default 8192, at most 1048576.
-pub fn parse_max_nodes(value: Option<&str>) -> Result<usize> {
-    let Some(v) = value.filter(|v| !v.is_empty()) else {
-        return Ok(DEFAULT_MAX_NODES);
-    };
-    let n: i64 = v.parse().map_err(|_| {
-        Error::bad_input(format!("invalid maxNodes `{v}`: expected a whole number"))
-    })?;
-    max_nodes(n)
+/// Query limits (api.md): all configurable, off by default except max nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest range a query may span (ns); a longer one is a 400.
+    pub max_query_length: Option<i64>,
+    /// How far back a query may reach (ns); an earlier start is clamped to it.
+    pub max_query_lookback: Option<i64>,
+    /// Max nodes when a request names none.
+    pub max_nodes_default: usize,
+    /// The largest max nodes a request may ask for; more is a 400.
+    pub max_nodes_max: usize,
 }
 
-/// Checks a max-nodes number: at most 1048576; 0 or less is the default, 8192.
-pub fn max_nodes(n: i64) -> Result<usize> {
-    if n > MAX_MAX_NODES as i64 {
-        return Err(Error::bad_input(format!(
-            "maxNodes {n} is more than {MAX_MAX_NODES}"
-        )));
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_length: None,
+            max_query_lookback: None,
+            max_nodes_default: DEFAULT_MAX_NODES,
+            max_nodes_max: MAX_MAX_NODES,
+        }
     }
-    Ok(if n <= 0 {
-        DEFAULT_MAX_NODES
-    } else {
-        n as usize
-    })
+}
+
+impl Limits {
+    /// Environment variable: longest query range (`24h`, `7d`; `0` or unset: no limit).
+    pub const ENV_MAX_QUERY_LENGTH: &str = "FLAMELET_MAX_QUERY_LENGTH";
+    /// Environment variable: how far back queries reach (`7d`; `0` or unset: no limit).
+    pub const ENV_MAX_QUERY_LOOKBACK: &str = "FLAMELET_MAX_QUERY_LOOKBACK";
+    /// Environment variable: max nodes when a request names none (default 8192).
+    pub const ENV_MAX_NODES_DEFAULT: &str = "FLAMELET_MAX_FLAMEGRAPH_NODES_DEFAULT";
+    /// Environment variable: the largest max nodes accepted (default 1048576).
+    pub const ENV_MAX_NODES_MAX: &str = "FLAMELET_MAX_FLAMEGRAPH_NODES_MAX";
+
+    /// Reads the limits from configuration values by name (the environment in a component).
+    pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut limits = Limits::default();
+        let duration = |name: &str| -> Result<Option<i64>> {
+            match get(name).as_deref().map(str::trim) {
+                None | Some("") | Some("0") => Ok(None),
+                Some(v) => match crate::time::parse_duration(v) {
+                    Some(0) => Ok(None),
+                    Some(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(Error::Internal(format!(
+                        "{name}=`{v}` is not a duration such as 24h or 7d"
+                    ))),
+                },
+            }
+        };
+        let count = |name: &str| -> Result<Option<usize>> {
+            match get(name).as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        Error::Internal(format!("{name}=`{v}` is not a positive whole number"))
+                    }),
+            }
+        };
+        limits.max_query_length = duration(Self::ENV_MAX_QUERY_LENGTH)?;
+        limits.max_query_lookback = duration(Self::ENV_MAX_QUERY_LOOKBACK)?;
+        if let Some(n) = count(Self::ENV_MAX_NODES_MAX)? {
+            limits.max_nodes_max = n;
+        }
+        if let Some(n) = count(Self::ENV_MAX_NODES_DEFAULT)? {
+            limits.max_nodes_default = n;
+        }
+        limits.max_nodes_default = limits.max_nodes_default.min(limits.max_nodes_max);
+        Ok(limits)
+    }
+}
+
+/// What every query is answered against: the current time and the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryContext {
+    /// Now, in nanoseconds since the epoch.
+    pub now_nanos: i64,
+    /// The limits.
+    pub limits: Limits,
+}
+
+impl QueryContext {
+    /// A context with the default limits.
+    pub fn at(now_nanos: i64) -> Self {
+        QueryContext {
+            now_nanos,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Applies the range limits: a start before the lookback is clamped to it (the range may
+    /// then be empty), and a range longer than the maximum is a 400.
+    pub fn limit(&self, mut range: TimeRange) -> Result<TimeRange> {
+        if let Some(lookback) = self.limits.max_query_lookback {
+            range.from = range.from.max(self.now_nanos.saturating_sub(lookback));
+        }
+        if let Some(max) = self.limits.max_query_length
+            && range.until.saturating_sub(range.from) > max
+        {
+            let hours = |ns: i64| ns as f64 / 3.6e12;
+            return Err(Error::bad_input(format!(
+                "the query time range exceeds the limit (max_query_length, actual: {:.1}h, limit: {:.1}h)",
+                hours(range.until - range.from),
+                hours(max)
+            )));
+        }
+        Ok(range)
+    }
+
+    /// `from`/`until` parameters as a limited range.
+    pub fn range_params(&self, from: Option<&str>, until: Option<&str>) -> Result<TimeRange> {
+        self.limit(TimeRange::from_params(from, until, self.now_nanos)?)
+    }
+
+    /// Connect `start`/`end` (ms) as a limited range.
+    pub fn range_millis(&self, start: i64, end: i64) -> Result<TimeRange> {
+        self.limit(TimeRange::from_millis(start, end, self.now_nanos)?)
+    }
+
+    /// Checks a max-nodes number: 0 or less is the default; more than the maximum is a 400.
+    pub fn max_nodes(&self, n: i64) -> Result<usize> {
+        let max = self.limits.max_nodes_max;
+        if n > max as i64 {
+            return Err(Error::bad_input(format!("maxNodes {n} is more than {max}")));
+        }
+        Ok(if n <= 0 {
+            self.limits.max_nodes_default
+        } else {
+            n as usize
+        })
+    }
+
+    /// Parses `maxNodes`/`max-nodes` by the rules of [`QueryContext::max_nodes`].
+    pub fn parse_max_nodes(&self, params: &[(String, String)]) -> Result<usize> {
+        let value = param(params, "maxNodes").or_else(|| param(params, "max-nodes"));
+        let Some(v) = value.filter(|v| !v.is_empty()) else {
+            return Ok(self.limits.max_nodes_default);
+        };
+        let n: i64 = v.parse().map_err(|_| {
+            Error::bad_input(format!("invalid maxNodes `{v}`: expected a whole number"))
+        })?;
+        self.max_nodes(n)
+    }
 }
 
 impl RenderRequest {
     /// Validates render parameters (`query`, `from`, `until`, `maxNodes`, `groupBy`, `format`,
     /// `aggregation`).
-    pub fn from_params(params: &[(String, String)], now_nanos: i64) -> Result<Self> {
+    pub fn from_params(params: &[(String, String)], cx: &QueryContext) -> Result<Self> {
         let query = param(params, "query")
             .or_else(|| param(params, "name"))
             .ok_or_else(|| Error::bad_input("missing `query` parameter"))?;
         let (profile_type, selector) = Selector::parse_with_type(query)?;
-        let range =
-            TimeRange::from_params(param(params, "from"), param(params, "until"), now_nanos)?;
-        let max_nodes =
-            parse_max_nodes(param(params, "maxNodes").or_else(|| param(params, "max-nodes")))?;
+        let range = cx.range_params(param(params, "from"), param(params, "until"))?;
+        let max_nodes = cx.parse_max_nodes(params)?;
         let group_by = param(params, "groupBy")
             .filter(|g| !g.is_empty())
             .map(String::from);
@@ -226,9 +350,21 @@ pub struct Merged {
     pub profile_totals: BTreeMap<(u32, i64), i64>,
 }
 
+/// pprof-style `go_pgo` cutting: keep only the `keep` leaf-most locations of each stack
+/// (0 keeps all), and with `aggregate_callees` forget the leaf frame's line, so that calls of
+/// one callee from different lines merge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeafLocations {
+    /// Locations kept from the leaf; 0 keeps every location.
+    pub keep: usize,
+    /// Clear the leaf frame's line.
+    pub aggregate_callees: bool,
+}
+
 /// Which samples to keep: by their links (pprof `span_id`, `trace_id`, `profile_id` labels;
 /// for each non-empty set, the sample's id must be in it) and by where their stacks start
-/// (`call_site`: the first frames, root first).
+/// (`call_site`: the first frames, root first); and how stacks are cut (`go_pgo`, which takes
+/// precedence over `call_site`, as in the reference server).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SampleFilter {
     /// Span ids.
@@ -239,11 +375,19 @@ pub struct SampleFilter {
     pub profile_ids: BTreeSet<String>,
     /// Stacks must start with these function names, root first.
     pub call_site: Vec<String>,
+    /// Cut stacks to their leaf locations.
+    pub go_pgo: Option<LeafLocations>,
+    /// Read the samples' links even when no id selects them (span heatmaps).
+    pub read_links: bool,
 }
 
 impl SampleFilter {
     /// Tells whether links need to be read (any id set is non-empty).
     pub fn reads_links(&self) -> bool {
+        self.read_links || self.selects_links()
+    }
+
+    fn selects_links(&self) -> bool {
         !(self.span_ids.is_empty() && self.trace_ids.is_empty() && self.profile_ids.is_empty())
     }
 
@@ -254,63 +398,135 @@ impl SampleFilter {
             && ok(&self.trace_ids, &link.trace_id)
             && ok(&self.profile_ids, &link.profile_id)
     }
-}
 
-/// Tells whether the path from the root to tree node `node` starts with `call_site`,
-/// memoised per node in `memo` (0 unknown, 1 yes, 2 no).
-fn starts_with_call_site(
-    tree: &Tree,
-    node: usize,
-    call_site: &[String],
-    memo: &mut Vec<u8>,
-) -> bool {
-    if memo.len() < tree.nodes().len() {
-        memo.resize(tree.nodes().len(), 0);
-    }
-    if memo[node] == 0 {
-        let mut path = Vec::new();
-        let mut n = node;
-        while n != ROOT {
-            path.push(n);
-            n = tree.nodes()[n].parent;
+    /// Applies the filter to one segment's samples: links, then `go_pgo` or `call_site`.
+    fn apply(&self, part: &mut Part<'_>) {
+        if self.selects_links() {
+            let links = &part.links;
+            part.samples
+                .retain(|s, i| self.keeps_link(&links[s.link[i] as usize]));
         }
-        path.reverse();
-        let ok = path.len() >= call_site.len()
-            && path
-                .iter()
-                .zip(call_site)
-                .all(|(n, name)| tree.name(*n) == name);
-        memo[node] = if ok { 1 } else { 2 };
+        if let Some(pgo) = self.go_pgo {
+            cut_to_leaf_locations(part, pgo);
+        } else if !self.call_site.is_empty() {
+            let keep = call_site_nodes(&part.nodes, &part.strings, &self.call_site);
+            part.samples.retain(|s, i| keep[s.stack[i] as usize]);
+        }
     }
-    memo[node] == 1
 }
 
-/// Reads every live segment of the range and merges the matching samples.
-pub fn select(
-    store: &SharedStore,
-    tenant: &Tenant,
-    selector: &Selector,
-    range: &TimeRange,
-) -> Result<Merged> {
-    select_filtered(store, tenant, selector, range, &SampleFilter::default())
+/// For every trie node: does the path from the root to it start with `call_site`? Parents
+/// precede children, so one forward pass decides every node.
+fn call_site_nodes(nodes: &[StackNode], strings: &[String], call_site: &[String]) -> Vec<bool> {
+    // (depth, the path so far agrees with call_site)
+    let mut state: Vec<(usize, bool)> = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let (depth, agrees) = match usize::try_from(n.parent) {
+            Ok(p) => (state[p].0 + 1, state[p].1),
+            Err(_) => (1, true),
+        };
+        let agrees = agrees
+            && call_site
+                .get(depth - 1)
+                .is_none_or(|c| *c == strings[n.name as usize]);
+        state.push((depth, agrees));
+    }
+    state
+        .into_iter()
+        .map(|(depth, agrees)| agrees && depth >= call_site.len())
+        .collect()
 }
 
-/// [`select`], keeping only the samples `filter` passes (reading the link columns only when
-/// it selects by ids).
-pub fn select_filtered(
+/// Rewrites a segment part's trie so that each sample's stack keeps only its `keep` leaf-most
+/// locations (a location is a non-inlined frame and the inlined frames after it).
+fn cut_to_leaf_locations(part: &mut Part<'_>, pgo: LeafLocations) {
+    let Some(symbols) = part.symbols.as_mut() else {
+        return;
+    };
+    let mut nodes: Vec<StackNode> = Vec::new();
+    let mut frames: Vec<NodeFrame> = Vec::new();
+    let mut ids: FastMap<(i32, NodeFrame), u32> = FastMap::default();
+    let mut leaves: FastMap<u32, u32> = FastMap::default();
+    let mut path = Vec::new();
+    for stack in part.samples.stack.iter_mut() {
+        if let Some(leaf) = leaves.get(stack) {
+            *stack = *leaf;
+            continue;
+        }
+        path.clear();
+        let mut n = *stack as i32;
+        let mut locations = 0;
+        while n >= 0 {
+            path.push(n as usize);
+            if !symbols.frames[n as usize].inlined {
+                locations += 1;
+                if locations == pgo.keep {
+                    break;
+                }
+            }
+            n = part.nodes[n as usize].parent;
+        }
+        let mut parent = -1i32;
+        for (k, &old) in path.iter().rev().enumerate() {
+            let mut frame = symbols.frames[old];
+            if pgo.aggregate_callees && k + 1 == path.len() {
+                frame.line = 0;
+            }
+            let id = *ids.entry((parent, frame)).or_insert_with(|| {
+                nodes.push(StackNode {
+                    parent,
+                    name: part.nodes[old].name,
+                });
+                frames.push(frame);
+                nodes.len() as u32 - 1
+            });
+            parent = id as i32;
+        }
+        leaves.insert(*stack, parent as u32);
+        *stack = parent as u32;
+    }
+    part.nodes = nodes;
+    symbols.frames = frames;
+}
+
+/// A segment's functions, mappings and node frames: what pprof export needs beyond names.
+pub struct Symbols {
+    /// Functions.
+    pub functions: Vec<FunctionRow>,
+    /// Mappings.
+    pub mappings: Vec<MappingRow>,
+    /// Each trie node's frame.
+    pub frames: Vec<NodeFrame>,
+}
+
+/// One segment's selected samples and the tables they refer to.
+pub struct Part<'a> {
+    /// The segment's footer (its series).
+    pub meta: &'a SegmentMeta,
+    /// Its strings.
+    pub strings: Vec<String>,
+    /// Its stack trie.
+    pub nodes: Vec<StackNode>,
+    /// Its symbols, when asked for.
+    pub symbols: Option<Symbols>,
+    /// The selected samples.
+    pub samples: Samples,
+    /// The samples' links (index 0 the empty link; only that one unless links were read).
+    pub links: Vec<crate::profile::Link>,
+}
+
+/// Reads every live segment of the range and hands each one's matching samples, filtered, to
+/// `visit`. Only the columns needed are read: names and samples always, links only when the
+/// filter selects by ids, symbols only `with_symbols` or for `go_pgo`.
+pub fn scan(
     store: &SharedStore,
     tenant: &Tenant,
     selector: &Selector,
     range: &TimeRange,
     filter: &SampleFilter,
-) -> Result<Merged> {
-    let mut site_memo: Vec<u8> = Vec::new();
-    let mut merged = Merged {
-        tree: Tree::new(),
-        series: Vec::new(),
-        profile_totals: BTreeMap::new(),
-    };
-    let mut series_ids: HashMap<Series, u32> = HashMap::new();
+    with_symbols: bool,
+    mut visit: impl FnMut(Part<'_>) -> Result<()>,
+) -> Result<()> {
     for r in manifest::live_segments(store.as_ref(), tenant, range)? {
         let reader = SegmentReader::open(ObjectChunks::open(store, &r)?)?;
         let meta = reader.meta();
@@ -323,18 +539,71 @@ pub fn select_filtered(
         }
         let strings = reader.read_strings()?;
         let nodes = reader.read_nodes(strings.len())?;
-        let mut link_table = Vec::new();
+        let mut links = vec![crate::profile::Link::default()];
         let samples = reader.read_samples(
             range.from,
             range.until,
             &|s| matching[s as usize],
             nodes.len(),
-            filter.reads_links().then_some(&mut link_table),
+            filter.reads_links().then_some(&mut links),
         )?;
         if samples.is_empty() {
             continue;
         }
-        let global: Vec<u32> = meta
+        let symbols = if with_symbols || filter.go_pgo.is_some() {
+            let (functions, mappings) = reader.read_symbols(strings.len())?;
+            let frames = reader.read_node_frames(&nodes, &functions, mappings.len())?;
+            Some(Symbols {
+                functions,
+                mappings,
+                frames,
+            })
+        } else {
+            None
+        };
+        let mut part = Part {
+            meta,
+            strings,
+            nodes,
+            symbols,
+            samples,
+            links,
+        };
+        filter.apply(&mut part);
+        if !part.samples.is_empty() {
+            visit(part)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads every live segment of the range and merges the matching samples.
+pub fn select(
+    store: &SharedStore,
+    tenant: &Tenant,
+    selector: &Selector,
+    range: &TimeRange,
+) -> Result<Merged> {
+    select_filtered(store, tenant, selector, range, &SampleFilter::default())
+}
+
+/// [`select`], keeping only the samples `filter` passes.
+pub fn select_filtered(
+    store: &SharedStore,
+    tenant: &Tenant,
+    selector: &Selector,
+    range: &TimeRange,
+    filter: &SampleFilter,
+) -> Result<Merged> {
+    let mut merged = Merged {
+        tree: Tree::new(),
+        series: Vec::new(),
+        profile_totals: BTreeMap::new(),
+    };
+    let mut series_ids: HashMap<Series, u32> = HashMap::new();
+    scan(store, tenant, selector, range, filter, false, |part| {
+        let global: Vec<u32> = part
+            .meta
             .series
             .iter()
             .map(|s| {
@@ -344,31 +613,77 @@ pub fn select_filtered(
                 })
             })
             .collect();
-        let mut to_tree: Vec<usize> = vec![usize::MAX; nodes.len()];
+        let samples = &part.samples;
+        let mut to_tree: Vec<usize> = vec![usize::MAX; part.nodes.len()];
         for i in 0..samples.len() {
-            if filter.reads_links() && !filter.keeps_link(&link_table[samples.link[i] as usize]) {
-                continue;
-            }
             let leaf = tree_node(
                 &mut merged.tree,
                 &mut to_tree,
-                &nodes,
-                &strings,
+                &part.nodes,
+                &part.strings,
                 samples.stack[i],
             );
-            if !filter.call_site.is_empty()
-                && !starts_with_call_site(&merged.tree, leaf, &filter.call_site, &mut site_memo)
-            {
-                continue;
-            }
             merged.tree.add_self(leaf, samples.value[i]);
             *merged
                 .profile_totals
                 .entry((global[samples.series[i] as usize], samples.time[i]))
                 .or_default() += samples.value[i];
         }
-    }
+        Ok(())
+    })?;
     Ok(merged)
+}
+
+/// The merged pprof of the selection: the selector's profile type as the one sample type,
+/// the largest period of the series read, `time_nanos`/`duration_nanos` the range, and at most
+/// `max_nodes` location nodes (0: all).
+pub fn select_profile(
+    store: &SharedStore,
+    tenant: &Tenant,
+    selector: &Selector,
+    range: &TimeRange,
+    filter: &SampleFilter,
+    max_nodes: usize,
+) -> Result<crate::proto::google::v1::Profile> {
+    let profile_type = selector
+        .profile_type
+        .clone()
+        .ok_or_else(|| Error::bad_input("a pprof needs a profile type"))?;
+    let mut builder = crate::pprof::Builder::new();
+    let mut period = 0i64;
+    scan(store, tenant, selector, range, filter, true, |part| {
+        let Some(symbols) = &part.symbols else {
+            return Err(Error::Internal("segment symbols were not read".into()));
+        };
+        let s = &part.samples;
+        for series in s.series.iter().collect::<BTreeSet<_>>() {
+            period = period.max(
+                part.meta
+                    .periods
+                    .get(*series as usize)
+                    .copied()
+                    .unwrap_or(0),
+            );
+        }
+        builder.add(
+            &crate::pprof::StoredStacks {
+                strings: &part.strings,
+                functions: &symbols.functions,
+                mappings: &symbols.mappings,
+                nodes: &part.nodes,
+                frames: &symbols.frames,
+            },
+            (0..s.len()).map(|i| (s.stack[i], s.value[i])),
+        );
+        Ok(())
+    })?;
+    Ok(builder.finish(
+        &profile_type,
+        period,
+        range.from,
+        range.until - range.from,
+        max_nodes,
+    ))
 }
 
 /// Maps a segment's stack node to the tree node with the same name path, memoised.
@@ -491,14 +806,13 @@ pub struct LabelValuesRequest {
 
 impl LabelValuesRequest {
     /// Validates `label`, `query`, `from`, `until`.
-    pub fn from_params(params: &[(String, String)], now_nanos: i64) -> Result<Self> {
+    pub fn from_params(params: &[(String, String)], cx: &QueryContext) -> Result<Self> {
         let label = param(params, "label")
             .or_else(|| param(params, "name"))
             .filter(|l| !l.is_empty())
             .ok_or_else(|| Error::bad_input("missing `label` parameter"))?;
         let selector = Selector::parse(param(params, "query").unwrap_or(""))?;
-        let range =
-            TimeRange::from_params(param(params, "from"), param(params, "until"), now_nanos)?;
+        let range = cx.range_params(param(params, "from"), param(params, "until"))?;
         Ok(LabelValuesRequest {
             label: label.to_string(),
             selector,
@@ -587,23 +901,21 @@ pub struct DiffRequest {
 impl DiffRequest {
     /// Validates `leftQuery`, `leftFrom`, `leftUntil`, `rightQuery`, `rightFrom`,
     /// `rightUntil` and `maxNodes`; both queries must name the same profile type.
-    pub fn from_params(params: &[(String, String)], now_nanos: i64) -> Result<Self> {
+    pub fn from_params(params: &[(String, String)], cx: &QueryContext) -> Result<Self> {
         let side = |name: &str| -> Result<(ProfileType, Selector, TimeRange)> {
             let query = param(params, &format!("{name}Query"))
                 .ok_or_else(|| Error::bad_input(format!("missing `{name}Query` parameter")))?;
             let (profile_type, selector) = Selector::parse_with_type(query)?;
-            let range = TimeRange::from_params(
+            let range = cx.range_params(
                 param(params, &format!("{name}From")),
                 param(params, &format!("{name}Until")),
-                now_nanos,
             )?;
             Ok((profile_type, selector, range))
         };
         let (left_type, left, left_range) = side("left")?;
         let (right_type, right, right_range) = side("right")?;
         let profile_type = same_type(left_type, right_type)?;
-        let max_nodes =
-            parse_max_nodes(param(params, "maxNodes").or_else(|| param(params, "max-nodes")))?;
+        let max_nodes = cx.parse_max_nodes(params)?;
         Ok(DiffRequest {
             left: (left, left_range),
             right: (right, right_range),

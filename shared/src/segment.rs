@@ -202,6 +202,22 @@ impl Samples {
         self.series.is_empty()
     }
 
+    /// Keeps the rows for which `keep(self, row index)` is true, in order.
+    pub fn retain(&mut self, keep: impl Fn(&Samples, usize) -> bool) {
+        let mask: Vec<bool> = (0..self.len()).map(|i| keep(self, i)).collect();
+        let mut out = Samples::default();
+        for (i, _) in mask.iter().enumerate().filter(|(_, k)| **k) {
+            out.push(
+                self.series[i],
+                self.time[i],
+                self.stack[i],
+                self.value[i],
+                self.link[i],
+            );
+        }
+        *self = out;
+    }
+
     fn push(&mut self, series: u32, time: i64, stack: u32, value: i64, link: u32) {
         self.series.push(series);
         self.time.push(time);
@@ -218,6 +234,8 @@ pub struct SegmentData {
     pub tenant: String,
     /// Series; index = series id.
     pub series: Vec<Series>,
+    /// Each series' sampling period (the largest its profiles gave; 0 if unknown).
+    pub periods: Vec<i64>,
     /// Strings (names, file names, build ids); index = string id.
     pub strings: Vec<String>,
     /// Functions; index = function id.
@@ -239,6 +257,7 @@ impl Default for SegmentData {
         SegmentData {
             tenant: String::new(),
             series: Vec::new(),
+            periods: Vec::new(),
             strings: Vec::new(),
             functions: Vec::new(),
             mappings: Vec::new(),
@@ -325,6 +344,7 @@ impl SegmentBuilder {
         }
         let id = self.data.series.len() as u32;
         self.data.series.push(series.clone());
+        self.data.periods.push(0);
         self.series_ids.insert(series.clone(), id);
         id
     }
@@ -378,6 +398,12 @@ impl SegmentBuilder {
         self.data.node_frames.push(node_frame);
         self.node_ids.insert((parent, frame), id);
         id
+    }
+
+    /// A series' period is the largest of its profiles', as pprof's merge takes it.
+    fn merge_period(&mut self, series: u32, period: i64) {
+        let p = &mut self.data.periods[series as usize];
+        *p = (*p).max(period);
     }
 
     /// Maps a dictionary's frames and links to ids of this segment.
@@ -439,6 +465,7 @@ impl SegmentBuilder {
             }
         };
         let series = self.series_id(&profile.series);
+        self.merge_period(series, profile.period);
         for sample in &profile.samples {
             let mut parent = -1i32;
             for frame in &sample.stack {
@@ -460,6 +487,9 @@ impl SegmentBuilder {
     /// Adds every sample of another segment.
     pub fn add_segment(&mut self, other: &SegmentData) {
         let series: Vec<u32> = other.series.iter().map(|s| self.series_id(s)).collect();
+        for (s, period) in series.iter().zip(&other.periods) {
+            self.merge_period(*s, *period);
+        }
         let strings: Vec<u32> = other.strings.iter().map(|s| self.string_id(s)).collect();
         let opt = |id: i32| usize::try_from(id).map_or(-1, |i| strings[i] as i32);
         let functions: Vec<u32> = other
@@ -543,6 +573,13 @@ struct SeriesJson {
     #[serde(rename = "type")]
     profile_type: String,
     labels: Labels,
+    /// Added within format 2: absent in older segments, which read as 0 (unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    period: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 fn schema() -> Result<Arc<Type>> {
@@ -580,9 +617,11 @@ pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
     let series: Vec<SeriesJson> = data
         .series
         .iter()
-        .map(|s| SeriesJson {
+        .enumerate()
+        .map(|(i, s)| SeriesJson {
             profile_type: s.profile_type.id(),
             labels: s.labels.clone(),
+            period: data.periods.get(i).copied().unwrap_or(0),
         })
         .collect();
     let series = serde_json::to_string(&series).map_err(|e| invalid(e.to_string()))?;
@@ -793,6 +832,8 @@ pub struct SegmentMeta {
     pub max_time: i64,
     /// Series; index = series id.
     pub series: Vec<Series>,
+    /// Each series' sampling period (0 if unknown).
+    pub periods: Vec<i64>,
     /// The table of each row group.
     pub row_groups: Vec<RowGroupKind>,
 }
@@ -836,6 +877,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         };
         let series: Vec<SeriesJson> = serde_json::from_str(kv(md, META_SERIES)?)
             .map_err(|e| invalid(format!("bad series list: {e}")))?;
+        let periods = series.iter().map(|s| s.period).collect();
         let series = series
             .into_iter()
             .map(|s| {
@@ -868,6 +910,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             min_time: parse_time(META_MIN_TIME)?,
             max_time: parse_time(META_MAX_TIME)?,
             series,
+            periods,
             row_groups,
         };
         Ok(SegmentReader { reader, meta })
@@ -1189,6 +1232,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         Ok(SegmentData {
             tenant: self.meta.tenant.clone(),
             series: self.meta.series.clone(),
+            periods: self.meta.periods.clone(),
             strings,
             functions,
             mappings,

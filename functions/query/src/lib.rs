@@ -6,7 +6,8 @@
 
 use flamelet::querier;
 use flamelet::query::{
-    DiffRequest, LabelValuesRequest, RenderRequest, Rendered, label_values, render, render_diff,
+    DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest, Rendered, label_values,
+    render, render_diff,
 };
 use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
@@ -20,21 +21,32 @@ impl Guest for Component {
     }
 }
 
+/// The clock and the limits the host configured (`FLAMELET_MAX_QUERY_LENGTH`, …).
+fn context() -> flamelet::Result<QueryContext> {
+    Ok(QueryContext {
+        now_nanos: flamelet::time::now_nanos(),
+        limits: Limits::from_config(|name| std::env::var(name).ok())?,
+    })
+}
+
 fn handle(req: &Request) -> Response {
     let path = req.path.trim_end_matches('/');
     let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let cx = match context() {
+        Ok(cx) => cx,
+        Err(e) => return Response::connect_error(&e),
+    };
     if service == querier::QUERIER_SERVICE || service == querier::SETTINGS_SERVICE {
-        return connect(req, path);
+        return connect(req, path, &cx);
     }
     if req.method != "GET" {
         return Response::method_not_allowed("GET");
     }
-    let now = flamelet::time::now_nanos();
     let store = HostStore::shared();
     match req.path.trim_end_matches('/') {
         "/pyroscope/render" => {
             let result = req.tenant().and_then(|tenant| {
-                let q = RenderRequest::from_params(&req.params, now)?;
+                let q = RenderRequest::from_params(&req.params, &cx)?;
                 render(&store, &tenant, &q)
             });
             respond(result, |r| match r {
@@ -44,14 +56,14 @@ fn handle(req: &Request) -> Response {
         }
         "/pyroscope/render-diff" => {
             let result = req.tenant().and_then(|tenant| {
-                let q = DiffRequest::from_params(&req.params, now)?;
+                let q = DiffRequest::from_params(&req.params, &cx)?;
                 render_diff(&store, &tenant, &q)
             });
             respond(result, |r| Response::json(&r))
         }
         "/pyroscope/label-values" => {
             let result = req.tenant().and_then(|tenant| {
-                let q = LabelValuesRequest::from_params(&req.params, now)?;
+                let q = LabelValuesRequest::from_params(&req.params, &cx)?;
                 label_values(&store, &tenant, &q)
             });
             respond(result, |v| Response::json(&v))
@@ -61,7 +73,7 @@ fn handle(req: &Request) -> Response {
 }
 
 /// A Connect unary call: POST only; errors as Connect error JSON.
-fn connect(req: &Request, path: &str) -> Response {
+fn connect(req: &Request, path: &str, cx: &QueryContext) -> Response {
     if req.method != "POST" {
         return Response::method_not_allowed("POST");
     }
@@ -72,14 +84,9 @@ fn connect(req: &Request, path: &str) -> Response {
         accept_encoding: req.header("accept-encoding"),
         body: &req.body,
     };
-    let result = req.tenant().and_then(|tenant| {
-        querier::call(
-            &HostStore::shared(),
-            &tenant,
-            &call,
-            flamelet::time::now_nanos(),
-        )
-    });
+    let result = req
+        .tenant()
+        .and_then(|tenant| querier::call(&HostStore::shared(), &tenant, &call, cx));
     match result {
         Ok(encoded) => Response::connect(encoded),
         Err(e) => Response::connect_error(&e),

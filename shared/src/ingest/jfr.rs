@@ -226,9 +226,12 @@ pub fn to_profiles(
                 profile_type,
                 labels,
             };
-            out.push(super::normalize(Profile::from_named(
-                series, time_nanos, samples,
-            ))?);
+            let mut profile = Profile::from_named(series, time_nanos, samples);
+            // CPU and wall samples are taken every `period` ns; other events are not periodic.
+            if matches!(kind, Kind::Cpu | Kind::Wall) {
+                profile.period = period;
+            }
+            out.push(super::normalize(profile)?);
         }
     }
     Ok(out)

@@ -240,7 +240,12 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
             profile_type: profile_type.clone(),
             labels,
         };
-        profiles.push(normalize(Profile::from_named(series, from, samples))?);
+        let mut profile = Profile::from_named(series, from, samples);
+        if scaled {
+            // Samples were taken `sampleRate` times a second.
+            profile.period = 1_000_000_000 / i64::from(sample_rate.max(1));
+        }
+        profiles.push(normalize(profile)?);
     }
     Ok(profiles)
 }

@@ -227,6 +227,7 @@ fn convert(
                 labels,
             },
             time_nanos: time,
+            period: if pt.is_empty() { 0 } else { p.period },
             dict: symbols.clone(),
             samples,
         })?);

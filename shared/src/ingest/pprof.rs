@@ -228,6 +228,7 @@ pub fn to_profiles(
                     labels: labels.clone(),
                 },
                 time_nanos: time,
+                period: if p.period_type.is_some() { p.period } else { 0 },
                 dict: dict.clone(),
                 samples,
             })?);
