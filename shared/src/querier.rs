@@ -760,7 +760,7 @@ pub fn select_heatmap(
             .collect(),
         ..types::Exemplar::default()
     };
-    let out: Vec<(i64, types::HeatmapSeries)> = groups
+    let mut out: Vec<(i64, types::HeatmapSeries)> = groups
         .into_iter()
         .zip(cells)
         .zip(group_totals)
@@ -787,6 +787,14 @@ pub fn select_heatmap(
             (total, series)
         })
         .collect();
+    // In label order, as SelectSeries answers.
+    let label_key = |s: &types::HeatmapSeries| {
+        s.labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect::<Vec<_>>()
+    };
+    out.sort_by_key(|(_, s)| label_key(s));
     Ok(q::SelectHeatmapResponse {
         series: top_n(out, limit),
     })

@@ -15,12 +15,12 @@ use serde_json::Value;
 
 use crate::util::{FlameletServer, T0, server::encode, test_deps};
 
-fn corpus_dir() -> PathBuf {
+pub(crate) fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/pprof")
 }
 
 /// Per sample type (`type:unit`), the per-stack totals the independent decoder reads.
-fn independent(path: &PathBuf) -> (i64, BTreeMap<String, BTreeMap<String, i64>>) {
+pub(crate) fn independent(path: &PathBuf) -> (i64, BTreeMap<String, BTreeMap<String, i64>>) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/pprof_stacks.py");
     let out = Command::new("python3")
         .arg(&script)
@@ -56,7 +56,7 @@ fn independent(path: &PathBuf) -> (i64, BTreeMap<String, BTreeMap<String, i64>>)
 }
 
 /// A flame graph's per-stack totals: each node's self value under its root-first path.
-fn flame_graph_stacks(render: &Value) -> BTreeMap<String, i64> {
+pub(crate) fn flame_graph_stacks(render: &Value) -> BTreeMap<String, i64> {
     let fb = &render["flamebearer"];
     let names: Vec<&str> = fb["names"]
         .as_array()

@@ -6,6 +6,7 @@ mod compact;
 mod corpus;
 mod host;
 mod ingest;
+mod profiles;
 mod querier;
 mod query;
 mod storage;

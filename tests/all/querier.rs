@@ -36,7 +36,7 @@ fn server_with_data() -> FlameletServer {
 }
 
 /// A binary Connect call, as Grafana's datasource makes it.
-fn binary<Req: Message, Resp: Message + Default>(
+pub(crate) fn binary<Req: Message, Resp: Message + Default>(
     s: &FlameletServer,
     method: &str,
     req: &Req,
@@ -53,7 +53,7 @@ fn binary<Req: Message, Resp: Message + Default>(
 }
 
 /// A JSON Connect call, as Profiles Drilldown makes it.
-fn json_call(s: &FlameletServer, method: &str, body: Value) -> Value {
+pub(crate) fn json_call(s: &FlameletServer, method: &str, body: Value) -> Value {
     let r = s.post_raw(method, &[JSON], body.to_string().as_bytes());
     assert_eq!(
         r.status,
@@ -65,7 +65,7 @@ fn json_call(s: &FlameletServer, method: &str, body: Value) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
-const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+pub(crate) const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
 #[test]
 fn metadata_methods_binary_and_json() {
@@ -368,7 +368,8 @@ fn stacks_and_series_as_grafana_calls_them() {
         );
     }
 
-    // Over the max-nodes limit: 400; what is not provided yet: 501 unimplemented.
+    // Over the max-nodes limit: 400; a profile without a type: 400; tenant settings are not
+    // stored, so setting one is 501 unimplemented.
     let too_many = SelectMergeStacktracesRequest {
         max_nodes: Some(2_000_000),
         ..req.clone()
@@ -380,6 +381,12 @@ fn stacks_and_series_as_grafana_calls_them() {
     );
     assert_eq!(r.status, 400);
     let r = s.post_raw(&format!("{q}/SelectMergeProfile"), &[JSON], b"{}");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).unwrap()["code"],
+        "invalid_argument"
+    );
+    let r = s.post_raw("/settings.v1.SettingsService/Set", &[JSON], b"{}");
     assert_eq!(r.status, 501);
     assert_eq!(
         serde_json::from_slice::<Value>(&r.body).unwrap()["code"],
@@ -466,6 +473,31 @@ fn span_selection_on_the_corpus() {
     };
     assert_eq!(total(vec![]), by_span.values().sum::<i64>());
     assert_eq!(total(vec![spans[0].to_string()]), by_span[spans[0]]);
+
+    // A span heatmap counts spans, not profiles: one point per span id, exemplars name it.
+    use flamelet::proto::querier::v1::{
+        HeatmapQueryType, SelectHeatmapRequest, SelectHeatmapResponse,
+    };
+    let heat: SelectHeatmapResponse = binary(
+        &s,
+        &format!("{q}/SelectHeatmap"),
+        &SelectHeatmapRequest {
+            profile_type_id: CPU.into(),
+            label_selector: "{service_name=\"spanapp\"}".into(),
+            start,
+            end,
+            step: 60.0,
+            query_type: HeatmapQueryType::Span as i32,
+            exemplar_type: flamelet::proto::types::v1::ExemplarType::Span as i32,
+            ..Default::default()
+        },
+    );
+    let slots: Vec<_> = heat.series.iter().flat_map(|s| &s.slots).collect();
+    let count: i32 = slots.iter().flat_map(|s| &s.counts).sum();
+    assert_eq!(count as usize, spans.len());
+    for e in slots.iter().flat_map(|s| &s.exemplars) {
+        assert_eq!(by_span[e.span_id.as_str()], e.value);
+    }
 }
 
 /// Diff through Connect and `/pyroscope/render-diff`: a profile against itself has equal left
@@ -550,4 +582,192 @@ fn diff_connect_and_render_diff() {
         q(&left), T0 - 60, T0 + 60, q(mismatched), T0 - 60, T0 + 60
     ));
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// SelectHeatmap as newer Grafana calls it (binary) and in JSON: per step (stamped with its
+/// end) and per `group_by` value, how many profiles had a total in each of 20 value buckets
+/// spread from the smallest total to the largest; exemplars are each cell's largest profile.
+#[test]
+fn heatmap_binary_and_json() {
+    use flamelet::proto::querier::v1::{
+        HeatmapQueryType, SelectHeatmapRequest, SelectHeatmapResponse,
+    };
+    use flamelet::proto::types::v1::ExemplarType;
+    let s = FlameletServer::start();
+    // Samples at 100 Hz: n samples are n × 10 ms.
+    for (env, at, n) in [
+        ("prod", T0, 1),
+        ("prod", T0 + 5, 2),
+        ("prod", T0 + 20, 3),
+        ("prod", T0 + 25, 10),
+        ("dev", T0 + 5, 4),
+    ] {
+        s.ingest(
+            &format!("heat.cpu{{env={env}}}"),
+            at,
+            &format!("main;work {n}\n"),
+        );
+    }
+    let unit = 10_000_000i64;
+    let start = T0 * 1000;
+    let req = SelectHeatmapRequest {
+        profile_type_id: CPU.into(),
+        label_selector: "{service_name=\"heat\"}".into(),
+        start,
+        end: (T0 + 30) * 1000,
+        step: 15.0,
+        group_by: vec!["env".into()],
+        query_type: HeatmapQueryType::Individual as i32,
+        exemplar_type: ExemplarType::Individual as i32,
+        limit: None,
+    };
+    let resp: SelectHeatmapResponse = binary(&s, "/querier.v1.QuerierService/SelectHeatmap", &req);
+    // (env, slot time, bucket, count)
+    let mut cells = Vec::new();
+    for series in &resp.series {
+        let env = &series.labels[0].value;
+        for slot in &series.slots {
+            assert_eq!(slot.y_min.len(), 20);
+            assert_eq!(slot.counts.len(), 20);
+            assert_eq!(slot.y_min[0], unit as f64);
+            for (b, c) in slot.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+                cells.push((env.clone(), slot.timestamp - start, b, *c));
+            }
+            // One exemplar per non-empty cell: its profile's value and labels, not `env`.
+            assert_eq!(
+                slot.exemplars.len(),
+                slot.counts.iter().filter(|c| **c > 0).count()
+            );
+            for e in &slot.exemplars {
+                assert!(e.value >= unit && e.value % unit == 0);
+                assert!(
+                    e.labels
+                        .iter()
+                        .any(|l| l.name == "service_name" && l.value == "heat")
+                );
+                assert!(e.labels.iter().all(|l| l.name != "env"));
+            }
+        }
+    }
+    // Buckets are 0.45 units wide from 1 unit: 2 → 2, 3 → 4, 4 → 6, 10 → the last.
+    assert_eq!(
+        cells,
+        [
+            ("dev".to_string(), 15_000, 6, 1),
+            ("prod".to_string(), 0, 0, 1),
+            ("prod".to_string(), 15_000, 2, 1),
+            ("prod".to_string(), 30_000, 4, 1),
+            ("prod".to_string(), 30_000, 19, 1),
+        ]
+    );
+    // limit keeps the series with the largest total.
+    let top: SelectHeatmapResponse = binary(
+        &s,
+        "/querier.v1.QuerierService/SelectHeatmap",
+        &SelectHeatmapRequest {
+            limit: Some(1),
+            ..req.clone()
+        },
+    );
+    assert_eq!(top.series.len(), 1);
+    assert_eq!(top.series[0].labels[0].value, "prod");
+    // The same call in JSON.
+    let j = json_call(
+        &s,
+        "/querier.v1.QuerierService/SelectHeatmap",
+        json!({
+            "profileTypeID": CPU,
+            "labelSelector": "{service_name=\"heat\"}",
+            "start": start.to_string(),
+            "end": ((T0 + 30) * 1000).to_string(),
+            "step": 15,
+            "groupBy": ["env"],
+            "queryType": "HEATMAP_QUERY_TYPE_INDIVIDUAL",
+        }),
+    );
+    let series = j["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    let counts: i64 = series
+        .iter()
+        .flat_map(|s| s["slots"].as_array().unwrap())
+        .flat_map(|slot| slot["counts"].as_array().unwrap())
+        .map(|c| c.as_i64().unwrap())
+        .sum();
+    assert_eq!(counts, 5);
+}
+
+/// Query limits: `--max-query-length` rejects longer ranges with 400 (Connect and render),
+/// `--max-flamegraph-nodes-max` caps max nodes, `--max-query-lookback` clamps the start so
+/// that older data is out of reach. Without them (every other test), all of it is allowed.
+#[test]
+fn query_limits_are_configurable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = FlameletServer::start_on(
+        &data,
+        &[
+            "--no-cron",
+            "--max-query-length",
+            "1h",
+            "--max-flamegraph-nodes-max",
+            "100",
+        ],
+    );
+    s.ingest("lim.cpu", T0, "main;work 1\n");
+    let method = "/querier.v1.QuerierService/SelectMergeStacktraces";
+    let call = |start: i64, end: i64, max_nodes: i64| {
+        s.post_raw(
+            method,
+            &[JSON],
+            json!({
+                "profileTypeID": CPU,
+                "labelSelector": "{service_name=\"lim\"}",
+                "start": start.to_string(),
+                "end": end.to_string(),
+                "maxNodes": max_nodes.to_string(),
+            })
+            .to_string()
+            .as_bytes(),
+        )
+    };
+    let ok = call((T0 - 600) * 1000, (T0 + 600) * 1000, 50);
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let too_long = call((T0 - 7200) * 1000, (T0 + 1) * 1000, 50);
+    assert_eq!(too_long.status, 400);
+    let e: Value = serde_json::from_slice(&too_long.body).unwrap();
+    assert_eq!(e["code"], "invalid_argument");
+    assert!(
+        e["message"].as_str().unwrap().contains("max_query_length"),
+        "{e}"
+    );
+    let r = s.get(&format!(
+        "/pyroscope/render?query={}&from={}&until={}",
+        crate::util::server::encode(&format!("{CPU}{{service_name=\"lim\"}}")),
+        T0 - 7200,
+        T0 + 1
+    ));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let too_many = call((T0 - 600) * 1000, (T0 + 600) * 1000, 200);
+    assert_eq!(too_many.status, 400);
+    drop(s);
+
+    // Data at T0 (2023) lies further back than a day: with a one-day lookback it is out of
+    // reach; the range is clamped, not rejected.
+    let s = FlameletServer::start_on(&data, &["--no-cron", "--max-query-lookback", "1d"]);
+    let r = s.render(
+        &format!("{CPU}{{service_name=\"lim\"}}"),
+        T0 - 600,
+        T0 + 600,
+        "",
+    );
+    assert_eq!(r["flamebearer"]["numTicks"], 0);
+    drop(s);
+    let s = FlameletServer::start_on(&data, &["--no-cron"]);
+    let r = s.render(
+        &format!("{CPU}{{service_name=\"lim\"}}"),
+        T0 - 600,
+        T0 + 600,
+        "",
+    );
+    assert_eq!(r["flamebearer"]["numTicks"], 10_000_000);
 }
