@@ -41,4 +41,4 @@ pub use error::{Error, ErrorKind, Result};
 
 /// The hash map of the ingest's hot paths (interning symbols, the stack trie): foldhash,
 /// hashbrown's own default, seeded per process, several times faster than SipHash here.
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
