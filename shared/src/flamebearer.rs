@@ -124,7 +124,7 @@ fn encode_columns<const K: usize>(
         .iter()
         .map(|t| t.iter().fold(0i64, |a, v| a.saturating_add(*v)))
         .collect();
-    let min_value = tree.min_value(&totals, max_nodes);
+    let min_value = crate::tree::threshold(&totals, max_nodes);
 
     // Children as shown: kept ones by name, then `other`.
     let shown_children = |node: usize| -> Vec<Shown<K>> {

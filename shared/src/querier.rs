@@ -352,18 +352,8 @@ pub fn merge_stacktraces(
         .map_err(|_| Error::bad_input(format!("unknown profile format {}", r.format)))?;
     let mut out = q::SelectMergeStacktracesResponse::default();
     if format == q::ProfileFormat::Pprof {
-        let sel = stacktraces_selection(r, cx)?;
-        let max_nodes = pprof_max_nodes(r.max_nodes, cx)?;
-        let profile = crate::query::select_profile(
-            store,
-            tenant,
-            &sel.selector,
-            &sel.range,
-            &sel.filter,
-            max_nodes,
-        )?;
         out.pprof = Some(q::PprofProfile {
-            profile: Some(profile),
+            profile: Some(merged_pprof(store, tenant, r, cx)?),
         });
         return Ok(out);
     }
@@ -384,12 +374,27 @@ pub fn merge_stacktraces(
     Ok(out)
 }
 
-/// A pprof's node limit: none unless the request names one (a download is the whole profile).
-fn pprof_max_nodes(requested: Option<i64>, cx: &QueryContext) -> Result<usize> {
-    match requested.filter(|n| *n > 0) {
-        Some(n) => cx.max_nodes(n),
-        None => Ok(0),
-    }
+/// The pprof of a SelectMergeStacktraces selection. Its node limit is none unless the
+/// request names one: a download is the whole profile.
+fn merged_pprof(
+    store: &SharedStore,
+    tenant: &Tenant,
+    r: &q::SelectMergeStacktracesRequest,
+    cx: &QueryContext,
+) -> Result<crate::proto::google::v1::Profile> {
+    let sel = stacktraces_selection(r, cx)?;
+    let max_nodes = match r.max_nodes.filter(|n| *n > 0) {
+        Some(n) => cx.max_nodes(n)?,
+        None => 0,
+    };
+    crate::query::select_profile(
+        store,
+        tenant,
+        &sel.selector,
+        &sel.range,
+        &sel.filter,
+        max_nodes,
+    )
 }
 
 /// The merged profile of the matching series as pprof, with functions, files, lines,
@@ -400,22 +405,22 @@ pub fn merge_profile(
     r: &q::SelectMergeProfileRequest,
     cx: &QueryContext,
 ) -> Result<crate::proto::google::v1::Profile> {
-    let mut sel = selection(
-        &r.profile_type_id,
-        &r.label_selector,
-        (r.start, r.end),
-        &r.stack_trace_selector,
-        cx,
-    )?;
-    sel.filter.profile_ids = r.profile_id_selector.iter().cloned().collect();
-    sel.filter.trace_ids = r.trace_id_selector.iter().cloned().collect();
-    crate::query::select_profile(
+    merged_pprof(
         store,
         tenant,
-        &sel.selector,
-        &sel.range,
-        &sel.filter,
-        pprof_max_nodes(r.max_nodes, cx)?,
+        &q::SelectMergeStacktracesRequest {
+            profile_type_id: r.profile_type_id.clone(),
+            label_selector: r.label_selector.clone(),
+            start: r.start,
+            end: r.end,
+            max_nodes: r.max_nodes,
+            format: q::ProfileFormat::Pprof as i32,
+            stack_trace_selector: r.stack_trace_selector.clone(),
+            profile_id_selector: r.profile_id_selector.clone(),
+            trace_id_selector: r.trace_id_selector.clone(),
+            ..Default::default()
+        },
+        cx,
     )
 }
 

@@ -656,14 +656,14 @@ pub fn select_profile(
             return Err(Error::Internal("segment symbols were not read".into()));
         };
         let s = &part.samples;
-        for series in s.series.iter().collect::<BTreeSet<_>>() {
-            period = period.max(
-                part.meta
-                    .periods
-                    .get(*series as usize)
-                    .copied()
-                    .unwrap_or(0),
-            );
+        let periods = &part.meta.periods;
+        if let Some(p) = s
+            .series
+            .iter()
+            .filter_map(|x| periods.get(*x as usize))
+            .max()
+        {
+            period = period.max(*p);
         }
         builder.add(
             &crate::pprof::StoredStacks {

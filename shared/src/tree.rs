@@ -118,14 +118,6 @@ impl Tree {
         totals
     }
 
-    /// Returns the `max_nodes`-th largest node total (root excluded), or 0 when the tree has
-    /// fewer nodes or `max_nodes` is 0: nodes below it are folded into `other`.
-    pub fn min_value(&self, totals: &[i64], max_nodes: usize) -> i64 {
-        threshold(totals, max_nodes)
-    }
-}
-
-impl Tree {
     /// Encodes the tree in the reference server's binary tree format (SelectMergeStacktraces
     /// `format: tree`): nodes depth first from a nameless root, each as uvarint name length,
     /// name bytes, uvarint self value and uvarint child count; children sorted by name and
@@ -210,9 +202,9 @@ mod tests {
         let a = t.child(ROOT, "a");
         assert_eq!(totals[a], 7);
         assert_eq!(t.nodes()[a].self_value, 4);
-        assert_eq!(t.min_value(&totals, 1), 7);
-        assert_eq!(t.min_value(&totals, 2), 3);
-        assert_eq!(t.min_value(&totals, 3), 0);
+        assert_eq!(threshold(&totals, 1), 7);
+        assert_eq!(threshold(&totals, 2), 3);
+        assert_eq!(threshold(&totals, 3), 0);
     }
 
     /// Decodes the tree format independently into (root-first name path, self) pairs.

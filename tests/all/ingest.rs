@@ -283,31 +283,8 @@ fn jfr_multipart_with_labels_and_raw() {
         &corpus("jfr/dump2.jfr.gz"),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    for (id, golden) in [
-        (
-            "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
-            "process_cpu_cpu_nanoseconds_cpu_nanoseconds",
-        ),
-        (
-            "wall:wall:nanoseconds:wall:nanoseconds",
-            "wall_wall_nanoseconds_wall_nanoseconds",
-        ),
-        (
-            "memory:live:count:objects:count",
-            "memory_live_count_objects_count",
-        ),
-        (
-            "memory:alloc_in_new_tlab_objects:count:space:bytes",
-            "memory_alloc_in_new_tlab_objects_count_space_bytes",
-        ),
-        (
-            "memory:alloc_in_new_tlab_bytes:bytes:space:bytes",
-            "memory_alloc_in_new_tlab_bytes_bytes_space_bytes",
-        ),
-    ] {
-        let (_, want) = pprof_totals(&corpus(&format!(
-            "jfr/dump2.jfr.gz.{golden}.17241709254077376921.pb.gz"
-        )));
+    for id in crate::util::DUMP2_PROFILE_TYPES {
+        let (_, want) = pprof_totals(&corpus(&crate::util::dump2_golden(id)));
         let want: i64 = want.values().sum();
         assert_eq!(
             total(&format!("{id}{{service_name=\"rawjava\"}}")),

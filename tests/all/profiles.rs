@@ -337,38 +337,15 @@ fn go_pgo_keeps_leaf_locations() {
 #[test]
 fn jfr_goldens_through_the_connect_api() {
     let s = FlameletServer::start();
-    let jfr = corpus_dir().join("../jfr");
     let at = 1_700_000_000i64;
     let r = s.post(
         &format!("/ingest?name=rawjava&from={at}&format=jfr"),
-        &std::fs::read(jfr.join("dump2.jfr.gz")).unwrap(),
+        &std::fs::read(corpus_dir().join("../jfr/dump2.jfr.gz")).unwrap(),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let range = ((at - 60) * 1000, (at + 60) * 1000);
-    for (id, golden) in [
-        (
-            "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
-            "process_cpu_cpu_nanoseconds_cpu_nanoseconds",
-        ),
-        (
-            "wall:wall:nanoseconds:wall:nanoseconds",
-            "wall_wall_nanoseconds_wall_nanoseconds",
-        ),
-        (
-            "memory:live:count:objects:count",
-            "memory_live_count_objects_count",
-        ),
-        (
-            "memory:alloc_in_new_tlab_objects:count:space:bytes",
-            "memory_alloc_in_new_tlab_objects_count_space_bytes",
-        ),
-        (
-            "memory:alloc_in_new_tlab_bytes:bytes:space:bytes",
-            "memory_alloc_in_new_tlab_bytes_bytes_space_bytes",
-        ),
-    ] {
-        let (_, want) =
-            independent(&jfr.join(format!("dump2.jfr.gz.{golden}.17241709254077376921.pb.gz")));
+    for id in crate::util::DUMP2_PROFILE_TYPES {
+        let (_, want) = independent(&corpus_dir().join("..").join(crate::util::dump2_golden(id)));
         let want = want.into_values().next().unwrap();
         let selector = format!("{id}{{service_name=\"rawjava\"}}");
         let graph = stacktraces(&s, &selector, range, ProfileFormat::Flamegraph, None);

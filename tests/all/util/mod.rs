@@ -25,3 +25,21 @@ pub const WORKED_EXAMPLE: &str = "a;b;e 1\na;c 2\na;c;d 1\n";
 
 /// A unix time (seconds) well in the past, so defaults of "now" never interfere.
 pub const T0: i64 = 1_700_000_000;
+
+/// The profile types of `corpus/jfr/dump2.jfr.gz` (sent raw, without labels).
+pub const DUMP2_PROFILE_TYPES: [&str; 5] = [
+    "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+    "wall:wall:nanoseconds:wall:nanoseconds",
+    "memory:live:count:objects:count",
+    "memory:alloc_in_new_tlab_objects:count:space:bytes",
+    "memory:alloc_in_new_tlab_bytes:bytes:space:bytes",
+];
+
+/// The corpus path (under `shared/corpus`) of the golden pprof of one `dump2.jfr.gz`
+/// profile type, for the whole recording (its empty label set).
+pub fn dump2_golden(profile_type: &str) -> String {
+    format!(
+        "jfr/dump2.jfr.gz.{}.17241709254077376921.pb.gz",
+        profile_type.replace(':', "_")
+    )
+}
