@@ -422,7 +422,9 @@ impl Runtime {
             // Bind the whole struct: capturing only `instance.store` would leave the permit out.
             let mut instance = instance;
             let store = &mut instance.store;
+            let started = std::time::Instant::now();
             let proxy = pre.instantiate_async(&mut *store).await?;
+            crate::metrics::instantiated(started.elapsed());
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut *store, req, out)
@@ -467,7 +469,9 @@ impl Runtime {
         };
         let (mut store, hit) = self.new_store(&loaded.env);
         let run = async {
+            let started = std::time::Instant::now();
             let instance = pre.instantiate_async(&mut store).await?;
+            crate::metrics::instantiated(started.elapsed());
             instance
                 .call_handle_cron_event(
                     &mut store,

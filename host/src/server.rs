@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::metrics;
 use crate::runtime::{Outcome, Runtime, fixed_response};
 use crate::spin::Router;
 
@@ -67,12 +68,20 @@ async fn handle(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let mut answered_by = "host";
     let response = if path == "/ready" {
         fixed_response(200, "text/plain", "ready\n")
+    } else if path == "/metrics" {
+        fixed_response(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics::render(),
+        )
     } else {
         match router.route(&path) {
             None => fixed_response(404, "text/plain", format!("no route for `{path}`\n")),
             Some(component) => {
+                answered_by = component;
                 let unread = Arc::new(Mutex::new(None));
                 let req = req.map(|body| {
                     ReturnOnDrop {
@@ -111,6 +120,7 @@ async fn handle(
             }
         }
     };
+    metrics::request(answered_by, response.status().as_u16());
     tracing::info!(
         request = id,
         %peer,

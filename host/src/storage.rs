@@ -15,6 +15,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, PutMode, PutOptions, PutPayload};
 
+use crate::metrics::{self, Op};
+
 /// How many objects `get-many` reads at once.
 const GET_MANY_CONCURRENCY: usize = 16;
 
@@ -187,8 +189,11 @@ impl Storage {
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         let path = key_path(key)?;
+        metrics::object_store(Op::Get);
         let r = self.store.get(&path).await.map_err(|e| map_err(key, e))?;
-        r.bytes().await.map_err(|e| map_err(key, e))
+        let bytes = r.bytes().await.map_err(|e| map_err(key, e))?;
+        metrics::read_bytes(bytes.len());
+        Ok(bytes)
     }
 
     /// Reads a byte range, clamped to the object's size.
@@ -201,8 +206,13 @@ impl Storage {
             range: Some(GetRange::Bounded(start..end)),
             ..Default::default()
         };
+        metrics::object_store(Op::Get);
         match self.store.get_opts(&path, opts).await {
-            Ok(r) => r.bytes().await.map_err(|e| map_err(key, e)),
+            Ok(r) => {
+                let bytes = r.bytes().await.map_err(|e| map_err(key, e))?;
+                metrics::read_bytes(bytes.len());
+                Ok(bytes)
+            }
             // A range past the end reads as empty, as the contract says ranges are clamped.
             Err(object_store::Error::Generic { .. })
                 if self.head_size(&path).await.is_some_and(|s| start >= s) =>
@@ -214,6 +224,7 @@ impl Storage {
     }
 
     async fn head_size(&self, path: &Path) -> Option<u64> {
+        metrics::object_store(Op::Head);
         self.store.head(path).await.ok().map(|m| m.size)
     }
 
@@ -237,6 +248,8 @@ impl Storage {
             },
             ..Default::default()
         };
+        metrics::object_store(Op::Put);
+        metrics::written_bytes(data.len());
         self.store
             .put_opts(&path, PutPayload::from(data), opts)
             .await
@@ -266,6 +279,7 @@ impl Storage {
         } else {
             Some(key_path(dir)?)
         };
+        metrics::object_store(Op::List);
         if delimited {
             let r = self
                 .store
@@ -330,6 +344,7 @@ impl Storage {
     /// Deletes an object; missing is fine.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = key_path(key)?;
+        metrics::object_store(Op::Delete);
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(map_err(key, e)),

@@ -614,7 +614,12 @@ pub fn select_filtered(
             })
             .collect();
         let samples = &part.samples;
-        let mut to_tree: Vec<usize> = vec![usize::MAX; part.nodes.len()];
+        let mut to_tree = ToTree {
+            nodes: vec![usize::MAX; part.nodes.len()],
+            names: vec![u32::MAX; part.strings.len()],
+        };
+        // Samples are sorted by (series, time): sum each profile's run, then add it once.
+        let mut profile: Option<((u32, i64), i64)> = None;
         for i in 0..samples.len() {
             let leaf = tree_node(
                 &mut merged.tree,
@@ -624,10 +629,18 @@ pub fn select_filtered(
                 samples.stack[i],
             );
             merged.tree.add_self(leaf, samples.value[i]);
-            *merged
-                .profile_totals
-                .entry((global[samples.series[i] as usize], samples.time[i]))
-                .or_default() += samples.value[i];
+            let key = (global[samples.series[i] as usize], samples.time[i]);
+            match &mut profile {
+                Some((k, sum)) if *k == key => *sum += samples.value[i],
+                _ => {
+                    if let Some((k, sum)) = profile.replace((key, samples.value[i])) {
+                        *merged.profile_totals.entry(k).or_default() += sum;
+                    }
+                }
+            }
+        }
+        if let Some((k, sum)) = profile {
+            *merged.profile_totals.entry(k).or_default() += sum;
         }
         Ok(())
     })?;
@@ -687,23 +700,39 @@ pub fn select_profile(
 }
 
 /// Maps a segment's stack node to the tree node with the same name path, memoised.
+/// One segment's mapping into a merged tree, filled as stacks are met: trie node → tree
+/// node, and string id → the tree's name id (so each name is hashed once per segment, not
+/// once per node).
+struct ToTree {
+    nodes: Vec<usize>,
+    names: Vec<u32>,
+}
+
 fn tree_node(
     tree: &mut Tree,
-    to_tree: &mut [usize],
+    to_tree: &mut ToTree,
     nodes: &[StackNode],
     strings: &[String],
     leaf: u32,
 ) -> usize {
     let mut chain = Vec::new();
     let mut n = leaf as i32;
-    while n >= 0 && to_tree[n as usize] == usize::MAX {
+    while n >= 0 && to_tree.nodes[n as usize] == usize::MAX {
         chain.push(n as usize);
         n = nodes[n as usize].parent;
     }
-    let mut parent = if n >= 0 { to_tree[n as usize] } else { ROOT };
+    let mut parent = if n >= 0 {
+        to_tree.nodes[n as usize]
+    } else {
+        ROOT
+    };
     for &node in chain.iter().rev() {
-        parent = tree.child(parent, &strings[nodes[node].name as usize]);
-        to_tree[node] = parent;
+        let string = nodes[node].name as usize;
+        if to_tree.names[string] == u32::MAX {
+            to_tree.names[string] = tree.name_id(&strings[string]);
+        }
+        parent = tree.child_named(parent, to_tree.names[string]);
+        to_tree.nodes[node] = parent;
     }
     parent
 }

@@ -120,6 +120,47 @@ pub fn list_prefixes(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<String
     Ok(store.list(prefix, None, u32::MAX, true)?.prefixes)
 }
 
+/// One page of a listing, for stores that list by walking their keys: `sorted` is every
+/// (key, size) in key order from `prefix` on; the prefix, token, limit and delimiter rules of
+/// [`ObjectStore::list`] are applied here.
+pub fn page_of<'a>(
+    sorted: impl IntoIterator<Item = (&'a str, u64)>,
+    prefix: &str,
+    token: Option<&str>,
+    limit: u32,
+    delimited: bool,
+) -> ListPage {
+    let mut page = ListPage::default();
+    for (key, size) in sorted {
+        if !key.starts_with(prefix) {
+            if key > prefix {
+                break;
+            }
+            continue;
+        }
+        if token.is_some_and(|t| key <= t) {
+            continue;
+        }
+        let rest = &key[prefix.len()..];
+        if delimited && let Some(slash) = rest.find('/') {
+            let dir = format!("{prefix}{}", &rest[..=slash]);
+            if page.prefixes.last() != Some(&dir) {
+                page.prefixes.push(dir);
+            }
+            continue;
+        }
+        if page.objects.len() as u32 == limit {
+            page.next_token = page.objects.last().map(|o| o.key.clone());
+            break;
+        }
+        page.objects.push(ObjectMeta {
+            key: key.to_string(),
+            size,
+        });
+    }
+    page
+}
+
 /// An in-memory store, for unit tests of the core.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -170,32 +211,10 @@ impl ObjectStore for MemoryStore {
         delimited: bool,
     ) -> Result<ListPage, StoreError> {
         let objects = self.objects();
-        let mut page = ListPage::default();
-        for (key, data) in objects.range(prefix.to_string()..) {
-            if !key.starts_with(prefix) {
-                break;
-            }
-            if token.is_some_and(|t| key.as_str() <= t) {
-                continue;
-            }
-            let rest = &key[prefix.len()..];
-            if delimited && let Some(slash) = rest.find('/') {
-                let dir = format!("{prefix}{}", &rest[..=slash]);
-                if page.prefixes.last() != Some(&dir) {
-                    page.prefixes.push(dir);
-                }
-                continue;
-            }
-            if page.objects.len() as u32 == limit {
-                page.next_token = page.objects.last().map(|o| o.key.clone());
-                break;
-            }
-            page.objects.push(ObjectMeta {
-                key: key.clone(),
-                size: data.len() as u64,
-            });
-        }
-        Ok(page)
+        let sorted = objects
+            .range(prefix.to_string()..)
+            .map(|(key, data)| (key.as_str(), data.len() as u64));
+        Ok(page_of(sorted, prefix, token, limit, delimited))
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 //! Nodes are created parent-first, so a node's index is always greater than its parent's;
 //! totals are computed in one reverse pass instead of being updated on every insert.
 
-use std::collections::HashMap;
+use crate::FastMap;
 
 /// The index of the root node.
 pub const ROOT: usize = 0;
@@ -25,9 +25,9 @@ pub struct TreeNode {
 #[derive(Debug, Clone)]
 pub struct Tree {
     names: Vec<String>,
-    name_ids: HashMap<String, u32>,
+    name_ids: FastMap<String, u32>,
     nodes: Vec<TreeNode>,
-    child_ids: HashMap<(usize, u32), usize>,
+    child_ids: FastMap<(usize, u32), usize>,
 }
 
 impl Default for Tree {
@@ -41,14 +41,14 @@ impl Tree {
     pub fn new() -> Self {
         Tree {
             names: vec!["total".to_string()],
-            name_ids: HashMap::from([("total".to_string(), 0)]),
+            name_ids: FastMap::from_iter([("total".to_string(), 0)]),
             nodes: vec![TreeNode {
                 name: 0,
                 parent: usize::MAX,
                 self_value: 0,
                 children: Vec::new(),
             }],
-            child_ids: HashMap::new(),
+            child_ids: FastMap::default(),
         }
     }
 
@@ -69,7 +69,13 @@ impl Tree {
 
     /// Returns the child of `parent` named `name`, creating it if needed.
     pub fn child(&mut self, parent: usize, name: &str) -> usize {
-        let name_id = match self.name_ids.get(name) {
+        let name_id = self.name_id(name);
+        self.child_named(parent, name_id)
+    }
+
+    /// Interns `name`: the id [`Tree::child_named`] takes.
+    pub fn name_id(&mut self, name: &str) -> u32 {
+        match self.name_ids.get(name) {
             Some(id) => *id,
             None => {
                 let id = self.names.len() as u32;
@@ -77,7 +83,13 @@ impl Tree {
                 self.name_ids.insert(name.to_string(), id);
                 id
             }
-        };
+        }
+    }
+
+    /// Returns the child of `parent` whose name has the id `name_id` (from
+    /// [`Tree::name_id`]), creating it if needed. Callers that meet the same names many times
+    /// intern them once and skip hashing the strings.
+    pub fn child_named(&mut self, parent: usize, name_id: u32) -> usize {
         if let Some(node) = self.child_ids.get(&(parent, name_id)) {
             return *node;
         }

@@ -129,6 +129,21 @@ impl FlameletServer {
         server
     }
 
+    /// Waits up to `secs` for each answer (default 120 s), for benchmarks' long queries.
+    pub fn with_timeout(mut self, secs: u64) -> Self {
+        self.agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(secs)))
+            .build()
+            .into();
+        self
+    }
+
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Returns what the server has logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()

@@ -1,0 +1,46 @@
+//! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR]`: the benchmark
+//! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
+//! generated once per configuration and kept under `target/flamelet-bench/`.
+
+#[path = "../../../tests/all/util/server.rs"]
+#[allow(dead_code)]
+mod server;
+
+mod harness;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let cache = value("--cache").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../flamelet-bench"),
+        std::path::PathBuf::from,
+    );
+    let mut config = harness::Config::full(cache);
+    if let Some(days) = value("--days").and_then(|d| d.parse().ok()) {
+        config.days = days;
+    }
+    if args.iter().any(|a| a == "--smoke") {
+        config = harness::Config::smoke(config.cache);
+    }
+    // `--profile-query H`: only the native H-hour flame graph on the compacted data set of an
+    // earlier run, repeated, for a profiler (perf, callgrind) to look at.
+    if let Some(hours) = value("--profile-query").and_then(|h| h.parse().ok()) {
+        let dir = harness::compacted_dir(&config);
+        for _ in 0..value("--repeat").and_then(|n| n.parse().ok()).unwrap_or(5) {
+            let t = std::time::Instant::now();
+            let total = harness::native_flame_graph(&dir, hours);
+            println!(
+                "{hours} h: total {total} in {:.0} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        return;
+    }
+    let report = harness::run(&config);
+    println!("{}", report.markdown());
+}

@@ -1,0 +1,139 @@
+//! The host's own Prometheus metrics, served at `GET /metrics`: object-store operations and
+//! bytes (what a bucket bills), instantiation time (what serverless costs per request) and
+//! requests by component and status.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// An object-store call as the bucket sees it.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Op {
+    /// A whole-object or ranged read.
+    Get,
+    /// A metadata read (range reads past the end).
+    Head,
+    /// A write.
+    Put,
+    /// One listing call.
+    List,
+    /// A delete.
+    Delete,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    component: String,
+    status: u16,
+}
+
+struct Metrics {
+    registry: Registry,
+    operations: Family<OpLabels, Counter>,
+    read_bytes: Counter,
+    written_bytes: Counter,
+    instantiate: Histogram,
+    requests: Family<RequestLabels, Counter>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::default();
+    let operations = Family::<OpLabels, Counter>::default();
+    registry.register(
+        "flamelet_object_store_operations",
+        "Object-store calls made, by operation",
+        operations.clone(),
+    );
+    let read_bytes = Counter::default();
+    registry.register(
+        "flamelet_object_store_read_bytes",
+        "Bytes read from the object store",
+        read_bytes.clone(),
+    );
+    let written_bytes = Counter::default();
+    registry.register(
+        "flamelet_object_store_written_bytes",
+        "Bytes written to the object store",
+        written_bytes.clone(),
+    );
+    // 10 µs to about 5 s.
+    let instantiate = Histogram::new(exponential_buckets(1e-5, 2.0, 20));
+    registry.register(
+        "flamelet_instantiate_seconds",
+        "Time to instantiate a component for one request or cron event",
+        instantiate.clone(),
+    );
+    let requests = Family::<RequestLabels, Counter>::default();
+    registry.register(
+        "flamelet_http_requests",
+        "HTTP requests answered, by component and status",
+        requests.clone(),
+    );
+    Metrics {
+        registry,
+        operations,
+        read_bytes,
+        written_bytes,
+        instantiate,
+        requests,
+    }
+});
+
+/// Counts one object-store call.
+pub fn object_store(op: Op) {
+    let operation = match op {
+        Op::Get => "get",
+        Op::Head => "head",
+        Op::Put => "put",
+        Op::List => "list",
+        Op::Delete => "delete",
+    };
+    METRICS
+        .operations
+        .get_or_create(&OpLabels { operation })
+        .inc();
+}
+
+/// Counts bytes read from the object store.
+pub fn read_bytes(n: usize) {
+    METRICS.read_bytes.inc_by(n as u64);
+}
+
+/// Counts bytes written to the object store.
+pub fn written_bytes(n: usize) {
+    METRICS.written_bytes.inc_by(n as u64);
+}
+
+/// Records one instantiation.
+pub fn instantiated(took: Duration) {
+    METRICS.instantiate.observe(took.as_secs_f64());
+}
+
+/// Counts one answered request (`component` is `host` for what the host answers itself).
+pub fn request(component: &str, status: u16) {
+    METRICS
+        .requests
+        .get_or_create(&RequestLabels {
+            component: component.to_string(),
+            status,
+        })
+        .inc();
+}
+
+/// Everything in the Prometheus text format.
+pub fn render() -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &METRICS.registry);
+    out
+}

@@ -1,0 +1,79 @@
+//! A tiny run of the benchmark harness (`host/benches/suite`, issue #5) on very little data:
+//! every figure of the report is produced and sane. Never a time assertion: counts and
+//! equalities only, and that each measurement is a positive, finite number.
+
+use crate::util::server;
+
+#[path = "../../host/benches/suite/harness/mod.rs"]
+#[allow(dead_code)] // the bench binary's `--profile-query` helpers
+mod harness;
+
+use harness::{Config, Stat};
+
+fn measured(what: &str, s: &Stat) {
+    assert!(
+        s.median.is_finite() && s.min > 0.0 && s.min <= s.median && s.median <= s.max,
+        "{what}: {s:?}"
+    );
+}
+
+#[test]
+fn benchmark_harness_produces_every_figure() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let config = Config::smoke(cache.path().to_path_buf());
+    let report = harness::run(&config);
+
+    let g = &report.generated;
+    assert!(g.wasm_profiles > 0 && g.native_profiles > 0, "{g:?}");
+    assert_eq!(g.profiles, g.wasm_profiles + g.native_profiles);
+    assert!(g.gzip_bytes > 0);
+    assert_eq!(g.wasm_puts_per_request, 1.0, "one object write per Push");
+
+    let paths: Vec<&str> = report.ingest.iter().map(|r| r.path).collect();
+    assert_eq!(paths.len(), 5, "{paths:?}");
+    for r in &report.ingest {
+        measured(r.path, &r.profiles_per_sec);
+        measured(r.path, &r.decoded_mb_per_sec);
+    }
+    // Exactly one object write per ingest request, and nothing read or listed.
+    assert_eq!(report.ingest_ops.puts, 1.0, "{:?}", report.ingest_ops);
+    assert_eq!(report.ingest_ops.reads(), 0.0, "{:?}", report.ingest_ops);
+    assert_eq!(report.ingest_ops.lists, 0.0, "{:?}", report.ingest_ops);
+    measured("host request", &report.host_request_ms);
+    measured("component request", &report.component_request_ms);
+    assert!(report.instantiate_mean_ms > 0.0);
+
+    assert!(report.compaction_merges > 0);
+    let labels: Vec<&str> = report.queries.iter().map(|r| r.label).collect();
+    assert_eq!(labels, ["1 h", "24 h", "7 d", "30 d"]);
+    for r in &report.queries {
+        assert!(r.profiles > 0 && r.total > 0, "{r:?}");
+        measured(r.label, &r.before_ms);
+        measured(r.label, &r.after_ms);
+        measured(r.label, &r.native_ms);
+        measured(r.label, &r.raw_ms);
+        assert_eq!(r.raw_estimated, r.hours > 24, "{r:?}");
+        for ops in [r.ops_before, r.ops_after] {
+            assert!(ops.gets >= 1.0 && ops.lists >= 1.0, "{r:?}");
+            assert_eq!((ops.puts, ops.deletes), (0.0, 0.0), "queries write nothing");
+        }
+    }
+    // Longer ranges hold more profiles; the flame graph totals grow with them.
+    for w in report.queries.windows(2) {
+        assert!(w[0].profiles < w[1].profiles && w[0].total < w[1].total);
+    }
+    assert!(report.stored_before_bytes > 0 && report.stored_after_bytes > 0);
+    assert!(report.idle_rss_kib > 0);
+    assert!(report.rss_24h_before_kib > 0 && report.rss_24h_after_kib > 0);
+
+    let md = report.markdown();
+    for needle in [
+        "decode floor",
+        "Push batch",
+        "| 30 d |",
+        "Stored per profile",
+        "peak RSS",
+    ] {
+        assert!(md.contains(needle), "{needle} missing from:\n{md}");
+    }
+}
