@@ -699,7 +699,6 @@ pub fn select_profile(
     ))
 }
 
-/// Maps a segment's stack node to the tree node with the same name path, memoised.
 /// One segment's mapping into a merged tree, filled as stacks are met: trie node → tree
 /// node, and string id → the tree's name id (so each name is hashed once per segment, not
 /// once per node).
@@ -708,6 +707,7 @@ struct ToTree {
     names: Vec<u32>,
 }
 
+/// Maps a segment's stack node to the tree node with the same name path, memoised.
 fn tree_node(
     tree: &mut Tree,
     to_tree: &mut ToTree,

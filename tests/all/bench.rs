@@ -5,7 +5,6 @@
 use crate::util::server;
 
 #[path = "../../host/benches/suite/harness/mod.rs"]
-#[allow(dead_code)] // the bench binary's `--profile-query` helpers
 mod harness;
 
 use harness::{Config, Stat};

@@ -98,11 +98,7 @@ impl FlameletServer {
                 l.push('\n');
             }
         });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
+        let agent = agent(120);
         let base = match rx.recv_timeout(Duration::from_secs(300)) {
             Ok(base) => base,
             Err(_) => {
@@ -131,11 +127,7 @@ impl FlameletServer {
 
     /// Waits up to `secs` for each answer (default 120 s), for benchmarks' long queries.
     pub fn with_timeout(mut self, secs: u64) -> Self {
-        self.agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(secs)))
-            .build()
-            .into();
+        self.agent = agent(secs);
         self
     }
 
@@ -261,6 +253,15 @@ impl FlameletServer {
         out.sort();
         out
     }
+}
+
+/// An HTTP client that returns error statuses as answers and waits up to `secs` for each.
+fn agent(secs: u64) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(secs)))
+        .build()
+        .into()
 }
 
 /// Runs `flamelet compact --storage …` and parses the report it prints.

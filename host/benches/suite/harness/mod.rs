@@ -212,30 +212,31 @@ pub struct Ops {
     pub deletes: f64,
 }
 
+/// The value of one series (name and labels as the text format writes them) in the host's
+/// `/metrics` text; 0 when absent (a counter never incremented is not written).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 impl Ops {
     fn read(server: &FlameletServer) -> Ops {
         let text = server.get("/metrics").body;
-        let mut ops = Ops::default();
-        for line in text.lines() {
-            let Some(rest) =
-                line.strip_prefix("flamelet_object_store_operations_total{operation=\"")
-            else {
-                continue;
-            };
-            let Some((op, value)) = rest.split_once("\"} ") else {
-                continue;
-            };
-            let value: f64 = value.trim().parse().unwrap_or(0.0);
-            match op {
-                "get" => ops.gets = value,
-                "head" => ops.heads = value,
-                "put" => ops.puts = value,
-                "list" => ops.lists = value,
-                "delete" => ops.deletes = value,
-                _ => {}
-            }
+        let op = |name: &str| {
+            metric(
+                &text,
+                &format!("flamelet_object_store_operations_total{{operation=\"{name}\"}}"),
+            )
+        };
+        Ops {
+            gets: op("get"),
+            heads: op("head"),
+            puts: op("put"),
+            lists: op("list"),
+            deletes: op("delete"),
         }
-        ops
     }
 
     /// (self − before) / n: calls per request over `n` requests.
@@ -359,7 +360,7 @@ pub fn run(config: &Config) -> Report {
 
     // After compaction: a hard-linked copy (objects are immutable), compacted by the real
     // compact component through `flamelet compact`.
-    let after = root.join("compacted");
+    let after = compacted_dir(config);
     let _ = std::fs::remove_dir_all(&after);
     link_tree(&before, &after);
     let t = Instant::now();
@@ -644,11 +645,12 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
         .min(config.batch_secs / n as i64)
         .max(1);
     let times: Vec<i64> = (0..n as i64).map(|k| END - DAY + k * step).collect();
-    let profiles: Vec<Vec<u8>> = times.iter().map(|t| service.pprof(config, 0, *t)).collect();
-    let decoded: usize = times
+    let plain: Vec<Vec<u8>> = times
         .iter()
-        .map(|t| service.pprof_decoded(config, 0, *t).len())
-        .sum();
+        .map(|t| service.pprof_decoded(config, 0, *t))
+        .collect();
+    let decoded: usize = plain.iter().map(Vec::len).sum();
+    let profiles: Vec<Vec<u8>> = plain.iter().map(|p| data::gzip(p)).collect();
     let query = |t: i64| {
         format!(
             "/ingest?name={}&format=pprof&from={t}&until={}",
@@ -773,15 +775,9 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
     report.host_request_ms = each("/ready");
     report.component_request_ms = each("/ingest");
     let metrics = server.get("/metrics").body;
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let count = value("flamelet_instantiate_seconds_count");
-    report.instantiate_mean_ms = value("flamelet_instantiate_seconds_sum") / count.max(1.0) * 1e3;
+    let count = metric(&metrics, "flamelet_instantiate_seconds_count");
+    report.instantiate_mean_ms =
+        metric(&metrics, "flamelet_instantiate_seconds_sum") / count.max(1.0) * 1e3;
     report.ingest = rows;
 }
 
