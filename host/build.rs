@@ -4,18 +4,34 @@
 //! The components are built by a nested `cargo build` into `target/components` (a separate
 //! target directory, so it never waits on the lock of the build that runs this script). That
 //! is also where `spin.toml`'s `source` paths point.
+//!
+//! rustup installs the `targets` of `rust-toolchain.toml` only when it installs the toolchain
+//! itself; on a machine whose Rust 1.95 came first the guest target is missing. The script then
+//! adds it through rustup, or fails with the one command to run where there is no rustup.
 
 use std::env;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
 const COMPONENTS: [&str; 3] = ["ingest", "query", "compact"];
+const GUEST_TARGET: &str = "wasm32-wasip2";
 
-fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+fn main() -> ExitCode {
+    match build() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            // One line on stderr, which cargo shows when a build script fails.
+            eprintln!("error: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
     let root = manifest_dir
         .parent()
-        .expect("host/ sits in the workspace root")
+        .ok_or("host/ must sit in the workspace root")?
         .to_path_buf();
     for dir in [
         "shared/src",
@@ -29,45 +45,17 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=FLAMELET_SKIP_COMPONENT_BUILD");
     let target_dir = root.join("target").join("components");
-    let out = target_dir.join("wasm32-wasip2").join("release");
+    let out = target_dir.join(GUEST_TARGET).join("release");
 
     if env::var_os("FLAMELET_SKIP_COMPONENT_BUILD").is_none() {
-        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--target-dir",
-            ])
-            .arg(&target_dir);
-        for c in COMPONENTS {
-            cmd.args(["-p", &format!("flamelet-{c}")]);
-        }
-        // Settings meant for the host build must not leak into the guest build.
-        for var in [
-            "CARGO_ENCODED_RUSTFLAGS",
-            "RUSTFLAGS",
-            "CARGO_BUILD_TARGET",
-            "CARGO_TARGET_DIR",
-            "RUSTC_WORKSPACE_WRAPPER",
-            "CARGO_PRIMARY_PACKAGE",
-            "CARGO_MANIFEST_DIR",
-            "CARGO_MANIFEST_PATH",
-            "CARGO_PKG_NAME",
-        ] {
-            cmd.env_remove(var);
-        }
-        let status = cmd
-            .status()
-            .expect("running cargo to build the WASM components");
-        assert!(status.success(), "building the WASM components failed");
+        ensure_guest_target()?;
+        build_components(&root, &target_dir)?;
     }
     for c in COMPONENTS {
         let wasm = out.join(format!("flamelet_{c}.wasm"));
-        assert!(wasm.exists(), "missing component {}", wasm.display());
+        if !wasm.exists() {
+            return Err(format!("missing component `{}`", wasm.display()));
+        }
         println!(
             "cargo:rustc-env=FLAMELET_COMPONENT_{}={}",
             c.to_ascii_uppercase(),
@@ -78,4 +66,83 @@ fn main() {
         "cargo:rustc-env=FLAMELET_SPIN_TOML={}",
         root.join("spin.toml").display()
     );
+    Ok(())
+}
+
+/// Adds the guest target to the active toolchain through rustup when its standard library is
+/// missing from the sysroot.
+fn ensure_guest_target() -> Result<(), String> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("running `{rustc} --print sysroot`: {e}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if has_target(&sysroot) {
+        return Ok(());
+    }
+    let instruction = format!(
+        "the `{GUEST_TARGET}` target is not installed; run `rustup target add {GUEST_TARGET}`"
+    );
+    // rustup's proxies name the toolchain they run; add the target to that one.
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", GUEST_TARGET]);
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    println!("cargo:warning=adding the {GUEST_TARGET} target with rustup (needed once)");
+    match rustup.status() {
+        Ok(status) if status.success() && has_target(&sysroot) => Ok(()),
+        Ok(status) => Err(format!(
+            "{instruction} (`rustup target add` exited with {status})"
+        )),
+        Err(_) => Err(format!("{instruction} (rustup was not found)")),
+    }
+}
+
+fn has_target(sysroot: &Path) -> bool {
+    sysroot
+        .join("lib")
+        .join("rustlib")
+        .join(GUEST_TARGET)
+        .join("lib")
+        .is_dir()
+}
+
+fn build_components(root: &Path, target_dir: &Path) -> Result<(), String> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            GUEST_TARGET,
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    for c in COMPONENTS {
+        cmd.args(["-p", &format!("flamelet-{c}")]);
+    }
+    // Settings meant for the host build must not leak into the guest build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_PKG_NAME",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("running cargo to build the WASM components: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the WASM components failed ({status})"));
+    }
+    Ok(())
 }

@@ -38,9 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "#[derive(serde::Deserialize)] #[serde(default, rename_all = \"camelCase\")]",
         );
     }
-    let with = |helper: &str| {
-        format!("#[serde(deserialize_with = \"crate::ingest::otlp::json::{helper}\")]")
-    };
+    let with =
+        |helper: &str| format!("#[serde(deserialize_with = \"crate::wire::otlp_json::{helper}\")]");
     let profiles = ".opentelemetry.proto.profiles.v1development";
     for (field, helper) in [
         (format!("{profiles}.Profile.time_unix_nano"), "uint"),

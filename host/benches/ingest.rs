@@ -13,8 +13,8 @@ mod server;
 use std::time::Instant;
 
 use flamelet::ingest::{IngestRequest, gunzip, is_gzip, parse, store_profiles};
-use flamelet::segment::{self, SegmentBuilder};
-use flamelet::store::MemoryStore;
+use flamelet::storage::segment::{self, SegmentBuilder};
+use flamelet::storage::store::MemoryStore;
 use flamelet::tenant::Tenant;
 
 const FILES: [&str; 3] = ["pprof/heap.pb.gz", "pprof/profile_ruby", "pprof/heap"];
@@ -75,7 +75,7 @@ fn phases(body: &[u8], params: &[(String, String)], runs: usize) -> Phases {
     let data = build();
     Phases {
         decode: median_secs(5, runs, || {
-            std::hint::black_box(flamelet::pprof::decode(body).expect("decode"));
+            std::hint::black_box(flamelet::wire::pprof::decode(body).expect("decode"));
         }),
         parse: median_secs(5, runs, || {
             std::hint::black_box(parse(&req, now).expect("parse"));

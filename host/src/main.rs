@@ -30,6 +30,13 @@ static EMBEDDED_COMPONENTS: &[(&str, &[u8])] = &[
     ),
 ];
 
+/// Linear memory per request by default: room for a 30-day query's merged tree.
+const DEFAULT_MEMORY_LIMIT_MIB: usize = 1024;
+/// Time per request by default, as Pyroscope's query timeout.
+const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// Instances alive at once by default (the pooling allocator's slots).
+const DEFAULT_MAX_INSTANCES: u32 = 64;
+
 #[derive(Parser)]
 #[command(
     name = "flamelet",
@@ -63,13 +70,13 @@ struct CommonArgs {
     #[arg(long, env = "FLAMELET_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Linear memory one request's instance may use, in MiB.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = DEFAULT_MEMORY_LIMIT_MIB)]
     memory_limit_mib: usize,
     /// Time one request may take before its response starts, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
     timeout_secs: u64,
     /// Instances alive at once; further requests wait for a slot.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = DEFAULT_MAX_INSTANCES)]
     max_instances: u32,
     /// Seconds between replacing a segment or manifest and deleting it (longer than any query).
     #[arg(long, env = "FLAMELET_COMPACTION_GRACE_SECONDS")]

@@ -11,6 +11,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// The instantiation histogram's first bucket: 10 µs (a pooled instance of a small component).
+const INSTANTIATE_BUCKET_START_SECONDS: f64 = 1e-5;
+/// Doubling buckets from 10 µs: the last is about 5 s (a cold compile of a large component).
+const INSTANTIATE_BUCKETS: u16 = 20;
+
 /// An object-store call as the bucket sees it.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Op {
@@ -66,8 +71,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Bytes written to the object store",
         written_bytes.clone(),
     );
-    // 10 µs to about 5 s.
-    let instantiate = Histogram::new(exponential_buckets(1e-5, 2.0, 20));
+    let instantiate = Histogram::new(exponential_buckets(
+        INSTANTIATE_BUCKET_START_SECONDS,
+        2.0,
+        INSTANTIATE_BUCKETS,
+    ));
     registry.register(
         "flamelet_instantiate_seconds",
         "Time to instantiate a component for one request or cron event",

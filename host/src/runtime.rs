@@ -40,6 +40,11 @@ use bindings::flamelet::host::store as cap;
 
 /// Epoch tick: the granularity of the per-request time limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Most elements a component's tables may grow to: far above what the components need, and
+/// a bound on what a runaway guest can make the host allocate for them.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Hex digits of a component's SHA-256 kept in its cache file's name.
+const CACHE_DIGEST_HEX_DIGITS: usize = 16;
 
 /// Per-request resource caps.
 #[derive(Debug, Clone, Copy)]
@@ -88,8 +93,13 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
     }
+}
+
+/// Tells whether a guest failed because its epoch deadline passed (the time limit).
+fn is_interrupt(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
 }
 
 /// Components have no business making outbound HTTP requests: storage is their only I/O.
@@ -246,28 +256,36 @@ pub struct Runtime {
     _ticker: EpochTicker,
 }
 
-/// Increments the engine's epoch every tick; stops when dropped.
+/// Increments the engine's epoch every tick; when dropped, stops its thread and waits for it.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl EpochTicker {
     fn start(engine: Engine) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
                 engine.increment_epoch();
             }
         });
-        EpochTicker { stop }
+        EpochTicker {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // At most one tick; a ticker that panicked has nothing left to stop.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -438,14 +456,14 @@ impl Runtime {
             Ok(Ok(Ok(resp))) => Outcome::Ok(resp),
             Ok(Ok(Err(e))) => Outcome::Failed(format!("guest answered an error: {e:?}")),
             Ok(Err(_)) => {
-                let why = match task.await {
-                    Ok(Ok(())) => "guest never set a response".to_string(),
-                    Ok(Err(e)) => format!("{e:?}"),
-                    Err(e) => format!("{e}"),
+                let (interrupted, why) = match task.await {
+                    Ok(Ok(())) => (false, "guest never set a response".to_string()),
+                    Ok(Err(e)) => (is_interrupt(&e), format!("{e:?}")),
+                    Err(e) => (false, format!("{e}")),
                 };
                 if hit.load(Ordering::Relaxed) {
                     Outcome::OutOfMemory
-                } else if why.contains("interrupt") {
+                } else if interrupted {
                     Outcome::TimedOut
                 } else {
                     Outcome::Failed(why)
@@ -529,7 +547,7 @@ fn compile(
     };
     let path = dir.join(format!(
         "{id}-{}-{:016x}.cwasm",
-        &digest[..16],
+        &digest[..CACHE_DIGEST_HEX_DIGITS],
         hasher.finish()
     ));
     if path.exists() {

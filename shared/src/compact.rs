@@ -1,5 +1,5 @@
 //! Compaction: merges a tenant's L0 segments per hour bucket into one compacted segment and
-//! publishes a new manifest version (the protocol and why it is safe: [`crate::manifest`]).
+//! publishes a new manifest version (the protocol and why it is safe: [`crate::storage::manifest`]).
 //!
 //! Planning is pure ([`plan`]); [`run`] only carries the plan out.
 
@@ -9,10 +9,13 @@ use bytes::Bytes;
 use serde::Serialize;
 use ulid::Ulid;
 
-use crate::keys::{Day, Level, ManifestKey, SegmentKey};
-use crate::manifest::{self, CompactedSegment, Manifest, Scheduled};
-use crate::segment::{self, SegmentBuilder};
-use crate::store::{ObjectStore, PutMode, list_all, list_prefixes};
+use crate::error::ConfigError;
+use crate::storage::keys::{
+    Day, HOUR_NANOS, Level, ManifestKey, SegmentKey, TENANTS_PREFIX, parse_tenant_prefix,
+};
+use crate::storage::manifest::{self, CompactedSegment, Manifest, Scheduled};
+use crate::storage::segment::{self, SegmentBuilder};
+use crate::storage::store::{ObjectStore, PutMode, list_all, list_prefixes};
 use crate::tenant::Tenant;
 use crate::{Error, Result};
 
@@ -28,6 +31,34 @@ pub struct CompactionConfig {
     pub grace_nanos: i64,
     /// Most L0 inputs per hour per pass.
     pub max_inputs: usize,
+}
+
+impl CompactionConfig {
+    /// Environment variable: seconds between replacing an object and deleting it.
+    pub const ENV_GRACE_SECONDS: &str = "FLAMELET_COMPACTION_GRACE_SECONDS";
+
+    /// Reads the tunables from configuration values by name (the environment in a component);
+    /// a grace period that is not a whole number of seconds is an error naming the variable.
+    pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut config = CompactionConfig::default();
+        match get(Self::ENV_GRACE_SECONDS).as_deref().map(str::trim) {
+            None | Some("") => {}
+            Some(v) => match v.parse::<i64>() {
+                Ok(secs) if secs >= 0 => {
+                    config.grace_nanos = secs.saturating_mul(crate::time::NANOS_PER_SECOND);
+                }
+                _ => {
+                    return Err(ConfigError {
+                        name: Self::ENV_GRACE_SECONDS,
+                        value: v.to_string(),
+                        expected: "a whole number of seconds",
+                    }
+                    .into());
+                }
+            },
+        }
+        Ok(config)
+    }
 }
 
 impl Default for CompactionConfig {
@@ -136,11 +167,8 @@ pub fn run(
     config: &CompactionConfig,
 ) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
-    for tenant_dir in list_prefixes(store, "tenants/")? {
-        let segment = tenant_dir
-            .trim_start_matches("tenants/")
-            .trim_end_matches('/');
-        let Some(tenant) = Tenant::from_key_segment(segment) else {
+    for tenant_dir in list_prefixes(store, TENANTS_PREFIX)? {
+        let Some(tenant) = parse_tenant_prefix(&tenant_dir) else {
             continue;
         };
         let days = manifest::data_days(store, &tenant)?;
@@ -163,9 +191,8 @@ fn compact_day(
     config: &CompactionConfig,
     report: &mut CompactionReport,
 ) -> Result<()> {
-    let current = manifest::load_latest(store, tenant, day)?;
-    let (current_key, manifest) = match current {
-        Some((k, m)) => (Some(k), m),
+    let (current_key, manifest) = match manifest::load_latest(store, tenant, day)? {
+        Some((k, m)) => (Some(k.to_string()), m),
         None => (None, Manifest::default()),
     };
     let l0: Vec<SegmentKey> = list_all(store, &SegmentKey::prefix(tenant, Level::L0, day))?
@@ -176,70 +203,33 @@ fn compact_day(
     if plan.is_empty() {
         return Ok(());
     }
-    let schedule = |key: String| Scheduled {
-        key,
-        delete_after: now + config.grace_nanos,
-    };
-    let mut next = manifest.clone();
-    next.version += 1;
-    next.created_at = now;
-
     // Deletions first: an L0 segment leaves `covered` only once it is gone (manifest doc).
     for key in &plan.deletions {
         store.delete(key)?;
         report.deleted.push(key.clone());
     }
-    next.covered.retain(|s| !plan.deletions.contains(&s.key));
-    next.pending_deletes
-        .retain(|s| !plan.deletions.contains(&s.key));
-
-    let mut written = Vec::new();
-    let reported = report.merged.len();
-    for merge in &plan.merges {
-        let mut builder = SegmentBuilder::new(tenant.as_str());
-        let mut keys: Vec<String> = merge.existing.iter().map(|s| s.key.clone()).collect();
-        keys.extend(merge.inputs.iter().cloned());
-        for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
-            let data = segment::decode(bytes?).map_err(|e| Error::Corrupt {
-                key: key.clone(),
-                message: format!("unreadable segment: {e}"),
-            })?;
-            builder.add_segment(&data);
+    let mut outputs = Vec::new();
+    let mut merged = Vec::new();
+    for (i, merge) in plan.merges.iter().enumerate() {
+        if let Some((segment, rows)) = write_merge(store, tenant, day, merge)? {
+            merged.push(MergeReport {
+                output: segment.key.clone(),
+                l0_inputs: merge.inputs.len(),
+                replaced_existing: merge.existing.is_some(),
+                rows,
+                bytes: segment.size,
+            });
+            outputs.push(MergeOutput { merge: i, segment });
         }
-        let data = builder.finish();
-        let Some((min_time, max_time)) = data.time_range() else {
-            continue;
-        };
-        let bytes = Bytes::from(segment::encode(&data)?);
-        let hour_start = Day::start_nanos(day) + merge.hour as i64 * crate::keys::HOUR_NANOS;
-        let key = SegmentKey::new(tenant, Level::Compacted, hour_start, Ulid::new()).to_string();
-        store.put(&key, bytes.clone(), PutMode::Create)?;
-        written.push(key.clone());
-        if let Some(old) = &merge.existing {
-            next.segments.retain(|s| s.key != old.key);
-            next.pending_deletes.push(schedule(old.key.clone()));
-        }
-        next.segments.push(CompactedSegment {
-            key: key.clone(),
-            hour: merge.hour,
-            min_time,
-            max_time,
-            size: bytes.len() as u64,
-        });
-        next.covered
-            .extend(merge.inputs.iter().cloned().map(schedule));
-        report.merged.push(MergeReport {
-            output: key,
-            l0_inputs: merge.inputs.len(),
-            replaced_existing: merge.existing.is_some(),
-            rows: data.samples.len(),
-            bytes: bytes.len() as u64,
-        });
     }
-    next.segments.sort_by_key(|s| s.hour);
-    if let Some(k) = &current_key {
-        next.pending_deletes.push(schedule(k.to_string()));
-    }
+    let next = next_manifest(
+        &manifest,
+        current_key.as_deref(),
+        &plan,
+        &outputs,
+        now,
+        config,
+    );
     let new_key = ManifestKey {
         tenant: tenant.clone(),
         day,
@@ -247,23 +237,112 @@ fn compact_day(
     };
     if manifest::publish(store, tenant, day, &next)? {
         report.published.push(new_key.to_string());
+        report.merged.extend(merged);
     } else {
         // Lost the race: nothing references what we wrote.
-        for key in written {
-            store.delete(&key)?;
+        for output in outputs {
+            store.delete(&output.segment.key)?;
         }
-        report.merged.truncate(reported);
         report.conflicts.push(new_key.to_string());
     }
     Ok(())
+}
+
+/// Reads one merge's inputs (the hour's compacted segment and its L0 segments), writes their
+/// merge as a new compacted segment with a create-only put, and returns it with its row
+/// count; `None` when the inputs hold no samples (nothing is written).
+fn write_merge(
+    store: &dyn ObjectStore,
+    tenant: &Tenant,
+    day: Day,
+    merge: &Merge,
+) -> Result<Option<(CompactedSegment, usize)>> {
+    let mut builder = SegmentBuilder::new(tenant.as_str());
+    let mut keys: Vec<String> = merge.existing.iter().map(|s| s.key.clone()).collect();
+    keys.extend(merge.inputs.iter().cloned());
+    for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
+        let data = segment::decode(bytes?).map_err(|e| Error::Corrupt {
+            key: key.clone(),
+            message: format!("unreadable segment: {e}"),
+        })?;
+        builder.add_segment(&data);
+    }
+    let data = builder.finish();
+    let Some((min_time, max_time)) = data.time_range() else {
+        return Ok(None);
+    };
+    let bytes = Bytes::from(segment::encode(&data)?);
+    let hour_start = day.start_nanos() + i64::from(merge.hour) * HOUR_NANOS;
+    let key = SegmentKey::new(tenant, Level::Compacted, hour_start, Ulid::new()).to_string();
+    store.put(&key, bytes.clone(), PutMode::Create)?;
+    let segment = CompactedSegment {
+        key,
+        hour: merge.hour,
+        min_time,
+        max_time,
+        size: bytes.len() as u64,
+    };
+    Ok(Some((segment, data.samples.len())))
+}
+
+/// A merge of a [`Plan`] that was carried out: the index of the merge and the segment written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeOutput {
+    /// Index into [`Plan::merges`].
+    pub merge: usize,
+    /// The compacted segment written for it.
+    pub segment: CompactedSegment,
+}
+
+/// Computes the manifest version that publishes a pass: one version up; the plan's deletions
+/// leave `covered` and `pending_deletes`; each output replaces its hour's previous segment
+/// (scheduled for deletion) and covers its L0 inputs (scheduled too); the replaced manifest
+/// version is scheduled for deletion. Pure: the pass only writes what this returns.
+pub fn next_manifest(
+    current: &Manifest,
+    current_key: Option<&str>,
+    plan: &Plan,
+    outputs: &[MergeOutput],
+    now: i64,
+    config: &CompactionConfig,
+) -> Manifest {
+    let schedule = |key: String| Scheduled {
+        key,
+        delete_after: now.saturating_add(config.grace_nanos),
+    };
+    let mut next = current.clone();
+    next.version += 1;
+    next.created_at = now;
+    next.covered.retain(|s| !plan.deletions.contains(&s.key));
+    next.pending_deletes
+        .retain(|s| !plan.deletions.contains(&s.key));
+    for output in outputs {
+        let Some(merge) = plan.merges.get(output.merge) else {
+            continue;
+        };
+        if let Some(old) = &merge.existing {
+            next.segments.retain(|s| s.key != old.key);
+            next.pending_deletes.push(schedule(old.key.clone()));
+        }
+        next.segments.push(output.segment.clone());
+        next.covered
+            .extend(merge.inputs.iter().cloned().map(schedule));
+    }
+    next.segments.sort_by_key(|s| s.hour);
+    if let Some(key) = current_key {
+        next.pending_deletes.push(schedule(key.to_string()));
+    }
+    next
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ingest::{IngestRequest, ingest};
-    use crate::query::{RenderRequest, Rendered, SharedStore, render};
-    use crate::store::MemoryStore;
+    use crate::query::RenderRequest;
+    use crate::query::pyroscope::{Rendered, render};
+    use crate::storage::store::MemoryStore;
+    use crate::storage::store::SharedStore;
     use std::sync::Arc;
 
     const T0: i64 = 1_700_000_000;

@@ -1,10 +1,18 @@
 //! The crate's error type and the one place where an error gets its kind.
 //!
-//! Every module has its own error enum naming the bad value; they fold into [`Error`], whose
-//! [`Error::kind`] the adapters map to a status code (4xx for what the caller sent, 5xx for
-//! what went wrong here).
+//! Every stage has its own error enum whose variants carry the offending value
+//! ([`crate::wire::WireError`], [`crate::ingest::IngestError`], [`crate::query::QueryError`],
+//! and the smaller ones of profiles, selectors, times, tenants, storage and segments); they
+//! fold into [`Error`], whose [`Error::kind`] the adapters map to a status code (4xx for what
+//! the caller sent, 5xx for what went wrong here). Messages are lowercase, quote the input and
+//! end without a period.
 
-use crate::store::StoreError;
+use crate::ingest::IngestError;
+use crate::profile::ProfileError;
+use crate::query::QueryError;
+use crate::storage::store::StoreError;
+use crate::wire::WireError;
+use crate::wire::pprof::PprofError;
 
 /// What kind of failure an [`Error`] is, independent of where it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +31,7 @@ pub enum ErrorKind {
     Conflict,
     /// Storage failed; retrying may help (503).
     Unavailable,
-    /// A bug or broken invariant here (500).
+    /// A bug, a broken invariant or a bad setting here (500).
     Internal,
     /// The operation exists in the protocol but is not provided here (501).
     Unimplemented,
@@ -46,22 +54,35 @@ impl ErrorKind {
     }
 }
 
+/// A configuration value (an environment variable of a component) that cannot be used: a
+/// 500 naming the variable, never a trap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}=`{value}` is not {expected}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What it should be ("a duration such as 24h or 7d").
+    pub expected: &'static str,
+}
+
 /// Any error of the core library.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A request parameter or body was invalid; the message says which and why.
-    #[error("{0}")]
-    BadInput(String),
-    /// A size limit was exceeded.
-    #[error("{0}")]
-    TooLarge(String),
-    /// The upload's format or content type is not supported.
-    #[error("{0}")]
-    Unsupported(String),
-    /// The upload's profile is rejected (corrupt or from an unsupported client).
-    #[error("{0}")]
-    Rejected(String),
+    /// Bytes on the wire could not be read (gzip, Connect, limits).
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// An upload was rejected.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// A query was rejected.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A profile type or label set is invalid.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// A label selector could not be parsed.
     #[error(transparent)]
     Selector(#[from] crate::selector::SelectorError),
@@ -76,19 +97,16 @@ pub enum Error {
     Store(#[from] StoreError),
     /// A stored segment could not be decoded or encoded.
     #[error(transparent)]
-    Segment(#[from] crate::segment::SegmentError),
+    Segment(#[from] crate::storage::segment::SegmentError),
     /// An uploaded pprof profile could not be decoded or is inconsistent.
     #[error(transparent)]
-    Pprof(#[from] crate::pprof::PprofError),
+    Pprof(#[from] PprofError),
     /// An uploaded JFR recording is corrupt (422, as the reference server answers).
     #[error(transparent)]
-    Jfr(#[from] crate::jfr::JfrError),
-    /// An operation of the protocol that is not provided.
-    #[error("{0}")]
-    Unimplemented(String),
-    /// A broken invariant here (an answer that cannot be encoded, say).
-    #[error("{0}")]
-    Internal(String),
+    Jfr(#[from] crate::wire::jfr::JfrError),
+    /// A setting of the component is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -103,28 +121,60 @@ impl Error {
     /// Returns the kind of this error, which decides its HTTP status.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::BadInput(_)
-            | Error::Selector(_)
-            | Error::Time(_)
-            | Error::Tenant(_)
-            | Error::Pprof(_) => ErrorKind::BadInput,
-            Error::TooLarge(_) => ErrorKind::TooLarge,
-            Error::Unsupported(_) => ErrorKind::Unsupported,
-            Error::Rejected(_) | Error::Jfr(_) => ErrorKind::Rejected,
+            Error::Wire(e) => wire_kind(e),
+            Error::Ingest(e) => ingest_kind(e),
+            Error::Query(e) => query_kind(e),
+            Error::Profile(_) | Error::Selector(_) | Error::Time(_) | Error::Tenant(_) => {
+                ErrorKind::BadInput
+            }
+            // Not protobuf at all: 400; protobuf with rejected content (invalid UTF-8): 422.
+            Error::Pprof(PprofError::InvalidUtf8(_)) => ErrorKind::Rejected,
+            Error::Pprof(_) => ErrorKind::BadInput,
+            Error::Jfr(_) => ErrorKind::Rejected,
             Error::Store(e) => match e {
                 StoreError::NotFound { .. } => ErrorKind::NotFound,
                 StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
                 StoreError::InvalidKey { .. } => ErrorKind::Internal,
                 StoreError::Other { .. } => ErrorKind::Unavailable,
             },
-            Error::Segment(_) | Error::Corrupt { .. } | Error::Internal(_) => ErrorKind::Internal,
-            Error::Unimplemented(_) => ErrorKind::Unimplemented,
+            Error::Segment(_) | Error::Corrupt { .. } | Error::Config(_) => ErrorKind::Internal,
         }
     }
+}
 
-    /// Builds a [`Error::BadInput`] from anything printable.
-    pub fn bad_input(message: impl Into<String>) -> Self {
-        Error::BadInput(message.into())
+impl WireError {
+    /// Returns the kind of this error, as [`Error::kind`] does once it is folded.
+    pub fn kind(&self) -> ErrorKind {
+        wire_kind(self)
+    }
+}
+
+fn wire_kind(e: &WireError) -> ErrorKind {
+    match e {
+        WireError::InvalidGzip { .. }
+        | WireError::InvalidMessage { .. }
+        | WireError::InvalidJson { .. } => ErrorKind::BadInput,
+        WireError::Inflated { .. } | WireError::BodyTooLarge { .. } => ErrorKind::TooLarge,
+        WireError::UnsupportedContentType { .. } => ErrorKind::Unsupported,
+        WireError::Encode { .. } => ErrorKind::Internal,
+    }
+}
+
+fn ingest_kind(e: &IngestError) -> ErrorKind {
+    match e {
+        IngestError::MultipartFormat { .. } => ErrorKind::Unsupported,
+        IngestError::CumulativeProfile => ErrorKind::Rejected,
+        IngestError::TooManySamples { .. } => ErrorKind::TooLarge,
+        _ => ErrorKind::BadInput,
+    }
+}
+
+fn query_kind(e: &QueryError) -> ErrorKind {
+    match e {
+        QueryError::UnknownMethod { .. } => ErrorKind::NotFound,
+        QueryError::SettingsNotStored { .. } => ErrorKind::Unimplemented,
+        QueryError::SymbolsNotRead => ErrorKind::Internal,
+        _ => ErrorKind::BadInput,
     }
 }
 

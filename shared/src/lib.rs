@@ -2,40 +2,38 @@
 //!
 //! The WASM components in `functions/` and the native host in `host/` are thin adapters around
 //! this crate. It has no WASM, HTTP or cloud dependency: it takes bytes and parameters, reads
-//! and writes objects through the small [`store::ObjectStore`] trait, and returns values.
+//! and writes objects through the small [`storage::store::ObjectStore`] trait, and returns
+//! values.
 //!
-//! Brief overview of the roles:
-//! - [`ingest`] turns an upload (folded, lines…) into normalised [`profile::Profile`]s and
-//!   writes one immutable [`segment`] per request.
-//! - [`query`] finds the segments of a time range ([`manifest`], [`keys`]), filters series
-//!   with a [`selector`], merges stacks into a [`tree`] and renders it ([`flamebearer`],
-//!   [`timeline`], [`dot`]).
+//! Brief overview, grouped by the data path:
+//! - [`wire`]: bytes on the wire: bounded gzip and body limits, Connect, protobuf messages,
+//!   the pprof and JFR readers.
+//! - [`ingest`] turns an upload (folded, pprof, JFR, OTLP, Push…) into normalised
+//!   [`profile::Profile`]s and writes one immutable segment per request.
+//! - [`storage`]: object keys, manifests, the segment format and ranged segment reads.
+//! - [`query`] finds the segments of a time range, filters series with a [`selector`] and
+//!   samples with a [`query::SampleFilter`], and merges stacks into a [`tree`].
+//! - [`render`] draws merged stacks: flame graphs, dot, timelines, the tree format, pprof.
 //! - [`compact`] merges small segments into larger ones and publishes manifest versions.
+//!
+//! What may import what (no circles): `wire`, `storage` and `render` never import `ingest` or
+//! `query`; `query` never imports `ingest`. docs/architecture.md draws the tree.
 #![deny(missing_docs)]
 
 pub mod compact;
-pub mod connect;
-pub mod dot;
 pub mod error;
-pub mod flamebearer;
 pub mod ingest;
-pub mod jfr;
-pub mod keys;
-pub mod manifest;
-pub mod pprof;
 pub mod profile;
-pub mod proto;
-pub mod querier;
 pub mod query;
-pub mod segment;
+pub mod render;
 pub mod selector;
-pub mod store;
+pub mod storage;
 pub mod tenant;
 #[cfg(test)]
 mod testing;
 pub mod time;
-pub mod timeline;
 pub mod tree;
+pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -11,7 +11,45 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, FastMap, Result};
+use crate::{FastMap, Result};
+
+/// Why a profile type or a label set is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// A profile type ID does not have its five parts.
+    #[error(
+        "invalid profile type `{id}`: expected name:sample_type:sample_unit:period_type:period_unit"
+    )]
+    InvalidProfileType {
+        /// The ID sent.
+        id: String,
+    },
+    /// A label name has characters outside ASCII letters, digits and `_`.
+    #[error("invalid label name `{name}`: use ASCII letters, digits and `_`")]
+    InvalidLabelName {
+        /// The name (escaped).
+        name: String,
+    },
+    /// A series has more labels than allowed.
+    #[error("series has {labels} labels, more than {max}")]
+    TooManyLabels {
+        /// Its labels.
+        labels: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A label value is longer than allowed.
+    #[error("value of label `{name}` is {bytes} bytes, more than {max}")]
+    LabelValueTooLong {
+        /// The label.
+        name: String,
+        /// The value's length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+}
 
 /// The label that holds the service (application) name.
 pub const SERVICE_NAME: &str = "service_name";
@@ -63,9 +101,7 @@ impl ProfileType {
     pub fn parse(id: &str) -> Result<Self> {
         let parts: Vec<&str> = id.split(':').collect();
         if parts.len() != 5 || parts[..3].iter().any(|p| p.is_empty()) {
-            return Err(Error::bad_input(format!(
-                "invalid profile type `{id}`: expected name:sample_type:sample_unit:period_type:period_unit"
-            )));
+            return Err(ProfileError::InvalidProfileType { id: id.to_string() }.into());
         }
         Ok(ProfileType::new(
             parts[0], parts[1], parts[2], parts[3], parts[4],
@@ -181,10 +217,10 @@ pub fn validate_label_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::bad_input(format!(
-            "invalid label name `{}`: use ASCII letters, digits and `_`",
-            name.escape_default()
-        )))
+        Err(ProfileError::InvalidLabelName {
+            name: name.escape_default().to_string(),
+        }
+        .into())
     }
 }
 
@@ -211,18 +247,21 @@ pub fn sanitize_label_name(name: &str) -> String {
 /// Checks a label set against the per-series limits.
 pub fn validate_labels(labels: &Labels) -> Result<()> {
     if labels.len() > MAX_LABEL_NAMES {
-        return Err(Error::bad_input(format!(
-            "series has {} labels, more than {MAX_LABEL_NAMES}",
-            labels.len()
-        )));
+        return Err(ProfileError::TooManyLabels {
+            labels: labels.len(),
+            max: MAX_LABEL_NAMES,
+        }
+        .into());
     }
     for (name, value) in labels {
         validate_label_name(name)?;
         if value.len() > MAX_LABEL_VALUE_BYTES {
-            return Err(Error::bad_input(format!(
-                "value of label `{name}` is {} bytes, more than {MAX_LABEL_VALUE_BYTES}",
-                value.len()
-            )));
+            return Err(ProfileError::LabelValueTooLong {
+                name: name.clone(),
+                bytes: value.len(),
+                max: MAX_LABEL_VALUE_BYTES,
+            }
+            .into());
         }
     }
     Ok(())

@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use flamelet::manifest::Manifest;
+use flamelet::storage::manifest::Manifest;
 use std::sync::Arc;
 
 use flamelet::profile::{
     Dictionary, Function, Labels, Link, Mapping, NamedSample, Profile, ProfileType, Sample, Series,
 };
-use flamelet::segment::{self, SegmentBuilder, SegmentData};
+use flamelet::storage::segment::{self, SegmentBuilder, SegmentData};
 use serde_json::{Value, json};
 
 fn data_dir() -> PathBuf {

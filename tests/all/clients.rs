@@ -201,7 +201,7 @@ fn pyroscope_rust_client() {
     let mut found = false;
     for file in s.stored_files() {
         let bytes = std::fs::read(std::path::Path::new(&s.storage).join(&file)).unwrap();
-        let d = flamelet::segment::decode(bytes.into()).unwrap();
+        let d = flamelet::storage::segment::decode(bytes.into()).unwrap();
         for (node, frame) in d.nodes.iter().zip(&d.node_frames) {
             let f = d.functions[frame.function as usize];
             if named("slow_function")(&d.strings[node.name as usize]) {

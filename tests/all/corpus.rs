@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine;
-use flamelet::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
-use flamelet::proto::types::v1::LabelPair;
+use flamelet::wire::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+use flamelet::wire::proto::types::v1::LabelPair;
 use prost::Message;
 use serde_json::Value;
 

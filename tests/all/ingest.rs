@@ -297,7 +297,7 @@ fn jfr_multipart_with_labels_and_raw() {
 #[test]
 fn corrupt_jfr_is_a_422_and_stores_nothing() {
     let s = FlameletServer::start();
-    let jfr = flamelet::ingest::gunzip(&corpus("jfr/dump1.jfr.gz"), 1 << 30, "test").unwrap();
+    let jfr = flamelet::wire::body::gunzip(&corpus("jfr/dump1.jfr.gz"), 1 << 30, "test").unwrap();
     for body in [&b"not a recording"[..], &jfr[..jfr.len() / 2], &jfr[..100]] {
         let r = s.post(&format!("/ingest?name=app&from={T0}&format=jfr"), body);
         assert_eq!(r.status, 422, "{}", r.body);
@@ -439,7 +439,7 @@ fn speedscope_profiles_become_series_by_profile_name() {
 
 /// Sums each sample type's values in a pprof file, keyed by profile type ID.
 fn pprof_totals(file: &[u8]) -> (i64, std::collections::BTreeMap<String, i64>) {
-    let p = flamelet::pprof::decode(file).unwrap();
+    let p = flamelet::wire::pprof::decode(file).unwrap();
     let s = |i: i64| p.string_table[i as usize].clone();
     let mut totals = std::collections::BTreeMap::new();
     for (i, t) in p.sample_type.iter().enumerate() {
@@ -560,8 +560,8 @@ fn pprof_errors() {
 #[test]
 fn push_api_binary_json_and_gzip() {
     use base64::Engine;
-    use flamelet::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
-    use flamelet::proto::types::v1::LabelPair;
+    use flamelet::wire::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+    use flamelet::wire::proto::types::v1::LabelPair;
     use prost::Message;
     use std::io::Write;
 

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use flamelet::proto::google::v1::Profile;
-use flamelet::proto::querier::v1::{
+use flamelet::wire::proto::google::v1::Profile;
+use flamelet::wire::proto::querier::v1::{
     ProfileFormat, SelectMergeProfileRequest, SelectMergeStacktracesRequest,
     SelectMergeStacktracesResponse,
 };
-use flamelet::proto::types::v1::{GoPgo, StackTraceSelector};
+use flamelet::wire::proto::types::v1::{GoPgo, StackTraceSelector};
 use prost::Message;
 use serde_json::json;
 
@@ -132,7 +132,7 @@ fn merged_pprof_and_tree_match_the_flame_graph() {
         );
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    let original = flamelet::pprof::decode(&file).unwrap();
+    let original = flamelet::wire::pprof::decode(&file).unwrap();
     let (time_nanos, want) = independent(&path);
     let want: Stacks = want["cpu:nanoseconds"]
         .iter()
@@ -162,7 +162,8 @@ fn merged_pprof_and_tree_match_the_flame_graph() {
     assert_eq!(p.duration_nanos, (range.1 - range.0) * 1_000_000);
     // Files, lines and mappings are the file's.
     let ost = |i: i64| original.string_table[i as usize].as_str();
-    let files = |names: &dyn Fn(i64) -> String, fs: &[flamelet::proto::google::v1::Function]| {
+    let files = |names: &dyn Fn(i64) -> String,
+                 fs: &[flamelet::wire::proto::google::v1::Function]| {
         let mut v: Vec<String> = fs.iter().map(|f| names(f.filename)).collect();
         v.sort();
         v.dedup();

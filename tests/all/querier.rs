@@ -4,11 +4,11 @@
 
 use std::io::{Read, Write};
 
-use flamelet::proto::querier::v1::{
+use flamelet::wire::proto::querier::v1::{
     ProfileTypesRequest, ProfileTypesResponse, SeriesRequest, SeriesResponse,
 };
-use flamelet::proto::settings::v1::{GetSettingsRequest, GetSettingsResponse};
-use flamelet::proto::types::v1::{
+use flamelet::wire::proto::settings::v1::{GetSettingsRequest, GetSettingsResponse};
+use flamelet::wire::proto::types::v1::{
     GetProfileStatsRequest, GetProfileStatsResponse, LabelNamesRequest, LabelNamesResponse,
     LabelValuesRequest, LabelValuesResponse,
 };
@@ -277,7 +277,7 @@ fn compression_and_status_codes() {
 
 #[test]
 fn stacks_and_series_as_grafana_calls_them() {
-    use flamelet::proto::querier::v1::{
+    use flamelet::wire::proto::querier::v1::{
         SelectMergeStacktracesRequest, SelectMergeStacktracesResponse, SelectSeriesRequest,
         SelectSeriesResponse,
     };
@@ -398,7 +398,7 @@ fn stacks_and_series_as_grafana_calls_them() {
 /// `span_id` label; selecting spans keeps exactly their samples.
 #[test]
 fn span_selection_on_the_corpus() {
-    use flamelet::proto::querier::v1::{
+    use flamelet::wire::proto::querier::v1::{
         SelectMergeSpanProfileRequest, SelectMergeSpanProfileResponse,
         SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
     };
@@ -410,7 +410,7 @@ fn span_selection_on_the_corpus() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Per span id, the cpu total in the file.
-    let p = flamelet::pprof::decode(&file).unwrap();
+    let p = flamelet::wire::pprof::decode(&file).unwrap();
     let st = |i: i64| p.string_table[i as usize].as_str();
     let cpu = p
         .sample_type
@@ -475,7 +475,7 @@ fn span_selection_on_the_corpus() {
     assert_eq!(total(vec![spans[0].to_string()]), by_span[spans[0]]);
 
     // A span heatmap counts spans, not profiles: one point per span id, exemplars name it.
-    use flamelet::proto::querier::v1::{
+    use flamelet::wire::proto::querier::v1::{
         HeatmapQueryType, SelectHeatmapRequest, SelectHeatmapResponse,
     };
     let heat: SelectHeatmapResponse = binary(
@@ -488,7 +488,7 @@ fn span_selection_on_the_corpus() {
             end,
             step: 60.0,
             query_type: HeatmapQueryType::Span as i32,
-            exemplar_type: flamelet::proto::types::v1::ExemplarType::Span as i32,
+            exemplar_type: flamelet::wire::proto::types::v1::ExemplarType::Span as i32,
             ..Default::default()
         },
     );
@@ -504,7 +504,9 @@ fn span_selection_on_the_corpus() {
 /// and right; different profile types are a 400.
 #[test]
 fn diff_connect_and_render_diff() {
-    use flamelet::proto::querier::v1::{DiffRequest, DiffResponse, SelectMergeStacktracesRequest};
+    use flamelet::wire::proto::querier::v1::{
+        DiffRequest, DiffResponse, SelectMergeStacktracesRequest,
+    };
     let s = server_with_data();
     let side = |selector: &str, profile_type: &str| SelectMergeStacktracesRequest {
         profile_type_id: profile_type.into(),
@@ -589,10 +591,10 @@ fn diff_connect_and_render_diff() {
 /// spread from the smallest total to the largest; exemplars are each cell's largest profile.
 #[test]
 fn heatmap_binary_and_json() {
-    use flamelet::proto::querier::v1::{
+    use flamelet::wire::proto::querier::v1::{
         HeatmapQueryType, SelectHeatmapRequest, SelectHeatmapResponse,
     };
-    use flamelet::proto::types::v1::ExemplarType;
+    use flamelet::wire::proto::types::v1::ExemplarType;
     let s = FlameletServer::start();
     // Samples at 100 Hz: n samples are n × 10 ms.
     for (env, at, n) in [

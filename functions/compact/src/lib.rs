@@ -20,20 +20,11 @@ mod cron {
 
 struct Component;
 
-/// Reads the pass's tunables from the environment the host gives the component.
-fn config() -> CompactionConfig {
-    let mut config = CompactionConfig::default();
-    if let Some(secs) = std::env::var("FLAMELET_COMPACTION_GRACE_SECONDS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-    {
-        config.grace_nanos = secs.max(0) * flamelet::time::NANOS_PER_SECOND;
-    }
-    config
-}
-
+/// Runs one pass with the tunables of the environment the host gives the component; a bad
+/// setting fails the pass with a message naming it.
 fn pass() -> Result<CompactionReport, flamelet::Error> {
-    run(&HostStore, flamelet::time::now_nanos(), &config())
+    let config = CompactionConfig::from_config(|name| std::env::var(name).ok())?;
+    run(&HostStore, flamelet::time::now_nanos(), &config)
 }
 
 impl cron::Guest for Component {

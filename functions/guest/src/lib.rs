@@ -1,16 +1,16 @@
 //! Glue shared by Flamelet's WASM components, and nothing else: reading a `wasi:http` request,
 //! writing a response, mapping core errors to statuses, and the storage capability as a
-//! [`flamelet::store::ObjectStore`]. No business logic lives here.
+//! [`flamelet::storage::store::ObjectStore`]. No business logic lives here.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use flamelet::connect::Encoded;
-use flamelet::store::{ListPage, ObjectMeta, ObjectStore, PutMode, StoreError};
+use flamelet::storage::store::{ListPage, ObjectMeta, ObjectStore, PutMode, StoreError};
+use flamelet::wire::connect::Encoded;
 use flamelet::{Error, ErrorKind};
 use wasip2::http::types::{
-    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use wasip2::io::streams::StreamError;
 
@@ -30,7 +30,7 @@ pub struct HostStore;
 
 impl HostStore {
     /// Returns the capability as the shared handle the core's query functions take.
-    pub fn shared() -> flamelet::query::SharedStore {
+    pub fn shared() -> flamelet::storage::store::SharedStore {
         Arc::new(HostStore)
     }
 }
@@ -187,7 +187,7 @@ impl Response {
     /// The Connect protocol's answer to a core error: `{"code": …, "message": …}` with the
     /// HTTP status that goes with the code.
     pub fn connect_error(e: &Error) -> Response {
-        let (status, body) = flamelet::connect::error_body(e);
+        let (status, body) = flamelet::wire::connect::error_body(e);
         if status >= 500 {
             eprintln!("error: {e}");
         }
@@ -230,7 +230,7 @@ fn method_name(m: &Method) -> String {
     }
 }
 
-/// Reads the request whole; a body over [`flamelet::ingest::MAX_BODY_BYTES`] is a 413.
+/// Reads the request whole; a body over [`flamelet::wire::body::MAX_BODY_BYTES`] is a 413.
 fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
     let path_with_query = req.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = match path_with_query.split_once('?') {
@@ -263,12 +263,12 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
             match stream.blocking_read(256 * 1024) {
                 Ok(chunk) => {
                     body.extend_from_slice(&chunk);
-                    if body.len() > flamelet::ingest::MAX_BODY_BYTES {
+                    if body.len() > flamelet::wire::body::MAX_BODY_BYTES {
                         return Err(Response::error(
                             413,
                             &format!(
                                 "request body is larger than {} bytes",
-                                flamelet::ingest::MAX_BODY_BYTES
+                                flamelet::wire::body::MAX_BODY_BYTES
                             ),
                         ));
                     }
@@ -292,30 +292,63 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
     })
 }
 
+/// Sends a response. A head that cannot be built (a header or status the host refuses) or a
+/// body that cannot be opened answers the host with an internal error instead, so the request
+/// fails as a 500, never silently; a body stream that breaks after the head is logged.
 fn write_response(out: ResponseOutparam, resp: Response) {
-    let headers = Fields::new();
-    let _ = headers.set("content-type", &[resp.content_type.as_bytes().to_vec()]);
-    if let Some(encoding) = resp.content_encoding {
-        let _ = headers.set("content-encoding", &[encoding.as_bytes().to_vec()]);
-    }
-    let _ = headers.set(
-        "content-length",
-        &[resp.body.len().to_string().into_bytes()],
-    );
-    let outgoing = OutgoingResponse::new(headers);
-    let _ = outgoing.set_status_code(resp.status);
-    let Ok(body) = outgoing.body() else {
-        return;
+    let head = response_head(&resp).and_then(|outgoing| match outgoing.body() {
+        Ok(body) => Ok((outgoing, body)),
+        Err(()) => Err("the response body cannot be opened".to_string()),
+    });
+    let (outgoing, body) = match head {
+        Ok(head) => head,
+        Err(why) => {
+            eprintln!("error: {why}");
+            ResponseOutparam::set(out, Err(ErrorCode::InternalError(Some(why))));
+            return;
+        }
     };
     ResponseOutparam::set(out, Ok(outgoing));
-    if let Ok(stream) = body.write() {
-        for chunk in resp.body.chunks(4096) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                return;
+    match body.write() {
+        Ok(stream) => {
+            for chunk in resp.body.chunks(WRITE_CHUNK_BYTES) {
+                if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                    eprintln!("error: writing the response body: {e:?}");
+                    return;
+                }
             }
         }
+        Err(()) => {
+            eprintln!("error: the response body stream cannot be opened");
+            return;
+        }
     }
-    let _ = OutgoingBody::finish(body, None);
+    if let Err(e) = OutgoingBody::finish(body, None) {
+        eprintln!("error: finishing the response body: {e:?}");
+    }
+}
+
+/// Bytes per write to the response stream (wasi:io's blocking writes take at most 4096).
+const WRITE_CHUNK_BYTES: usize = 4096;
+
+/// The status and headers of a response.
+fn response_head(resp: &Response) -> Result<OutgoingResponse, String> {
+    let headers = Fields::new();
+    let set = |name: &str, value: &[u8]| {
+        headers
+            .set(name, &[value.to_vec()])
+            .map_err(|e| format!("setting header `{name}`: {e:?}"))
+    };
+    set("content-type", resp.content_type.as_bytes())?;
+    if let Some(encoding) = resp.content_encoding {
+        set("content-encoding", encoding.as_bytes())?;
+    }
+    set("content-length", resp.body.len().to_string().as_bytes())?;
+    let outgoing = OutgoingResponse::new(headers);
+    outgoing
+        .set_status_code(resp.status)
+        .map_err(|()| format!("invalid status {}", resp.status))?;
+    Ok(outgoing)
 }
 
 /// Serves one `wasi:http` request with `handler`.

@@ -3,9 +3,9 @@
 //! `…ProfilesService/Export`). Parsing and storage are [`flamelet::ingest`]; this file
 //! is the HTTP adapter.
 
-use flamelet::ingest::push::Codec;
 use flamelet::ingest::{IngestRequest, ingest};
-use flamelet::proto::push::v1::PushResponse;
+use flamelet::wire::connect::Codec;
+use flamelet::wire::proto::push::v1::PushResponse;
 use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
@@ -45,10 +45,10 @@ fn handle(req: &Request) -> Response {
 fn push(req: &Request) -> Response {
     let codec = match Codec::from_content_type(req.header("content-type")) {
         Ok(codec) => codec,
-        Err(e) => return Response::connect_error(&e),
+        Err(e) => return Response::connect_error(&e.into()),
     };
     let result = req.tenant().and_then(|tenant| {
-        flamelet::ingest::push(
+        flamelet::ingest::ingest_push(
             &HostStore,
             &tenant,
             codec,
@@ -58,11 +58,11 @@ fn push(req: &Request) -> Response {
         )
     });
     let answer = result.and_then(|_| {
-        flamelet::connect::encode(
+        Ok(flamelet::wire::connect::encode(
             codec,
             &PushResponse::default(),
-            flamelet::connect::accepts_gzip(req.header("accept-encoding")),
-        )
+            flamelet::wire::connect::accepts_gzip(req.header("accept-encoding")),
+        )?)
     });
     match answer {
         Ok(encoded) => Response::connect(encoded),
@@ -73,9 +73,10 @@ fn push(req: &Request) -> Response {
 /// OTLP/HTTP: an empty `ExportProfilesServiceResponse` in the request's encoding, or a
 /// one-line plain-text error with its status (400, 413, 415), as the reference server answers.
 fn otlp(req: &Request) -> Response {
-    let result = Codec::from_content_type(req.header("content-type")).and_then(|codec| {
+    let codec = Codec::from_content_type(req.header("content-type")).map_err(flamelet::Error::from);
+    let result = codec.and_then(|codec| {
         let tenant = req.tenant()?;
-        flamelet::ingest::export_otlp(
+        flamelet::ingest::ingest_otlp(
             &HostStore,
             &tenant,
             codec,

@@ -1,14 +1,12 @@
 //! The query component: `GET /pyroscope/render`, `/pyroscope/render-diff`,
 //! `/pyroscope/label-values`, and the
 //! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`).
-//! Deciding the answer is [`flamelet::query`] and [`flamelet::querier`]; this file is the HTTP
-//! adapter.
+//! Deciding the answer is [`flamelet::query::pyroscope`] and [`flamelet::query::connect`]; this
+//! file is the HTTP adapter.
 
-use flamelet::querier;
-use flamelet::query::{
-    DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest, Rendered, label_values,
-    render, render_diff,
-};
+use flamelet::query::connect as querier;
+use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
+use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
 use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
@@ -64,7 +62,7 @@ fn handle(req: &Request) -> Response {
         "/pyroscope/label-values" => {
             let result = req.tenant().and_then(|tenant| {
                 let q = LabelValuesRequest::from_params(&req.params, &cx)?;
-                label_values(&store, &tenant, &q)
+                list_label_values(&store, &tenant, &q)
             });
             respond(result, |v| Response::json(&v))
         }

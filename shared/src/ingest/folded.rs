@@ -4,6 +4,8 @@
 use crate::profile::NamedSample;
 use crate::{Error, Result};
 
+use super::IngestError;
+
 fn stack(text: &str) -> Vec<String> {
     text.split(';')
         .filter(|f| !f.is_empty())
@@ -22,11 +24,13 @@ fn lines(body: &str) -> impl Iterator<Item = (usize, &str)> {
 pub fn parse_folded(body: &str) -> Result<Vec<NamedSample>> {
     let mut out = Vec::new();
     for (n, line) in lines(body) {
-        let bad = |why: &str| {
-            Error::bad_input(format!(
-                "folded line {n}: {why}: `{}`",
-                line.escape_default()
-            ))
+        let bad = |reason: &str| -> Error {
+            IngestError::InvalidFoldedLine {
+                line: n,
+                reason: reason.to_string(),
+                text: line.escape_default().to_string(),
+            }
+            .into()
         };
         let (frames, count) = line
             .trim_end()

@@ -24,11 +24,13 @@ use std::sync::LazyLock;
 use prost::Message;
 use regex::Regex;
 
-use crate::jfr::{self, Chunk, Value};
+use crate::Result;
 use crate::profile::{Labels, METRIC_NAME, NamedSample, Profile, ProfileType, Series};
 use crate::profile::{sanitize_label_name, validate_labels};
-use crate::proto::jfr::v1::LabelsSnapshot;
-use crate::{Error, Result};
+use crate::wire::jfr::{self, Chunk, Value};
+use crate::wire::proto::jfr::v1::LabelsSnapshot;
+
+use super::IngestError;
 
 /// What a group of events measures: which profile types its one or two values feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -120,9 +122,13 @@ const EVENTS: [&str; 10] = [
 
 /// Decodes a LabelsSnapshot (gzip sniffed).
 pub fn decode_labels(bytes: &[u8]) -> Result<LabelsSnapshot> {
-    let bytes = super::decode_body(bytes)?;
-    LabelsSnapshot::decode(bytes)
-        .map_err(|e| Error::bad_input(format!("invalid JFR labels (LabelsSnapshot): {e}")))
+    let bytes = crate::wire::body::decode_body(bytes)?;
+    LabelsSnapshot::decode(bytes).map_err(|e| {
+        IngestError::InvalidJfrLabels {
+            reason: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Stack of one stack-trace constant, root first; shared by every event that uses it.
@@ -348,11 +354,11 @@ fn merge_generated(symbol: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::google::v1::Profile as Pprof;
     use crate::testing::corpus;
+    use crate::wire::proto::google::v1::Profile as Pprof;
 
     fn decoded(name: &str) -> Vec<u8> {
-        super::super::gunzip(&corpus(name), 64 << 20, "test").unwrap()
+        crate::wire::body::gunzip(&corpus(name), 64 << 20, "test").unwrap()
     }
 
     fn profiles(dump: &str) -> Vec<Profile> {
@@ -370,8 +376,8 @@ mod tests {
 
     /// Per-stack totals (root-first `;`-joined function names) of a golden pprof.
     fn golden(name: &str) -> BTreeMap<String, i64> {
-        let p: Pprof = crate::pprof::decode(&corpus(&format!("jfr/{name}"))).unwrap();
-        let symbols = crate::pprof::Symbols::new(&p);
+        let p: Pprof = crate::wire::pprof::decode(&corpus(&format!("jfr/{name}"))).unwrap();
+        let symbols = crate::wire::pprof::Symbols::new(&p);
         let mut out = BTreeMap::new();
         for s in &p.sample {
             *out.entry(symbols.stack(&s.location_id).join(";"))

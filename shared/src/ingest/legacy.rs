@@ -10,6 +10,8 @@
 use crate::profile::NamedSample;
 use crate::{Error, Result};
 
+use super::IngestError;
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -17,11 +19,13 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn error(&self, what: &str) -> Error {
-        Error::bad_input(format!(
-            "invalid {} body at byte {}: {what}",
-            self.format, self.pos
-        ))
+    fn error(&self, reason: &'static str) -> Error {
+        IngestError::InvalidLegacy {
+            format: self.format,
+            at: self.pos,
+            reason,
+        }
+        .into()
     }
 
     fn uvarint(&mut self) -> Result<u64> {
@@ -97,9 +101,8 @@ fn walk<'a>(
     }
 }
 
-fn utf8(bytes: &[u8], format: &str) -> Result<String> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::bad_input(format!("invalid {format} body: a name is not UTF-8")))
+fn utf8(bytes: &[u8], format: &'static str) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| IngestError::LegacyNameNotUtf8 { format }.into())
 }
 
 /// Parses `format=tree`.

@@ -2,13 +2,17 @@
 
 use std::collections::HashMap;
 
-use crate::{Error, Result};
+use crate::Result;
+
+use super::IngestError;
 
 /// Reads every field of a `multipart/form-data` body into memory (the body is already bounded
 /// by the request size limit).
 pub fn fields(content_type: &str, body: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| Error::bad_input(format!("invalid multipart content type: {e}")))?;
+    let boundary =
+        multer::parse_boundary(content_type).map_err(|e| IngestError::MultipartContentType {
+            reason: e.to_string(),
+        })?;
     let chunk: std::result::Result<bytes::Bytes, std::convert::Infallible> =
         Ok(bytes::Bytes::copy_from_slice(body));
     let mut form = multer::Multipart::new(futures_util::stream::iter([chunk]), boundary);
@@ -17,13 +21,18 @@ pub fn fields(content_type: &str, body: &[u8]) -> Result<HashMap<String, Vec<u8>
         while let Some(field) = form
             .next_field()
             .await
-            .map_err(|e| Error::bad_input(format!("invalid multipart body: {e}")))?
+            .map_err(|e| IngestError::MultipartBody {
+                reason: e.to_string(),
+            })?
         {
             let name = field.name().unwrap_or("").to_string();
             let data = field
                 .bytes()
                 .await
-                .map_err(|e| Error::bad_input(format!("invalid multipart field `{name}`: {e}")))?;
+                .map_err(|e| IngestError::MultipartField {
+                    field: name.clone(),
+                    reason: e.to_string(),
+                })?;
             out.insert(name, data.to_vec());
         }
         Ok(out)

@@ -3,6 +3,8 @@
 use crate::profile::{Labels, sanitize_label_name};
 use crate::{Error, Result};
 
+use super::IngestError;
+
 /// A parsed `name` parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppName {
@@ -20,8 +22,13 @@ pub struct AppName {
 /// keys are letters, digits, `_` and `.` (as FlameQL allows; SDKs send OpenTelemetry keys such
 /// as `otel.scope.name`), stored with `.` as `_`; keys starting with `__` are reserved.
 pub fn parse(name: &str) -> Result<AppName> {
-    let bad =
-        |why: &str| Error::bad_input(format!("invalid name `{}`: {why}", name.escape_default()));
+    let bad = |reason: &str| -> Error {
+        IngestError::InvalidName {
+            name: name.escape_default().to_string(),
+            reason: reason.to_string(),
+        }
+        .into()
+    };
     let name = name.trim();
     let (full, tags_text) = match name.find('{') {
         Some(open) => {

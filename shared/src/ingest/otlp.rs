@@ -20,12 +20,14 @@ use crate::profile::{
     Dictionary, Function, Labels, Link, METRIC_NAME, Mapping, Profile, ProfileType, SERVICE_NAME,
     Sample, Series, sanitize_label_name, validate_labels,
 };
-use crate::proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
-use crate::proto::opentelemetry::proto::common::v1::{KeyValue, any_value};
-use crate::proto::opentelemetry::proto::profiles::v1development::{
+use crate::wire::proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+use crate::wire::proto::opentelemetry::proto::common::v1::{KeyValue, any_value};
+use crate::wire::proto::opentelemetry::proto::profiles::v1development::{
     Profile as OtlpProfile, ProfilesDictionary,
 };
 use crate::{Error, Result};
+
+use super::IngestError;
 
 use super::push::Codec;
 
@@ -39,13 +41,21 @@ pub fn decode_request(
     content_encoding: Option<&str>,
     body: &[u8],
 ) -> Result<ExportProfilesServiceRequest> {
-    let body = &super::decode_request_body(content_encoding, body)?[..];
+    let body = &crate::wire::body::decode_request_body(content_encoding, body)?[..];
     match codec {
-        Codec::Proto => ExportProfilesServiceRequest::decode(body)
-            .map_err(|e| Error::bad_input(format!("invalid OTLP profiles request: {e}"))),
-        Codec::Json => serde_json::from_slice(body)
-            .map_err(|e| Error::bad_input(format!("invalid OTLP/JSON profiles request: {e}"))),
+        Codec::Proto => {
+            ExportProfilesServiceRequest::decode(body).map_err(|e| invalid_otlp("OTLP", e))
+        }
+        Codec::Json => serde_json::from_slice(body).map_err(|e| invalid_otlp("OTLP/JSON", e)),
     }
+}
+
+fn invalid_otlp(encoding: &'static str, e: impl std::fmt::Display) -> Error {
+    IngestError::InvalidOtlp {
+        encoding,
+        reason: e.to_string(),
+    }
+    .into()
 }
 
 /// Converts every profile of a request.
@@ -56,7 +66,7 @@ pub fn to_profiles(req: &ExportProfilesServiceRequest, now_nanos: i64) -> Result
     let dict = req
         .dictionary
         .as_ref()
-        .ok_or_else(|| Error::bad_input("OTLP request has no profiles dictionary"))?;
+        .ok_or(IngestError::OtlpNoDictionary)?;
     let mut out = Vec::new();
     for rp in &req.resource_profiles {
         let resource_attrs = rp.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
@@ -102,15 +112,17 @@ fn service_name(attrs: &[KeyValue]) -> String {
     })
 }
 
-fn at<'a, T>(table: &'a [T], index: i32, what: &str) -> Result<&'a T> {
+fn at<'a, T>(table: &'a [T], index: i32, what: &'static str) -> Result<&'a T> {
     usize::try_from(index)
         .ok()
         .and_then(|i| table.get(i))
         .ok_or_else(|| {
-            Error::bad_input(format!(
-                "OTLP {what} index {index} is out of bounds ({} entries)",
-                table.len()
-            ))
+            IngestError::OtlpIndex {
+                table: what,
+                index,
+                len: table.len(),
+            }
+            .into()
         })
 }
 
@@ -136,7 +148,7 @@ fn convert(
     let st = p
         .sample_type
         .as_ref()
-        .ok_or_else(|| Error::bad_input("OTLP profile has no sample type"))?;
+        .ok_or(IngestError::OtlpNoSampleType)?;
     let (ty, unit) = (
         string(dict, st.type_strindex)?,
         string(dict, st.unit_strindex)?,
@@ -178,9 +190,7 @@ fn convert(
             s.values.iter().fold(0i64, |a, v| a.saturating_add(*v))
         };
         if s.values.is_empty() && s.timestamps_unix_nano.is_empty() {
-            return Err(Error::bad_input(
-                "OTLP sample has neither values nor timestamps",
-            ));
+            return Err(IngestError::OtlpEmptySample.into());
         }
         if let Conversion::SamplesToNanos(period) = conversion {
             value = value.saturating_mul(period);
@@ -289,114 +299,6 @@ fn frames(dict: &ProfilesDictionary, symbols: &mut Dictionary, index: i32) -> Re
         out.extend(symbols.location(mapping, location.address, lines));
     }
     Ok(out)
-}
-
-/// serde helpers for OTLP/JSON (protojson): 64-bit integers may be strings or numbers, ids
-/// are hex (OTLP's rule for trace and span ids) and other bytes base64; `AnyValue`'s oneof is
-/// flattened (`{"stringValue": "x"}`).
-pub mod json {
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, de::Error as _};
-
-    use crate::proto::opentelemetry::proto::common::v1::{
-        AnyValue, ArrayValue, KeyValueList, any_value::Value,
-    };
-
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct AnyValueJson {
-        string_value: Option<String>,
-        bool_value: Option<bool>,
-        int_value: Option<Num<i64>>,
-        double_value: Option<f64>,
-        array_value: Option<ArrayValue>,
-        kvlist_value: Option<KeyValueList>,
-        bytes_value: Option<String>,
-    }
-
-    impl<'de> Deserialize<'de> for AnyValue {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let j = AnyValueJson::deserialize(d)?;
-            let value = if let Some(s) = j.string_value {
-                Some(Value::StringValue(s))
-            } else if let Some(b) = j.bool_value {
-                Some(Value::BoolValue(b))
-            } else if let Some(n) = j.int_value {
-                Some(Value::IntValue(parse::<D, i64>(n)?))
-            } else if let Some(f) = j.double_value {
-                Some(Value::DoubleValue(f))
-            } else if let Some(a) = j.array_value {
-                Some(Value::ArrayValue(a))
-            } else if let Some(k) = j.kvlist_value {
-                Some(Value::KvlistValue(k))
-            } else {
-                j.bytes_value
-                    .map(|b| decode_bytes::<D>(&b).map(Value::BytesValue))
-                    .transpose()?
-            };
-            Ok(AnyValue { value })
-        }
-    }
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Num<T> {
-        N(T),
-        S(String),
-    }
-
-    fn parse<'de, D: Deserializer<'de>, T: std::str::FromStr>(n: Num<T>) -> Result<T, D::Error> {
-        match n {
-            Num::N(v) => Ok(v),
-            Num::S(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| D::Error::custom(format!("`{s}` is not an integer"))),
-        }
-    }
-
-    /// An int64 field.
-    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        parse::<D, i64>(Num::deserialize(d)?)
-    }
-
-    /// A uint64 / fixed64 field.
-    pub fn uint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        parse::<D, u64>(Num::deserialize(d)?)
-    }
-
-    /// A repeated int64 field.
-    pub fn ints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
-        Vec::<Num<i64>>::deserialize(d)?
-            .into_iter()
-            .map(parse::<D, i64>)
-            .collect()
-    }
-
-    /// A repeated uint64 / fixed64 field.
-    pub fn uints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
-        Vec::<Num<u64>>::deserialize(d)?
-            .into_iter()
-            .map(parse::<D, u64>)
-            .collect()
-    }
-
-    /// A bytes field: hex if it reads as hex, else base64.
-    pub fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        decode_bytes::<D>(&String::deserialize(d)?)
-    }
-
-    fn decode_bytes<'de, D: Deserializer<'de>>(s: &str) -> Result<Vec<u8>, D::Error> {
-        if s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok((0..s.len())
-                .step_by(2)
-                .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-                .collect());
-        }
-        base64::engine::general_purpose::STANDARD
-            .decode(s.as_bytes())
-            .map_err(|e| D::Error::custom(format!("invalid base64: {e}")))
-    }
 }
 
 #[cfg(test)]

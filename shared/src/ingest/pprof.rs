@@ -17,13 +17,15 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::pprof::Symbols;
+use crate::Result;
 use crate::profile::{
     Dictionary, Labels, Link, METRIC_NAME, Profile, ProfileType, Sample, Series,
     sanitize_label_name, validate_labels,
 };
-use crate::proto::google::v1::Profile as Pprof;
-use crate::{Error, Result};
+use crate::wire::pprof::Symbols;
+use crate::wire::proto::google::v1::Profile as Pprof;
+
+use super::IngestError;
 
 /// Profiles stamped before this (one year after the epoch) take the upload's `from` instead.
 const MIN_PROFILE_TIME_NANOS: i64 = 365 * 86_400 * crate::time::NANOS_PER_SECOND;
@@ -53,8 +55,12 @@ pub type SampleTypeConfigs = HashMap<String, SampleTypeConfig>;
 
 /// Parses a `sample_type_config` form field.
 pub fn parse_config(json: &[u8]) -> Result<SampleTypeConfigs> {
-    serde_json::from_slice(json)
-        .map_err(|e| Error::bad_input(format!("invalid sample_type_config: {e}")))
+    serde_json::from_slice(json).map_err(|e| {
+        IngestError::InvalidSampleTypeConfig {
+            reason: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// The reference server's display names for common Go sample types.
@@ -152,10 +158,8 @@ pub fn to_profiles(
         .get(METRIC_NAME)
         .cloned()
         .or_else(derived)
-        .ok_or_else(|| {
-            Error::bad_input(format!(
-                "no known profile type among sample types {type_names:?}"
-            ))
+        .ok_or_else(|| IngestError::NoKnownProfileType {
+            sample_types: type_names.iter().map(|t| t.to_string()).collect(),
         })?;
     let (period_type, period_unit) = p
         .period_type
@@ -245,7 +249,7 @@ mod tests {
     }
 
     fn ids(name: &str, spy: &str) -> Vec<String> {
-        let mut p = crate::pprof::decode(&corpus(name)).unwrap();
+        let mut p = crate::wire::pprof::decode(&corpus(name)).unwrap();
         repair(&mut p, spy);
         let base = Labels::from([("service_name".to_string(), "app".to_string())]);
         let mut ids: Vec<String> = to_profiles(&p, &base, None, 1)
@@ -292,14 +296,15 @@ mod tests {
 
     #[test]
     fn string_labels_split_series_but_span_ids_do_not() {
-        let p = crate::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz"))
+            .unwrap();
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         assert!(
             profiles
                 .iter()
                 .all(|p| !p.series.labels.contains_key("span_id"))
         );
-        let p = crate::pprof::decode(&corpus("go.cpu.labels.pprof")).unwrap();
+        let p = crate::wire::pprof::decode(&corpus("go.cpu.labels.pprof")).unwrap();
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         let series: std::collections::BTreeSet<&Labels> =
             profiles.iter().map(|p| &p.series.labels).collect();
@@ -308,7 +313,7 @@ mod tests {
 
     #[test]
     fn totals_match_the_file_per_sample_type() {
-        let p = crate::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         for (i, t) in ["samples", "cpu"].iter().enumerate() {
             let expected: i64 = p.sample.iter().map(|s| s.value[i]).sum();
@@ -351,7 +356,7 @@ mod tests {
 
     /// The same, read back from a segment.
     fn segment_details(
-        d: &crate::segment::SegmentData,
+        d: &crate::storage::segment::SegmentData,
         type_id: &str,
     ) -> BTreeMap<Vec<Detail>, i64> {
         let mut out = BTreeMap::new();
@@ -380,19 +385,19 @@ mod tests {
         out
     }
 
-    fn through_segment(p: &Pprof) -> crate::segment::SegmentData {
+    fn through_segment(p: &Pprof) -> crate::storage::segment::SegmentData {
         let profiles = to_profiles(p, &Labels::new(), None, 1).unwrap();
-        let mut b = crate::segment::SegmentBuilder::new("t");
+        let mut b = crate::storage::segment::SegmentBuilder::new("t");
         for profile in &profiles {
             b.add_profile(profile);
         }
-        let bytes = crate::segment::encode(&b.finish()).unwrap();
-        crate::segment::decode(bytes.into()).unwrap()
+        let bytes = crate::storage::segment::encode(&b.finish()).unwrap();
+        crate::storage::segment::decode(bytes.into()).unwrap()
     }
 
     #[test]
     fn functions_files_lines_and_addresses_survive_the_segment() {
-        let p = crate::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
         let d = through_segment(&p);
         let want = file_details(&p, 1);
         assert!(want.keys().flatten().any(|f| !f.2.is_empty() && f.3 > 0));
@@ -422,7 +427,7 @@ mod tests {
     #[test]
     fn inlined_frames_keep_their_location() {
         // Go CPU profiles have locations with inlined lines.
-        let p = crate::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
         assert!(p.location.iter().any(|l| l.line.len() > 1));
         let d = through_segment(&p);
         let inlined = d.node_frames.iter().filter(|f| f.inlined).count();
@@ -437,7 +442,8 @@ mod tests {
 
     #[test]
     fn span_ids_stay_on_samples() {
-        let p = crate::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz"))
+            .unwrap();
         let s = |i: i64| p.string_table[i as usize].as_str();
         let d = through_segment(&p);
         // Totals per span id (empty: none) of each sample type, from the file.
@@ -482,7 +488,7 @@ mod tests {
 
     #[test]
     fn dotnet_function_ids_are_repaired() {
-        let mut p = crate::pprof::decode(&corpus("dotnet-pprof-73.pb.gz")).unwrap();
+        let mut p = crate::wire::pprof::decode(&corpus("dotnet-pprof-73.pb.gz")).unwrap();
         let before = Symbols::new(&p)
             .stack(&p.sample[0].location_id)
             .iter()

@@ -1,19 +1,21 @@
 //! The push API, `POST /push.v1.PusherService/Push` (Connect unary): a `PushRequest` of series
 //! (labels + raw pprof samples), as binary protobuf (`application/proto`) or protojson
 //! (`application/json`, `rawProfile` base64), the whole body optionally gzipped, decoded by
-//! [`crate::connect::decode`]. Used by `pyroscope-io`, the `pyroscope` crate, Grafana Alloy
+//! [`crate::wire::connect::decode`]. Used by `pyroscope-io`, the `pyroscope` crate, Grafana Alloy
 //! and the .NET SDK.
 //!
 //! Every profile of a request goes into one segment, like any other upload. Unlike `/ingest`,
 //! an unparseable or rejected pprof is a 400 (Connect `invalid_argument`).
 
+use crate::Result;
 use crate::profile::{Labels, Profile, SERVICE_NAME, sanitize_label_name};
-use crate::proto::push::v1::PushRequest;
-use crate::{Error, Result};
+use crate::wire::proto::push::v1::PushRequest;
+
+use super::IngestError;
 
 use super::pprof;
 
-pub use crate::connect::Codec;
+pub use crate::wire::connect::Codec;
 
 /// Converts a push request into profiles: each series' labels (which must name
 /// `service_name`) apply to every profile of its samples; a `__name__` label overrides the
@@ -27,14 +29,14 @@ pub fn to_profiles(req: &PushRequest, now_nanos: i64) -> Result<Vec<Profile>> {
             .map(|l| (sanitize_label_name(&l.name), l.value.clone()))
             .collect();
         if !labels.contains_key(SERVICE_NAME) {
-            return Err(Error::bad_input("a series has no `service_name` label"));
+            return Err(IngestError::MissingServiceName.into());
         }
         let spy = labels.get("pyroscope_spy").cloned().unwrap_or_default();
         for sample in &series.samples {
             if sample.raw_profile.is_empty() {
                 continue;
             }
-            let mut profile = crate::pprof::decode(&sample.raw_profile)?;
+            let mut profile = crate::wire::pprof::decode(&sample.raw_profile)?;
             pprof::repair(&mut profile, &spy);
             out.extend(pprof::to_profiles(&profile, &labels, None, now_nanos)?);
         }
@@ -45,9 +47,9 @@ pub fn to_profiles(req: &PushRequest, now_nanos: i64) -> Result<Vec<Profile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connect::decode;
-    use crate::proto::push::v1::{RawProfileSeries, RawSample};
-    use crate::proto::types::v1::LabelPair;
+    use crate::wire::connect::decode;
+    use crate::wire::proto::push::v1::{RawProfileSeries, RawSample};
+    use crate::wire::proto::types::v1::LabelPair;
     use base64::Engine;
     use prost::Message;
 
@@ -118,9 +120,10 @@ mod tests {
         );
         assert!(decode::<PushRequest>(Codec::Proto, Some("gzip"), b"not gzip").is_err());
         let bad = request(crate::testing::corpus("pprof/invalid_utf8.pb.gz"));
+        // Rejected content (422 at /ingest) is a Connect invalid_argument (400) on Push.
         assert_eq!(
-            to_profiles(&bad, 1).unwrap_err().kind(),
-            crate::ErrorKind::BadInput
+            crate::wire::connect::error_code(to_profiles(&bad, 1).unwrap_err().kind()),
+            ("invalid_argument", 400)
         );
         let mut nameless = request(crate::testing::corpus("pprof/cpu.pb.gz"));
         nameless.series[0].labels.remove(0);

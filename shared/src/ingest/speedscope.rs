@@ -12,6 +12,8 @@ use serde::Deserialize;
 use crate::profile::NamedSample;
 use crate::{Error, Result};
 
+use super::IngestError;
+
 /// The `$schema` every speedscope file names.
 pub const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
 
@@ -80,7 +82,10 @@ pub struct Parsed {
 }
 
 fn bad(why: impl std::fmt::Display) -> Error {
-    Error::bad_input(format!("invalid speedscope profile: {why}"))
+    IngestError::InvalidSpeedscope {
+        reason: why.to_string(),
+    }
+    .into()
 }
 
 /// Parses a speedscope file into one [`Parsed`] per (merged) profile.

@@ -9,9 +9,9 @@
 
 use std::io::Write;
 
-use flamelet::proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
-use flamelet::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
-use flamelet::proto::types::v1::LabelPair;
+use flamelet::wire::proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
+use flamelet::wire::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+use flamelet::wire::proto::types::v1::LabelPair;
 use prost::Message;
 
 use super::Config;

@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use flamelet::store::{ListPage, ObjectStore, PutMode, StoreError, page_of};
+use flamelet::storage::store::{ListPage, ObjectStore, PutMode, StoreError, page_of};
 
 pub struct DirStore {
     pub root: PathBuf,

@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use flamelet::proto::querier::v1::{SelectMergeStacktracesRequest, SelectMergeStacktracesResponse};
 use flamelet::tenant::Tenant;
+use flamelet::wire::proto::querier::v1::{
+    SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+};
 use prost::Message;
 
 use super::server::{self, FlameletServer};
@@ -509,13 +511,13 @@ fn flame_graph(server: &FlameletServer, from: i64, until: i64) -> i64 {
 /// The same call answered in-process by the core (`querier::call`, which the query component
 /// runs) over the data directory `dir`; returns the flame graph's total.
 pub fn native_flame_graph(dir: &Path, hours: i64) -> i64 {
-    let store: flamelet::query::SharedStore = std::sync::Arc::new(DirStore {
+    let store: flamelet::storage::store::SharedStore = std::sync::Arc::new(DirStore {
         root: dir.to_path_buf(),
         durable: false,
     });
     let tenant = Tenant::from_header(Some(TENANT)).expect("tenant");
     let body = flame_graph_request(END - hours * HOUR, END);
-    let call = flamelet::querier::Call {
+    let call = flamelet::query::connect::Call {
         path: "/querier.v1.QuerierService/SelectMergeStacktraces",
         content_type: Some("application/proto"),
         content_encoding: None,
@@ -523,7 +525,7 @@ pub fn native_flame_graph(dir: &Path, hours: i64) -> i64 {
         body: &body,
     };
     let cx = flamelet::query::QueryContext::at(END * 1_000_000_000);
-    let answer = flamelet::querier::call(&store, &tenant, &call, &cx).expect("native query");
+    let answer = flamelet::query::connect::call(&store, &tenant, &call, &cx).expect("native query");
     flame_graph_total(&answer.body)
 }
 
@@ -535,7 +537,7 @@ pub fn compacted_dir(config: &Config) -> PathBuf {
 /// Loads the data set into `dir` unless a previous run did: the last day of every service
 /// through the real host and ingest component (Push of gzipped pprofs, one request per service
 /// and batch, two clients at once); the older days of the queried service through the same
-/// core code (`flamelet::ingest::push`) natively on two threads, with plain (not gzipped)
+/// core code (`flamelet::ingest::ingest_push`) natively on two threads, with plain (not gzipped)
 /// pprofs, to keep a 30 d load within minutes.
 fn load(config: &Config, services: &[Service], root: &Path, dir: &Path) -> Generated {
     let stats = root.join("generated.json");
@@ -591,10 +593,10 @@ fn load(config: &Config, services: &[Service], root: &Path, dir: &Path) -> Gener
     let t = Instant::now();
     let counted = in_parallel(&older, |(i, w)| {
         let (req, profiles, bytes) = services[*i].push(config, *w, w + config.batch_secs, false);
-        flamelet::ingest::push(
+        flamelet::ingest::ingest_push(
             &store,
             &tenant,
-            flamelet::connect::Codec::Proto,
+            flamelet::wire::connect::Codec::Proto,
             None,
             &req.encode_to_vec(),
             END * 1_000_000_000,
@@ -659,12 +661,12 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
         )
     };
     // The same profiles as one Push batch.
-    let push = flamelet::proto::push::v1::PushRequest {
-        series: vec![flamelet::proto::push::v1::RawProfileSeries {
+    let push = flamelet::wire::proto::push::v1::PushRequest {
+        series: vec![flamelet::wire::proto::push::v1::RawProfileSeries {
             labels: service.labels(0),
             samples: profiles
                 .iter()
-                .map(|p| flamelet::proto::push::v1::RawSample {
+                .map(|p| flamelet::wire::proto::push::v1::RawSample {
                     raw_profile: p.clone(),
                     id: String::new(),
                 })
@@ -692,7 +694,7 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
 
     let floor = timed(config.rounds, || {
         for p in &profiles {
-            flamelet::pprof::decode(p).expect("pprof");
+            flamelet::wire::pprof::decode(p).expect("pprof");
         }
     });
     add("decode floor (gunzip + protobuf)", 1, floor);
@@ -730,10 +732,10 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
     });
     add("native core, one pprof per request", 1, native);
     let native_push = timed(config.rounds, || {
-        flamelet::ingest::push(
+        flamelet::ingest::ingest_push(
             &store,
             &tenant,
-            flamelet::connect::Codec::Proto,
+            flamelet::wire::connect::Codec::Proto,
             None,
             &push_body,
             END * 1_000_000_000,
@@ -811,8 +813,8 @@ fn raw_scan(config: &Config, service: &Service, rows: &mut [QueryRow]) {
         let ms = timed(rounds, || {
             let mut tree = flamelet::tree::Tree::new();
             for b in &inputs {
-                let p = flamelet::pprof::decode(b).expect("pprof");
-                let symbols = flamelet::pprof::Symbols::new(&p);
+                let p = flamelet::wire::pprof::decode(b).expect("pprof");
+                let symbols = flamelet::wire::pprof::Symbols::new(&p);
                 // Each location converted once per profile, as ingest does.
                 let mut dict = flamelet::profile::Dictionary::default();
                 let mut cache = flamelet::FastMap::default();
@@ -861,12 +863,12 @@ fn bytes_since(dir: &Path, kind: &str, since: i64) -> u64 {
         .iter()
         .filter(|(key, _)| key.split('/').nth(2) == Some(kind))
         .filter(|(key, _)| {
-            if let Some(k) = flamelet::keys::SegmentKey::parse(key) {
+            if let Some(k) = flamelet::storage::keys::SegmentKey::parse(key) {
                 k.day.start_nanos() + k.hour as i64 * HOUR * 1_000_000_000 >= since
             } else {
                 key.split('/')
                     .nth(3)
-                    .and_then(flamelet::keys::Day::parse)
+                    .and_then(flamelet::storage::keys::Day::parse)
                     .is_some_and(|d| d.start_nanos() + DAY * 1_000_000_000 > since)
             }
         })

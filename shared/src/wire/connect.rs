@@ -10,7 +10,10 @@ use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind};
+
+use super::WireError;
+use super::body::decode_request_body;
 
 /// How a Connect message is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +26,7 @@ pub enum Codec {
 
 impl Codec {
     /// Picks the codec from a `Content-Type`; anything else is unsupported (415).
-    pub fn from_content_type(content_type: Option<&str>) -> Result<Self> {
+    pub fn from_content_type(content_type: Option<&str>) -> Result<Self, WireError> {
         let ct = content_type
             .unwrap_or("")
             .split(';')
@@ -36,9 +39,9 @@ impl Codec {
                 Ok(Codec::Proto)
             }
             "application/json" => Ok(Codec::Json),
-            other => Err(Error::Unsupported(format!(
-                "content type `{other}` is not supported: use application/proto or application/json"
-            ))),
+            other => Err(WireError::UnsupportedContentType {
+                content_type: other.to_string(),
+            }),
         }
     }
 
@@ -57,19 +60,22 @@ pub fn decode<M: Message + DeserializeOwned + Default>(
     codec: Codec,
     content_encoding: Option<&str>,
     body: &[u8],
-) -> Result<M> {
-    let body = crate::ingest::decode_request_body(content_encoding, body)?;
-    let what = std::any::type_name::<M>()
+) -> Result<M, WireError> {
+    let body = decode_request_body(content_encoding, body)?;
+    let message = std::any::type_name::<M>()
         .rsplit("::")
         .next()
         .unwrap_or("message");
     match codec {
-        Codec::Proto => {
-            M::decode(&body[..]).map_err(|e| Error::bad_input(format!("invalid {what}: {e}")))
-        }
+        Codec::Proto => M::decode(&body[..]).map_err(|e| WireError::InvalidMessage {
+            message,
+            reason: e.to_string(),
+        }),
         Codec::Json if body.iter().all(u8::is_ascii_whitespace) => Ok(M::default()),
-        Codec::Json => serde_json::from_slice(&body)
-            .map_err(|e| Error::bad_input(format!("invalid {what} JSON: {e}"))),
+        Codec::Json => serde_json::from_slice(&body).map_err(|e| WireError::InvalidJson {
+            message,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -97,18 +103,25 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 }
 
 /// Encodes an answer in `codec`, gzipped if `gzip`.
-pub fn encode<M: Message + Serialize>(codec: Codec, message: &M, gzip: bool) -> Result<Encoded> {
+pub fn encode<M: Message + Serialize>(
+    codec: Codec,
+    message: &M,
+    gzip: bool,
+) -> Result<Encoded, WireError> {
     let body = match codec {
         Codec::Proto => message.encode_to_vec(),
-        Codec::Json => serde_json::to_vec(message)
-            .map_err(|e| Error::Internal(format!("encoding the answer: {e}")))?,
+        Codec::Json => serde_json::to_vec(message).map_err(|e| WireError::Encode {
+            reason: e.to_string(),
+        })?,
     };
     let (body, content_encoding) = if gzip {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&body)
             .and_then(|()| gz.finish())
             .map(|b| (b, Some("gzip")))
-            .map_err(|e| Error::Internal(format!("compressing the answer: {e}")))?
+            .map_err(|e| WireError::Encode {
+                reason: format!("compressing: {e}"),
+            })?
     } else {
         (body, None)
     };
@@ -145,7 +158,7 @@ pub fn error_body(e: &Error) -> (u16, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::types::v1::LabelNamesRequest;
+    use crate::wire::proto::types::v1::LabelNamesRequest;
 
     #[test]
     fn codecs_and_compression() {
@@ -191,11 +204,14 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        let (status, body) = error_body(&Error::bad_input("bad\nsecond line"));
+        let e = WireError::InvalidGzip {
+            reason: "bad\nsecond line".into(),
+        };
+        let (status, body) = error_body(&e.into());
         assert_eq!(status, 400);
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
-            serde_json::json!({"code": "invalid_argument", "message": "bad"})
+            serde_json::json!({"code": "invalid_argument", "message": "invalid gzip body: bad"})
         );
     }
 }

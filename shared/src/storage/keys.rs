@@ -20,6 +20,9 @@ use crate::time::NANOS_PER_SECOND;
 pub const HOUR_NANOS: i64 = 3600 * NANOS_PER_SECOND;
 /// Nanoseconds in a day: the listing and manifest partition.
 pub const DAY_NANOS: i64 = 24 * HOUR_NANOS;
+/// The profiles of one ingest request must lie within this span, so that a query reading the
+/// L0 day of `from − MAX_REQUEST_SPAN_NANOS` finds every segment overlapping its range.
+pub const MAX_REQUEST_SPAN_NANOS: i64 = HOUR_NANOS;
 
 /// A UTC day, as days since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +52,30 @@ impl fmt::Display for Day {
         let ts = jiff::Timestamp::from_second(self.0 * 86_400).map_err(|_| fmt::Error)?;
         write!(f, "{}", ts.to_zoned(jiff::tz::TimeZone::UTC).date())
     }
+}
+
+/// The prefix under which every tenant's objects sit.
+pub const TENANTS_PREFIX: &str = "tenants/";
+
+/// Returns the prefix of one tenant's objects: `tenants/{tenant}/`.
+pub fn tenant_prefix(tenant: &Tenant) -> String {
+    format!("{TENANTS_PREFIX}{}/", tenant.key_segment())
+}
+
+/// Parses a tenant prefix as listed under [`TENANTS_PREFIX`] (`tenants/{tenant}/`).
+pub fn parse_tenant_prefix(prefix: &str) -> Option<Tenant> {
+    let segment = prefix.strip_prefix(TENANTS_PREFIX)?.strip_suffix('/')?;
+    Tenant::from_key_segment(segment)
+}
+
+/// Parses a day directory as listed under [`SegmentKey::days_prefix`] or
+/// [`ManifestKey::days_prefix`] (`…/{YYYY-MM-DD}/`).
+pub fn parse_day_prefix(prefix: &str) -> Option<Day> {
+    prefix
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .and_then(Day::parse)
 }
 
 /// Where a segment sits in the compaction lifecycle.
@@ -98,9 +125,14 @@ impl SegmentKey {
         }
     }
 
+    /// Returns the prefix under which the day directories of one level are listed.
+    pub fn days_prefix(tenant: &Tenant, level: Level) -> String {
+        format!("{}{}/", tenant_prefix(tenant), level.dir())
+    }
+
     /// Returns the prefix under which segments of one level and day are listed.
     pub fn prefix(tenant: &Tenant, level: Level, day: Day) -> String {
-        format!("tenants/{}/{}/{}/", tenant.key_segment(), level.dir(), day)
+        format!("{}{day}/", SegmentKey::days_prefix(tenant, level))
     }
 
     /// Parses a key written by [`SegmentKey::to_string`].
@@ -109,7 +141,7 @@ impl SegmentKey {
         let [root, tenant, level, day, file] = parts.as_slice() else {
             return None;
         };
-        if *root != "tenants" {
+        if Some(*root) != TENANTS_PREFIX.strip_suffix('/') {
             return None;
         }
         let level = match *level {
@@ -159,9 +191,14 @@ pub struct ManifestKey {
 }
 
 impl ManifestKey {
+    /// Returns the prefix under which the day directories of manifests are listed.
+    pub fn days_prefix(tenant: &Tenant) -> String {
+        format!("{}manifests/", tenant_prefix(tenant))
+    }
+
     /// Returns the prefix under which the versions of one day's manifest are listed.
     pub fn prefix(tenant: &Tenant, day: Day) -> String {
-        format!("tenants/{}/manifests/{}/", tenant.key_segment(), day)
+        format!("{}{day}/", ManifestKey::days_prefix(tenant))
     }
 
     /// Parses a key written by [`ManifestKey::to_string`].

@@ -101,6 +101,9 @@ pub trait ObjectStore {
     fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
+/// A store that readers holding on to it (segment chunk readers) can share.
+pub type SharedStore = std::sync::Arc<dyn ObjectStore + Send + Sync>;
+
 /// Lists every object below `prefix`, following pages.
 pub fn list_all(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
     let mut out = Vec::new();

@@ -8,10 +8,9 @@
 
 use serde::Serialize;
 
-use crate::tree::{ROOT, Tree};
+use std::collections::HashMap;
 
-/// The name of the node that stands for the nodes folded away under a node limit.
-pub const OTHER: &str = "other";
+use crate::tree::{OTHER, ROOT, Tree, threshold};
 
 /// Default `maxNodes`.
 pub const DEFAULT_MAX_NODES: usize = 8192;
@@ -110,37 +109,70 @@ fn encode_columns<const K: usize>(
     selfs: &[[i64; K]],
     max_nodes: usize,
 ) -> (Vec<String>, Vec<Vec<i64>>, i64) {
-    let nodes = tree.nodes();
-    // Per-column totals, children added to parents (children come after their parents).
-    let mut col_totals: Vec<[i64; K]> = selfs.to_vec();
-    for i in (1..nodes.len()).rev() {
-        let parent = nodes[i].parent;
-        let child = col_totals[i];
-        for (p, c) in col_totals[parent].iter_mut().zip(child) {
-            *p = p.saturating_add(c);
+    let shape = Shape::new(tree, selfs, max_nodes);
+    let names = shape.number_names();
+    let (mut levels, max_self) = shape.levels(selfs, &names);
+    delta_encode::<K>(&mut levels);
+    (names.names, levels, max_self)
+}
+
+/// What a flame graph shows of a tree: per-column totals, and which children are kept under
+/// the node limit (the rest fold into `other`).
+struct Shape<'a, const K: usize> {
+    tree: &'a Tree,
+    col_totals: Vec<[i64; K]>,
+    totals: Vec<i64>,
+    min_value: i64,
+}
+
+/// Name indexes in the order the reference encoder numbers them.
+struct Names {
+    names: Vec<String>,
+    of_node: HashMap<usize, i64>,
+    other: Option<i64>,
+}
+
+impl<'a, const K: usize> Shape<'a, K> {
+    fn new(tree: &'a Tree, selfs: &[[i64; K]], max_nodes: usize) -> Self {
+        let nodes = tree.nodes();
+        // Per-column totals, children added to parents (children come after their parents).
+        let mut col_totals: Vec<[i64; K]> = selfs.to_vec();
+        for i in (1..nodes.len()).rev() {
+            let parent = nodes[i].parent;
+            let child = col_totals[i];
+            for (p, c) in col_totals[parent].iter_mut().zip(child) {
+                *p = p.saturating_add(c);
+            }
+        }
+        let totals: Vec<i64> = col_totals
+            .iter()
+            .map(|t| t.iter().fold(0i64, |a, v| a.saturating_add(*v)))
+            .collect();
+        let min_value = threshold(&totals, max_nodes);
+        Shape {
+            tree,
+            col_totals,
+            totals,
+            min_value,
         }
     }
-    let totals: Vec<i64> = col_totals
-        .iter()
-        .map(|t| t.iter().fold(0i64, |a, v| a.saturating_add(*v)))
-        .collect();
-    let min_value = crate::tree::threshold(&totals, max_nodes);
 
-    // Children as shown: kept ones by name, then `other`.
-    let shown_children = |node: usize| -> Vec<Shown<K>> {
+    /// Children as shown: kept ones by name, then `other`.
+    fn shown_children(&self, node: usize) -> Vec<Shown<K>> {
+        let tree = self.tree;
         let mut kept: Vec<usize> = Vec::new();
         let mut other = [0i64; K];
         let mut folded = false;
-        for &c in &nodes[node].children {
-            if totals[c] == 0 {
+        for &c in &tree.nodes()[node].children {
+            if self.totals[c] == 0 {
                 continue;
             }
-            if totals[c] >= min_value && tree.name(c) != OTHER {
+            if self.totals[c] >= self.min_value && tree.name(c) != OTHER {
                 kept.push(c);
             } else {
                 folded = true;
                 for k in 0..K {
-                    other[k] = other[k].saturating_add(col_totals[c][k]);
+                    other[k] = other[k].saturating_add(self.col_totals[c][k]);
                 }
             }
         }
@@ -150,80 +182,94 @@ fn encode_columns<const K: usize>(
             out.push(Shown::Other(other));
         }
         out
-    };
-
-    // Pass 1: names, depth first, children from last to first.
-    let mut names: Vec<String> = vec!["total".to_string()];
-    let mut name_index: std::collections::HashMap<String, i64> =
-        std::collections::HashMap::from([("total".to_string(), 0)]);
-    let mut index_of = |name: &str, names: &mut Vec<String>| -> i64 {
-        if let Some(i) = name_index.get(name) {
-            return *i;
-        }
-        let i = names.len() as i64;
-        names.push(name.to_string());
-        name_index.insert(name.to_string(), i);
-        i
-    };
-    let mut stack: Vec<Shown<K>> = vec![Shown::Node(ROOT)];
-    let mut indexes: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
-    let mut other_index = None;
-    while let Some(s) = stack.pop() {
-        match s {
-            Shown::Node(ROOT) => stack.extend(shown_children(ROOT)),
-            Shown::Node(n) => {
-                indexes.insert(n, index_of(tree.name(n), &mut names));
-                // Pushing first-to-last pops last-to-first.
-                stack.extend(shown_children(n));
-            }
-            Shown::Other(_) => {
-                other_index.get_or_insert_with(|| index_of(OTHER, &mut names));
-            }
-        }
     }
 
-    // Pass 2: levels, depth first, children from first to last, so each level is in x order.
-    let mut levels: Vec<Vec<i64>> = Vec::new();
-    let mut max_self = 0i64;
-    let mut work: Vec<(Shown<K>, usize, [i64; K])> = vec![(Shown::Node(ROOT), 0, [0; K])];
-    while let Some((s, depth, x)) = work.pop() {
-        let (total, self_value, name) = match s {
-            Shown::Node(n) => (
-                col_totals[n],
-                selfs[n],
-                if n == ROOT { 0 } else { indexes[&n] },
-            ),
-            Shown::Other(t) => (t, t, other_index.unwrap_or(0)),
+    /// Pass 1: names, depth first, children from last to first.
+    fn number_names(&self) -> Names {
+        let mut names = Names {
+            names: vec!["total".to_string()],
+            of_node: HashMap::new(),
+            other: None,
         };
-        if levels.len() == depth {
-            levels.push(Vec::new());
-        }
-        for k in 0..K {
-            max_self = max_self.max(self_value[k]);
-            levels[depth].extend_from_slice(&[x[k], total[k], self_value[k]]);
-        }
-        levels[depth].push(name);
-        if let Shown::Node(n) = s {
-            let mut child_x = [0i64; K];
-            for k in 0..K {
-                child_x[k] = x[k] + self_value[k];
+        let mut index: HashMap<String, i64> = HashMap::from([("total".to_string(), 0)]);
+        let mut index_of = |name: &str, names: &mut Vec<String>| -> i64 {
+            if let Some(i) = index.get(name) {
+                return *i;
             }
-            let mut children = Vec::new();
-            for c in shown_children(n) {
-                let t = match c {
-                    Shown::Node(c) => col_totals[c],
-                    Shown::Other(t) => t,
-                };
-                children.push((c, depth + 1, child_x));
-                for k in 0..K {
-                    child_x[k] += t[k];
+            let i = names.len() as i64;
+            names.push(name.to_string());
+            index.insert(name.to_string(), i);
+            i
+        };
+        let mut stack: Vec<Shown<K>> = vec![Shown::Node(ROOT)];
+        while let Some(s) = stack.pop() {
+            match s {
+                Shown::Node(ROOT) => stack.extend(self.shown_children(ROOT)),
+                Shown::Node(n) => {
+                    let i = index_of(self.tree.name(n), &mut names.names);
+                    names.of_node.insert(n, i);
+                    // Pushing first-to-last pops last-to-first.
+                    stack.extend(self.shown_children(n));
+                }
+                Shown::Other(_) => {
+                    if names.other.is_none() {
+                        names.other = Some(index_of(OTHER, &mut names.names));
+                    }
                 }
             }
-            work.extend(children.into_iter().rev());
         }
+        names
     }
-    // Delta-encode each x column per level: x minus the previous group's end in that column.
-    for level in &mut levels {
+
+    /// Pass 2: levels with absolute x, depth first, children from first to last, so each
+    /// level is in x order; and the largest self value.
+    fn levels(&self, selfs: &[[i64; K]], names: &Names) -> (Vec<Vec<i64>>, i64) {
+        let mut levels: Vec<Vec<i64>> = Vec::new();
+        let mut max_self = 0i64;
+        let mut work: Vec<(Shown<K>, usize, [i64; K])> = vec![(Shown::Node(ROOT), 0, [0; K])];
+        while let Some((s, depth, x)) = work.pop() {
+            let (total, self_value, name) = match s {
+                Shown::Node(n) => (
+                    self.col_totals[n],
+                    selfs[n],
+                    if n == ROOT { 0 } else { names.of_node[&n] },
+                ),
+                Shown::Other(t) => (t, t, names.other.unwrap_or(0)),
+            };
+            if levels.len() == depth {
+                levels.push(Vec::new());
+            }
+            for k in 0..K {
+                max_self = max_self.max(self_value[k]);
+                levels[depth].extend_from_slice(&[x[k], total[k], self_value[k]]);
+            }
+            levels[depth].push(name);
+            if let Shown::Node(n) = s {
+                let mut child_x = [0i64; K];
+                for k in 0..K {
+                    child_x[k] = x[k] + self_value[k];
+                }
+                let mut children = Vec::new();
+                for c in self.shown_children(n) {
+                    let t = match c {
+                        Shown::Node(c) => self.col_totals[c],
+                        Shown::Other(t) => t,
+                    };
+                    children.push((c, depth + 1, child_x));
+                    for k in 0..K {
+                        child_x[k] += t[k];
+                    }
+                }
+                work.extend(children.into_iter().rev());
+            }
+        }
+        (levels, max_self)
+    }
+}
+
+/// Delta-encodes each x column per level: x minus the previous group's end in that column.
+fn delta_encode<const K: usize>(levels: &mut [Vec<i64>]) {
+    for level in levels {
         let mut prev_end = [0i64; K];
         for group in level.chunks_exact_mut(3 * K + 1) {
             for k in 0..K {
@@ -233,7 +279,6 @@ fn encode_columns<const K: usize>(
             }
         }
     }
-    (names, levels, max_self)
 }
 
 #[cfg(test)]

@@ -630,7 +630,7 @@ mod tests {
 
     fn recording(name: &str) -> Vec<u8> {
         let gz = crate::testing::corpus(&format!("jfr/{name}"));
-        crate::ingest::gunzip(&gz, 64 << 20, "test").unwrap()
+        crate::wire::body::gunzip(&gz, 64 << 20, "test").unwrap()
     }
 
     fn count_events(data: &[u8]) -> Result<HashMap<String, usize>> {

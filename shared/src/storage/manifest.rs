@@ -21,8 +21,10 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{Day, HOUR_NANOS, Level, ManifestKey, SegmentKey};
-use crate::store::{ObjectStore, StoreError, list_all};
+use crate::storage::keys::{
+    Day, HOUR_NANOS, Level, MAX_REQUEST_SPAN_NANOS, ManifestKey, SegmentKey, parse_day_prefix,
+};
+use crate::storage::store::{ObjectStore, StoreError, list_all};
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
 use crate::{Error, Result};
@@ -117,7 +119,7 @@ pub fn publish(
     match store.put(
         &key.to_string(),
         bytes.into(),
-        crate::store::PutMode::Create,
+        crate::storage::store::PutMode::Create,
     ) {
         Ok(()) => Ok(true),
         Err(StoreError::AlreadyExists { .. }) => Ok(false),
@@ -137,7 +139,7 @@ pub struct SegmentRef {
 /// Returns the days whose L0 listings and manifests can hold data of `range`: an L0 segment
 /// sits under the day of its earliest profile, at most one request span before `range.from`.
 pub fn days_for_range(range: &TimeRange) -> impl Iterator<Item = Day> {
-    let first = Day::of(range.from - crate::ingest::MAX_REQUEST_SPAN_NANOS);
+    let first = Day::of(range.from - MAX_REQUEST_SPAN_NANOS);
     let last = Day::of(range.until);
     (first.0..=last.0).map(Day)
 }
@@ -145,15 +147,13 @@ pub fn days_for_range(range: &TimeRange) -> impl Iterator<Item = Day> {
 /// Lists the days that hold a tenant's data: those with L0 segments or manifests, sorted.
 pub fn data_days(store: &dyn ObjectStore, tenant: &Tenant) -> Result<Vec<Day>> {
     let mut days: Vec<Day> = Vec::new();
-    for dir in ["l0", "manifests"] {
-        let prefix = format!("tenants/{}/{dir}/", tenant.key_segment());
-        for p in crate::store::list_prefixes(store, &prefix)? {
-            days.extend(
-                p.trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .and_then(Day::parse),
-            );
+    let dirs = [
+        SegmentKey::days_prefix(tenant, Level::L0),
+        ManifestKey::days_prefix(tenant),
+    ];
+    for prefix in dirs {
+        for p in crate::storage::store::list_prefixes(store, &prefix)? {
+            days.extend(parse_day_prefix(&p));
         }
     }
     days.sort();

@@ -1,0 +1,12 @@
+//! Where data lives: the object-store contract ([`store`]), the object keys ([`keys`], the only
+//! place a key is spelled), the per-day manifests ([`manifest`]), the segment format
+//! ([`segment`]) and reading a segment by ranges ([`chunks`]).
+//!
+//! Storage knows nothing of uploads or queries: it imports neither `ingest` nor `query`.
+//! Formats and safety arguments: docs/storage.md.
+
+pub mod chunks;
+pub mod keys;
+pub mod manifest;
+pub mod segment;
+pub mod store;

@@ -1,0 +1,414 @@
+//! A segment is one immutable Parquet object: the profiles of one ingest request (L0), or the
+//! merge of many (compacted). This module converts values to bytes and back; it never touches
+//! storage. Layout: docs/storage.md#segment.
+//!
+//! One Parquet schema holds five tables, each in row groups of its own (the other columns are
+//! null there, which costs a few bytes per column chunk): strings, functions, mappings, the
+//! stack trie (nodes) and samples. Nodes form a trie of stack prefixes: a node's parent always
+//! has a smaller id, so a stack is rebuilt by following parents from its leaf. Each node also
+//! says which function, line, mapping and address its frame is, so pprof can be rebuilt;
+//! flame graphs read only `node_parent` and `node_name`. Samples are sorted by (series, time,
+//! stack, link) and unique on that. Footer key-value metadata: see the `META_*` constants.
+//!
+//! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
+//! function with only a name, and every sample has the empty link.
+
+use parquet::basic::Type as PhysicalType;
+use serde::{Deserialize, Serialize};
+
+use crate::profile::{Labels, Link, Series};
+
+mod build;
+mod read;
+mod write;
+
+pub use build::SegmentBuilder;
+pub use read::{SegmentMeta, SegmentReader, decode};
+pub use write::encode;
+
+/// Footer key: format version of the segment layout.
+pub const META_FORMAT: &str = "flamelet.format";
+/// Footer key: the owning tenant's ID.
+pub const META_TENANT: &str = "flamelet.tenant";
+/// Footer key: earliest profile time (ns).
+pub const META_MIN_TIME: &str = "flamelet.min_time";
+/// Footer key: latest profile time (ns).
+pub const META_MAX_TIME: &str = "flamelet.max_time";
+/// Footer key: JSON list of the series, `[{"type": id, "labels": {..}}]`; index = series id.
+pub const META_SERIES: &str = "flamelet.series";
+/// Footer key: comma-separated table of each row group (`strings`, `functions`, `mappings`,
+/// `nodes`, `samples`).
+pub const META_ROW_GROUPS: &str = "flamelet.row_groups";
+/// The layout version this code writes.
+pub const FORMAT_VERSION: &str = "2";
+/// Rows per sample row group: large enough for good compression, small enough to prune.
+pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
+
+/// The columns of format 2, in schema order. Format 1 has the first [`V1_COLUMNS`].
+const COLUMNS: [(&str, PhysicalType); 25] = [
+    ("string", PhysicalType::BYTE_ARRAY),
+    ("node_parent", PhysicalType::INT32),
+    ("node_name", PhysicalType::INT32),
+    ("series", PhysicalType::INT32),
+    ("time_nanos", PhysicalType::INT64),
+    ("stack", PhysicalType::INT32),
+    ("value", PhysicalType::INT64),
+    ("function_name", PhysicalType::INT32),
+    ("function_system_name", PhysicalType::INT32),
+    ("function_filename", PhysicalType::INT32),
+    ("function_start_line", PhysicalType::INT64),
+    ("mapping_memory_start", PhysicalType::INT64),
+    ("mapping_memory_limit", PhysicalType::INT64),
+    ("mapping_file_offset", PhysicalType::INT64),
+    ("mapping_filename", PhysicalType::INT32),
+    ("mapping_build_id", PhysicalType::INT32),
+    ("mapping_flags", PhysicalType::INT32),
+    ("node_function", PhysicalType::INT32),
+    ("node_line", PhysicalType::INT64),
+    ("node_mapping", PhysicalType::INT32),
+    ("node_address", PhysicalType::INT64),
+    ("node_inlined", PhysicalType::BOOLEAN),
+    ("span_id", PhysicalType::BYTE_ARRAY),
+    ("trace_id", PhysicalType::BYTE_ARRAY),
+    ("profile_id", PhysicalType::BYTE_ARRAY),
+];
+const V1_COLUMNS: usize = 7;
+const COL_STRING: usize = 0;
+const COL_NODE_PARENT: usize = 1;
+const COL_NODE_NAME: usize = 2;
+const COL_SERIES: usize = 3;
+const COL_TIME: usize = 4;
+const COL_STACK: usize = 5;
+const COL_VALUE: usize = 6;
+const COL_FUNCTION_NAME: usize = 7;
+const COL_FUNCTION_SYSTEM_NAME: usize = 8;
+const COL_FUNCTION_FILENAME: usize = 9;
+const COL_FUNCTION_START_LINE: usize = 10;
+const COL_MAPPING_START: usize = 11;
+const COL_MAPPING_LIMIT: usize = 12;
+const COL_MAPPING_OFFSET: usize = 13;
+const COL_MAPPING_FILENAME: usize = 14;
+const COL_MAPPING_BUILD_ID: usize = 15;
+const COL_MAPPING_FLAGS: usize = 16;
+const COL_NODE_FUNCTION: usize = 17;
+const COL_NODE_LINE: usize = 18;
+const COL_NODE_MAPPING: usize = 19;
+const COL_NODE_ADDRESS: usize = 20;
+const COL_NODE_INLINED: usize = 21;
+const COL_SPAN_ID: usize = 22;
+const COL_TRACE_ID: usize = 23;
+const COL_PROFILE_ID: usize = 24;
+
+/// Why a segment could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The Parquet library failed.
+    #[error("segment parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// The file is Parquet but not a valid segment.
+    #[error("invalid segment: {0}")]
+    Invalid(String),
+}
+
+type Result<T, E = SegmentError> = std::result::Result<T, E>;
+
+fn invalid(message: impl Into<String>) -> SegmentError {
+    SegmentError::Invalid(message.into())
+}
+
+/// One node of the stack trie: what flame graphs need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StackNode {
+    /// Parent node id, or −1 for a root frame.
+    pub parent: i32,
+    /// String id of the function name (the name of the frame's function).
+    pub name: u32,
+}
+
+/// Where a node's frame is: what pprof export needs beyond the name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct NodeFrame {
+    /// Function id.
+    pub function: u32,
+    /// Source line (0 if unknown).
+    pub line: i64,
+    /// Mapping id, −1 for none.
+    pub mapping: i32,
+    /// Instruction address (0 if unknown).
+    pub address: u64,
+    /// Inlined into its parent node's frame: both were one pprof location.
+    pub inlined: bool,
+}
+
+/// A function row; string ids, −1 for an empty string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FunctionRow {
+    /// Name (a string id; never empty).
+    pub name: u32,
+    /// System name.
+    pub system_name: i32,
+    /// Source file.
+    pub filename: i32,
+    /// First line.
+    pub start_line: i64,
+}
+
+/// A mapping row; string ids, −1 for an empty string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct MappingRow {
+    /// Start of the mapped range.
+    pub memory_start: u64,
+    /// End of the mapped range.
+    pub memory_limit: u64,
+    /// File offset of the range's start.
+    pub file_offset: u64,
+    /// Object file path.
+    pub filename: i32,
+    /// Build id.
+    pub build_id: i32,
+    /// pprof's has_* flags as bits 0–3.
+    pub flags: u32,
+}
+
+/// The sample table, column by column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Samples {
+    /// Series ids.
+    pub series: Vec<u32>,
+    /// Profile times (ns).
+    pub time: Vec<i64>,
+    /// Leaf node ids.
+    pub stack: Vec<u32>,
+    /// Values.
+    pub value: Vec<i64>,
+    /// Link ids (0: none, or links not read).
+    pub link: Vec<u32>,
+}
+
+impl Samples {
+    /// Returns the number of rows.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Tells whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Keeps the rows for which `keep(self, row index)` is true, in order.
+    pub fn retain(&mut self, keep: impl Fn(&Samples, usize) -> bool) {
+        let mask: Vec<bool> = (0..self.len()).map(|i| keep(self, i)).collect();
+        let mut out = Samples::default();
+        for (i, _) in mask.iter().enumerate().filter(|(_, k)| **k) {
+            out.push(
+                self.series[i],
+                self.time[i],
+                self.stack[i],
+                self.value[i],
+                self.link[i],
+            );
+        }
+        *self = out;
+    }
+
+    fn push(&mut self, series: u32, time: i64, stack: u32, value: i64, link: u32) {
+        self.series.push(series);
+        self.time.push(time);
+        self.stack.push(stack);
+        self.value.push(value);
+        self.link.push(link);
+    }
+}
+
+/// A whole segment in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentData {
+    /// The owning tenant's ID.
+    pub tenant: String,
+    /// Series; index = series id.
+    pub series: Vec<Series>,
+    /// Each series' sampling period (the largest its profiles gave; 0 if unknown).
+    pub periods: Vec<i64>,
+    /// Strings (names, file names, build ids); index = string id.
+    pub strings: Vec<String>,
+    /// Functions; index = function id.
+    pub functions: Vec<FunctionRow>,
+    /// Mappings; index = mapping id.
+    pub mappings: Vec<MappingRow>,
+    /// Stack trie; index = node id.
+    pub nodes: Vec<StackNode>,
+    /// Each node's frame, parallel to `nodes`.
+    pub node_frames: Vec<NodeFrame>,
+    /// Sample links; index = link id, 0 is the empty link.
+    pub links: Vec<Link>,
+    /// Sample rows, sorted by (series, time, stack, link) and unique on that.
+    pub samples: Samples,
+}
+
+impl Default for SegmentData {
+    fn default() -> Self {
+        SegmentData {
+            tenant: String::new(),
+            series: Vec::new(),
+            periods: Vec::new(),
+            strings: Vec::new(),
+            functions: Vec::new(),
+            mappings: Vec::new(),
+            nodes: Vec::new(),
+            node_frames: Vec::new(),
+            links: vec![Link::default()],
+            samples: Samples::default(),
+        }
+    }
+}
+
+impl SegmentData {
+    /// Returns the earliest and latest profile times, or `None` without samples.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let min = self.samples.time.iter().min()?;
+        let max = self.samples.time.iter().max()?;
+        Some((*min, *max))
+    }
+
+    /// Returns the function names of a stack, root first.
+    pub fn stack_names(&self, leaf: u32) -> Vec<&str> {
+        self.stack_nodes(leaf)
+            .into_iter()
+            .map(|n| self.strings[self.nodes[n as usize].name as usize].as_str())
+            .collect()
+    }
+
+    /// Returns the node ids of a stack, root first.
+    pub fn stack_nodes(&self, leaf: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut node = leaf as i32;
+        while node >= 0 {
+            out.push(node as u32);
+            node = self.nodes[node as usize].parent;
+        }
+        out.reverse();
+        out
+    }
+
+    /// Returns a string by optional id (−1: empty).
+    pub fn string(&self, id: i32) -> &str {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.strings.get(i))
+            .map_or("", String::as_str)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SeriesJson {
+    #[serde(rename = "type")]
+    profile_type: String,
+    labels: Labels,
+    /// Added within format 2: absent in older segments, which read as 0 (unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    period: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// Which table a row group holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowGroupKind {
+    /// Strings.
+    Strings,
+    /// Functions (format 2).
+    Functions,
+    /// Mappings (format 2).
+    Mappings,
+    /// The stack trie.
+    Nodes,
+    /// Sample rows.
+    Samples,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::NamedSample;
+    use crate::profile::{Profile, ProfileType};
+    use bytes::Bytes;
+
+    fn profile(app: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
+        let mut labels = Labels::new();
+        labels.insert("service_name".into(), app.into());
+        labels.insert("__name__".into(), "process_cpu".into());
+        let series = Series {
+            profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
+                .unwrap(),
+            labels,
+        };
+        let samples = stacks
+            .iter()
+            .map(|(s, v)| NamedSample {
+                stack: s.split(';').map(String::from).collect(),
+                value: *v,
+            })
+            .collect();
+        Profile::from_named(series, time, samples)
+    }
+
+    #[test]
+    fn round_trip_and_dedup() {
+        let mut b = SegmentBuilder::new("t");
+        b.add_profile(&profile("a", 10, &[("x;y;z", 1), ("x;y", 2), ("x;y;z", 3)]));
+        b.add_profile(&profile("b", 5, &[("x;q", 7)]));
+        let data = b.finish();
+        assert_eq!(data.strings, vec!["x", "y", "z", "q"]);
+        assert_eq!(data.nodes.len(), 4, "x, x;y, x;y;z, x;q");
+        assert_eq!(data.samples.len(), 3, "x;y;z summed");
+        let bytes = encode(&data).unwrap();
+        let back = decode(Bytes::from(bytes.clone())).unwrap();
+        assert_eq!(back, data);
+        let r = SegmentReader::open(Bytes::from(bytes)).unwrap();
+        assert_eq!((r.meta().min_time, r.meta().max_time), (5, 10));
+        let only_b = r
+            .read_samples(0, 100, &|s| s == 1, back.nodes.len(), None)
+            .unwrap();
+        assert_eq!(only_b.value, vec![7]);
+        assert_eq!(back.stack_names(only_b.stack[0]), vec!["x", "q"]);
+        assert!(
+            r.read_samples(11, 100, &|_| true, back.nodes.len(), None)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn merge_segments() {
+        let mut a = SegmentBuilder::new("t");
+        a.add_profile(&profile("a", 10, &[("x;y", 1)]));
+        let a = a.finish();
+        let mut b = SegmentBuilder::new("t");
+        b.add_profile(&profile("a", 10, &[("x;y", 2), ("w", 1)]));
+        let b = b.finish();
+        let mut m = SegmentBuilder::new("t");
+        m.add_segment(&a);
+        m.add_segment(&b);
+        let m = m.finish();
+        assert_eq!(m.series.len(), 1);
+        let mut stacks: Vec<(String, i64)> = (0..m.samples.len())
+            .map(|i| {
+                (
+                    m.stack_names(m.samples.stack[i]).join(";"),
+                    m.samples.value[i],
+                )
+            })
+            .collect();
+        stacks.sort();
+        assert_eq!(stacks, vec![("w".into(), 1), ("x;y".into(), 3)]);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(decode(Bytes::from_static(b"not parquet at all")).is_err());
+        assert!(decode(Bytes::new()).is_err());
+    }
+}

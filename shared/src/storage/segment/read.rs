@@ -1,0 +1,443 @@
+//! Reading a segment lazily: the footer first, then only the row groups and columns asked for.
+
+use bytes::Bytes;
+use parquet::column::reader::{ColumnReader, get_typed_column_reader};
+use parquet::data_type::{BoolType, ByteArrayType, DataType, Int32Type, Int64Type};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader};
+use parquet::file::serialized_reader::SerializedFileReader;
+use parquet::file::statistics::Statistics;
+
+use super::*;
+use crate::FastMap;
+use crate::profile::{Link, ProfileType, Series, intern};
+
+/// What a segment's footer says, read without touching its column data.
+#[derive(Debug, Clone)]
+pub struct SegmentMeta {
+    /// The layout version (1 or 2).
+    pub format: u32,
+    /// The owning tenant's ID.
+    pub tenant: String,
+    /// Earliest profile time (ns).
+    pub min_time: i64,
+    /// Latest profile time (ns).
+    pub max_time: i64,
+    /// Series; index = series id.
+    pub series: Vec<Series>,
+    /// Each series' sampling period (0 if unknown).
+    pub periods: Vec<i64>,
+    /// The table of each row group.
+    pub row_groups: Vec<RowGroupKind>,
+}
+
+/// Reads a segment lazily: the footer first, then only the row groups and columns asked for.
+pub struct SegmentReader<R: ChunkReader + 'static> {
+    reader: SerializedFileReader<R>,
+    meta: SegmentMeta,
+}
+
+fn kv<'a>(md: &'a ParquetMetaData, key: &str) -> Result<&'a str> {
+    md.file_metadata()
+        .key_value_metadata()
+        .and_then(|kvs| kvs.iter().find(|kv| kv.key == key))
+        .and_then(|kv| kv.value.as_deref())
+        .ok_or_else(|| invalid(format!("footer has no `{key}`")))
+}
+
+impl<R: ChunkReader + 'static> SegmentReader<R> {
+    /// Opens a segment and decodes its footer.
+    pub fn open(chunks: R) -> Result<Self> {
+        let reader = SerializedFileReader::new(chunks)?;
+        let md = reader.metadata();
+        let (format, columns) = match kv(md, META_FORMAT)? {
+            "1" => (1, V1_COLUMNS),
+            "2" => (2, COLUMNS.len()),
+            other => return Err(invalid(format!("unsupported segment format `{other}`"))),
+        };
+        let schema = md.file_metadata().schema_descr();
+        if schema.num_columns() != columns
+            || COLUMNS[..columns].iter().enumerate().any(|(i, (name, t))| {
+                schema.column(i).name() != *name || schema.column(i).physical_type() != *t
+            })
+        {
+            return Err(invalid("unexpected schema"));
+        }
+        let parse_time = |key| -> Result<i64> {
+            kv(md, key)?
+                .parse()
+                .map_err(|_| invalid(format!("bad `{key}`")))
+        };
+        let series: Vec<SeriesJson> = serde_json::from_str(kv(md, META_SERIES)?)
+            .map_err(|e| invalid(format!("bad series list: {e}")))?;
+        let periods = series.iter().map(|s| s.period).collect();
+        let series = series
+            .into_iter()
+            .map(|s| {
+                Ok(Series {
+                    profile_type: ProfileType::parse(&s.profile_type)
+                        .map_err(|_| invalid(format!("bad profile type `{}`", s.profile_type)))?,
+                    labels: s.labels,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let kinds = kv(md, META_ROW_GROUPS)?;
+        let row_groups = kinds
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(|k| match (k, format) {
+                ("strings", _) => Ok(RowGroupKind::Strings),
+                ("functions", 2) => Ok(RowGroupKind::Functions),
+                ("mappings", 2) => Ok(RowGroupKind::Mappings),
+                ("nodes", _) => Ok(RowGroupKind::Nodes),
+                ("samples", _) => Ok(RowGroupKind::Samples),
+                (other, _) => Err(invalid(format!("unknown row group kind `{other}`"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if row_groups.len() != md.num_row_groups() {
+            return Err(invalid("row group kinds do not match the row groups"));
+        }
+        let meta = SegmentMeta {
+            format,
+            tenant: kv(md, META_TENANT)?.to_string(),
+            min_time: parse_time(META_MIN_TIME)?,
+            max_time: parse_time(META_MAX_TIME)?,
+            series,
+            periods,
+            row_groups,
+        };
+        Ok(SegmentReader { reader, meta })
+    }
+
+    /// Returns the footer's content.
+    pub fn meta(&self) -> &SegmentMeta {
+        &self.meta
+    }
+
+    fn groups(&self, kind: RowGroupKind) -> Vec<usize> {
+        self.meta
+            .row_groups
+            .iter()
+            .enumerate()
+            .filter(move |(_, k)| **k == kind)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Reads a column of a row group: all values, or `None` when the column is null there.
+    fn read_optional<T: DataType>(
+        &self,
+        rg: &dyn RowGroupReader,
+        col: usize,
+    ) -> Result<Option<Vec<T::T>>>
+    where
+        T::T: Default + Clone,
+    {
+        let rows = rg.metadata().num_rows() as usize;
+        let reader: ColumnReader = rg.get_column_reader(col)?;
+        let mut typed = get_typed_column_reader::<T>(reader);
+        let mut values = Vec::with_capacity(rows);
+        let mut defs = Vec::with_capacity(rows);
+        let mut read = 0;
+        while read < rows {
+            let (records, _, _) =
+                typed.read_records(rows - read, Some(&mut defs), None, &mut values)?;
+            if records == 0 {
+                break;
+            }
+            read += records;
+        }
+        match values.len() {
+            n if n == rows => Ok(Some(values)),
+            0 => Ok(None),
+            _ => Err(invalid(format!(
+                "column `{}` is partly null or short",
+                COLUMNS[col].0
+            ))),
+        }
+    }
+
+    fn read_column<T: DataType>(&self, rg: &dyn RowGroupReader, col: usize) -> Result<Vec<T::T>>
+    where
+        T::T: Default + Clone,
+    {
+        let rows = rg.metadata().num_rows() as usize;
+        match self.read_optional::<T>(rg, col)? {
+            Some(values) => Ok(values),
+            None if rows == 0 => Ok(Vec::new()),
+            None => Err(invalid(format!("column `{}` is null", COLUMNS[col].0))),
+        }
+    }
+
+    /// Reads the string table.
+    pub fn read_strings(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for i in self.groups(RowGroupKind::Strings) {
+            let rg = self.reader.get_row_group(i)?;
+            for b in self.read_column::<ByteArrayType>(rg.as_ref(), COL_STRING)? {
+                out.push(
+                    String::from_utf8(b.data().to_vec())
+                        .map_err(|_| invalid("string is not UTF-8"))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the stack trie, checking that every parent precedes its child and every name
+    /// exists in a string table of `strings` entries.
+    pub fn read_nodes(&self, strings: usize) -> Result<Vec<StackNode>> {
+        let mut out: Vec<StackNode> = Vec::new();
+        for i in self.groups(RowGroupKind::Nodes) {
+            let rg = self.reader.get_row_group(i)?;
+            let parents = self.read_column::<Int32Type>(rg.as_ref(), COL_NODE_PARENT)?;
+            let names = self.read_column::<Int32Type>(rg.as_ref(), COL_NODE_NAME)?;
+            if parents.len() != names.len() {
+                return Err(invalid("node columns differ in length"));
+            }
+            for (parent, name) in parents.into_iter().zip(names) {
+                if parent < -1 || parent >= out.len() as i32 || name < 0 || name as usize >= strings
+                {
+                    return Err(invalid("stack trie refers outside its tables"));
+                }
+                out.push(StackNode {
+                    parent,
+                    name: name as u32,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the functions and mappings, checking their string ids against a table of
+    /// `strings` entries. Format 1 has neither: each string is a function with only a name.
+    pub fn read_symbols(&self, strings: usize) -> Result<(Vec<FunctionRow>, Vec<MappingRow>)> {
+        if self.meta.format == 1 {
+            let functions = (0..strings as u32)
+                .map(|name| FunctionRow {
+                    name,
+                    system_name: -1,
+                    filename: -1,
+                    start_line: 0,
+                })
+                .collect();
+            return Ok((functions, Vec::new()));
+        }
+        let string_ok = |id: i32| id >= -1 && (id as i64) < strings as i64;
+        let mut functions = Vec::new();
+        for i in self.groups(RowGroupKind::Functions) {
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let name = self.read_column::<Int32Type>(rg, COL_FUNCTION_NAME)?;
+            let system = self.read_column::<Int32Type>(rg, COL_FUNCTION_SYSTEM_NAME)?;
+            let file = self.read_column::<Int32Type>(rg, COL_FUNCTION_FILENAME)?;
+            let start = self.read_column::<Int64Type>(rg, COL_FUNCTION_START_LINE)?;
+            for j in 0..name.len() {
+                if name[j] < 0
+                    || !string_ok(name[j])
+                    || !string_ok(system[j])
+                    || !string_ok(file[j])
+                {
+                    return Err(invalid("function refers outside the string table"));
+                }
+                functions.push(FunctionRow {
+                    name: name[j] as u32,
+                    system_name: system[j],
+                    filename: file[j],
+                    start_line: start[j],
+                });
+            }
+        }
+        let mut mappings = Vec::new();
+        for i in self.groups(RowGroupKind::Mappings) {
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let start = self.read_column::<Int64Type>(rg, COL_MAPPING_START)?;
+            let limit = self.read_column::<Int64Type>(rg, COL_MAPPING_LIMIT)?;
+            let offset = self.read_column::<Int64Type>(rg, COL_MAPPING_OFFSET)?;
+            let file = self.read_column::<Int32Type>(rg, COL_MAPPING_FILENAME)?;
+            let build = self.read_column::<Int32Type>(rg, COL_MAPPING_BUILD_ID)?;
+            let flags = self.read_column::<Int32Type>(rg, COL_MAPPING_FLAGS)?;
+            for j in 0..start.len() {
+                if !string_ok(file[j]) || !string_ok(build[j]) {
+                    return Err(invalid("mapping refers outside the string table"));
+                }
+                mappings.push(MappingRow {
+                    memory_start: start[j] as u64,
+                    memory_limit: limit[j] as u64,
+                    file_offset: offset[j] as u64,
+                    filename: file[j],
+                    build_id: build[j],
+                    flags: flags[j] as u32,
+                });
+            }
+        }
+        Ok((functions, mappings))
+    }
+
+    /// Reads each node's frame, checking it against the functions and mappings and that a
+    /// node's name is its function's. Format 1 nodes are their name's function.
+    pub fn read_node_frames(
+        &self,
+        nodes: &[StackNode],
+        functions: &[FunctionRow],
+        mappings: usize,
+    ) -> Result<Vec<NodeFrame>> {
+        if self.meta.format == 1 {
+            return Ok(nodes
+                .iter()
+                .map(|n| NodeFrame {
+                    function: n.name,
+                    mapping: -1,
+                    ..NodeFrame::default()
+                })
+                .collect());
+        }
+        let mut out = Vec::with_capacity(nodes.len());
+        for i in self.groups(RowGroupKind::Nodes) {
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let function = self.read_column::<Int32Type>(rg, COL_NODE_FUNCTION)?;
+            let line = self.read_column::<Int64Type>(rg, COL_NODE_LINE)?;
+            let mapping = self.read_column::<Int32Type>(rg, COL_NODE_MAPPING)?;
+            let address = self.read_column::<Int64Type>(rg, COL_NODE_ADDRESS)?;
+            let inlined = self.read_column::<BoolType>(rg, COL_NODE_INLINED)?;
+            for j in 0..function.len() {
+                let node = nodes.get(out.len());
+                let f = usize::try_from(function[j])
+                    .ok()
+                    .and_then(|f| functions.get(f));
+                if node.is_none()
+                    || f.map(|f| f.name) != node.map(|n| n.name)
+                    || mapping[j] < -1
+                    || mapping[j] as i64 >= mappings as i64
+                {
+                    return Err(invalid("node frame refers outside its tables"));
+                }
+                out.push(NodeFrame {
+                    function: function[j] as u32,
+                    line: line[j],
+                    mapping: mapping[j],
+                    address: address[j] as u64,
+                    inlined: inlined[j],
+                });
+            }
+        }
+        if out.len() != nodes.len() {
+            return Err(invalid("node frames do not match the nodes"));
+        }
+        Ok(out)
+    }
+
+    /// Reads the sample rows of row groups whose time statistics overlap `[from, until]`,
+    /// keeping rows in that range whose series `keep_series` accepts. Checks ids against
+    /// a trie of `nodes` entries. With `links`, reads the samples' links too, adding them to
+    /// that table (index 0 the empty link); without, every sample's link is 0.
+    pub fn read_samples(
+        &self,
+        from: i64,
+        until: i64,
+        keep_series: &dyn Fn(u32) -> bool,
+        nodes: usize,
+        mut links: Option<&mut Vec<Link>>,
+    ) -> Result<Samples> {
+        let mut out = Samples::default();
+        let md = self.reader.metadata();
+        let mut link_ids: FastMap<Link, u32> = FastMap::default();
+        if let Some(links) = links.as_deref_mut() {
+            if links.is_empty() {
+                links.push(Link::default());
+            }
+            link_ids.extend(
+                links
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .map(|(i, l)| (l, i as u32)),
+            );
+        }
+        for i in self.groups(RowGroupKind::Samples) {
+            if let Some(Statistics::Int64(stats)) = md.row_group(i).column(COL_TIME).statistics()
+                && let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt())
+                && (*max < from || *min > until)
+            {
+                continue;
+            }
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let series = self.read_column::<Int32Type>(rg, COL_SERIES)?;
+            let time = self.read_column::<Int64Type>(rg, COL_TIME)?;
+            let stack = self.read_column::<Int32Type>(rg, COL_STACK)?;
+            let value = self.read_column::<Int64Type>(rg, COL_VALUE)?;
+            let rows = series.len();
+            if [time.len(), stack.len(), value.len()] != [rows; 3] {
+                return Err(invalid("sample columns differ in length"));
+            }
+            let link_cols = match links {
+                Some(_) if self.meta.format >= 2 => [COL_SPAN_ID, COL_TRACE_ID, COL_PROFILE_ID]
+                    .into_iter()
+                    .map(|c| self.read_optional::<ByteArrayType>(rg, c))
+                    .collect::<Result<Vec<_>>>()?,
+                _ => Vec::new(),
+            };
+            let text = |c: usize, j: usize| -> Result<String> {
+                match link_cols.get(c).and_then(|c| c.as_ref()) {
+                    Some(values) => String::from_utf8(values[j].data().to_vec())
+                        .map_err(|_| invalid("sample link is not UTF-8")),
+                    None => Ok(String::new()),
+                }
+            };
+            for j in 0..rows {
+                let (se, st) = (series[j], stack[j]);
+                if se < 0 || se as usize >= self.meta.series.len() || st < 0 || st as usize >= nodes
+                {
+                    return Err(invalid("sample refers outside its tables"));
+                }
+                if time[j] < from || time[j] > until || !keep_series(se as u32) {
+                    continue;
+                }
+                let mut link_id = 0;
+                if let Some(links) = links.as_deref_mut()
+                    && link_cols.iter().any(Option::is_some)
+                {
+                    let link = Link {
+                        span_id: text(0, j)?,
+                        trace_id: text(1, j)?,
+                        profile_id: text(2, j)?,
+                    };
+                    link_id = intern(links, &mut link_ids, link);
+                }
+                out.push(se as u32, time[j], st as u32, value[j], link_id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the whole segment.
+    pub fn read_all(&self) -> Result<SegmentData> {
+        let strings = self.read_strings()?;
+        let nodes = self.read_nodes(strings.len())?;
+        let (functions, mappings) = self.read_symbols(strings.len())?;
+        let node_frames = self.read_node_frames(&nodes, &functions, mappings.len())?;
+        let mut links = vec![Link::default()];
+        let samples =
+            self.read_samples(i64::MIN, i64::MAX, &|_| true, nodes.len(), Some(&mut links))?;
+        Ok(SegmentData {
+            tenant: self.meta.tenant.clone(),
+            series: self.meta.series.clone(),
+            periods: self.meta.periods.clone(),
+            strings,
+            functions,
+            mappings,
+            nodes,
+            node_frames,
+            links,
+            samples,
+        })
+    }
+}
+
+/// Decodes a whole segment from its bytes.
+pub fn decode(bytes: Bytes) -> Result<SegmentData> {
+    SegmentReader::open(bytes)?.read_all()
+}

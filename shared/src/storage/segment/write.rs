@@ -1,0 +1,265 @@
+//! Encoding a segment as Parquet (format 2): one row group per table, samples in groups of
+//! [`SAMPLE_ROWS_PER_GROUP`] rows, the footer metadata last.
+
+use std::sync::Arc;
+
+use parquet::basic::{Compression, Repetition, Type as PhysicalType};
+use parquet::column::writer::ColumnWriter;
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int32Type, Int64Type};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::Type;
+
+use super::*;
+use crate::profile::Link;
+
+fn schema() -> Result<Arc<Type>> {
+    let fields = COLUMNS
+        .iter()
+        .map(|(name, physical)| {
+            let mut b =
+                Type::primitive_type_builder(name, *physical).with_repetition(Repetition::OPTIONAL);
+            if *physical == PhysicalType::BYTE_ARRAY {
+                b = b.with_logical_type(Some(parquet::basic::LogicalType::String));
+            }
+            b.build().map(Arc::new)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(
+        Type::group_type_builder("flamelet_segment")
+            .with_fields(fields)
+            .build()?,
+    ))
+}
+
+/// One column's content within a row group: present (with values) or null.
+enum Col<'a> {
+    Null,
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    I64Ref(&'a [i64]),
+    Bool(Vec<bool>),
+    Bytes(Vec<ByteArray>),
+}
+
+/// Encodes a segment as Parquet bytes (format 2): the tables in order (strings, functions,
+/// mappings, nodes, samples), each in row groups of its own, then the footer metadata.
+pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema()?, Arc::new(props))?;
+    let mut kinds = Vec::new();
+    write_symbols(&mut writer, data, &mut kinds)?;
+    write_nodes(&mut writer, data, &mut kinds)?;
+    write_samples(&mut writer, data, &mut kinds)?;
+    for (k, v) in footer(data, &kinds)? {
+        writer.append_key_value_metadata(KeyValue::new(k.to_string(), v));
+    }
+    Ok(writer.into_inner()?)
+}
+
+type Writer = SerializedFileWriter<Vec<u8>>;
+
+fn i32s(f: &dyn Fn(usize) -> i32, n: usize) -> Col<'static> {
+    Col::I32((0..n).map(f).collect())
+}
+
+fn i64s(f: &dyn Fn(usize) -> i64, n: usize) -> Col<'static> {
+    Col::I64((0..n).map(f).collect())
+}
+
+/// The footer's key-value metadata (see the `META_*` constants).
+fn footer(data: &SegmentData, kinds: &[&str]) -> Result<[(&'static str, String); 6]> {
+    let (min_time, max_time) = data.time_range().unwrap_or((0, 0));
+    let series: Vec<SeriesJson> = data
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SeriesJson {
+            profile_type: s.profile_type.id(),
+            labels: s.labels.clone(),
+            period: data.periods.get(i).copied().unwrap_or(0),
+        })
+        .collect();
+    let series = serde_json::to_string(&series).map_err(|e| invalid(e.to_string()))?;
+    Ok([
+        (META_FORMAT, FORMAT_VERSION.to_string()),
+        (META_TENANT, data.tenant.clone()),
+        (META_MIN_TIME, min_time.to_string()),
+        (META_MAX_TIME, max_time.to_string()),
+        (META_SERIES, series),
+        (META_ROW_GROUPS, kinds.join(",")),
+    ])
+}
+
+/// The strings, functions and mappings tables.
+fn write_symbols(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+    if !data.strings.is_empty() {
+        let cols = row_group_cols(|c| {
+            (c == COL_STRING).then(|| {
+                Col::Bytes(
+                    data.strings
+                        .iter()
+                        .map(|s| ByteArray::from(s.as_str()))
+                        .collect(),
+                )
+            })
+        });
+        write_row_group(writer, data.strings.len(), cols)?;
+        kinds.push("strings");
+    }
+    let f = &data.functions;
+    if !f.is_empty() {
+        let cols = row_group_cols(|c| match c {
+            COL_FUNCTION_NAME => Some(i32s(&|i| f[i].name as i32, f.len())),
+            COL_FUNCTION_SYSTEM_NAME => Some(i32s(&|i| f[i].system_name, f.len())),
+            COL_FUNCTION_FILENAME => Some(i32s(&|i| f[i].filename, f.len())),
+            COL_FUNCTION_START_LINE => Some(i64s(&|i| f[i].start_line, f.len())),
+            _ => None,
+        });
+        write_row_group(writer, f.len(), cols)?;
+        kinds.push("functions");
+    }
+    let m = &data.mappings;
+    if !m.is_empty() {
+        let cols = row_group_cols(|c| match c {
+            COL_MAPPING_START => Some(i64s(&|i| m[i].memory_start as i64, m.len())),
+            COL_MAPPING_LIMIT => Some(i64s(&|i| m[i].memory_limit as i64, m.len())),
+            COL_MAPPING_OFFSET => Some(i64s(&|i| m[i].file_offset as i64, m.len())),
+            COL_MAPPING_FILENAME => Some(i32s(&|i| m[i].filename, m.len())),
+            COL_MAPPING_BUILD_ID => Some(i32s(&|i| m[i].build_id, m.len())),
+            COL_MAPPING_FLAGS => Some(i32s(&|i| m[i].flags as i32, m.len())),
+            _ => None,
+        });
+        write_row_group(writer, m.len(), cols)?;
+        kinds.push("mappings");
+    }
+    Ok(())
+}
+
+/// The stack trie.
+fn write_nodes(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+    let (n, nf) = (&data.nodes, &data.node_frames);
+    if n.len() != nf.len() {
+        return Err(invalid("nodes and node frames differ in length"));
+    }
+    if !n.is_empty() {
+        let cols = row_group_cols(|c| match c {
+            COL_NODE_PARENT => Some(i32s(&|i| n[i].parent, n.len())),
+            COL_NODE_NAME => Some(i32s(&|i| n[i].name as i32, n.len())),
+            COL_NODE_FUNCTION => Some(i32s(&|i| nf[i].function as i32, n.len())),
+            COL_NODE_LINE => Some(i64s(&|i| nf[i].line, n.len())),
+            COL_NODE_MAPPING => Some(i32s(&|i| nf[i].mapping, n.len())),
+            COL_NODE_ADDRESS => Some(i64s(&|i| nf[i].address as i64, n.len())),
+            COL_NODE_INLINED => Some(Col::Bool(nf.iter().map(|f| f.inlined).collect())),
+            _ => None,
+        });
+        write_row_group(writer, n.len(), cols)?;
+        kinds.push("nodes");
+    }
+    Ok(())
+}
+
+/// The sample rows, [`SAMPLE_ROWS_PER_GROUP`] per row group; a group without links leaves
+/// the link columns null.
+fn write_samples(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+    let s = &data.samples;
+    let mut start = 0;
+    while start < s.len() {
+        let end = (start + SAMPLE_ROWS_PER_GROUP).min(s.len());
+        let links = &s.link[start..end];
+        // A group without links leaves the link columns null.
+        let linked = links.iter().any(|l| *l != 0);
+        let link_col = |get: fn(&Link) -> &str| {
+            linked.then(|| {
+                Col::Bytes(
+                    links
+                        .iter()
+                        .map(|l| {
+                            let link = data.links.get(*l as usize).map_or("", get);
+                            ByteArray::from(link)
+                        })
+                        .collect(),
+                )
+            })
+        };
+        let cols = row_group_cols(|c| match c {
+            COL_SERIES => Some(Col::I32(
+                s.series[start..end].iter().map(|v| *v as i32).collect(),
+            )),
+            COL_TIME => Some(Col::I64Ref(&s.time[start..end])),
+            COL_STACK => Some(Col::I32(
+                s.stack[start..end].iter().map(|v| *v as i32).collect(),
+            )),
+            COL_VALUE => Some(Col::I64Ref(&s.value[start..end])),
+            COL_SPAN_ID => link_col(|l| &l.span_id),
+            COL_TRACE_ID => link_col(|l| &l.trace_id),
+            COL_PROFILE_ID => link_col(|l| &l.profile_id),
+            _ => None,
+        });
+        write_row_group(writer, end - start, cols)?;
+        kinds.push("samples");
+        start = end;
+    }
+
+    Ok(())
+}
+
+fn row_group_cols<'a>(mut present: impl FnMut(usize) -> Option<Col<'a>>) -> Vec<Col<'a>> {
+    (0..COLUMNS.len())
+        .map(|c| present(c).unwrap_or(Col::Null))
+        .collect()
+}
+
+fn write_row_group(writer: &mut Writer, rows: usize, cols: Vec<Col<'_>>) -> Result<()> {
+    let mut rg = writer.next_row_group()?;
+    let mut cols = cols.into_iter();
+    // Definition levels: 1 = value present, 0 = null; the same for every column of the group.
+    let ones = vec![1i16; rows];
+    let zeros = vec![0i16; rows];
+    while let Some(mut col) = rg.next_column()? {
+        let content = cols
+            .next()
+            .ok_or_else(|| invalid("schema has more columns than expected"))?;
+        match content {
+            Col::Null => match col.untyped() {
+                ColumnWriter::Int32ColumnWriter(w) => {
+                    w.write_batch(&[], Some(&zeros), None)?;
+                }
+                ColumnWriter::Int64ColumnWriter(w) => {
+                    w.write_batch(&[], Some(&zeros), None)?;
+                }
+                ColumnWriter::BoolColumnWriter(w) => {
+                    w.write_batch(&[], Some(&zeros), None)?;
+                }
+                ColumnWriter::ByteArrayColumnWriter(w) => {
+                    w.write_batch(&[], Some(&zeros), None)?;
+                }
+                _ => return Err(invalid("unexpected column type")),
+            },
+            Col::I32(v) => {
+                col.typed::<Int32Type>()
+                    .write_batch(&v, Some(&ones), None)?;
+            }
+            Col::I64(v) => {
+                col.typed::<Int64Type>()
+                    .write_batch(&v, Some(&ones), None)?;
+            }
+            Col::I64Ref(v) => {
+                col.typed::<Int64Type>().write_batch(v, Some(&ones), None)?;
+            }
+            Col::Bool(v) => {
+                col.typed::<BoolType>().write_batch(&v, Some(&ones), None)?;
+            }
+            Col::Bytes(v) => {
+                col.typed::<ByteArrayType>()
+                    .write_batch(&v, Some(&ones), None)?;
+            }
+        }
+        col.close()?;
+    }
+    rg.close()?;
+    Ok(())
+}
