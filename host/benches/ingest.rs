@@ -20,9 +20,7 @@ use flamelet::tenant::Tenant;
 const FILES: [&str; 3] = ["pprof/heap.pb.gz", "pprof/profile_ruby", "pprof/heap"];
 
 fn corpus(path: &str) -> Vec<u8> {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(path);
+    let p = std::path::Path::new(env!("FLAMELET_CORPUS")).join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -378,6 +378,31 @@ mod tests {
     }
 
     #[test]
+    fn grace_period_from_config() {
+        let get = |v: &'static str| move |_: &str| Some(v.to_string());
+        assert_eq!(
+            CompactionConfig::from_config(get("30"))
+                .unwrap()
+                .grace_nanos,
+            30 * S
+        );
+        assert_eq!(
+            CompactionConfig::from_config(|_| None).unwrap().grace_nanos,
+            DEFAULT_GRACE_NANOS
+        );
+        for bad in ["-1", "ten", "1.5"] {
+            let e = CompactionConfig::from_config(get(bad)).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Internal);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "FLAMELET_COMPACTION_GRACE_SECONDS=`{bad}` is not a whole number of seconds"
+                )
+            );
+        }
+    }
+
+    #[test]
     fn plan_covers_every_l0_once() {
         let tenant = Tenant::from_header(None).unwrap();
         let keys: Vec<SegmentKey> = (0..10)
@@ -478,5 +503,106 @@ mod tests {
             2,
             "{keys:?}"
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeSet;
+
+        /// A day's state: L0 segments (hour, covered?, scheduled deletion time), compacted
+        /// segments by hour, pending deletions; and the pass's time and input cap.
+        type State = (Vec<(u8, bool, i64)>, Vec<u8>, Vec<i64>, i64, usize);
+
+        fn state() -> impl Strategy<Value = State> {
+            (
+                prop::collection::vec((0u8..24, any::<bool>(), 0i64..100), 0..40),
+                prop::collection::btree_set(0u8..24, 0..6).prop_map(|s| s.into_iter().collect()),
+                prop::collection::vec(0i64..100, 0..5),
+                0i64..100,
+                1usize..8,
+            )
+        }
+
+        proptest! {
+            /// Every uncovered L0 segment is merged at most once and ends up covered exactly
+            /// once after publishing; at most `max_inputs` per hour; one compacted segment per
+            /// hour; what is replaced or deleted leaves the live lists; the version goes up.
+            #[test]
+            fn plan_and_next_manifest_cover_each_l0_once(
+                (l0s, hours, pending, now, max_inputs) in state()
+            ) {
+                let tenant = Tenant::from_header(Some("t")).unwrap();
+                let day = Day::of(T0 * S);
+                let config = CompactionConfig { grace_nanos: 10, max_inputs };
+                let seg = |hour: u8, i: usize| CompactedSegment {
+                    key: format!("seg-{hour}-{i}"),
+                    hour,
+                    min_time: 0,
+                    max_time: 1,
+                    size: 1,
+                };
+                let mut keys = Vec::new();
+                let mut current = Manifest { version: 3, ..Manifest::default() };
+                for (i, (hour, covered, delete_after)) in l0s.iter().enumerate() {
+                    let at = day.start_nanos() + i64::from(*hour) * HOUR_NANOS + i as i64;
+                    let key = SegmentKey::new(&tenant, Level::L0, at, Ulid::from_parts(i as u64, 0));
+                    if *covered {
+                        current.covered.push(Scheduled { key: key.to_string(), delete_after: *delete_after });
+                    }
+                    keys.push(key);
+                }
+                current.segments = hours.iter().map(|h| seg(*h, 0)).collect();
+                current.pending_deletes = pending
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Scheduled { key: format!("old-{i}"), delete_after: *t })
+                    .collect();
+                let p = plan(&current, &keys, now, &config);
+                let outputs: Vec<MergeOutput> = p
+                    .merges
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| MergeOutput { merge: i, segment: seg(m.hour, 1) })
+                    .collect();
+                let next = next_manifest(&current, Some("manifest-3"), &p, &outputs, now, &config);
+
+                prop_assert_eq!(next.version, current.version + 1);
+                let merged: Vec<&String> = p.merges.iter().flat_map(|m| &m.inputs).collect();
+                let distinct: BTreeSet<&String> = merged.iter().copied().collect();
+                prop_assert_eq!(merged.len(), distinct.len(), "an L0 segment merged twice");
+                for m in &p.merges {
+                    prop_assert!(m.inputs.len() <= max_inputs);
+                    prop_assert_eq!(m.existing.as_ref().map(|e| e.hour), hours.contains(&m.hour).then_some(m.hour));
+                }
+                let was_covered = current.covered_keys();
+                for key in &keys {
+                    let key = key.to_string();
+                    let covered = next.covered.iter().filter(|c| c.key == key).count();
+                    let deleted = p.deletions.contains(&key);
+                    if was_covered.contains(key.as_str()) {
+                        prop_assert!(!distinct.contains(&key), "a covered segment merged again");
+                        prop_assert_eq!(covered, usize::from(!deleted));
+                    } else if distinct.contains(&key) {
+                        prop_assert_eq!(covered, 1);
+                    } else {
+                        prop_assert_eq!(covered, 0);
+                    }
+                }
+                let next_hours: Vec<u8> = next.segments.iter().map(|s| s.hour).collect();
+                let unique: BTreeSet<u8> = next_hours.iter().copied().collect();
+                prop_assert_eq!(next_hours.len(), unique.len(), "two segments for one hour");
+                for m in &p.merges {
+                    if let Some(old) = &m.existing {
+                        prop_assert!(next.pending_deletes.iter().any(|d| d.key == old.key));
+                        prop_assert!(next.segments.iter().all(|s| s.key != old.key));
+                    }
+                }
+                for key in &p.deletions {
+                    prop_assert!(next.covered.iter().chain(&next.pending_deletes).all(|s| &s.key != key));
+                }
+                prop_assert!(next.pending_deletes.iter().any(|d| d.key == "manifest-3"));
+            }
+        }
     }
 }

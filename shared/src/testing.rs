@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-/// Reads a file of the shared test corpus (`../shared/corpus` beside the repository), e.g.
-/// `corpus("pprof/cpu.pb.gz")`.
+/// The shared test corpus (`../shared/corpus` beside the repository; `.cargo/config.toml`).
+pub const CORPUS_DIR: &str = env!("FLAMELET_CORPUS");
+
+/// Reads a file of the shared test corpus, e.g. `corpus("pprof/cpu.pb.gz")`.
 pub fn corpus(path: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(path);
+    let p = PathBuf::from(CORPUS_DIR).join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

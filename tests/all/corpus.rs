@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::util::{FlameletServer, T0, server::encode, test_deps};
 
 pub(crate) fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/pprof")
+    PathBuf::from(crate::util::CORPUS_DIR).join("pprof")
 }
 
 /// Per sample type (`type:unit`), the per-stack totals the independent decoder reads.

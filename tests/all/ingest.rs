@@ -1,6 +1,6 @@
 //! Ingest through `/ingest`: formats, naming, scaling, and what bad input answers.
 
-use crate::util::{FlameletServer, T0, WORKED_EXAMPLE, server::encode};
+use crate::util::{FlameletServer, T0, WORKED_EXAMPLE, corpus, server::encode};
 
 fn one_line(body: &str) -> bool {
     !body.trim().is_empty() && body.trim_end().lines().count() == 1
@@ -316,13 +316,6 @@ fn corrupt_jfr_is_a_422_and_stores_nothing() {
         assert_eq!(r.status, 400, "{}", r.body);
     }
     assert!(s.stored_files().is_empty());
-}
-
-fn corpus(path: &str) -> Vec<u8> {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(path);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 #[test]

@@ -403,9 +403,7 @@ fn span_selection_on_the_corpus() {
         SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
     };
     let s = FlameletServer::start();
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/pprof/single_group_with_optional_span_id.pb.gz");
-    let file = std::fs::read(&path).unwrap();
+    let file = crate::util::corpus("pprof/single_group_with_optional_span_id.pb.gz");
     let r = s.post("/ingest?name=spanapp&format=pprof", &file);
     assert_eq!(r.status, 200, "{}", r.body);
 

@@ -1,96 +1,108 @@
-//! One conformance suite for the storage capability, run against every backend: memory, a
-//! local directory and a real S3 server. Then the whole server on S3.
+//! The core's storage conformance suite (`flamelet::storage::conformance`), run against every
+//! backend of the host: memory, a local directory and a real S3 server. Then the whole server
+//! on S3.
 
+use std::ops::Range;
+
+use bytes::Bytes;
+use flamelet::storage::conformance;
+use flamelet::storage::store::{
+    ListPage, ObjectMeta, ObjectStore, PutMode, StoreError as CoreError,
+};
 use flamelet_host::storage::{Storage, StoreError};
 
 use crate::util::s3::S3Server;
 use crate::util::{FlameletServer, T0, WORKED_EXAMPLE};
 
-async fn conformance(s: &Storage) {
-    s.put("a/b/1", b"one".to_vec(), true).await.unwrap();
-    assert!(matches!(
-        s.put("a/b/1", b"x".to_vec(), true).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
-    assert_eq!(
-        &s.get("a/b/1").await.unwrap()[..],
-        b"one",
-        "a failed create-only put changes nothing"
-    );
-    s.put("a/b/2", b"two".to_vec(), false).await.unwrap();
-    s.put("a/b/2", b"TWO".to_vec(), false).await.unwrap();
-    s.put("a/c/3", b"3".to_vec(), true).await.unwrap();
-    assert_eq!(&s.get("a/b/2").await.unwrap()[..], b"TWO");
-    assert_eq!(&s.get_range("a/b/1", 1, 3).await.unwrap()[..], b"ne");
-    assert_eq!(
-        &s.get_range("a/b/1", 1, 100).await.unwrap()[..],
-        b"ne",
-        "ranges are clamped"
-    );
-    assert!(
-        s.get_range("a/b/1", 10, 20).await.unwrap().is_empty(),
-        "a range past the end is empty"
-    );
-    assert!(matches!(s.get("a/b/9").await, Err(StoreError::NotFound(_))));
-    let page = s.list("a/", None, 2, false).await.unwrap();
-    assert_eq!(
-        page.objects
-            .iter()
-            .map(|o| o.key.as_str())
-            .collect::<Vec<_>>(),
-        ["a/b/1", "a/b/2"]
-    );
-    assert_eq!(page.objects[0].size, 3);
-    let page2 = s.list("a/", page.next_token, 2, false).await.unwrap();
-    assert_eq!(
-        page2
-            .objects
-            .iter()
-            .map(|o| o.key.as_str())
-            .collect::<Vec<_>>(),
-        ["a/c/3"]
-    );
-    assert!(page2.next_token.is_none());
-    let d = s.list("a/", None, 100, true).await.unwrap();
-    assert_eq!(d.prefixes, ["a/b/", "a/c/"]);
-    assert!(d.objects.is_empty());
-    assert!(
-        s.list("zzz/", None, 10, false)
-            .await
-            .unwrap()
-            .objects
-            .is_empty()
-    );
-    let many = s
-        .get_many(vec!["a/b/2".into(), "nope/x".into(), "a/c/3".into()])
-        .await;
-    assert_eq!(many.len(), 3);
-    assert!(many[0].is_ok() && matches!(many[1], Err(StoreError::NotFound(_))) && many[2].is_ok());
-    s.delete("a/b/1").await.unwrap();
-    s.delete("a/b/1").await.unwrap();
-    assert!(matches!(s.get("a/b/1").await, Err(StoreError::NotFound(_))));
-    for bad in ["", "../x", "a//b", "a/./b", "/a", "a/.."] {
-        assert!(
-            matches!(s.get(bad).await, Err(StoreError::InvalidKey(_))),
-            "{bad:?}"
-        );
-        assert!(
-            matches!(
-                s.put(bad, vec![], true).await,
-                Err(StoreError::InvalidKey(_))
-            ),
-            "{bad:?}"
-        );
+/// The host's storage seen through the core's synchronous `ObjectStore` trait, so that the
+/// core's conformance suite checks it.
+struct Blocking<'a> {
+    storage: &'a Storage,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn core_error(e: StoreError) -> CoreError {
+    match e {
+        StoreError::NotFound(key) => CoreError::NotFound { key },
+        StoreError::AlreadyExists(key) => CoreError::AlreadyExists { key },
+        StoreError::InvalidKey(key) => CoreError::InvalidKey { key },
+        StoreError::Other(message) => CoreError::Other { message },
+    }
+}
+
+impl ObjectStore for Blocking<'_> {
+    fn get(&self, key: &str) -> Result<Bytes, CoreError> {
+        self.runtime
+            .block_on(self.storage.get(key))
+            .map_err(core_error)
+    }
+
+    fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, CoreError> {
+        self.runtime
+            .block_on(self.storage.get_range(key, range.start, range.end))
+            .map_err(core_error)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Bytes, CoreError>> {
+        self.runtime
+            .block_on(self.storage.get_many(keys.to_vec()))
+            .into_iter()
+            .map(|r| r.map_err(core_error))
+            .collect()
+    }
+
+    fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), CoreError> {
+        let create_only = mode == PutMode::Create;
+        self.runtime
+            .block_on(self.storage.put(key, data.to_vec(), create_only))
+            .map_err(core_error)
+    }
+
+    fn list(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        limit: u32,
+        delimited: bool,
+    ) -> Result<ListPage, CoreError> {
+        let page = self
+            .runtime
+            .block_on(
+                self.storage
+                    .list(prefix, token.map(String::from), limit, delimited),
+            )
+            .map_err(core_error)?;
+        Ok(ListPage {
+            objects: page
+                .objects
+                .into_iter()
+                .map(|o| ObjectMeta {
+                    key: o.key,
+                    size: o.size,
+                })
+                .collect(),
+            prefixes: page.prefixes,
+            next_token: page.next_token,
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<(), CoreError> {
+        self.runtime
+            .block_on(self.storage.delete(key))
+            .map_err(core_error)
     }
 }
 
 fn run(storage: &str) {
-    let s = Storage::open(storage).unwrap();
-    tokio::runtime::Builder::new_current_thread()
+    let storage = Storage::open(storage).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(conformance(&s));
+        .unwrap();
+    conformance::check(&Blocking {
+        storage: &storage,
+        runtime,
+    });
 }
 
 #[test]

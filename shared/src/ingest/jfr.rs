@@ -147,6 +147,43 @@ pub fn to_profiles(
     time_nanos: i64,
 ) -> Result<Vec<Profile>> {
     let period = 1_000_000_000 / i64::from(sample_rate.max(1));
+    let totals = read_events(recording, period)?;
+    let series = series_of(totals, labels);
+    let mut out = Vec::new();
+    for ((kind, extra), stacks) in series {
+        for (i, profile_type) in kind.profile_types().into_iter().enumerate() {
+            let mut labels = base.clone();
+            labels.extend(extra.clone());
+            labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
+            validate_labels(&labels)?;
+            let mut samples: Vec<NamedSample> = stacks
+                .iter()
+                .filter(|(_, v)| v[i] != 0)
+                .map(|(stack, v)| NamedSample {
+                    stack: stack.to_vec(),
+                    value: v[i],
+                })
+                .collect();
+            samples.sort_by(|a, b| a.stack.cmp(&b.stack));
+            let series = Series {
+                profile_type,
+                labels,
+            };
+            let mut profile = Profile::from_named(series, time_nanos, samples);
+            // CPU and wall samples are taken every `period` ns; other events are not periodic.
+            if matches!(kind, Kind::Cpu | Kind::Wall) {
+                profile.period = period;
+            }
+            out.push(super::normalize(profile)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a recording's events into totals per (kind, context) and stack: CPU and wall samples
+/// count `period` ns each; allocation, lock, park and malloc events count 1 and their size or
+/// duration.
+fn read_events(recording: &[u8], period: i64) -> Result<Totals> {
     let mut totals = Totals::new();
     let mut event_setting = String::new();
     let mut stacks: HashMap<(usize, i64), Stack> = HashMap::new();
@@ -201,8 +238,14 @@ pub fn to_profiles(
             }
         },
     )?;
+    Ok(totals)
+}
 
-    // Contexts with the same labels are one series.
+/// Merges contexts with the same labels into one series.
+fn series_of(
+    totals: Totals,
+    labels: Option<&LabelsSnapshot>,
+) -> BTreeMap<(Kind, Labels), HashMap<Stack, [i64; 2]>> {
     let mut series: BTreeMap<(Kind, Labels), HashMap<Stack, [i64; 2]>> = BTreeMap::new();
     for ((kind, context), stacks) in totals {
         let merged = series
@@ -212,35 +255,7 @@ pub fn to_profiles(
             add_values(merged.entry(stack).or_default(), v);
         }
     }
-    let mut out = Vec::new();
-    for ((kind, extra), stacks) in series {
-        for (i, profile_type) in kind.profile_types().into_iter().enumerate() {
-            let mut labels = base.clone();
-            labels.extend(extra.clone());
-            labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
-            validate_labels(&labels)?;
-            let mut samples: Vec<NamedSample> = stacks
-                .iter()
-                .filter(|(_, v)| v[i] != 0)
-                .map(|(stack, v)| NamedSample {
-                    stack: stack.to_vec(),
-                    value: v[i],
-                })
-                .collect();
-            samples.sort_by(|a, b| a.stack.cmp(&b.stack));
-            let series = Series {
-                profile_type,
-                labels,
-            };
-            let mut profile = Profile::from_named(series, time_nanos, samples);
-            // CPU and wall samples are taken every `period` ns; other events are not periodic.
-            if matches!(kind, Kind::Cpu | Kind::Wall) {
-                profile.period = period;
-            }
-            out.push(super::normalize(profile)?);
-        }
-    }
-    Ok(out)
+    series
 }
 
 fn add_values(to: &mut [i64; 2], values: [i64; 2]) {
@@ -416,12 +431,12 @@ mod tests {
     /// matched by content against the per-label-set profiles.
     #[test]
     fn every_golden_is_reproduced() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/jfr");
+        let dir = std::path::Path::new(crate::testing::CORPUS_DIR).join("jfr");
         let mut checked = 0;
         for dump in ["dump1", "dump2"] {
             let ps = profiles(dump);
             let prefix = format!("{dump}.jfr.gz.");
-            let mut files: Vec<String> = std::fs::read_dir(dir)
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
                 .filter(|f| f.starts_with(&prefix))

@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn tree() {
-        // root → a(0) → {b(1) → e(1), c(2) → d(1)}: the worked example of api.md.
+        // root → a(0) → {b(1) → e(1), c(2) → d(1)}: the reference documentation's worked example.
         let body = encode(&[
             ("", 0, 1),
             ("a", 0, 2),

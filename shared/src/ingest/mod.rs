@@ -457,6 +457,37 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_bad_value() {
+        let parse_err = |p: &[(&str, &str)], body: &[u8]| {
+            let p = params(p);
+            let req = IngestRequest {
+                params: &p,
+                content_type: None,
+                body,
+            };
+            parse(&req, 0).unwrap_err()
+        };
+        assert!(matches!(
+            parse_err(&[("name", "app.cpu"), ("format", "csv")], b"a 1"),
+            crate::Error::Ingest(IngestError::UnknownFormat { format }) if format == "csv"
+        ));
+        assert!(matches!(
+            parse_err(&[("name", "app.bogus")], b"a 1"),
+            crate::Error::Ingest(IngestError::UnknownSuffix { suffix, name })
+                if suffix == "bogus" && name == "app.bogus"
+        ));
+        assert!(matches!(
+            parse_err(&[("name", "app.cpu"), ("sampleRate", "-3")], b"a 1"),
+            crate::Error::Ingest(IngestError::InvalidSampleRate { value }) if value == "-3"
+        ));
+        let e = parse_err(&[("name", "app.cpu")], b"a;b x");
+        assert_eq!(
+            e.to_string(),
+            "folded line 1: count `x` is not a whole number: `a;b x`"
+        );
+    }
+
+    #[test]
     fn one_segment_per_request() {
         let store = MemoryStore::default();
         let tenant = Tenant::from_header(Some("t")).unwrap();

@@ -23,7 +23,7 @@ use crate::profile::{
 use crate::wire::proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use crate::wire::proto::opentelemetry::proto::common::v1::{KeyValue, any_value};
 use crate::wire::proto::opentelemetry::proto::profiles::v1development::{
-    Profile as OtlpProfile, ProfilesDictionary,
+    Profile as OtlpProfile, ProfilesDictionary, Sample as OtlpSample,
 };
 use crate::{Error, Result};
 
@@ -131,6 +131,7 @@ fn string(dict: &ProfilesDictionary, index: i32) -> Result<&str> {
 }
 
 /// How a profile's values are turned into stored values.
+#[derive(Debug, Clone, Copy)]
 enum Conversion {
     /// Counts × period.
     SamplesToNanos(i64),
@@ -145,6 +146,58 @@ fn convert(
     service: &str,
     now_nanos: i64,
 ) -> Result<Vec<Profile>> {
+    let (profile_type, conversion, has_period) = profile_type(p, dict)?;
+    let time = i64::try_from(p.time_unix_nano)
+        .ok()
+        .filter(|t| *t > 0)
+        .unwrap_or(now_nanos);
+
+    // Samples grouped by their series labels; one dictionary for all of them.
+    let mut symbols = Dictionary::default();
+    let mut stacks: crate::FastMap<i32, Vec<u32>> = crate::FastMap::default();
+    let mut groups: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    for s in &p.samples {
+        let value = sample_value(s, conversion)?;
+        let mut labels = sample_labels(s, dict, base, service)?;
+        labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
+        let stack = match stacks.get(&s.stack_index) {
+            Some(stack) => stack.clone(),
+            None => {
+                let stack = frames(dict, &mut symbols, s.stack_index)?;
+                stacks.insert(s.stack_index, stack.clone());
+                stack
+            }
+        };
+        let link = link(dict, &mut symbols, s.link_index)?;
+        groups
+            .entry(labels)
+            .or_default()
+            .push(Sample { stack, value, link });
+    }
+    let symbols = Arc::new(symbols);
+    let mut out = Vec::with_capacity(groups.len());
+    for (labels, samples) in groups {
+        validate_labels(&labels)?;
+        out.push(super::normalize(Profile {
+            series: Series {
+                profile_type: profile_type.clone(),
+                labels,
+            },
+            time_nanos: time,
+            period: if has_period { p.period } else { 0 },
+            dict: symbols.clone(),
+            samples,
+        })?);
+    }
+    Ok(out)
+}
+
+/// The profile type of an OTLP profile by the reference server's conversions, how its values
+/// convert, and whether it has a period.
+fn profile_type(
+    p: &OtlpProfile,
+    dict: &ProfilesDictionary,
+) -> Result<(ProfileType, Conversion, bool)> {
     let st = p
         .sample_type
         .as_ref()
@@ -174,75 +227,51 @@ fn convert(
             Conversion::Sum,
         ),
     };
-    let time = i64::try_from(p.time_unix_nano)
-        .ok()
-        .filter(|t| *t > 0)
-        .unwrap_or(now_nanos);
+    Ok((profile_type, conversion, !pt.is_empty()))
+}
 
-    // Samples grouped by their series labels; one dictionary for all of them.
-    let mut symbols = Dictionary::default();
-    let mut stacks: crate::FastMap<i32, Vec<u32>> = crate::FastMap::default();
-    let mut groups: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-    for s in &p.samples {
-        let mut value: i64 = if s.values.is_empty() {
-            i64::try_from(s.timestamps_unix_nano.len()).unwrap_or(i64::MAX)
-        } else {
-            s.values.iter().fold(0i64, |a, v| a.saturating_add(*v))
-        };
-        if s.values.is_empty() && s.timestamps_unix_nano.is_empty() {
-            return Err(IngestError::OtlpEmptySample.into());
-        }
-        if let Conversion::SamplesToNanos(period) = conversion {
-            value = value.saturating_mul(period);
-        }
-        let mut labels = base.clone();
-        let mut svc = service.to_string();
-        for &i in &s.attribute_indices {
-            let attr = at(&dict.attribute_table, i, "attribute")?;
-            let key = string(dict, attr.key_strindex)?;
-            if let Some(any_value::Value::StringValue(v)) =
-                attr.value.as_ref().and_then(|v| v.value.as_ref())
-                && !v.is_empty()
-            {
-                if key == SERVICE_NAME_ATTR {
-                    svc = v.clone();
-                } else {
-                    labels.insert(sanitize_label_name(key), v.clone());
-                }
+/// A sample's value: its values summed, or its timestamps counted; converted.
+fn sample_value(s: &OtlpSample, conversion: Conversion) -> Result<i64> {
+    if s.values.is_empty() && s.timestamps_unix_nano.is_empty() {
+        return Err(IngestError::OtlpEmptySample.into());
+    }
+    let value: i64 = if s.values.is_empty() {
+        i64::try_from(s.timestamps_unix_nano.len()).unwrap_or(i64::MAX)
+    } else {
+        s.values.iter().fold(0i64, |a, v| a.saturating_add(*v))
+    };
+    Ok(match conversion {
+        Conversion::SamplesToNanos(period) => value.saturating_mul(period),
+        Conversion::Sum => value,
+    })
+}
+
+/// A sample's series labels: the resource's and scope's, its own string attributes (dots as
+/// `_`), and `service_name` from its `service.name` or the resource's.
+fn sample_labels(
+    s: &OtlpSample,
+    dict: &ProfilesDictionary,
+    base: &Labels,
+    service: &str,
+) -> Result<Labels> {
+    let mut labels = base.clone();
+    let mut svc = service.to_string();
+    for &i in &s.attribute_indices {
+        let attr = at(&dict.attribute_table, i, "attribute")?;
+        let key = string(dict, attr.key_strindex)?;
+        if let Some(any_value::Value::StringValue(v)) =
+            attr.value.as_ref().and_then(|v| v.value.as_ref())
+            && !v.is_empty()
+        {
+            if key == SERVICE_NAME_ATTR {
+                svc = v.clone();
+            } else {
+                labels.insert(sanitize_label_name(key), v.clone());
             }
         }
-        labels.insert(SERVICE_NAME.to_string(), svc);
-        labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
-        let stack = match stacks.get(&s.stack_index) {
-            Some(stack) => stack.clone(),
-            None => {
-                let stack = frames(dict, &mut symbols, s.stack_index)?;
-                stacks.insert(s.stack_index, stack.clone());
-                stack
-            }
-        };
-        let link = link(dict, &mut symbols, s.link_index)?;
-        groups
-            .entry(labels)
-            .or_default()
-            .push(Sample { stack, value, link });
     }
-    let symbols = Arc::new(symbols);
-    let mut out = Vec::with_capacity(groups.len());
-    for (labels, samples) in groups {
-        validate_labels(&labels)?;
-        out.push(super::normalize(Profile {
-            series: Series {
-                profile_type: profile_type.clone(),
-                labels,
-            },
-            time_nanos: time,
-            period: if pt.is_empty() { 0 } else { p.period },
-            dict: symbols.clone(),
-            samples,
-        })?);
-    }
-    Ok(out)
+    labels.insert(SERVICE_NAME.to_string(), svc);
+    Ok(labels)
 }
 
 /// The trace and span of a sample (`link_index` 0 is OTLP's empty link).

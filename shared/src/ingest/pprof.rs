@@ -138,6 +138,41 @@ pub fn repair(p: &mut Pprof, spy_name: &str) {
 /// A sample's stack (frame ids, root first), its value per sample type and its link.
 type StackValues<'a> = (Vec<u32>, &'a [i64], u32);
 
+/// Samples grouped by their string labels (the series labels), over one dictionary for all;
+/// `span_id`, `trace_id` and `profile_id` labels become the samples' links.
+fn group_samples<'a>(
+    p: &'a Pprof,
+    symbols: &Symbols<'a>,
+) -> (BTreeMap<Labels, Vec<StackValues<'a>>>, Arc<Dictionary>) {
+    let mut dict = Dictionary::default();
+    let mut locations = crate::FastMap::default();
+    let mut groups: BTreeMap<Labels, Vec<StackValues<'_>>> = BTreeMap::new();
+    for s in &p.sample {
+        let mut labels = Labels::new();
+        let mut link = Link::default();
+        for l in &s.label {
+            let key = symbols.string(l.key);
+            let value = symbols.string(l.str);
+            match key {
+                _ if l.str == 0 => {}
+                "span_id" => link.span_id = value.to_string(),
+                "trace_id" => link.trace_id = value.to_string(),
+                "profile_id" => link.profile_id = value.to_string(),
+                _ => {
+                    labels.insert(sanitize_label_name(key), value.to_string());
+                }
+            }
+        }
+        let stack = symbols.frames(&mut dict, &mut locations, &s.location_id);
+        let link = dict.link(link);
+        groups
+            .entry(labels)
+            .or_default()
+            .push((stack, &s.value, link));
+    }
+    (groups, Arc::new(dict))
+}
+
 /// Converts a decoded, repaired pprof upload into profiles. `base` holds the series labels
 /// every profile gets (`service_name`, tags, `pyroscope_spy`).
 pub fn to_profiles(
@@ -172,34 +207,7 @@ pub fn to_profiles(
         default_time
     };
 
-    // Group samples by their string labels (series labels); one dictionary for all.
-    let mut dict = Dictionary::default();
-    let mut locations = crate::FastMap::default();
-    let mut groups: BTreeMap<Labels, Vec<StackValues<'_>>> = BTreeMap::new();
-    for s in &p.sample {
-        let mut labels = Labels::new();
-        let mut link = Link::default();
-        for l in &s.label {
-            let key = symbols.string(l.key);
-            let value = symbols.string(l.str);
-            match key {
-                _ if l.str == 0 => {}
-                "span_id" => link.span_id = value.to_string(),
-                "trace_id" => link.trace_id = value.to_string(),
-                "profile_id" => link.profile_id = value.to_string(),
-                _ => {
-                    labels.insert(sanitize_label_name(key), value.to_string());
-                }
-            }
-        }
-        let stack = symbols.frames(&mut dict, &mut locations, &s.location_id);
-        let link = dict.link(link);
-        groups
-            .entry(labels)
-            .or_default()
-            .push((stack, &s.value, link));
-    }
-    let dict = Arc::new(dict);
+    let (groups, dict) = group_samples(p, &symbols);
 
     let mut out = Vec::new();
     for (group, samples) in &groups {

@@ -147,3 +147,61 @@ fn cut_to_leaf_locations(part: &mut Part<'_>, pgo: LeafLocations) {
     part.nodes = nodes;
     symbols.frames = frames;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Link;
+
+    fn link(span: &str, trace: &str) -> Link {
+        Link {
+            span_id: span.into(),
+            trace_id: trace.into(),
+            ..Link::default()
+        }
+    }
+
+    #[test]
+    fn links_pass_when_every_nonempty_set_has_them() {
+        let none = SampleFilter::default();
+        assert!(!none.reads_links());
+        assert!(none.keeps_link(&Link::default()));
+        let spans = SampleFilter {
+            span_ids: BTreeSet::from(["s1".to_string()]),
+            ..SampleFilter::default()
+        };
+        assert!(spans.reads_links());
+        assert!(spans.keeps_link(&link("s1", "t9")));
+        assert!(!spans.keeps_link(&link("s2", "t9")));
+        assert!(!spans.keeps_link(&Link::default()));
+        let both = SampleFilter {
+            trace_ids: BTreeSet::from(["t1".to_string()]),
+            ..spans
+        };
+        assert!(both.keeps_link(&link("s1", "t1")));
+        assert!(!both.keeps_link(&link("s1", "t2")));
+        let heatmap = SampleFilter {
+            read_links: true,
+            ..SampleFilter::default()
+        };
+        assert!(heatmap.reads_links() && heatmap.keeps_link(&link("any", "")));
+    }
+
+    #[test]
+    fn call_site_nodes_match_stack_prefixes() {
+        // 0 main, 1 main;work, 2 main;work;io, 3 main;idle, 4 other
+        let strings: Vec<String> = ["main", "work", "io", "idle", "other"]
+            .map(String::from)
+            .to_vec();
+        let node = |parent, name| StackNode { parent, name };
+        let nodes = [node(-1, 0), node(0, 1), node(1, 2), node(0, 3), node(-1, 4)];
+        let site = |frames: &[&str]| -> Vec<bool> {
+            let frames: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+            call_site_nodes(&nodes, &strings, &frames)
+        };
+        assert_eq!(site(&["main"]), [true, true, true, true, false]);
+        assert_eq!(site(&["main", "work"]), [false, true, true, false, false]);
+        assert_eq!(site(&["work"]), [false; 5]);
+        assert_eq!(site(&[]), [true; 5]);
+    }
+}

@@ -33,7 +33,7 @@ use crate::tenant::Tenant;
 use crate::time::TimeRange;
 
 /// A segment's functions, mappings and node frames: what pprof export needs beyond names.
-pub struct Symbols {
+pub struct PartSymbols {
     /// Functions.
     pub functions: Vec<FunctionRow>,
     /// Mappings.
@@ -51,7 +51,7 @@ pub struct Part<'a> {
     /// Its stack trie.
     pub nodes: Vec<StackNode>,
     /// Its symbols, when asked for.
-    pub symbols: Option<Symbols>,
+    pub symbols: Option<PartSymbols>,
     /// The selected samples.
     pub samples: Samples,
     /// The samples' links (index 0 the empty link; only that one unless links were read).
@@ -96,7 +96,7 @@ pub fn scan(
         let symbols = if with_symbols || filter.go_pgo.is_some() {
             let (functions, mappings) = reader.read_symbols(strings.len())?;
             let frames = reader.read_node_frames(&nodes, &functions, mappings.len())?;
-            Some(Symbols {
+            Some(PartSymbols {
                 functions,
                 mappings,
                 frames,
@@ -118,4 +118,171 @@ pub fn scan(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestRequest, ingest};
+    use crate::storage::store::MemoryStore;
+    use crate::time::NANOS_PER_SECOND;
+    use std::sync::Arc;
+
+    const T0: i64 = 1_700_000_000;
+
+    /// Uploads folded stacks for `name` at second `at`.
+    fn upload(store: &SharedStore, tenant: &Tenant, name: &str, at: i64, body: &str) {
+        let params: Vec<(String, String)> = [("name", name.to_string()), ("from", at.to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let req = IngestRequest {
+            params: &params,
+            content_type: None,
+            body: body.as_bytes(),
+        };
+        ingest(store.as_ref(), tenant, &req, 0).unwrap();
+    }
+
+    /// Every (series label `env`, time, stack, value) a scan hands over.
+    fn scanned(
+        store: &SharedStore,
+        tenant: &Tenant,
+        selector: &str,
+        range: TimeRange,
+        filter: &SampleFilter,
+    ) -> Vec<(String, i64, String, i64)> {
+        let selector = Selector::parse(selector).unwrap();
+        let mut out = Vec::new();
+        scan(store, tenant, &selector, &range, filter, false, |part| {
+            let s = &part.samples;
+            for i in 0..s.len() {
+                let mut stack = Vec::new();
+                let mut n = s.stack[i] as i32;
+                while n >= 0 {
+                    stack.push(part.strings[part.nodes[n as usize].name as usize].clone());
+                    n = part.nodes[n as usize].parent;
+                }
+                stack.reverse();
+                let env = part.meta.series[s.series[i] as usize]
+                    .label("env")
+                    .unwrap_or_default();
+                out.push((
+                    env,
+                    s.time[i] / NANOS_PER_SECOND,
+                    stack.join(";"),
+                    s.value[i],
+                ));
+            }
+            assert!(part.symbols.is_none(), "symbols are read only when asked");
+            assert_eq!(part.links.len(), 1, "links are read only when selected");
+            Ok(())
+        })
+        .unwrap();
+        out.sort();
+        out
+    }
+
+    fn data() -> (SharedStore, Tenant) {
+        let store: SharedStore = Arc::new(MemoryStore::default());
+        let tenant = Tenant::from_header(None).unwrap();
+        upload(
+            &store,
+            &tenant,
+            "app.alloc_objects{env=prod}",
+            T0,
+            "main;work 3\nmain;idle 1\n",
+        );
+        upload(
+            &store,
+            &tenant,
+            "app.alloc_objects{env=dev}",
+            T0 + 10,
+            "main;work 2\n",
+        );
+        upload(
+            &store,
+            &tenant,
+            "app.alloc_objects{env=prod}",
+            T0 + 7200,
+            "main;late 5\n",
+        );
+        upload(&store, &tenant, "other.alloc_objects", T0, "x 9\n");
+        (store, tenant)
+    }
+
+    fn range(from: i64, until: i64) -> TimeRange {
+        TimeRange {
+            from: from * NANOS_PER_SECOND,
+            until: until * NANOS_PER_SECOND,
+        }
+    }
+
+    #[test]
+    fn scan_selects_series_and_range() {
+        let (store, tenant) = data();
+        let all = SampleFilter::default();
+        let row =
+            |env: &str, t: i64, stack: &str, v: i64| (env.to_string(), t, stack.to_string(), v);
+        assert_eq!(
+            scanned(
+                &store,
+                &tenant,
+                "{service_name=\"app\"}",
+                range(T0, T0 + 60),
+                &all
+            ),
+            [
+                row("dev", T0 + 10, "main;work", 2),
+                row("prod", T0, "main;idle", 1),
+                row("prod", T0, "main;work", 3),
+            ]
+        );
+        assert_eq!(
+            scanned(
+                &store,
+                &tenant,
+                "{env=\"prod\"}",
+                range(T0 + 1, T0 + 7200),
+                &all
+            ),
+            [row("prod", T0 + 7200, "main;late", 5)],
+            "samples outside the range are left out, the range's ends included"
+        );
+        assert!(
+            scanned(
+                &store,
+                &tenant,
+                "{env=\"none\"}",
+                range(T0, T0 + 7200),
+                &all
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn scan_applies_the_call_site_filter() {
+        let (store, tenant) = data();
+        let site = |frames: &[&str]| SampleFilter {
+            call_site: frames.iter().map(|f| f.to_string()).collect(),
+            ..SampleFilter::default()
+        };
+        let stacks = |f: &SampleFilter| -> Vec<String> {
+            scanned(
+                &store,
+                &tenant,
+                "{service_name=\"app\"}",
+                range(T0, T0 + 60),
+                f,
+            )
+            .into_iter()
+            .map(|r| r.2)
+            .collect()
+        };
+        assert_eq!(stacks(&site(&["main", "work"])), ["main;work", "main;work"]);
+        assert_eq!(stacks(&site(&["main"])).len(), 3);
+        assert!(stacks(&site(&["work"])).is_empty());
+        assert!(stacks(&site(&["main", "work", "deeper"])).is_empty());
+    }
 }

@@ -53,7 +53,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Query limits (api.md): all configurable, off by default except max nodes.
+/// Query limits, as the reference server has them: all configurable, off by default except max nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The longest range a query may span (ns); a longer one is a 400.
@@ -322,4 +322,54 @@ pub fn same_type(left: ProfileType, right: ProfileType) -> Result<ProfileType> {
         .into());
     }
     Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000_000;
+
+    #[test]
+    fn limits_name_the_bad_value() {
+        let cx = QueryContext {
+            now_nanos: 100 * H,
+            limits: Limits {
+                max_query_length: Some(24 * H),
+                max_query_lookback: Some(48 * H),
+                ..Limits::default()
+            },
+        };
+        let long = TimeRange {
+            from: 70 * H,
+            until: 100 * H,
+        };
+        assert!(matches!(
+            cx.limit(long),
+            Err(crate::Error::Query(QueryError::RangeTooLong { from, until, max }))
+                if from == 70 * H && until == 100 * H && max == 24 * H
+        ));
+        let early = TimeRange {
+            from: 10 * H,
+            until: 60 * H,
+        };
+        assert_eq!(
+            cx.limit(early).unwrap().from,
+            52 * H,
+            "clamped to the lookback"
+        );
+        assert!(matches!(
+            cx.max_nodes(2_000_000),
+            Err(crate::Error::Query(QueryError::TooManyNodes {
+                value: 2_000_000,
+                ..
+            }))
+        ));
+        let e = Limits::from_config(|n| (n == Limits::ENV_MAX_QUERY_LENGTH).then(|| "soon".into()))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "FLAMELET_MAX_QUERY_LENGTH=`soon` is not a duration such as 24h or 7d"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The flame-graph encoding Pyroscope clients draw: `names` plus `levels` of 4-number groups
 //! `[x, total, self, nameIndex]`, x delta-encoded per level.
 //!
-//! Order rules (api.md): within a parent, the parent's self comes first, then its children
+//! Order rules (the reference server's): within a parent, the parent's self comes first, then its children
 //! ordered by name, then `other` (children whose total is below the max-nodes threshold).
 //! Names are numbered in a depth-first walk that visits children from last to first; the root
 //! is `total` (index 0).
@@ -171,8 +171,8 @@ impl<'a, const K: usize> Shape<'a, K> {
                 kept.push(c);
             } else {
                 folded = true;
-                for k in 0..K {
-                    other[k] = other[k].saturating_add(self.col_totals[c][k]);
+                for (o, v) in other.iter_mut().zip(self.col_totals[c]) {
+                    *o = o.saturating_add(v);
                 }
             }
         }
@@ -294,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn worked_example_of_api_md() {
+    fn worked_example_of_the_reference_encoding() {
         let fg = encode(&example(1), DEFAULT_MAX_NODES);
         assert_eq!(fg.names, ["total", "a", "c", "d", "b", "e"]);
         assert_eq!(

@@ -1,6 +1,6 @@
 //! Timelines: one value per step over a query range, as the render endpoint returns them.
 //!
-//! The step is (until − from)/1500 rounded up to a standard step (api.md's table), never below
+//! The step is (until − from)/1500 rounded up to a standard step (the reference server's table), never below
 //! 15 s. `startTime` is `from` rounded down to a multiple of the step; the end is rounded down
 //! the same way; there is one value per step over [start, end), zero where there is no data.
 

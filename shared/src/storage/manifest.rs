@@ -203,3 +203,90 @@ pub fn live_segments(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::store::{MemoryStore, PutMode};
+    use ulid::Ulid;
+
+    /// 2023-11-15T00:00:00Z.
+    const DAY_START: i64 = 1_700_006_400 * crate::time::NANOS_PER_SECOND;
+
+    fn l0(store: &MemoryStore, tenant: &Tenant, at: i64) -> String {
+        let key = SegmentKey::new(tenant, Level::L0, at, Ulid::new()).to_string();
+        store
+            .put(&key, bytes::Bytes::from_static(b"x"), PutMode::Create)
+            .unwrap();
+        key
+    }
+
+    fn keys(refs: Vec<SegmentRef>) -> Vec<String> {
+        let mut keys: Vec<String> = refs.into_iter().map(|r| r.key).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn live_segments_read_each_sample_once() {
+        let store = MemoryStore::default();
+        let tenant = Tenant::from_header(Some("t")).unwrap();
+        let day = Day::of(DAY_START);
+        let hour = |h: i64| DAY_START + h * HOUR_NANOS;
+        let covered = l0(&store, &tenant, hour(3));
+        let uncovered = l0(&store, &tenant, hour(5));
+        let previous_day = l0(&store, &tenant, hour(-1) + 60);
+        let too_early = l0(&store, &tenant, hour(-20));
+        let compacted = CompactedSegment {
+            key: SegmentKey::new(&tenant, Level::Compacted, hour(3), Ulid::new()).to_string(),
+            hour: 3,
+            min_time: hour(3),
+            max_time: hour(3) + 1000,
+            size: 10,
+        };
+        let manifest = Manifest {
+            version: 1,
+            segments: vec![compacted.clone()],
+            covered: vec![Scheduled {
+                key: covered.clone(),
+                delete_after: i64::MAX,
+            }],
+            ..Manifest::default()
+        };
+        assert!(publish(&store, &tenant, day, &manifest).unwrap());
+        assert!(
+            !publish(&store, &tenant, day, &manifest).unwrap(),
+            "a second publish of one version loses"
+        );
+        let range = TimeRange {
+            from: hour(0) + HOUR_NANOS / 2,
+            until: hour(6),
+        };
+        let mut expected = vec![compacted.key.clone(), uncovered.clone(), previous_day];
+        expected.sort();
+        assert_eq!(
+            keys(live_segments(&store, &tenant, &range).unwrap()),
+            expected
+        );
+        // Another tenant sees nothing.
+        let other = Tenant::from_header(Some("u")).unwrap();
+        assert!(live_segments(&store, &other, &range).unwrap().is_empty());
+        let late = TimeRange {
+            from: hour(4),
+            until: hour(6),
+        };
+        assert_eq!(
+            keys(live_segments(&store, &tenant, &late).unwrap()),
+            [uncovered],
+            "segments that end before the range are left out"
+        );
+        assert!(
+            !keys(live_segments(&store, &tenant, &range).unwrap()).contains(&too_early),
+            "an L0 segment more than a request span before the range is left out"
+        );
+        assert_eq!(
+            data_days(&store, &tenant).unwrap(),
+            [Day::of(hour(-1)), day]
+        );
+    }
+}

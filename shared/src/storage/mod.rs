@@ -6,6 +6,8 @@
 //! Formats and safety arguments: docs/storage.md.
 
 pub mod chunks;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod conformance;
 pub mod keys;
 pub mod manifest;
 pub mod segment;

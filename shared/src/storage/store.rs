@@ -1,6 +1,7 @@
 //! The object-store capability as the core sees it.
 //!
-//! Contract (the same as the WIT interface `flamelet:storage/store` the components import):
+//! Contract (the same as the WIT interface `flamelet:host/store` the components import; checked
+//! by [`crate::storage::conformance`]):
 //! keys are `/`-separated paths without empty, `.` or `..` segments; there are no directories;
 //! objects are immutable once written except by an explicit overwrite; a create-only put fails
 //! with [`StoreError::AlreadyExists`] if the key exists, and exactly one of several racing
@@ -182,8 +183,20 @@ impl MemoryStore {
     }
 }
 
+/// Checks a key against the contract: `/`-separated, no empty, `.` or `..` segment.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(StoreError::InvalidKey { key: key.into() });
+    }
+    Ok(())
+}
+
 impl ObjectStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        validate_key(key)?;
         self.objects()
             .get(key)
             .cloned()
@@ -198,6 +211,7 @@ impl ObjectStore for MemoryStore {
     }
 
     fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
+        validate_key(key)?;
         let mut objects = self.objects();
         if mode == PutMode::Create && objects.contains_key(key) {
             return Err(StoreError::AlreadyExists { key: key.into() });

@@ -215,8 +215,7 @@ mod tests {
 
     #[test]
     fn every_valid_corpus_file_decodes_and_walks() {
-        let dir =
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/pprof");
+        let dir = std::path::Path::new(crate::testing::CORPUS_DIR).join("pprof");
         let mut checked = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();

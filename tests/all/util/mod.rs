@@ -20,7 +20,7 @@ pub fn test_deps() {
 
 pub use server::FlameletServer;
 
-/// The worked example of api.md, as folded stacks.
+/// The worked example of the reference documentation's flame-graph encoding, as folded stacks.
 pub const WORKED_EXAMPLE: &str = "a;b;e 1\na;c 2\na;c;d 1\n";
 
 /// A unix time (seconds) well in the past, so defaults of "now" never interfere.
@@ -42,4 +42,13 @@ pub fn dump2_golden(profile_type: &str) -> String {
         "jfr/dump2.jfr.gz.{}.17241709254077376921.pb.gz",
         profile_type.replace(':', "_")
     )
+}
+
+/// The shared test corpus (`../shared/corpus` beside the repository; `.cargo/config.toml`).
+pub const CORPUS_DIR: &str = env!("FLAMELET_CORPUS");
+
+/// Reads a file of the shared test corpus, e.g. `corpus("pprof/cpu.pb.gz")`.
+pub fn corpus(path: &str) -> Vec<u8> {
+    let p = std::path::Path::new(CORPUS_DIR).join(path);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

@@ -1,0 +1,230 @@
+//! The symbols of one upload, interned once: functions, mappings, frames and sample links,
+//! shared by every profile the upload becomes.
+
+use crate::FastMap;
+
+/// Longer function names, file names and other symbols are cut to this many bytes (at a
+/// character boundary), as the reference server does.
+pub const MAX_SYMBOL_BYTES: usize = 65_535;
+
+fn cut_symbol(mut s: String) -> String {
+    if s.len() > MAX_SYMBOL_BYTES {
+        let mut cut = MAX_SYMBOL_BYTES;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// A function, as pprof describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Function {
+    /// The name shown in flame graphs.
+    pub name: String,
+    /// The mangled or system name (may be empty).
+    pub system_name: String,
+    /// The source file (may be empty).
+    pub filename: String,
+    /// The line the function starts at (0 if unknown).
+    pub start_line: i64,
+}
+
+/// A binary or library mapped into the profiled process, as pprof describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mapping {
+    /// Start of the mapped address range.
+    pub memory_start: u64,
+    /// End of the mapped address range.
+    pub memory_limit: u64,
+    /// Offset in the file of the range's start.
+    pub file_offset: u64,
+    /// The object file's path.
+    pub filename: String,
+    /// The object file's build id.
+    pub build_id: String,
+    /// pprof's `has_functions`, `has_filenames`, `has_line_numbers`, `has_inline_frames`
+    /// as bits 0–3.
+    pub flags: u32,
+}
+
+/// One frame of a stack: a function and, when the profiler says, where in the code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Frame {
+    /// Index into [`Dictionary::functions`].
+    pub function: u32,
+    /// Source line (0 if unknown).
+    pub line: i64,
+    /// Index into [`Dictionary::mappings`], if the frame's location has a mapping.
+    pub mapping: Option<u32>,
+    /// Instruction address of the frame's location (0 if unknown).
+    pub address: u64,
+    /// True for a function inlined into the frame before it (its caller): both came from one
+    /// pprof location, which pprof export rebuilds from this.
+    pub inlined: bool,
+}
+
+/// Identifiers a sample carries that are not series labels (pprof labels `span_id`,
+/// `trace_id`, `profile_id`); empty when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Link {
+    /// The tracing span the sample was taken in.
+    pub span_id: String,
+    /// The trace of that span.
+    pub trace_id: String,
+    /// The profile the sample came from.
+    pub profile_id: String,
+}
+
+impl Link {
+    /// Tells whether no identifier is set.
+    pub fn is_empty(&self) -> bool {
+        self.span_id.is_empty() && self.trace_id.is_empty() && self.profile_id.is_empty()
+    }
+}
+
+/// The symbols of one upload, deduplicated: functions, mappings, frames and sample links.
+/// Samples refer to them by index, so the profiles of one pprof share one dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dictionary {
+    /// Functions.
+    pub functions: Vec<Function>,
+    /// Mappings.
+    pub mappings: Vec<Mapping>,
+    /// Frames.
+    pub frames: Vec<Frame>,
+    /// Sample links; index 0 is the empty link.
+    pub links: Vec<Link>,
+    function_ids: FastMap<Function, u32>,
+    mapping_ids: FastMap<Mapping, u32>,
+    frame_ids: FastMap<Frame, u32>,
+    link_ids: FastMap<Link, u32>,
+}
+
+impl Default for Dictionary {
+    fn default() -> Self {
+        Dictionary {
+            functions: Vec::new(),
+            mappings: Vec::new(),
+            frames: Vec::new(),
+            links: vec![Link::default()],
+            function_ids: FastMap::default(),
+            mapping_ids: FastMap::default(),
+            frame_ids: FastMap::default(),
+            link_ids: [(Link::default(), 0)].into_iter().collect(),
+        }
+    }
+}
+
+/// Returns the id of an item in a deduplicated table, adding it if new.
+pub(crate) fn intern<T: Clone + Eq + std::hash::Hash>(
+    items: &mut Vec<T>,
+    ids: &mut FastMap<T, u32>,
+    item: T,
+) -> u32 {
+    if let Some(id) = ids.get(&item) {
+        return *id;
+    }
+    let id = items.len() as u32;
+    items.push(item.clone());
+    ids.insert(item, id);
+    id
+}
+
+impl Dictionary {
+    /// Returns the id of a function, adding it if new. Long symbols are cut.
+    pub fn function(&mut self, f: Function) -> u32 {
+        let f = Function {
+            name: cut_symbol(f.name),
+            system_name: cut_symbol(f.system_name),
+            filename: cut_symbol(f.filename),
+            start_line: f.start_line,
+        };
+        intern(&mut self.functions, &mut self.function_ids, f)
+    }
+
+    /// Returns the id of a mapping, adding it if new.
+    pub fn mapping(&mut self, m: Mapping) -> u32 {
+        let m = Mapping {
+            filename: cut_symbol(m.filename),
+            build_id: cut_symbol(m.build_id),
+            ..m
+        };
+        intern(&mut self.mappings, &mut self.mapping_ids, m)
+    }
+
+    /// Returns the id of a frame, adding it if new. `frame.function` (and `mapping`) must
+    /// be ids of this dictionary.
+    pub fn frame(&mut self, frame: Frame) -> u32 {
+        intern(&mut self.frames, &mut self.frame_ids, frame)
+    }
+
+    /// Returns the id of a frame that is just a function name.
+    pub fn named_frame(&mut self, name: &str) -> u32 {
+        let function = self.function(Function {
+            name: name.to_string(),
+            ..Function::default()
+        });
+        self.frame(Frame {
+            function,
+            ..Frame::default()
+        })
+    }
+
+    /// Adds the frames of one location and returns their ids, root first. `lines` come
+    /// innermost first, as pprof and OTLP list them; lines without a function name are
+    /// skipped, and a location with none shows as `unknown`. pprof and OTLP share this rule,
+    /// so the same stack reads the same from either.
+    pub fn location(
+        &mut self,
+        mapping: Option<u32>,
+        address: u64,
+        lines: impl IntoIterator<Item = (Function, i64)>,
+    ) -> Vec<u32> {
+        let mut named: Vec<(Function, i64)> = lines
+            .into_iter()
+            .filter(|(f, _)| !f.name.is_empty())
+            .collect();
+        if named.is_empty() {
+            named.push((
+                Function {
+                    name: "unknown".into(),
+                    ..Function::default()
+                },
+                0,
+            ));
+        }
+        named
+            .into_iter()
+            .rev()
+            .enumerate()
+            .map(|(i, (function, line))| {
+                let function = self.function(function);
+                self.frame(Frame {
+                    function,
+                    line,
+                    mapping,
+                    address,
+                    inlined: i > 0,
+                })
+            })
+            .collect()
+    }
+
+    /// Returns the id of a sample link (0 for the empty link).
+    pub fn link(&mut self, link: Link) -> u32 {
+        if link.is_empty() {
+            return 0;
+        }
+        intern(&mut self.links, &mut self.link_ids, link)
+    }
+
+    /// Returns the function name of a frame.
+    pub fn frame_name(&self, frame: u32) -> &str {
+        self.frames
+            .get(frame as usize)
+            .and_then(|f| self.functions.get(f.function as usize))
+            .map_or("", |f| f.name.as_str())
+    }
+}
