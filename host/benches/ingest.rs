@@ -12,10 +12,11 @@ mod server;
 
 use std::time::Instant;
 
-use flamelet::ingest::{IngestRequest, gunzip, is_gzip, parse, store_profiles};
+use flamelet::ingest::{IngestRequest, parse, store_profiles};
 use flamelet::storage::segment::{self, SegmentBuilder};
 use flamelet::storage::store::MemoryStore;
 use flamelet::tenant::Tenant;
+use flamelet::wire::body::{gunzip, is_gzip};
 
 const FILES: [&str; 3] = ["pprof/heap.pb.gz", "pprof/profile_ruby", "pprof/heap"];
 
