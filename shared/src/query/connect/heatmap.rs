@@ -16,7 +16,7 @@ use crate::wire::proto::querier::v1 as q;
 use crate::wire::proto::types::v1 as types;
 
 use super::labels::all_labels;
-use super::series::{series_limit, step_millis, top_n};
+use super::series::{group_key, series_limit, step_millis, top_n};
 use super::{Selection, selection};
 
 /// Value buckets of a heatmap's y axis, as the reference server draws them.
@@ -229,15 +229,6 @@ fn collect_points(
         groups,
         points,
     })
-}
-
-/// A series' values of the `group_by` labels it has (empty values left out).
-fn group_key(series: &Series, group_by: &[String]) -> Vec<(String, String)> {
-    group_by
-        .iter()
-        .filter_map(|g| series.label(g).map(|v| (g.clone(), v)))
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
 }
 
 /// Per step end: each bucket's count and its largest point.

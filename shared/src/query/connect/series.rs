@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Result;
+use crate::profile::Series;
 use crate::query::{QueryContext, QueryError};
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
@@ -49,12 +50,7 @@ pub fn select_series(
     let mut groups: BTreeMap<Vec<(String, String)>, StepTotals> = BTreeMap::new();
     for ((series, time), total) in &merged.profile_totals {
         let s = &merged.series[*series as usize];
-        let key: Vec<(String, String)> = r
-            .group_by
-            .iter()
-            .filter_map(|g| s.label(g).map(|v| (g.clone(), v)))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
+        let key = group_key(s, &r.group_by);
         let t_ms = time / NANOS_PER_MILLI;
         let bucket = start_ms + (t_ms - start_ms).div_euclid(step_ms) * step_ms;
         let point = groups.entry(key).or_default().entry(bucket).or_default();
@@ -123,5 +119,14 @@ pub(super) fn top_n<T>(items: Vec<(i64, T)>, limit: Option<usize>) -> Vec<T> {
         .enumerate()
         .filter(|(i, _)| keep.contains(i))
         .map(|(_, (_, t))| t)
+        .collect()
+}
+
+/// A series' values of the `group_by` labels it has (empty values left out).
+pub(super) fn group_key(series: &Series, group_by: &[String]) -> Vec<(String, String)> {
+    group_by
+        .iter()
+        .filter_map(|g| series.label(g).map(|v| (g.clone(), v)))
+        .filter(|(_, v)| !v.is_empty())
         .collect()
 }
