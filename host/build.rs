@@ -90,9 +90,11 @@ fn ensure_guest_target() -> Result<(), String> {
     if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
         rustup.args(["--toolchain", &toolchain]);
     }
-    println!("cargo:warning=adding the {GUEST_TARGET} target with rustup (needed once)");
     match rustup.status() {
-        Ok(status) if status.success() && has_target(&sysroot) => Ok(()),
+        Ok(status) if status.success() && has_target(&sysroot) => {
+            println!("cargo:warning=added the {GUEST_TARGET} target with rustup (needed once)");
+            Ok(())
+        }
         Ok(status) => Err(format!(
             "{instruction} (`rustup target add` exited with {status})"
         )),

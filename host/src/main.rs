@@ -30,9 +30,9 @@ static EMBEDDED_COMPONENTS: &[(&str, &[u8])] = &[
     ),
 ];
 
-/// Linear memory per request by default: room for a 30-day query's merged tree.
+/// Linear memory one request may use by default, in MiB.
 const DEFAULT_MEMORY_LIMIT_MIB: usize = 1024;
-/// Time per request by default, as Pyroscope's query timeout.
+/// Time one request may take by default, in seconds.
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 /// Instances alive at once by default (the pooling allocator's slots).
 const DEFAULT_MAX_INSTANCES: u32 = 64;
