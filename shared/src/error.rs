@@ -67,6 +67,30 @@ pub struct ConfigError {
     pub expected: &'static str,
 }
 
+impl ConfigError {
+    /// Reads setting `name` through `get`: `None` when unset or blank, else what `parse` makes
+    /// of the trimmed value, or an error naming the variable and that it should be `expected`.
+    pub fn read<T>(
+        get: &impl Fn(&str) -> Option<String>,
+        name: &'static str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(value) = get(name) else {
+            return Ok(None);
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        parse(value).map(Some).ok_or_else(|| ConfigError {
+            name,
+            value: value.to_string(),
+            expected,
+        })
+    }
+}
+
 /// Any error of the core library.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -43,21 +43,10 @@ impl CompactionConfig {
     /// a grace period that is not a whole number of seconds is an error naming the variable.
     pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut config = CompactionConfig::default();
-        match get(Self::ENV_GRACE_SECONDS).as_deref().map(str::trim) {
-            None | Some("") => {}
-            Some(v) => match v.parse::<i64>() {
-                Ok(secs) if secs >= 0 => {
-                    config.grace_nanos = secs.saturating_mul(crate::time::NANOS_PER_SECOND);
-                }
-                _ => {
-                    return Err(ConfigError {
-                        name: Self::ENV_GRACE_SECONDS,
-                        value: v.to_string(),
-                        expected: "a whole number of seconds",
-                    }
-                    .into());
-                }
-            },
+        let seconds = |v: &str| v.parse::<i64>().ok().filter(|s| *s >= 0);
+        let expected = "a whole number of seconds";
+        if let Some(secs) = ConfigError::read(&get, Self::ENV_GRACE_SECONDS, expected, seconds)? {
+            config.grace_nanos = secs.saturating_mul(crate::time::NANOS_PER_SECOND);
         }
         Ok(config)
     }

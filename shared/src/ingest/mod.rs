@@ -221,9 +221,7 @@ fn text_labels(
     let mut labels: Labels = name.tags.clone();
     labels.insert(SERVICE_NAME.to_string(), name.app.clone());
     labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
-    if let Some(spy) = req.param("spyName").filter(|s| !s.is_empty()) {
-        labels.insert("pyroscope_spy".to_string(), spy.to_string());
-    }
+    add_spy_label(req, &mut labels);
     labels
 }
 
@@ -328,10 +326,15 @@ fn parse_jfr(
 fn full_name_labels(req: &IngestRequest<'_>, name: &name::AppName) -> Labels {
     let mut base: Labels = name.tags.clone();
     base.insert(SERVICE_NAME.to_string(), name.full.clone());
-    if let Some(spy) = req.param("spyName").filter(|s| !s.is_empty()) {
-        base.insert("pyroscope_spy".to_string(), spy.to_string());
-    }
+    add_spy_label(req, &mut base);
     base
+}
+
+/// The client's `spyName`, when it sent one, as the `pyroscope_spy` label.
+fn add_spy_label(req: &IngestRequest<'_>, labels: &mut Labels) {
+    if let Some(spy) = req.param("spyName").filter(|s| !s.is_empty()) {
+        labels.insert("pyroscope_spy".to_string(), spy.to_string());
+    }
 }
 
 /// Applies the per-profile limits: drops zero values, truncates deep stacks and long names,

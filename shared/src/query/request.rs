@@ -90,34 +90,20 @@ impl Limits {
     /// Reads the limits from configuration values by name (the environment in a component).
     pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut limits = Limits::default();
-        let duration = |name: &'static str| -> Result<Option<i64>> {
-            match get(name).as_deref().map(str::trim) {
-                None | Some("") | Some("0") => Ok(None),
-                Some(v) => match crate::time::parse_duration(v) {
-                    Some(0) => Ok(None),
-                    Some(n) if n > 0 => Ok(Some(n)),
-                    _ => Err(ConfigError {
-                        name,
-                        value: v.to_string(),
-                        expected: "a duration such as 24h or 7d",
-                    }
-                    .into()),
-                },
-            }
+        // `0` means no limit, as unset does.
+        let duration = |name| {
+            let parse = |v: &str| match crate::time::parse_duration(v) {
+                _ if v == "0" => Some(None),
+                Some(0) => Some(None),
+                Some(n) if n > 0 => Some(Some(n)),
+                _ => None,
+            };
+            ConfigError::read(&get, name, "a duration such as 24h or 7d", parse)
+                .map(Option::flatten)
         };
-        let count = |name: &'static str| -> Result<Option<usize>> {
-            match get(name).as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(v) => match v.parse::<usize>() {
-                    Ok(n) if n > 0 => Ok(Some(n)),
-                    _ => Err(ConfigError {
-                        name,
-                        value: v.to_string(),
-                        expected: "a positive whole number",
-                    }
-                    .into()),
-                },
-            }
+        let count = |name| {
+            let parse = |v: &str| v.parse::<usize>().ok().filter(|n| *n > 0);
+            ConfigError::read(&get, name, "a positive whole number", parse)
         };
         limits.max_query_length = duration(Self::ENV_MAX_QUERY_LENGTH)?;
         limits.max_query_lookback = duration(Self::ENV_MAX_QUERY_LOOKBACK)?;

@@ -12,7 +12,7 @@ use crate::time::TimeRange;
 use crate::wire::proto::querier::v1 as q;
 use crate::wire::proto::types::v1 as types;
 
-use super::*;
+use super::selectors;
 
 fn profile_type_message(t: &ProfileType) -> types::ProfileType {
     types::ProfileType {

@@ -12,7 +12,7 @@ use crate::time::{NANOS_PER_MILLI, TimeRange};
 use crate::wire::proto::querier::v1 as q;
 use crate::wire::proto::types::v1 as types;
 
-use super::*;
+use super::selection;
 
 /// Per step start (ms): the sum of the profile totals and how many profiles.
 type StepTotals = BTreeMap<i64, (i64, i64)>;

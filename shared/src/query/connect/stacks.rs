@@ -8,7 +8,7 @@ use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 use crate::wire::proto::querier::v1 as q;
 
-use super::*;
+use super::{Selection, selection};
 
 /// A SelectMergeStacktraces request's selection, with its span, trace and profile ids.
 fn stacktraces_selection(
