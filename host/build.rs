@@ -15,6 +15,8 @@ use std::process::{Command, ExitCode};
 
 const COMPONENTS: [&str; 3] = ["ingest", "query", "compact"];
 const GUEST_TARGET: &str = "wasm32-wasip2";
+/// The workspace's profile for components (LTO, one codegen unit, stripped).
+const PROFILE: &str = "component";
 
 fn main() -> ExitCode {
     match build() {
@@ -45,7 +47,7 @@ fn build() -> Result<(), String> {
     }
     println!("cargo:rerun-if-env-changed=FLAMELET_SKIP_COMPONENT_BUILD");
     let target_dir = root.join("target").join("components");
-    let out = target_dir.join(GUEST_TARGET).join("release");
+    let out = target_dir.join(GUEST_TARGET).join(PROFILE);
 
     if env::var_os("FLAMELET_SKIP_COMPONENT_BUILD").is_none() {
         ensure_guest_target()?;
@@ -117,7 +119,8 @@ fn build_components(root: &Path, target_dir: &Path) -> Result<(), String> {
     cmd.current_dir(root)
         .args([
             "build",
-            "--release",
+            "--profile",
+            PROFILE,
             "--target",
             GUEST_TARGET,
             "--target-dir",

@@ -3,8 +3,24 @@
 # for the storage tests, the pyroscope-io client and Google's protobuf runtime (the corpus
 # tests' independent pprof decoder), from npm the @pyroscope/nodejs client
 # (into tests/clients/node), and from crates.io the `pyroscope` crate, built into the Rust
-# client program (target/clients/rust). Does nothing when they are already there.
+# client program (target/clients/rust), and `wasmtime-cli` (the host the project did not write,
+# for the packaged components). Debian's clang compiles the S3 provider component's C (ring,
+# for request signing) for wasm32. Does nothing when they are already there.
 set -euo pipefail
+if ! command -v clang >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq clang >/dev/null
+    else
+        echo "error: clang is needed to build functions/s3-store: install it (apt-get install clang)" >&2
+        exit 1
+    fi
+fi
+# wasmtime serve with only what it needs; cargo installs it once into ~/.cargo/bin.
+WASMTIME_VERSION=48.0.8
+if ! "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime" --version 2>/dev/null | grep -q "^wasmtime $WASMTIME_VERSION"; then
+    cargo install --quiet --locked "wasmtime-cli@$WASMTIME_VERSION" --no-default-features \
+        --features serve,run,cranelift,cache,parallel-compilation,component-model-async,pooling-allocator
+fi
 if ! python3 -c "import moto.server" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "moto[server]==5.2.1"
 fi

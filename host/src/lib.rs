@@ -3,6 +3,8 @@
 //! capability. `main.rs` is the CLI on top.
 
 pub mod metrics;
+pub mod outbound;
+pub mod package;
 pub mod runtime;
 pub mod server;
 pub mod spin;

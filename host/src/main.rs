@@ -54,6 +54,44 @@ enum Command {
     Serve(ServeArgs),
     /// Run one compaction pass and print what it did (safe while a server runs).
     Compact(CommonArgs),
+    /// Build the deployable artefact: each function composed with a storage provider
+    /// component (importing only wasi:*) and a spin.toml for Spin, SpinKube or wasmtime serve.
+    Package(PackageArgs),
+}
+
+#[derive(Args)]
+struct PackageArgs {
+    /// The storage provider component (functions/s3-store; scripts/package.sh builds it).
+    #[arg(long)]
+    provider: PathBuf,
+    /// Where to write the components and spin.toml.
+    #[arg(long, default_value = "dist")]
+    out: PathBuf,
+    /// The S3 bucket, written into spin.toml (else give FLAMELET_S3_BUCKET at deploy time).
+    #[arg(long, env = "FLAMELET_S3_BUCKET")]
+    s3_bucket: Option<String>,
+    /// A key prefix inside the bucket.
+    #[arg(long, env = "FLAMELET_S3_PREFIX")]
+    s3_prefix: Option<String>,
+    /// An S3-compatible endpoint (MinIO, …); AWS's regional endpoint when unset.
+    #[arg(long, env = "FLAMELET_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The region.
+    #[arg(long, env = "FLAMELET_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// Allow a plain-HTTP endpoint.
+    #[arg(long, env = "FLAMELET_S3_ALLOW_HTTP")]
+    s3_allow_http: bool,
+    /// More environment for every component, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = key_value)]
+    env: Vec<(String, String)>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 #[derive(Args)]
@@ -93,6 +131,10 @@ struct CommonArgs {
     /// The largest node limit a query may ask for (default 1048576).
     #[arg(long, env = "FLAMELET_MAX_FLAMEGRAPH_NODES_MAX")]
     max_flamegraph_nodes_max: Option<usize>,
+    /// An environment variable for every component, KEY=VALUE (repeatable), as `spin up
+    /// --env` gives it: e.g. the S3 provider's credentials for a packaged app.
+    #[arg(long = "env", value_parser = key_value)]
+    env: Vec<(String, String)>,
 }
 
 #[derive(Args)]
@@ -165,6 +207,7 @@ fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
             env.push((name.to_string(), value));
         }
     }
+    env.extend(args.env);
     let runtime = Runtime::load(
         &manifest,
         &sources,
@@ -256,6 +299,51 @@ async fn compact(args: CommonArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn package(args: PackageArgs) -> anyhow::Result<()> {
+    use flamelet_host::package;
+    let provider = std::fs::read(&args.provider)
+        .with_context(|| format!("reading the provider {}", args.provider.display()))?;
+    let mut environment: std::collections::BTreeMap<String, String> = [
+        ("FLAMELET_S3_BUCKET", args.s3_bucket),
+        ("FLAMELET_S3_PREFIX", args.s3_prefix),
+        ("FLAMELET_S3_ENDPOINT", args.s3_endpoint.clone()),
+        ("FLAMELET_S3_REGION", Some(args.s3_region.clone())),
+        (
+            "FLAMELET_S3_ALLOW_HTTP",
+            args.s3_allow_http.then(|| "true".to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), v?)))
+    .collect();
+    environment.extend(args.env);
+    let deployment = package::Deployment {
+        environment,
+        allowed_outbound_hosts: vec![package::s3_destination(
+            args.s3_endpoint.as_deref(),
+            &args.s3_region,
+        )?],
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    for (id, function) in EMBEDDED_COMPONENTS {
+        let composed = package::compose(function, &provider)
+            .with_context(|| format!("composing component `{id}`"))?;
+        package::check_only_wasi(id, &composed)?;
+        let path = args.out.join(package::file_name(id));
+        std::fs::write(&path, &composed).with_context(|| format!("writing {}", path.display()))?;
+        println!("{} ({} bytes)", path.display(), composed.len());
+    }
+    let path = args.out.join("spin.toml");
+    std::fs::write(
+        &path,
+        package::dist_manifest(EMBEDDED_MANIFEST, &deployment)?,
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -265,6 +353,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Package(args) = cli.command {
+        return package(args);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -272,6 +363,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Compact(args) => compact(args).await,
+            Command::Package(_) => Ok(()),
         }
     })
 }

@@ -21,8 +21,6 @@ const INSTANTIATE_BUCKETS: u16 = 20;
 pub enum Op {
     /// A whole-object or ranged read.
     Get,
-    /// A metadata read (range reads past the end).
-    Head,
     /// A write.
     Put,
     /// One listing call.
@@ -34,6 +32,12 @@ pub enum Op {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabels {
     operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboundLabels {
+    component: String,
+    allowed: bool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,6 +53,7 @@ struct Metrics {
     written_bytes: Counter,
     instantiate: Histogram,
     requests: Family<RequestLabels, Counter>,
+    outbound: Family<OutboundLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -87,8 +92,15 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "HTTP requests answered, by component and status",
         requests.clone(),
     );
+    let outbound = Family::<OutboundLabels, Counter>::default();
+    registry.register(
+        "flamelet_outbound_requests",
+        "HTTP requests components sent (a composed storage provider's calls to its bucket), by component and whether allowed_outbound_hosts let them out",
+        outbound.clone(),
+    );
     Metrics {
         registry,
+        outbound,
         operations,
         read_bytes,
         written_bytes,
@@ -101,7 +113,6 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 pub fn object_store(op: Op) {
     let operation = match op {
         Op::Get => "get",
-        Op::Head => "head",
         Op::Put => "put",
         Op::List => "list",
         Op::Delete => "delete",
@@ -134,6 +145,17 @@ pub fn request(component: &str, status: u16) {
         .get_or_create(&RequestLabels {
             component: component.to_string(),
             status,
+        })
+        .inc();
+}
+
+/// Counts one outbound HTTP request of `component`, sent or refused.
+pub fn outbound_request(component: &str, allowed: bool) {
+    METRICS
+        .outbound
+        .get_or_create(&OutboundLabels {
+            component: component.to_string(),
+            allowed,
         })
         .inc();
 }

@@ -24,8 +24,10 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::outbound::AllowedHosts;
 use crate::spin::SpinManifest;
-use crate::storage::{Storage, StoreError};
+use crate::storage::Storage;
+use flamelet::storage::store::{PutMode, StoreError};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -43,6 +45,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Most elements a component's tables may grow to: far above what the components need, and
 /// a bound on what a runaway guest can make the host allocate for them.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Core instances (and tables) one component instance may need: a composed one has ~8.
+const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
+/// Linear memories one component instance may need: a composed one has two.
+const MEMORIES_PER_INSTANCE: u32 = 2;
 /// Hex digits of a component's SHA-256 kept in its cache file's name.
 const CACHE_DIGEST_HEX_DIGITS: usize = 16;
 
@@ -62,7 +68,7 @@ pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: DenyOutbound,
+    hooks: Outbound,
     storage: Arc<Storage>,
     limiter: MemoryCap,
 }
@@ -102,27 +108,47 @@ fn is_interrupt(e: &wasmtime::Error) -> bool {
     e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
 }
 
-/// Components have no business making outbound HTTP requests: storage is their only I/O.
-struct DenyOutbound;
+/// Sends a component's outbound HTTP requests to the destinations its manifest allows
+/// (`allowed_outbound_hosts`, as Spin does) and refuses every other one.
+struct Outbound {
+    component: Arc<str>,
+    allowed: Arc<AllowedHosts>,
+}
 
-impl WasiHttpHooks for DenyOutbound {
+type OutgoingFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
-        _request: http::Request<WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+        request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: OutgoingFuture,
     ) -> Box<
         dyn Future<
                 Output = Result<
-                    (
-                        http::Response<WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
+                    (http::Response<WasiBody>, OutgoingFuture),
                     wasmtime_wasi_http::Error,
                 >,
             > + Send,
     > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let allowed = self.allowed.allows(request.uri());
+        crate::metrics::outbound_request(&self.component, allowed);
+        if !allowed {
+            tracing::warn!(
+                "component `{}` may not send a request to {} (not in allowed_outbound_hosts)",
+                self.component,
+                request.uri()
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (resp, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                resp.map(BodyExt::boxed_unsync),
+                Box::new(io) as OutgoingFuture,
+            ))
+        })
     }
 }
 
@@ -147,10 +173,11 @@ impl WasiHttpView for HostState {
 
 fn to_wit(e: StoreError) -> cap::Error {
     match e {
-        StoreError::NotFound(k) => cap::Error::NotFound(k),
-        StoreError::AlreadyExists(k) => cap::Error::AlreadyExists(k),
-        StoreError::InvalidKey(k) => cap::Error::InvalidKey(k),
-        StoreError::Other(m) => cap::Error::Other(m),
+        StoreError::NotFound { key } => cap::Error::NotFound(key),
+        StoreError::AlreadyExists { key } => cap::Error::AlreadyExists(key),
+        StoreError::InvalidKey { key } => cap::Error::InvalidKey(key),
+        StoreError::Config { message } => cap::Error::Config(message),
+        StoreError::Other { message } => cap::Error::Other(message),
     }
 }
 
@@ -192,7 +219,14 @@ impl cap::Host for HostState {
         mode: cap::PutMode,
     ) -> Result<(), cap::Error> {
         self.storage
-            .put(&key, data, matches!(mode, cap::PutMode::Create))
+            .put(
+                &key,
+                data.into(),
+                match mode {
+                    cap::PutMode::Create => PutMode::Create,
+                    cap::PutMode::Overwrite => PutMode::Overwrite,
+                },
+            )
             .await
             .map_err(to_wit)
     }
@@ -206,7 +240,7 @@ impl cap::Host for HostState {
     ) -> Result<cap::ListPage, cap::Error> {
         let page = self
             .storage
-            .list(&prefix, page_token, limit, delimited)
+            .list(&prefix, page_token.as_deref(), limit, delimited)
             .await
             .map_err(to_wit)?;
         Ok(cap::ListPage {
@@ -235,6 +269,8 @@ struct Loaded {
     http: Option<ProxyPre<HostState>>,
     cron: Option<bindings::CompactorPre<HostState>>,
     env: Vec<(String, String)>,
+    id: Arc<str>,
+    allowed: Arc<AllowedHosts>,
 }
 
 /// Where component bytes come from.
@@ -323,9 +359,11 @@ impl Runtime {
         config.epoch_interruption(true);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances);
-        pool.total_core_instances(limits.max_instances * 8);
-        pool.total_memories(limits.max_instances * 2);
-        pool.total_tables(limits.max_instances * 8);
+        // A function composed with a storage provider (dist/) is two components in one: two
+        // memories and about twice the core instances and tables of a plain function.
+        pool.total_core_instances(limits.max_instances * CORE_INSTANCES_PER_INSTANCE);
+        pool.total_memories(limits.max_instances * MEMORIES_PER_INSTANCE);
+        pool.total_tables(limits.max_instances * CORE_INSTANCES_PER_INSTANCE);
         pool.total_stacks(limits.max_instances);
         pool.max_memory_size(limits.memory_bytes);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -364,7 +402,18 @@ impl Runtime {
             let mut env = def.environment.clone();
             env.extend(extra_env.iter().cloned());
             let env: Vec<(String, String)> = env.into_iter().collect();
-            components.insert(id.clone(), Loaded { http, cron, env });
+            let allowed = AllowedHosts::parse(&def.allowed_outbound_hosts)
+                .with_context(|| format!("component `{id}`"))?;
+            components.insert(
+                id.clone(),
+                Loaded {
+                    http,
+                    cron,
+                    env,
+                    id: id.as_str().into(),
+                    allowed: Arc::new(allowed),
+                },
+            );
         }
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
@@ -376,10 +425,10 @@ impl Runtime {
         })
     }
 
-    fn new_store(&self, env: &[(String, String)]) -> (Store<HostState>, Arc<AtomicBool>) {
+    fn new_store(&self, loaded: &Loaded) -> (Store<HostState>, Arc<AtomicBool>) {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        for (k, v) in env {
+        for (k, v) in &loaded.env {
             wasi.env(k, v);
         }
         let hit = Arc::new(AtomicBool::new(false));
@@ -387,7 +436,10 @@ impl Runtime {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: DenyOutbound,
+            hooks: Outbound {
+                component: loaded.id.clone(),
+                allowed: loaded.allowed.clone(),
+            },
             storage: self.storage.clone(),
             limiter: MemoryCap {
                 max: self.limits.memory_bytes,
@@ -421,7 +473,7 @@ impl Runtime {
         let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return Outcome::Failed("instance slots closed".into());
         };
-        let (mut store, hit) = self.new_store(&loaded.env);
+        let (mut store, hit) = self.new_store(loaded);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = (|| -> wasmtime::Result<_> {
             let req = store
@@ -485,7 +537,7 @@ impl Runtime {
         let Ok(_slot) = self.slots.acquire().await else {
             return Outcome::Failed("instance slots closed".into());
         };
-        let (mut store, hit) = self.new_store(&loaded.env);
+        let (mut store, hit) = self.new_store(loaded);
         let run = async {
             let started = std::time::Instant::now();
             let instance = pre.instantiate_async(&mut store).await?;

@@ -50,6 +50,9 @@ pub struct ComponentDef {
     /// Environment variables given to the component.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// Destinations the component may send HTTP requests to (`scheme://host[:port]`).
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 impl SpinManifest {

@@ -158,7 +158,7 @@ impl Error {
             Error::Store(e) => match e {
                 StoreError::NotFound { .. } => ErrorKind::NotFound,
                 StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
-                StoreError::InvalidKey { .. } => ErrorKind::Internal,
+                StoreError::InvalidKey { .. } | StoreError::Config { .. } => ErrorKind::Internal,
                 StoreError::Other { .. } => ErrorKind::Unavailable,
             },
             Error::Segment(_) | Error::Corrupt { .. } | Error::Config(_) => ErrorKind::Internal,

@@ -6,10 +6,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use flamelet::storage::conformance;
-use flamelet::storage::store::{
-    ListPage, ObjectMeta, ObjectStore, PutMode, StoreError as CoreError,
-};
-use flamelet_host::storage::{Storage, StoreError};
+use flamelet::storage::store::{ListPage, ObjectStore, PutMode, StoreError};
+use flamelet_host::storage::Storage;
 
 use crate::util::s3::S3Server;
 use crate::util::{FlameletServer, T0, WORKED_EXAMPLE};
@@ -21,41 +19,22 @@ struct Blocking<'a> {
     runtime: tokio::runtime::Runtime,
 }
 
-fn core_error(e: StoreError) -> CoreError {
-    match e {
-        StoreError::NotFound(key) => CoreError::NotFound { key },
-        StoreError::AlreadyExists(key) => CoreError::AlreadyExists { key },
-        StoreError::InvalidKey(key) => CoreError::InvalidKey { key },
-        StoreError::Other(message) => CoreError::Other { message },
-    }
-}
-
 impl ObjectStore for Blocking<'_> {
-    fn get(&self, key: &str) -> Result<Bytes, CoreError> {
-        self.runtime
-            .block_on(self.storage.get(key))
-            .map_err(core_error)
+    fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        self.runtime.block_on(self.storage.get(key))
     }
 
-    fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, CoreError> {
+    fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
         self.runtime
             .block_on(self.storage.get_range(key, range.start, range.end))
-            .map_err(core_error)
     }
 
-    fn get_many(&self, keys: &[String]) -> Vec<Result<Bytes, CoreError>> {
-        self.runtime
-            .block_on(self.storage.get_many(keys.to_vec()))
-            .into_iter()
-            .map(|r| r.map_err(core_error))
-            .collect()
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Bytes, StoreError>> {
+        self.runtime.block_on(self.storage.get_many(keys.to_vec()))
     }
 
-    fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), CoreError> {
-        let create_only = mode == PutMode::Create;
-        self.runtime
-            .block_on(self.storage.put(key, data.to_vec(), create_only))
-            .map_err(core_error)
+    fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
+        self.runtime.block_on(self.storage.put(key, data, mode))
     }
 
     fn list(
@@ -64,32 +43,13 @@ impl ObjectStore for Blocking<'_> {
         token: Option<&str>,
         limit: u32,
         delimited: bool,
-    ) -> Result<ListPage, CoreError> {
-        let page = self
-            .runtime
-            .block_on(
-                self.storage
-                    .list(prefix, token.map(String::from), limit, delimited),
-            )
-            .map_err(core_error)?;
-        Ok(ListPage {
-            objects: page
-                .objects
-                .into_iter()
-                .map(|o| ObjectMeta {
-                    key: o.key,
-                    size: o.size,
-                })
-                .collect(),
-            prefixes: page.prefixes,
-            next_token: page.next_token,
-        })
+    ) -> Result<ListPage, StoreError> {
+        self.runtime
+            .block_on(self.storage.list(prefix, token, limit, delimited))
     }
 
-    fn delete(&self, key: &str) -> Result<(), CoreError> {
-        self.runtime
-            .block_on(self.storage.delete(key))
-            .map_err(core_error)
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.runtime.block_on(self.storage.delete(key))
     }
 }
 

@@ -40,6 +40,7 @@ fn store_error(e: cap::Error) -> StoreError {
         cap::Error::NotFound(key) => StoreError::NotFound { key },
         cap::Error::AlreadyExists(key) => StoreError::AlreadyExists { key },
         cap::Error::InvalidKey(key) => StoreError::InvalidKey { key },
+        cap::Error::Config(message) => StoreError::Config { message },
         cap::Error::Other(message) => StoreError::Other { message },
     }
 }

@@ -37,6 +37,12 @@ pub enum StoreError {
         /// The key.
         key: String,
     },
+    /// The store is set up wrong: a provider component's setting is missing or bad.
+    #[error("storage is not configured: {message}")]
+    Config {
+        /// Which setting, and what is wrong with it.
+        message: String,
+    },
     /// Anything else (I/O, network, permissions…).
     #[error("object store: {message}")]
     Other {

@@ -1,7 +1,9 @@
 //! Test harness: the real `flamelet` binary on a free port with a temporary data directory.
 
+pub mod dist;
 pub mod s3;
 pub mod server;
+pub mod wasmtime;
 
 /// Runs scripts/test-deps.sh once per test process: it installs (idempotently) what tests
 /// need beyond Rust, such as moto's S3 server and the pyroscope-io client.

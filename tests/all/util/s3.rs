@@ -56,6 +56,11 @@ impl S3Server {
             .send_empty()
             .expect("creating bucket");
         assert_eq!(r.status().as_u16(), 200);
+        self.bucket_url(bucket, prefix)
+    }
+
+    /// The `--storage` URL of `prefix` in an existing bucket.
+    pub fn bucket_url(&self, bucket: &str, prefix: &str) -> String {
         format!(
             "s3://{bucket}/{prefix}?endpoint={}&allow_http=true&region=us-east-1&access_key_id=test&secret_access_key=test",
             self.endpoint

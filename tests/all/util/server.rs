@@ -44,16 +44,29 @@ pub struct RawReply {
     pub body: Vec<u8>,
 }
 
-/// A running `flamelet serve`.
-pub struct FlameletServer {
-    child: Child,
+/// An HTTP client of one server at `base`.
+pub struct Http {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    agent: ureq::Agent,
+}
+
+/// A running `flamelet serve`; its [`Http`] methods talk to it.
+pub struct FlameletServer {
+    child: Child,
+    http: Http,
     /// The `--storage` argument: a directory, or a URL.
     pub storage: String,
     log: Arc<Mutex<String>>,
     _tmp: Option<tempfile::TempDir>,
-    agent: ureq::Agent,
+}
+
+impl std::ops::Deref for FlameletServer {
+    type Target = Http;
+
+    fn deref(&self) -> &Http {
+        &self.http
+    }
 }
 
 impl FlameletServer {
@@ -111,11 +124,10 @@ impl FlameletServer {
         };
         let server = FlameletServer {
             child,
-            base,
+            http: Http { base, agent },
             storage: storage.to_string(),
             log,
             _tmp: None,
-            agent,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while server.get("/ready").status != 200 {
@@ -127,7 +139,7 @@ impl FlameletServer {
 
     /// Waits up to `secs` for each answer (default 120 s), for benchmarks' long queries.
     pub fn with_timeout(mut self, secs: u64) -> Self {
-        self.agent = agent(secs);
+        self.http.agent = agent(secs);
         self
     }
 
@@ -139,6 +151,30 @@ impl FlameletServer {
     /// Returns what the server has logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs `flamelet compact` on this server's storage; returns its report (JSON).
+    pub fn compact(&self) -> serde_json::Value {
+        compact(&self.storage)
+    }
+
+    /// Lists every file under the data directory (relative paths, sorted); local storage only.
+    pub fn stored_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let root = Path::new(&self.storage);
+        walk(root, root, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Http {
+    /// A client of the server at `base`, waiting up to 120 s for each answer.
+    pub fn new(base: &str) -> Http {
+        Http {
+            base: base.to_string(),
+            agent: agent(120),
+        }
     }
 
     fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
@@ -238,20 +274,6 @@ impl FlameletServer {
         ));
         assert_eq!(r.status, 200, "render {query}: {}", r.body);
         r.json()
-    }
-
-    /// Runs `flamelet compact` on this server's storage; returns its report (JSON).
-    pub fn compact(&self) -> serde_json::Value {
-        compact(&self.storage)
-    }
-
-    /// Lists every file under the data directory (relative paths, sorted); local storage only.
-    pub fn stored_files(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let root = Path::new(&self.storage);
-        walk(root, root, &mut out);
-        out.sort();
-        out
     }
 }
 

@@ -208,7 +208,6 @@ fn timed(rounds: usize, mut f: impl FnMut()) -> Vec<f64> {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Ops {
     pub gets: f64,
-    pub heads: f64,
     pub puts: f64,
     pub lists: f64,
     pub deletes: f64,
@@ -234,7 +233,6 @@ impl Ops {
         };
         Ops {
             gets: op("get"),
-            heads: op("head"),
             puts: op("put"),
             lists: op("list"),
             deletes: op("delete"),
@@ -246,16 +244,15 @@ impl Ops {
         let n = n.max(1) as f64;
         Ops {
             gets: (self.gets - before.gets) / n,
-            heads: (self.heads - before.heads) / n,
             puts: (self.puts - before.puts) / n,
             lists: (self.lists - before.lists) / n,
             deletes: (self.deletes - before.deletes) / n,
         }
     }
 
-    /// Reads as a bucket bills them: gets and heads.
+    /// Reads as a bucket bills them (ranged reads included).
     pub fn reads(&self) -> f64 {
-        self.gets + self.heads
+        self.gets
     }
 }
 
@@ -951,7 +948,7 @@ impl Report {
             "### Flame graph of one service (binary SelectMergeStacktraces, max nodes 8192)".into(),
         );
         line(String::new());
-        line("| range | profiles | before compaction ms | after compaction ms | native core after ms | raw scan ms | raw / after | reads before (gets + heads, lists) | reads after (gets + heads, lists) |".into());
+        line("| range | profiles | before compaction ms | after compaction ms | native core after ms | raw scan ms | raw / after | reads before (gets, lists) | reads after (gets, lists) |".into());
         line("|---|---|---|---|---|---|---|---|---|".into());
         for r in &self.queries {
             line(format!(

@@ -1,0 +1,206 @@
+//! The storage contract of `flamelet:host/store` (and of the core's
+//! [`flamelet::storage::store::ObjectStore`]) on top of any `object_store` backend: keys checked
+//! and mapped to paths, errors mapped to the contract's, ranges clamped, listings sorted and
+//! paged. The native host uses it for its local, S3, GCS and Azure backends; the S3 provider
+//! component uses it inside WASM over `wasi:http`. One implementation, so both hosts keep the
+//! same contract.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flamelet::storage::store::{ListPage, ObjectMeta, PutMode, StoreError, page_of, validate_key};
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, PutOptions, PutPayload};
+
+/// How many objects `get_many` reads at once.
+pub const GET_MANY_CONCURRENCY: usize = 16;
+
+/// Whether a backend's listing API answers in key order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// S3, GCS and Azure list in lexicographic key order: a page is read from the token on and
+    /// the listing stops after `limit` objects, so a page costs one or a few requests.
+    Sorted,
+    /// Local directories list in directory order: every page lists the prefix and sorts.
+    Unsorted,
+}
+
+/// An `object_store` backend that keeps the storage contract.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    listing: Listing,
+}
+
+fn key_path(key: &str) -> Result<Path, StoreError> {
+    let invalid = || StoreError::InvalidKey { key: key.into() };
+    if key.is_empty() {
+        return Err(invalid());
+    }
+    validate_key(key)?;
+    Path::parse(key).map_err(|_| invalid())
+}
+
+fn other(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other {
+        message: e.to_string(),
+    }
+}
+
+fn map_err(key: &str, e: object_store::Error) -> StoreError {
+    match e {
+        object_store::Error::NotFound { .. } => StoreError::NotFound { key: key.into() },
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            StoreError::AlreadyExists { key: key.into() }
+        }
+        e => other(e),
+    }
+}
+
+impl Bucket {
+    /// Wraps a backend whose listings behave as `listing` says.
+    pub fn new(store: Arc<dyn ObjectStore>, listing: Listing) -> Self {
+        Bucket { store, listing }
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        let path = key_path(key)?;
+        let r = self.store.get(&path).await.map_err(|e| map_err(key, e))?;
+        r.bytes().await.map_err(|e| map_err(key, e))
+    }
+
+    /// Reads bytes `[start, end)`, clamped to the object's size.
+    pub async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StoreError> {
+        let path = key_path(key)?;
+        if end <= start {
+            return Ok(Bytes::new());
+        }
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(start..end)),
+            ..Default::default()
+        };
+        match self.store.get_opts(&path, opts).await {
+            Ok(r) => r.bytes().await.map_err(|e| map_err(key, e)),
+            // Backends refuse a range that starts past the end (S3 answers 416); the contract
+            // clamps it to nothing.
+            Err(e @ object_store::Error::Generic { .. }) => match self.store.head(&path).await {
+                Ok(meta) if start >= meta.size => Ok(Bytes::new()),
+                Ok(_) => Err(map_err(key, e)),
+                Err(head) => Err(map_err(key, head)),
+            },
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+
+    /// Reads several whole objects, [`GET_MANY_CONCURRENCY`] at a time; answers in key order.
+    pub async fn get_many(&self, keys: Vec<String>) -> Vec<Result<Bytes, StoreError>> {
+        futures_util::stream::iter(keys)
+            .map(|k| async move { self.get(&k).await })
+            .buffered(GET_MANY_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// Writes an object; a create-only put fails with `AlreadyExists` when the key is taken.
+    pub async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
+        let path = key_path(key)?;
+        let opts = PutOptions {
+            mode: match mode {
+                PutMode::Overwrite => object_store::PutMode::Overwrite,
+                PutMode::Create => object_store::PutMode::Create,
+            },
+            ..Default::default()
+        };
+        self.store
+            .put_opts(&path, PutPayload::from(data), opts)
+            .await
+            .map(drop)
+            .map_err(|e| map_err(key, e))
+    }
+
+    /// Lists keys under `prefix` after `token`, sorted, at most `limit` objects per page; with
+    /// `delimited`, the next path segments below `prefix` instead of the keys under them.
+    pub async fn list(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        limit: u32,
+        delimited: bool,
+    ) -> Result<ListPage, StoreError> {
+        // object_store lists whole path segments: list the directory part of the prefix and
+        // keep the keys that start with all of it.
+        let dir = match prefix.rsplit_once('/') {
+            Some((dir, _)) if !dir.is_empty() => Some(key_path(dir)?),
+            _ => None,
+        };
+        if delimited {
+            let r = self
+                .store
+                .list_with_delimiter(dir.as_ref())
+                .await
+                .map_err(|e| map_err(prefix, e))?;
+            let mut prefixes: Vec<String> = r
+                .common_prefixes
+                .iter()
+                .map(|p| format!("{p}/"))
+                .filter(|p| p.starts_with(prefix))
+                .collect();
+            prefixes.sort();
+            let mut objects: Vec<ObjectMeta> = r
+                .objects
+                .into_iter()
+                .map(|o| ObjectMeta {
+                    key: o.location.to_string(),
+                    size: o.size,
+                })
+                .filter(|o| o.key.starts_with(prefix))
+                .collect();
+            objects.sort_by(|a, b| a.key.cmp(&b.key));
+            return Ok(ListPage {
+                objects,
+                prefixes,
+                next_token: None,
+            });
+        }
+        let limit = limit.max(1);
+        let mut listed = match token {
+            Some(t) => self.store.list_with_offset(dir.as_ref(), &key_path(t)?),
+            None => self.store.list(dir.as_ref()),
+        }
+        .map_ok(|o| (o.location.to_string(), o.size))
+        .try_filter(|(key, _)| futures_util::future::ready(key.starts_with(prefix)));
+        let mut found: Vec<(String, u64)> = Vec::new();
+        while let Some(item) = listed.next().await {
+            match item {
+                Ok(o) => found.push(o),
+                Err(object_store::Error::NotFound { .. }) => break,
+                Err(e) => return Err(map_err(prefix, e)),
+            }
+            // One past the page tells whether there is a next one.
+            if self.listing == Listing::Sorted && found.len() > limit as usize {
+                break;
+            }
+        }
+        if self.listing == Listing::Unsorted {
+            found.sort();
+        }
+        Ok(page_of(
+            found.iter().map(|(k, s)| (k.as_str(), *s)),
+            prefix,
+            token,
+            limit,
+            false,
+        ))
+    }
+
+    /// Deletes an object; a missing one is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = key_path(key)?;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! object_store's HTTP client on `wasi:http/outgoing-handler` (through `wstd`), with the
+//! retries object_store cannot do inside WASM (its backoff sleeps need tokio's timer).
+//!
+//! What wasi:http needs that object_store does not do: no `host` header (the host sets it from
+//! the URI and rejects one from the guest; it was already signed, and the host sends the same
+//! value) and an explicit `Content-Length`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use http_body_util::BodyExt;
+use object_store::ClientOptions;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
+    HttpResponseBody, HttpService,
+};
+use wstd::http::error::ErrorCode;
+
+/// Attempts per request, the first included.
+const MAX_ATTEMPTS: u32 = 4;
+/// Wait before the first retry; doubled before each next one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Connecting to the endpoint.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Waiting for the first byte of the answer, and between two chunks of it.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Hands object_store a [`WasiHttp`] client.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WasiConnector;
+
+impl HttpConnector for WasiConnector {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(HttpClient::new(WasiHttp))
+    }
+}
+
+/// Sends object_store's requests through `wasi:http/outgoing-handler`.
+#[derive(Debug)]
+struct WasiHttp;
+
+#[async_trait]
+impl HttpService for WasiHttp {
+    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        SingleThreaded(Box::pin(send_with_retries(req))).await
+    }
+}
+
+/// A future that is not `Send` (wstd's reactor is thread-local) made acceptable to
+/// object_store's `Send` bound.
+struct SingleThreaded<F>(Pin<Box<F>>);
+
+// SAFETY: a wasm32-wasip2 component has exactly one thread (wasi threads are not enabled for
+// this target), so the future can never be moved to or polled from another thread.
+unsafe impl<F> Send for SingleThreaded<F> {}
+
+impl<F: Future> Future for SingleThreaded<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Answered(http::Response<Bytes>),
+    Failed(HttpErrorKind, String),
+}
+
+/// Whether the request may have been carried out although no answer came back.
+fn outcome_unknown(kind: HttpErrorKind) -> bool {
+    !matches!(kind, HttpErrorKind::Connect)
+}
+
+/// Whether a failed attempt is worth another: throttling, server errors, time-outs and
+/// broken connections, but never a second try of a create-only put whose first one may have
+/// succeeded (its retry would find its own object and report the key taken).
+fn retryable(create_only: bool, attempt: &Attempt) -> bool {
+    match attempt {
+        Attempt::Answered(resp) => {
+            let status = resp.status();
+            let throttled = matches!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            );
+            throttled || (status.is_server_error() && !create_only)
+        }
+        Attempt::Failed(kind, _) => {
+            matches!(
+                kind,
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+                    | HttpErrorKind::Request
+            ) && !(create_only && outcome_unknown(*kind))
+        }
+    }
+}
+
+async fn send_with_retries(req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| HttpError::new(HttpErrorKind::Request, e))?
+        .to_bytes();
+    let create_only =
+        parts.method == Method::PUT && parts.headers.contains_key(header::IF_NONE_MATCH);
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt_no = 1;
+    loop {
+        let attempt = send_once(&parts, body.clone()).await;
+        if attempt_no < MAX_ATTEMPTS && retryable(create_only, &attempt) {
+            wstd::task::sleep(backoff.into()).await;
+            backoff *= 2;
+            attempt_no += 1;
+            continue;
+        }
+        return match attempt {
+            Attempt::Answered(resp) => {
+                let (head, bytes) = resp.into_parts();
+                Ok(HttpResponse::from_parts(
+                    head,
+                    HttpResponseBody::from(bytes),
+                ))
+            }
+            Attempt::Failed(kind, message) => Err(HttpError::new(
+                kind,
+                std::io::Error::other(format!("{message} (after {attempt_no} attempts)")),
+            )),
+        };
+    }
+}
+
+async fn send_once(parts: &http::request::Parts, body: Bytes) -> Attempt {
+    let mut builder = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone());
+    for (name, value) in &parts.headers {
+        if name != header::HOST && name != header::CONTENT_LENGTH {
+            builder = builder.header(name, value);
+        }
+    }
+    let has_body = !body.is_empty() || matches!(parts.method, Method::PUT | Method::POST);
+    if has_body {
+        builder = builder.header(header::CONTENT_LENGTH, body.len());
+    }
+    let req = match builder.body(wstd::http::Body::from(body)) {
+        Ok(req) => req,
+        Err(e) => return Attempt::Failed(HttpErrorKind::Request, e.to_string()),
+    };
+    let mut client = wstd::http::Client::new();
+    client.set_connect_timeout(CONNECT_TIMEOUT);
+    client.set_first_byte_timeout(READ_TIMEOUT);
+    client.set_between_bytes_timeout(READ_TIMEOUT);
+    let resp = match client.send(req).await {
+        Ok(resp) => resp,
+        Err(e) => return Attempt::Failed(error_kind(&e), format!("{e:#}")),
+    };
+    let (head, mut body) = resp.into_parts();
+    match body.bytes_contents().await {
+        Ok(bytes) => Attempt::Answered(http::Response::from_parts(head, bytes)),
+        Err(e) => Attempt::Failed(error_kind(&e), format!("reading the answer: {e:#}")),
+    }
+}
+
+/// Classifies a `wasi:http` failure the way object_store's retry and error reports expect.
+fn error_kind(e: &wstd::http::Error) -> HttpErrorKind {
+    match e.downcast_ref::<ErrorCode>() {
+        Some(
+            ErrorCode::DnsTimeout
+            | ErrorCode::DnsError(_)
+            | ErrorCode::DestinationNotFound
+            | ErrorCode::DestinationUnavailable
+            | ErrorCode::DestinationIpUnroutable
+            | ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTimeout,
+        ) => HttpErrorKind::Connect,
+        Some(
+            ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::HttpResponseTimeout,
+        ) => HttpErrorKind::Timeout,
+        Some(
+            ErrorCode::ConnectionTerminated
+            | ErrorCode::ConnectionLimitReached
+            | ErrorCode::HttpResponseIncomplete,
+        ) => HttpErrorKind::Interrupted,
+        // TLS failures, a destination the host refuses, malformed messages: trying again
+        // changes nothing.
+        _ => HttpErrorKind::Unknown,
+    }
+}

@@ -1,0 +1,271 @@
+//! The deployable artefact on hosts the project did not write: `flamelet package` composes
+//! each function with the S3 provider; `wasmtime serve` runs the results against moto's S3
+//! server and answers as `flamelet serve` does on the same bucket; `flamelet serve --manifest
+//! dist/spin.toml` runs them too, letting them reach only the destinations the manifest lists.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::util::dist;
+use crate::util::s3::S3Server;
+use crate::util::server::Http;
+use crate::util::wasmtime::WasmtimeServe;
+use crate::util::{FlameletServer, T0, WORKED_EXAMPLE, corpus};
+
+const CONNECT_JSON: (&str, &str) = ("Content-Type", "application/json");
+
+#[test]
+fn packaged_components_import_only_wasi() {
+    let s3 = S3Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = dist::package(tmp.path(), &s3.endpoint, "b", "");
+    for id in ["ingest", "query", "compact"] {
+        let wasm = std::fs::read(out.join(format!("flamelet-{id}.wasm"))).unwrap();
+        let imports = flamelet_host::package::imports(&wasm).unwrap();
+        assert!(
+            imports
+                .iter()
+                .any(|i| i.starts_with("wasi:http/outgoing-handler@")),
+            "{id}: {imports:?}"
+        );
+        for import in &imports {
+            let cron_types = id == "compact" && import == flamelet_host::package::SPIN_CRON_TYPES;
+            assert!(
+                import.starts_with("wasi:") || cron_types,
+                "{id} imports {import}"
+            );
+        }
+        let exports = flamelet_host::package::exports(&wasm).unwrap();
+        assert!(
+            exports
+                .iter()
+                .any(|e| e.starts_with("wasi:http/incoming-handler@")),
+            "{id}: {exports:?}"
+        );
+        assert_eq!(
+            exports.iter().any(|e| e == "handle-cron-event"),
+            id == "compact",
+            "{id}: {exports:?}"
+        );
+    }
+    // The unpackaged function imports the storage capability: the check above can fail.
+    let raw = flamelet_host::package::imports(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/components/wasm32-wasip2/component/flamelet_ingest.wasm"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        raw.iter().any(|i| i.starts_with("flamelet:host/store")),
+        "{raw:?}"
+    );
+}
+
+/// The same uploads through `ingest`: folded, pprof (raw body) and Push (Connect JSON).
+fn ingest_everything(ingest: &Http) {
+    let r = ingest.post(
+        &format!("/ingest?name=app.cpu%7Benv%3Dprod%7D&from={T0}"),
+        WORKED_EXAMPLE.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "folded: {}", r.body);
+    let pprof = corpus("pprof/cpu.pb.gz");
+    let r = ingest.post(
+        &format!("/ingest?name=goapp&from={T0}&format=pprof"),
+        &pprof,
+    );
+    assert_eq!(r.status, 200, "pprof: {}", r.body);
+    let push = json!({"series": [{
+        "labels": [{"name": "service_name", "value": "pushed"}, {"name": "__name__", "value": "process_cpu"}],
+        "samples": [{"rawProfile": base64::engine::general_purpose::STANDARD.encode(&pprof)}],
+    }]});
+    let r = ingest.post_with(
+        "/push.v1.PusherService/Push",
+        &[CONNECT_JSON],
+        push.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "Push: {}", r.body);
+}
+
+/// What a client sees of the data: renders and Connect queries.
+fn answers(query: &Http) -> Vec<Value> {
+    let range = format!("from={}&until={}", T0 - 600, T0 + 600);
+    let mut out = Vec::new();
+    for q in ["app.cpu%7B%7D", "app.cpu%7Benv%3D%22prod%22%7D"] {
+        let r = query.get(&format!("/pyroscope/render?query={q}&{range}&format=json"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        out.push(r.json());
+    }
+    let r = query.get(&format!(
+        "/pyroscope/label-values?label=service_name&{range}"
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    out.push(r.json());
+    let (start, end) = ((T0 - 600) * 1000, (T0 + 600) * 1000);
+    for (method, body) in [
+        (
+            "ProfileTypes",
+            json!({"start": start.to_string(), "end": end.to_string()}),
+        ),
+        (
+            "LabelValues",
+            json!({"name": "service_name", "start": start.to_string(), "end": end.to_string()}),
+        ),
+        (
+            "SelectMergeStacktraces",
+            json!({
+                "profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                "labelSelector": "{service_name=\"goapp\"}",
+                "start": start.to_string(), "end": end.to_string(), "maxNodes": "100",
+            }),
+        ),
+        (
+            "SelectSeries",
+            json!({
+                "profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                "labelSelector": "{}", "groupBy": ["service_name"], "step": 60.0,
+                "start": start.to_string(), "end": end.to_string(),
+            }),
+        ),
+    ] {
+        let r = query.post_with(
+            &format!("/querier.v1.QuerierService/{method}"),
+            &[CONNECT_JSON],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{method}: {}", r.body);
+        out.push(r.json());
+    }
+    out
+}
+
+fn provider_env(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    [
+        ("FLAMELET_S3_BUCKET", bucket),
+        ("FLAMELET_S3_PREFIX", prefix),
+        ("FLAMELET_S3_ENDPOINT", s3.endpoint.as_str()),
+        ("FLAMELET_S3_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("FLAMELET_COMPACTION_GRACE_SECONDS", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn borrowed(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[test]
+fn wasmtime_serve_runs_the_packaged_app_with_the_answers_of_flamelet_serve() {
+    let s3 = S3Server::start();
+    let native_storage = s3.bucket("flamelet", "native");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = dist::package(tmp.path(), &s3.endpoint, "flamelet", "wasm");
+    let env = provider_env(&s3, "flamelet", "wasm");
+    let serve =
+        |id: &str| WasmtimeServe::start(&out.join(format!("flamelet-{id}.wasm")), &borrowed(&env));
+    let (ingest, query, compact) = (serve("ingest"), serve("query"), serve("compact"));
+    // The reference: flamelet serve with its native S3 client, on another prefix.
+    let native = FlameletServer::start_with(&native_storage, &["--no-cron"]);
+
+    ingest_everything(&ingest);
+    ingest_everything(&native);
+    let before = answers(&query);
+    assert_eq!(before, answers(&native));
+    assert_eq!(before[0]["flamebearer"]["numTicks"], 40_000_000);
+
+    // A compaction pass through the compact component's HTTP route.
+    let r = compact.post("/flamelet/compact", b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let report = r.json();
+    assert_eq!(
+        report["merged"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(report["merged"][0]["l0_inputs"], 3, "{report}");
+    assert_eq!(answers(&query), before, "compaction changes no answer");
+
+    // flamelet serve on the same prefix reads what the packaged components wrote.
+    let same = FlameletServer::start_with(&s3.bucket_url("flamelet", "wasm"), &["--no-cron"]);
+    assert_eq!(answers(&same), before);
+    let keys = s3.keys("flamelet");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("wasm/tenants/anonymous/"))
+            && keys
+                .iter()
+                .any(|k| k.starts_with("native/tenants/anonymous/")),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn flamelet_serve_runs_the_packaged_app_and_refuses_unlisted_destinations() {
+    let s3 = S3Server::start();
+    s3.bucket("composed", "");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = dist::package(tmp.path(), &s3.endpoint, "composed", "");
+    let manifest = out.join("spin.toml");
+    let creds = [
+        "--env",
+        "AWS_ACCESS_KEY_ID=test",
+        "--env",
+        "AWS_SECRET_ACCESS_KEY=test",
+    ];
+    let s = FlameletServer::start_with(
+        "memory://",
+        &[
+            &["--no-cron", "--manifest", manifest.to_str().unwrap()],
+            &creds[..],
+        ]
+        .concat(),
+    );
+    ingest_everything(&s);
+    let got = answers(&s);
+    assert_eq!(got[0]["flamebearer"]["numTicks"], 40_000_000);
+    let keys = s3.keys("composed");
+    assert!(
+        keys.iter().any(|k| k.starts_with("tenants/anonymous/")),
+        "the composed components wrote to the bucket, not the host's storage: {keys:?}"
+    );
+    drop(s);
+
+    // The same app with a manifest that lists another destination: the bucket is out of reach.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let listed = |host: &str| format!("allowed_outbound_hosts = [\"{host}\"]");
+    let elsewhere = text.replace(&listed(&s3.endpoint), &listed("http://127.0.0.1:1"));
+    assert_ne!(elsewhere, text);
+    // Only allowed_outbound_hosts changed; the components still aim at moto.
+    assert!(elsewhere.contains(&format!("FLAMELET_S3_ENDPOINT = \"{}\"", s3.endpoint)));
+    let fenced = out.join("fenced.toml");
+    std::fs::write(&fenced, &elsewhere).unwrap();
+    let s = FlameletServer::start_with(
+        "memory://",
+        &[
+            &["--no-cron", "--manifest", fenced.to_str().unwrap()],
+            &creds[..],
+        ]
+        .concat(),
+    );
+    let r = s.post(&format!("/ingest?name=x&from={T0}"), b"a;b 1\n");
+    assert!(r.status >= 500, "{} {}", r.status, r.body);
+    let metrics = s.get("/metrics").body;
+    assert!(
+        metrics
+            .contains("flamelet_outbound_requests_total{component=\"ingest\",allowed=\"false\"}"),
+        "{metrics}"
+    );
+    assert!(
+        s.log()
+            .contains("may not send a request to http://127.0.0.1"),
+        "{}",
+        s.log()
+    );
+}
