@@ -12,5 +12,6 @@ mod profiles;
 mod provider;
 mod querier;
 mod query;
+mod scale;
 mod storage;
 mod util;

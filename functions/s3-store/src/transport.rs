@@ -170,30 +170,50 @@ async fn send_once(parts: &http::request::Parts, body: Bytes) -> Attempt {
     }
 }
 
-/// Classifies a `wasi:http` failure the way object_store's retry and error reports expect.
+/// Classifies a `wasi:http` failure (an `ErrorCode` from the host, or an I/O error of the
+/// body streams) the way object_store's retry and error reports expect.
 fn error_kind(e: &wstd::http::Error) -> HttpErrorKind {
-    match e.downcast_ref::<ErrorCode>() {
-        Some(
-            ErrorCode::DnsTimeout
-            | ErrorCode::DnsError(_)
-            | ErrorCode::DestinationNotFound
-            | ErrorCode::DestinationUnavailable
-            | ErrorCode::DestinationIpUnroutable
-            | ErrorCode::ConnectionRefused
-            | ErrorCode::ConnectionTimeout,
-        ) => HttpErrorKind::Connect,
-        Some(
-            ErrorCode::ConnectionReadTimeout
-            | ErrorCode::ConnectionWriteTimeout
-            | ErrorCode::HttpResponseTimeout,
-        ) => HttpErrorKind::Timeout,
-        Some(
-            ErrorCode::ConnectionTerminated
-            | ErrorCode::ConnectionLimitReached
-            | ErrorCode::HttpResponseIncomplete,
-        ) => HttpErrorKind::Interrupted,
+    for cause in e.chain() {
+        if let Some(code) = cause.downcast_ref::<ErrorCode>() {
+            return code_kind(code);
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io_kind(io.kind());
+        }
+    }
+    HttpErrorKind::Unknown
+}
+
+fn code_kind(code: &ErrorCode) -> HttpErrorKind {
+    match code {
+        ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTimeout => HttpErrorKind::Connect,
+        ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::HttpResponseTimeout => HttpErrorKind::Timeout,
+        // A connection that broke mid-exchange; hosts report hyper's failures (a reset, an
+        // early close) as protocol errors.
+        ErrorCode::ConnectionTerminated
+        | ErrorCode::ConnectionLimitReached
+        | ErrorCode::HttpResponseIncomplete
+        | ErrorCode::HttpProtocolError => HttpErrorKind::Interrupted,
         // TLS failures, a destination the host refuses, malformed messages: trying again
         // changes nothing.
         _ => HttpErrorKind::Unknown,
+    }
+}
+
+/// wstd reports a failed read or write of a body stream as an `io::Error` (of kind `Other`,
+/// with the host's description, e.g. "connection reset"): the connection broke mid-exchange.
+fn io_kind(kind: std::io::ErrorKind) -> HttpErrorKind {
+    match kind {
+        std::io::ErrorKind::ConnectionRefused => HttpErrorKind::Connect,
+        std::io::ErrorKind::TimedOut => HttpErrorKind::Timeout,
+        _ => HttpErrorKind::Interrupted,
     }
 }
