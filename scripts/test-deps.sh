@@ -3,7 +3,8 @@
 # for the storage tests, the pyroscope-io client and Google's protobuf runtime (the corpus
 # tests' independent pprof decoder), from npm the @pyroscope/nodejs client
 # (into tests/clients/node), and from crates.io the `pyroscope` crate, built into the Rust
-# client program (target/clients/rust), and `wasmtime-cli` (the host the project did not write,
+# client program (target/clients/rust), Azurite from npm (into tests/emulators) with the
+# azure-storage-blob client from PyPI that creates its containers, and `wasmtime-cli` (the host the project did not write,
 # for the packaged components). Debian's clang compiles the S3 provider component's C (ring,
 # for request signing) for wasm32. Does nothing when they are already there.
 set -euo pipefail
@@ -30,11 +31,19 @@ fi
 if ! python3 -c "import google.protobuf" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "protobuf==5.29.3"
 fi
-python3 -c "import moto.server, pyroscope, google.protobuf"
+if ! python3 -c "import azure.storage.blob" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check "azure-storage-blob==12.24.0"
+fi
+python3 -c "import moto.server, pyroscope, google.protobuf, azure.storage.blob"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 node_dir="$root/tests/clients/node"
 if [ ! -d "$node_dir/node_modules/@pyroscope/nodejs" ]; then
     npm install --no-audit --no-fund --silent --prefix "$node_dir"
+fi
+# Azurite, the Azure Blob Storage emulator the az:// tests run against.
+emulators="$root/tests/emulators"
+if [ ! -x "$emulators/node_modules/.bin/azurite-blob" ]; then
+    npm install --no-audit --no-fund --silent --prefix "$emulators"
 fi
 # The Rust client (the `pyroscope` crate from crates.io); cargo does nothing when it is built.
 cargo build --quiet --release -j 2 --manifest-path "$root/tests/clients/rust/Cargo.toml" \

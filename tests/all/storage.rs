@@ -1,6 +1,6 @@
 //! The core's storage conformance suite (`flamelet::storage::conformance`), run against every
-//! backend of the host: memory, a local directory and a real S3 server. Then the whole server
-//! on S3.
+//! backend of the host: memory, a local directory, a real S3 server (moto) and Azure's
+//! emulator (Azurite). Then the whole server on each of the last two.
 
 use std::ops::Range;
 
@@ -9,6 +9,7 @@ use flamelet::storage::conformance;
 use flamelet::storage::store::{ListPage, ObjectStore, PutMode, StoreError};
 use flamelet_host::storage::Storage;
 
+use crate::util::azurite::Azurite;
 use crate::util::s3::S3Server;
 use crate::util::{FlameletServer, T0, WORKED_EXAMPLE};
 
@@ -92,10 +93,21 @@ fn s3_conforms() {
 }
 
 #[test]
-fn the_server_on_s3_ingests_queries_compacts_and_restarts() {
-    let s3 = S3Server::start();
-    let storage = s3.bucket("flamelet", "prod");
-    let s = FlameletServer::start_with(&storage, &["--no-cron"]);
+fn azure_conforms() {
+    let azurite = Azurite::start();
+    run(&azurite.container("conformance", ""));
+    run(&azurite.container("prefixed", "some/prefix"));
+    let keys = azurite.keys("prefixed");
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k.starts_with("some/prefix/")),
+        "{keys:?}"
+    );
+}
+
+/// Ingest, query, compact, restart on `storage` (under the prefix `prod`); `keys` lists what
+/// the bucket holds.
+fn ingest_query_compact_restart(storage: &str, keys: impl Fn() -> Vec<String>) {
+    let s = FlameletServer::start_with(storage, &["--no-cron"]);
     s.ingest("app.alloc_objects{env=a}", T0, WORKED_EXAMPLE);
     s.ingest("app.alloc_objects{env=b}", T0 + 20, "a;z 6\n");
     let before = s.render("app.alloc_objects{}", T0 - 60, T0 + 60, "&groupBy=env");
@@ -107,30 +119,36 @@ fn the_server_on_s3_ingests_queries_compacts_and_restarts() {
         before
     );
     drop(s);
-    let again = FlameletServer::start_with(&storage, &["--no-cron"]);
+    let again = FlameletServer::start_with(storage, &["--no-cron"]);
     assert_eq!(
         again.render("app.alloc_objects{}", T0 - 60, T0 + 60, "&groupBy=env"),
         before
     );
-    let keys = s3.keys("flamelet");
+    let keys = keys();
     assert!(
         keys.iter()
             .all(|k| k.starts_with("prod/tenants/anonymous/")),
         "{keys:?}"
     );
-    assert_eq!(
-        keys.iter().filter(|k| k.contains("/l0/")).count(),
-        2,
-        "{keys:?}"
-    );
-    assert_eq!(
-        keys.iter().filter(|k| k.contains("/segments/")).count(),
-        1,
-        "{keys:?}"
-    );
-    assert_eq!(
-        keys.iter().filter(|k| k.contains("/manifests/")).count(),
-        1,
-        "{keys:?}"
-    );
+    for (kind, n) in [("/l0/", 2), ("/segments/", 1), ("/manifests/", 1)] {
+        assert_eq!(
+            keys.iter().filter(|k| k.contains(kind)).count(),
+            n,
+            "{kind}: {keys:?}"
+        );
+    }
+}
+
+#[test]
+fn the_server_on_s3_ingests_queries_compacts_and_restarts() {
+    let s3 = S3Server::start();
+    ingest_query_compact_restart(&s3.bucket("flamelet", "prod"), || s3.keys("flamelet"));
+}
+
+#[test]
+fn the_server_on_azure_ingests_queries_compacts_and_restarts() {
+    let azurite = Azurite::start();
+    ingest_query_compact_restart(&azurite.container("flamelet", "prod"), || {
+        azurite.keys("flamelet")
+    });
 }

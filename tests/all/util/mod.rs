@@ -1,5 +1,6 @@
 //! Test harness: the real `flamelet` binary on a free port with a temporary data directory.
 
+pub mod azurite;
 pub mod dist;
 pub mod s3;
 pub mod server;
