@@ -352,18 +352,14 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    if let Command::Package(args) = cli.command {
-        return package(args);
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    match Cli::parse().command {
+        Command::Serve(args) => runtime()?.block_on(serve(args)),
+        Command::Compact(args) => runtime()?.block_on(compact(args)),
+        Command::Package(args) => package(args),
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve(args).await,
-            Command::Compact(args) => compact(args).await,
-            Command::Package(_) => Ok(()),
-        }
-    })
 }
