@@ -149,9 +149,9 @@ pub fn dist_manifest(manifest: &str, deployment: &Deployment) -> anyhow::Result<
     let body = toml::to_string_pretty(&doc).context("writing dist/spin.toml")?;
     Ok(format!(
         "# Made by `flamelet package` from the repository's spin.toml: each component is a function\n\
-         # composed with the S3 storage provider and imports only wasi:*. Credentials are not\n\
-         # written here: pass AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY at deploy time\n\
-         # (`spin up --env …`, `wasmtime serve --env …`).\n{body}"
+         # composed with the S3 storage provider and imports only wasi:*. Credentials are\n\
+         # written here only when `flamelet package --env` named them: else pass\n\
+         # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY at deploy time (`spin up --env …`).\n{body}"
     ))
 }
 
