@@ -271,3 +271,111 @@ fn an_unreachable_endpoint_is_an_error_after_retries() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A loopback HTTP proxy in front of moto that answers the first `fail.len()` requests with
+/// the given statuses instead of forwarding them: S3's throttling and server errors, on cue.
+struct FaultyProxy {
+    /// `http://127.0.0.1:PORT`.
+    endpoint: String,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultyProxy {
+    fn start(upstream: &str, fail: Vec<u16>) -> FaultyProxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        std::thread::spawn(move || {
+            // One request per connection: wasi:http hosts open a connection per request.
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let request = read_message(&mut conn);
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                if let Some(status) = fail.get(n) {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
+                let mut moto = std::net::TcpStream::connect(&upstream).unwrap();
+                moto.write_all(&request).unwrap();
+                let answer = read_message(&mut moto);
+                let _ = conn.write_all(&answer);
+                let _ = conn.flush();
+                let mut rest = Vec::new();
+                let _ = conn.read_to_end(&mut rest);
+            }
+        });
+        FaultyProxy { endpoint, seen }
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Reads one HTTP/1.1 message (head and a `Content-Length` body).
+fn read_message(stream: &mut impl std::io::Read) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).unwrap_or(0) == 0 {
+            return buf;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if std::io::Read::read_exact(stream, &mut body).is_ok() {
+        buf.extend(body);
+    }
+    buf
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried() {
+    let s3 = S3Server::start();
+    s3.bucket("faults", "");
+    let proxy = FaultyProxy::start(&s3.endpoint, vec![503, 500, 429]);
+    let p = Provider::start(&settings(&proxy.endpoint, "faults", ""));
+    // 503, then 500 (retried: an overwrite may be repeated), then 429, then moto.
+    p.put("a/1", Bytes::from_static(b"one"), PutMode::Overwrite)
+        .unwrap();
+    assert_eq!(proxy.requests(), 4);
+    assert_eq!(&p.get("a/1").unwrap()[..], b"one");
+}
+
+#[test]
+fn a_create_that_may_have_landed_is_not_retried() {
+    let s3 = S3Server::start();
+    s3.bucket("ambiguous", "");
+    // A 500 to a create-only put: S3 may or may not have stored it; a retry could find the
+    // object and call the key taken, so the provider reports the failure instead.
+    let proxy = FaultyProxy::start(&s3.endpoint, vec![500]);
+    let p = Provider::start(&settings(&proxy.endpoint, "ambiguous", ""));
+    assert!(matches!(
+        p.put("a/1", Bytes::from_static(b"x"), PutMode::Create),
+        Err(StoreError::Other { .. })
+    ));
+    assert_eq!(proxy.requests(), 1, "not retried");
+    // Throttling is retried even for a create: the request was refused, not carried out.
+    let proxy = FaultyProxy::start(&s3.endpoint, vec![503]);
+    let p = Provider::start(&settings(&proxy.endpoint, "ambiguous", ""));
+    p.put("a/2", Bytes::from_static(b"y"), PutMode::Create)
+        .unwrap();
+    assert_eq!(proxy.requests(), 2);
+    assert!(matches!(
+        p.put("a/2", Bytes::from_static(b"z"), PutMode::Create),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+}
