@@ -5,6 +5,8 @@
 //! component uses it inside WASM over `wasi:http`. One implementation, so both hosts keep the
 //! same contract.
 
+pub mod s3_settings;
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use http_body_util::{BodyExt, Full};
 
+use flamelet_bucket::s3_settings;
 use flamelet_host::runtime::{Limits, Outcome, Runtime, Sources};
 use flamelet_host::server;
 use flamelet_host::spin::{Router, SpinManifest};
@@ -68,19 +69,19 @@ struct PackageArgs {
     #[arg(long, default_value = "dist")]
     out: PathBuf,
     /// The S3 bucket, written into spin.toml (else give FLAMELET_S3_BUCKET at deploy time).
-    #[arg(long, env = "FLAMELET_S3_BUCKET")]
+    #[arg(long, env = s3_settings::BUCKET)]
     s3_bucket: Option<String>,
     /// A key prefix inside the bucket.
-    #[arg(long, env = "FLAMELET_S3_PREFIX")]
+    #[arg(long, env = s3_settings::PREFIX)]
     s3_prefix: Option<String>,
     /// An S3-compatible endpoint (MinIO, …); AWS's regional endpoint when unset.
-    #[arg(long, env = "FLAMELET_S3_ENDPOINT")]
+    #[arg(long, env = s3_settings::ENDPOINT)]
     s3_endpoint: Option<String>,
     /// The region.
-    #[arg(long, env = "FLAMELET_S3_REGION", default_value = "us-east-1")]
+    #[arg(long, env = s3_settings::REGION, default_value = s3_settings::DEFAULT_REGION)]
     s3_region: String,
     /// Allow a plain-HTTP endpoint.
-    #[arg(long, env = "FLAMELET_S3_ALLOW_HTTP")]
+    #[arg(long, env = s3_settings::ALLOW_HTTP)]
     s3_allow_http: bool,
     /// More environment for every component, KEY=VALUE (repeatable).
     #[arg(long = "env", value_parser = key_value)]
@@ -304,12 +305,12 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
     let provider = std::fs::read(&args.provider)
         .with_context(|| format!("reading the provider {}", args.provider.display()))?;
     let mut environment: std::collections::BTreeMap<String, String> = [
-        ("FLAMELET_S3_BUCKET", args.s3_bucket),
-        ("FLAMELET_S3_PREFIX", args.s3_prefix),
-        ("FLAMELET_S3_ENDPOINT", args.s3_endpoint.clone()),
-        ("FLAMELET_S3_REGION", Some(args.s3_region.clone())),
+        (s3_settings::BUCKET, args.s3_bucket),
+        (s3_settings::PREFIX, args.s3_prefix),
+        (s3_settings::ENDPOINT, args.s3_endpoint.clone()),
+        (s3_settings::REGION, Some(args.s3_region.clone())),
         (
-            "FLAMELET_S3_ALLOW_HTTP",
+            s3_settings::ALLOW_HTTP,
             args.s3_allow_http.then(|| "true".to_string()),
         ),
     ]

@@ -183,23 +183,16 @@ impl ObjectStore for Provider {
     }
 }
 
-fn settings<'a>(endpoint: &'a str, bucket: &'a str, prefix: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("FLAMELET_S3_BUCKET", bucket),
-        ("FLAMELET_S3_PREFIX", prefix),
-        ("FLAMELET_S3_ENDPOINT", endpoint),
-        ("FLAMELET_S3_ALLOW_HTTP", "true"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-    ]
-}
-
 #[test]
 fn the_provider_conforms_on_s3() {
     let s3 = S3Server::start();
     s3.bucket("provider", "");
-    conformance::check(&Provider::start(&settings(&s3.endpoint, "provider", "")));
-    conformance::check(&Provider::start(&settings(
+    conformance::check(&Provider::start(&dist::provider_env(
+        &s3.endpoint,
+        "provider",
+        "",
+    )));
+    conformance::check(&Provider::start(&dist::provider_env(
         &s3.endpoint,
         "provider",
         "some/prefix",
@@ -215,7 +208,7 @@ fn the_provider_conforms_on_s3() {
 fn listings_are_paged_by_the_bucket() {
     let s3 = S3Server::start();
     s3.bucket("pages", "");
-    let p = Provider::start(&settings(&s3.endpoint, "pages", ""));
+    let p = Provider::start(&dist::provider_env(&s3.endpoint, "pages", ""));
     let keys: Vec<String> = (0..25).map(|i| format!("t/{i:03}")).collect();
     for k in &keys {
         p.put(k, Bytes::from_static(b"x"), PutMode::Create).unwrap();
@@ -246,7 +239,7 @@ fn a_missing_or_bad_setting_names_the_variable_and_does_not_trap() {
         }
         other => panic!("{other:?}"),
     }
-    let mut bad = settings("http://127.0.0.1:1", "b", "");
+    let mut bad = dist::provider_env("http://127.0.0.1:1", "b", "");
     bad.push(("FLAMELET_S3_ALLOW_HTTP", "yes please"));
     bad.retain(|(k, v)| *k != "FLAMELET_S3_ALLOW_HTTP" || *v != "true");
     let p = Provider::start(&bad);
@@ -265,9 +258,11 @@ fn a_missing_or_bad_setting_names_the_variable_and_does_not_trap() {
 
 #[test]
 fn an_unreachable_endpoint_is_an_error_after_retries() {
-    let p = Provider::start(&settings("http://127.0.0.1:1", "b", ""));
+    let p = Provider::start(&dist::provider_env("http://127.0.0.1:1", "b", ""));
     match p.get("a/b") {
-        Err(StoreError::Other { message }) => assert!(message.contains("attempts"), "{message}"),
+        Err(StoreError::Other { message }) => {
+            assert!(message.contains("after 4 attempts"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -347,7 +342,7 @@ fn throttling_and_server_errors_are_retried() {
     let s3 = S3Server::start();
     s3.bucket("faults", "");
     let proxy = FaultyProxy::start(&s3.endpoint, vec![503, 500, 429]);
-    let p = Provider::start(&settings(&proxy.endpoint, "faults", ""));
+    let p = Provider::start(&dist::provider_env(&proxy.endpoint, "faults", ""));
     // 503, then 500 (retried: an overwrite may be repeated), then 429, then moto.
     p.put("a/1", Bytes::from_static(b"one"), PutMode::Overwrite)
         .unwrap();
@@ -362,7 +357,7 @@ fn a_create_that_may_have_landed_is_not_retried() {
     // A 500 to a create-only put: S3 may or may not have stored it; a retry could find the
     // object and call the key taken, so the provider reports the failure instead.
     let proxy = FaultyProxy::start(&s3.endpoint, vec![500]);
-    let p = Provider::start(&settings(&proxy.endpoint, "ambiguous", ""));
+    let p = Provider::start(&dist::provider_env(&proxy.endpoint, "ambiguous", ""));
     assert!(matches!(
         p.put("a/1", Bytes::from_static(b"x"), PutMode::Create),
         Err(StoreError::Other { .. })
@@ -370,7 +365,7 @@ fn a_create_that_may_have_landed_is_not_retried() {
     assert_eq!(proxy.requests(), 1, "not retried");
     // Throttling is retried even for a create: the request was refused, not carried out.
     let proxy = FaultyProxy::start(&s3.endpoint, vec![503]);
-    let p = Provider::start(&settings(&proxy.endpoint, "ambiguous", ""));
+    let p = Provider::start(&dist::provider_env(&proxy.endpoint, "ambiguous", ""));
     p.put("a/2", Bytes::from_static(b"y"), PutMode::Create)
         .unwrap();
     assert_eq!(proxy.requests(), 2);

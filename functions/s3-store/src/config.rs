@@ -5,30 +5,15 @@ use std::sync::Arc;
 
 use flamelet::error::ConfigError;
 use flamelet::storage::store::StoreError;
+use flamelet_bucket::s3_settings::{
+    ACCESS_KEY_ID, ALLOW_HTTP, BUCKET, DEFAULT_REGION, ENDPOINT, PREFIX, REGION, SECRET_ACCESS_KEY,
+    SESSION_TOKEN,
+};
 use flamelet_bucket::{Bucket, Listing};
 use object_store::aws::AmazonS3Builder;
 use object_store::{ObjectStore, RetryConfig};
 
 use crate::transport::WasiConnector;
-
-/// The bucket (required).
-pub const BUCKET: &str = "FLAMELET_S3_BUCKET";
-/// A key prefix inside the bucket, so several deployments can share one.
-pub const PREFIX: &str = "FLAMELET_S3_PREFIX";
-/// The S3 endpoint, for S3-compatible servers (MinIO, moto…); AWS when unset.
-pub const ENDPOINT: &str = "FLAMELET_S3_ENDPOINT";
-/// The region; else `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`.
-pub const REGION: &str = "FLAMELET_S3_REGION";
-/// `true` to allow an `http://` endpoint.
-pub const ALLOW_HTTP: &str = "FLAMELET_S3_ALLOW_HTTP";
-/// The credentials, as every AWS tool names them.
-pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
-/// The secret that goes with [`ACCESS_KEY_ID`].
-pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
-/// A session token, for temporary credentials.
-pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
-
-const DEFAULT_REGION: &str = "us-east-1";
 
 /// Where and how to reach the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,23 @@ pub fn provider() -> &'static Path {
     })
 }
 
+/// The provider's settings for `bucket` (and `prefix`) on the S3 server at `endpoint`, with
+/// moto's test credentials.
+pub fn provider_env<'a>(
+    endpoint: &'a str,
+    bucket: &'a str,
+    prefix: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("FLAMELET_S3_BUCKET", bucket),
+        ("FLAMELET_S3_PREFIX", prefix),
+        ("FLAMELET_S3_ENDPOINT", endpoint),
+        ("FLAMELET_S3_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]
+}
+
 /// Runs `flamelet package` into `out` for `bucket` (and `prefix`) on the S3 server at
 /// `endpoint`, and returns `out`.
 pub fn package(out: &Path, endpoint: &str, bucket: &str, prefix: &str) -> PathBuf {
