@@ -2,7 +2,7 @@
 //! every figure of the report is produced and sane. Never a time assertion: counts and
 //! equalities only, and that each measurement is a positive, finite number.
 
-use crate::util::server;
+use crate::util::{dist, s3, server, wasmtime};
 
 #[path = "../../host/benches/suite/harness/mod.rs"]
 mod harness;
@@ -65,6 +65,25 @@ fn benchmark_harness_produces_every_figure() {
     assert!(report.idle_rss_kib > 0);
     assert!(report.rss_24h_before_kib > 0 && report.rss_24h_after_kib > 0);
 
+    // The deployable artefact's 24 h flame graph (same totals, asserted inside) makes the
+    // native client's S3 requests over wasi:http, plus one per retry it logged.
+    let p = report.packaged.as_ref().expect("the packaged leg ran");
+    assert!(p.objects > 0 && p.bytes > 0, "{p:?}");
+    measured("wasmtime serve", &p.wasmtime_ms);
+    measured("native S3", &p.native_ms);
+    measured("composed in flamelet", &p.composed_ms);
+    assert!(p.native_requests >= 2.0, "{p:?}");
+    assert_eq!(
+        p.wasmtime_requests,
+        p.native_requests + p.wasmtime_retries,
+        "{p:?}"
+    );
+    assert_eq!(
+        p.composed_requests,
+        p.native_requests + p.composed_retries,
+        "{p:?}"
+    );
+
     let md = report.markdown();
     for needle in [
         "decode floor",
@@ -72,6 +91,7 @@ fn benchmark_harness_produces_every_figure() {
         "| 30 d |",
         "Stored per profile",
         "peak RSS",
+        "deployable artefact",
     ] {
         assert!(md.contains(needle), "{needle} missing from:\n{md}");
     }

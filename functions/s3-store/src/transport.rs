@@ -117,6 +117,15 @@ async fn send_with_retries(req: HttpRequest) -> Result<HttpResponse, HttpError> 
     loop {
         let attempt = send_once(&parts, body.clone()).await;
         if attempt_no < MAX_ATTEMPTS && retryable(create_only, &attempt) {
+            // Logged, so that a bucket that keeps failing shows before the request does.
+            let why = match &attempt {
+                Attempt::Answered(resp) => resp.status().to_string(),
+                Attempt::Failed(kind, message) => format!("{kind:?}: {message}"),
+            };
+            eprintln!(
+                "flamelet-s3-store: retrying {} {} (attempt {attempt_no} of {MAX_ATTEMPTS}): {why}",
+                parts.method, parts.uri
+            );
             wstd::task::sleep(backoff.into()).await;
             backoff *= 2;
             attempt_no += 1;

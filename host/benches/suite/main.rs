@@ -2,9 +2,11 @@
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
-#[path = "../../../tests/all/util/server.rs"]
-#[allow(dead_code)]
-mod server;
+#[path = "../../../tests/all/util/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod util;
+
+use util::{dist, s3, server, wasmtime};
 
 mod harness;
 
@@ -39,6 +41,17 @@ fn main() {
                 t.elapsed().as_secs_f64() * 1e3
             );
         }
+        return;
+    }
+    // `--packaged`: only the deployable-artefact leg, on the compacted data set of an earlier
+    // run.
+    if args.iter().any(|a| a == "--packaged") {
+        let dir = harness::compacted_dir(&config);
+        let total = harness::native_flame_graph(&dir, 24);
+        println!(
+            "{}",
+            harness::packaged::measure(&dir, config.rounds, total).markdown()
+        );
         return;
     }
     let report = harness::run(&config);

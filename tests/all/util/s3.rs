@@ -10,6 +10,8 @@ pub struct S3Server {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// moto's request log (werkzeug writes one line per request answered).
+    log: tempfile::NamedTempFile,
 }
 
 impl S3Server {
@@ -21,6 +23,7 @@ impl S3Server {
             .local_addr()
             .unwrap()
             .port();
+        let log = tempfile::NamedTempFile::new().expect("a log file");
         let child = Command::new("python3")
             .args([
                 "-m",
@@ -31,12 +34,13 @@ impl S3Server {
                 &port.to_string(),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().expect("the log file"))
             .spawn()
             .expect("starting moto");
         let server = S3Server {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            log,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while ureq::get(&server.endpoint).call().is_err() {
@@ -65,6 +69,17 @@ impl S3Server {
             "s3://{bucket}/{prefix}?endpoint={}&allow_http=true&region=us-east-1&access_key_id=test&secret_access_key=test",
             self.endpoint
         )
+    }
+
+    /// HTTP requests moto has answered so far, from its log: what a bucket bills, whoever
+    /// made them. werkzeug writes a request's line just after answering it.
+    pub fn requests(&self) -> usize {
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("] \"") && l.contains(" HTTP/1.1\" "))
+            .count()
     }
 
     /// Lists the keys in a bucket (raw S3 ListObjectsV2), to check where objects went.

@@ -8,6 +8,7 @@
 
 mod data;
 mod dir_store;
+pub mod packaged;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +20,7 @@ use flamelet::wire::proto::querier::v1::{
 };
 use prost::Message;
 
-use super::server::{self, FlameletServer};
+use super::server::{self, FlameletServer, Http};
 use data::Service;
 use dir_store::DirStore;
 
@@ -342,6 +343,8 @@ pub struct Report {
     pub rss_24h_before_kib: u64,
     pub rss_24h_after_kib: u64,
     pub rss_reset_worked: bool,
+    /// The 24 h flame graph through the deployable artefact against the native S3 path.
+    pub packaged: Option<packaged::Packaged>,
 }
 
 /// Runs everything.
@@ -469,6 +472,9 @@ pub fn run(config: &Config) -> Report {
         row.native_ms = Stat::of(ms).scaled(1e3);
     }
     raw_scan(config, &services[0], &mut rows);
+    if let Some(day) = rows.iter().find(|r| r.hours == 24) {
+        report.packaged = Some(packaged::measure(&after, config.rounds, day.total));
+    }
     report.queries = rows;
     report
 }
@@ -494,8 +500,9 @@ fn flame_graph_total(body: &[u8]) -> i64 {
         .map_or(0, |f| f.total)
 }
 
-/// The flame graph of the last `hours` through the server; returns its total.
-fn flame_graph(server: &FlameletServer, from: i64, until: i64) -> i64 {
+/// The flame graph of [from, until) through a server (the host, or `wasmtime serve`); returns
+/// its total.
+fn flame_graph(server: &Http, from: i64, until: i64) -> i64 {
     let r = server.post_raw(
         "/querier.v1.QuerierService/SelectMergeStacktraces",
         &[("Content-Type", "application/proto")],
@@ -1003,6 +1010,10 @@ impl Report {
                 " (peak since start: clear_refs was refused)"
             }
         ));
+        if let Some(p) = &self.packaged {
+            line(String::new());
+            out.push_str(&p.markdown());
+        }
         out
     }
 }
