@@ -3,6 +3,7 @@
 //! the current version's fixtures anew — only when a format version is added, never to make a
 //! failing test pass. Older versions' fixtures are never rewritten.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -201,19 +202,13 @@ fn v2_segment() -> SegmentData {
 
 #[test]
 fn segment_v2_fixture_decodes_to_the_same_values() {
+    // Frozen: written by the format-2 encoder, never rewritten (bless writes format 3's).
     let parquet = data_dir().join("segment/v2/basic.parquet");
     let expected = data_dir().join("segment/v2/basic.expected.json");
-    if bless() {
-        let data = v2_segment();
-        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
-        std::fs::write(&parquet, segment::encode(&data).unwrap()).unwrap();
-        std::fs::write(
-            &expected,
-            serde_json::to_string_pretty(&as_json(&data)).unwrap() + "\n",
-        )
-        .unwrap();
-    }
-    let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let bytes = std::fs::read(&parquet).expect("the format-2 fixture");
+    let reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
+    assert_eq!(reader.meta().format, 2);
+    assert!(!reader.has_sums());
     let decoded = segment::decode(Bytes::from(bytes)).expect("v2 segment decodes");
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
@@ -259,6 +254,73 @@ fn segment_v2_fixture_decodes_to_the_same_values() {
     assert_eq!(
         spans.iter().filter(|s| **s == "00000000000000ab").count(),
         2
+    );
+}
+
+/// Per (series, stack) sums and per-profile totals of a segment's samples, computed here
+/// from the rows, the way a reader of the per-profile rows would.
+fn sums_of(d: &SegmentData) -> (Vec<(u32, u32, i64)>, Vec<(u32, i64, i64)>) {
+    let s = &d.samples;
+    let mut sums: BTreeMap<(u32, u32), i64> = BTreeMap::new();
+    let mut totals: BTreeMap<(u32, i64), i64> = BTreeMap::new();
+    for i in 0..s.len() {
+        *sums.entry((s.series[i], s.stack[i])).or_default() += s.value[i];
+        *totals.entry((s.series[i], s.time[i])).or_default() += s.value[i];
+    }
+    (
+        sums.into_iter().map(|((a, b), v)| (a, b, v)).collect(),
+        totals.into_iter().map(|((a, b), v)| (a, b, v)).collect(),
+    )
+}
+
+#[test]
+fn segment_v3_fixture_decodes_to_the_same_values_and_sums() {
+    let parquet = data_dir().join("segment/v3/with-sums.parquet");
+    if bless() {
+        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
+        std::fs::write(&parquet, segment::encode_with_sums(&v2_segment()).unwrap()).unwrap();
+    }
+    let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
+    assert_eq!(reader.meta().format, 3);
+    assert!(reader.has_sums());
+    let decoded = segment::decode(Bytes::from(bytes)).expect("v3 segment decodes");
+    assert_eq!(
+        decoded,
+        v2_segment(),
+        "the samples and tables are format 2's"
+    );
+    let (want_sums, want_totals) = sums_of(&decoded);
+    assert!(
+        want_sums.len() < decoded.samples.len(),
+        "the fixture has stacks to sum"
+    );
+    let nodes = decoded.nodes.len();
+    let sums = reader.read_stack_sums(&|_| true, nodes).unwrap();
+    let got: Vec<(u32, u32, i64)> = (0..sums.len())
+        .map(|i| (sums.series[i], sums.stack[i], sums.value[i]))
+        .collect();
+    assert_eq!(got, want_sums);
+    let min_time = decoded.time_range().unwrap().0;
+    assert!(sums.time.iter().all(|t| *t == min_time));
+    assert!(sums.link.iter().all(|l| *l == 0));
+    assert_eq!(reader.read_profile_totals(&|_| true).unwrap(), want_totals);
+    // Series selection applies to both.
+    let only_0 = reader.read_stack_sums(&|s| s == 0, nodes).unwrap();
+    assert!(only_0.series.iter().all(|s| *s == 0) && !only_0.is_empty());
+    assert!(
+        reader
+            .read_profile_totals(&|s| s == 1)
+            .unwrap()
+            .iter()
+            .all(|t| t.0 == 1)
+    );
+    // An L0 segment carries no sums.
+    let l0 = segment::encode(&v2_segment()).unwrap();
+    assert!(
+        !segment::SegmentReader::open(Bytes::from(l0))
+            .unwrap()
+            .has_sums()
     );
 }
 

@@ -202,7 +202,7 @@ fn write_merge(
     let Some((min_time, max_time)) = data.time_range() else {
         return Ok(None);
     };
-    let bytes = Bytes::from(segment::encode(&data)?);
+    let bytes = Bytes::from(segment::encode_with_sums(&data)?);
     let hour_start = day.start_nanos() + i64::from(merge.hour) * HOUR_NANOS;
     let key = SegmentKey::new(tenant, Level::Compacted, hour_start, Ulid::new()).to_string();
     store.put(&key, bytes.clone(), PutMode::Create)?;
@@ -244,10 +244,21 @@ mod tests {
     }
 
     fn render_json(store: &SharedStore, tenant: &Tenant, q: &str) -> String {
+        render_range(store, tenant, q, T0 - 7200, T0 + 7200)
+    }
+
+    /// The render (flame graph and timeline) of `q` over [from, until] (seconds) as JSON.
+    fn render_range(
+        store: &SharedStore,
+        tenant: &Tenant,
+        q: &str,
+        from: i64,
+        until: i64,
+    ) -> String {
         let p: Vec<(String, String)> = [
             ("query", q.to_string()),
-            ("from", (T0 - 7200).to_string()),
-            ("until", (T0 + 7200).to_string()),
+            ("from", from.to_string()),
+            ("until", until.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -385,5 +396,72 @@ mod tests {
             2,
             "{keys:?}"
         );
+    }
+
+    #[test]
+    fn stack_sums_answer_exactly_what_the_rows_do() {
+        let store: SharedStore = Arc::new(MemoryStore::default());
+        let tenant = Tenant::from_header(None).unwrap();
+        for i in 0..5 {
+            let body = format!("main;work {}\nmain;idle 1\nmain;work;deep {i}\n", 3 + i);
+            push(
+                store.as_ref(),
+                &tenant,
+                "app.cpu{env=a}",
+                T0 + i * 10,
+                &body,
+            );
+            push(
+                store.as_ref(),
+                &tenant,
+                "app.cpu{env=b}",
+                T0 + 4000 + i,
+                "main;work 1\n",
+            );
+        }
+        // Whole segments (sums), ranges that cut one (rows), ends exactly on a segment's
+        // first and last profile (sums), and a selection of one series.
+        let cases = [
+            ("app.cpu{}", T0 - 7200, T0 + 7200),
+            ("app.cpu{}", T0 + 15, T0 + 7200),
+            ("app.cpu{}", T0 - 7200, T0 + 4002),
+            ("app.cpu{}", T0, T0 + 40),
+            ("app.cpu{env=\"b\"}", T0, T0 + 7200),
+        ];
+        let answers = |store: &SharedStore| -> Vec<String> {
+            cases
+                .iter()
+                .map(|(q, from, until)| render_range(store, &tenant, q, *from, *until))
+                .collect()
+        };
+        let before = answers(&store);
+        let config = CompactionConfig {
+            grace_nanos: 100,
+            max_inputs: 100,
+        };
+        run(store.as_ref(), 1_000, &config).unwrap();
+        assert_eq!(answers(&store), before);
+        // And the sums were what answered the whole-segment ranges.
+        let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
+        let summed = |from: i64, until: i64| -> Vec<bool> {
+            let mut out = Vec::new();
+            let range = crate::time::TimeRange {
+                from: from * S,
+                until: until * S,
+            };
+            let reads = crate::query::Reads {
+                sums: true,
+                ..Default::default()
+            };
+            let filter = crate::query::SampleFilter::default();
+            crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
+                out.push(part.summed);
+                Ok(())
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(summed(T0 - 7200, T0 + 7200), [true, true]);
+        assert_eq!(summed(T0 + 15, T0 + 7200), [false, true]);
     }
 }

@@ -9,13 +9,14 @@ use crate::profile::Series;
 use crate::selector::Selector;
 use crate::storage::chunks::ObjectChunks;
 use crate::storage::manifest::{self, SegmentRef};
-use crate::storage::segment::{SegmentMeta, SegmentReader, StackNode};
+use crate::storage::segment::{SegmentMeta, SegmentReader};
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
-use crate::tree::{ROOT, Tree};
+use crate::tree::Tree;
 
-use super::{QueryError, SampleFilter, scan};
+use super::stack_paths::PathIndex;
+use super::{QueryError, Reads, SampleFilter, scan};
 
 /// The merged result of a selection: tree plus per-profile totals.
 pub struct Merged {
@@ -27,23 +28,59 @@ pub struct Merged {
     pub profile_totals: BTreeMap<(u32, i64), i64>,
 }
 
+/// What a caller needs of a merge; work for the rest is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// The merged call tree.
+    pub tree: bool,
+    /// Totals per profile (timelines, series).
+    pub profile_totals: bool,
+}
+
+impl Wanted {
+    /// Tree and per-profile totals (a render with its timeline).
+    pub const ALL: Wanted = Wanted {
+        tree: true,
+        profile_totals: true,
+    };
+    /// Only the call tree (flame graphs, diffs).
+    pub const TREE: Wanted = Wanted {
+        tree: true,
+        profile_totals: false,
+    };
+    /// Only per-profile totals (time series).
+    pub const TOTALS: Wanted = Wanted {
+        tree: false,
+        profile_totals: true,
+    };
+}
+
 /// Reads every live segment of the range and merges the matching samples.
 pub fn select(
     store: &SharedStore,
     tenant: &Tenant,
     selector: &Selector,
     range: &TimeRange,
+    wanted: Wanted,
 ) -> Result<Merged> {
-    select_filtered(store, tenant, selector, range, &SampleFilter::default())
+    select_filtered(
+        store,
+        tenant,
+        selector,
+        range,
+        &SampleFilter::default(),
+        wanted,
+    )
 }
 
-/// [`select`], keeping only the samples `filter` passes.
+/// [`select`], keeping only the samples `filter` passes. What is not `wanted` stays empty.
 pub fn select_filtered(
     store: &SharedStore,
     tenant: &Tenant,
     selector: &Selector,
     range: &TimeRange,
     filter: &SampleFilter,
+    wanted: Wanted,
 ) -> Result<Merged> {
     let mut merged = Merged {
         tree: Tree::new(),
@@ -51,7 +88,13 @@ pub fn select_filtered(
         profile_totals: BTreeMap::new(),
     };
     let mut series_ids: HashMap<Series, u32> = HashMap::new();
-    scan(store, tenant, selector, range, filter, false, |part| {
+    let mut paths = PathIndex::default();
+    let reads = Reads {
+        symbols: false,
+        sums: true,
+        profile_totals: wanted.profile_totals,
+    };
+    scan(store, tenant, selector, range, filter, reads, |part| {
         let global: Vec<u32> = part
             .meta
             .series
@@ -64,33 +107,38 @@ pub fn select_filtered(
             })
             .collect();
         let samples = &part.samples;
-        let mut to_tree = ToTree {
-            nodes: vec![usize::MAX; part.nodes.len()],
-            names: vec![u32::MAX; part.strings.len()],
-        };
-        // Samples are sorted by (series, time): sum each profile's run, then add it once.
-        let mut profile: Option<((u32, i64), i64)> = None;
-        for i in 0..samples.len() {
-            let leaf = tree_node(
-                &mut merged.tree,
-                &mut to_tree,
-                &part.nodes,
-                &part.strings,
-                samples.stack[i],
-            );
-            merged.tree.add_self(leaf, samples.value[i]);
-            let key = (global[samples.series[i] as usize], samples.time[i]);
-            match &mut profile {
-                Some((k, sum)) if *k == key => *sum += samples.value[i],
-                _ => {
-                    if let Some((k, sum)) = profile.replace((key, samples.value[i])) {
-                        *merged.profile_totals.entry(k).or_default() += sum;
+        if wanted.tree {
+            let mut stacks = paths.segment(&mut merged.tree, &part.nodes, &part.strings);
+            for i in 0..samples.len() {
+                let node = stacks.tree_node(samples.stack[i]);
+                stacks.add_self(node, samples.value[i]);
+            }
+        }
+        if wanted.profile_totals && part.summed {
+            for &(series, time, total) in &part.profile_totals {
+                let t = merged
+                    .profile_totals
+                    .entry((global[series as usize], time))
+                    .or_default();
+                *t = t.saturating_add(total);
+            }
+        } else if wanted.profile_totals {
+            // Samples are sorted by (series, time): sum each profile's run, then add it once.
+            let mut profile: Option<((u32, i64), i64)> = None;
+            for i in 0..samples.len() {
+                let key = (global[samples.series[i] as usize], samples.time[i]);
+                match &mut profile {
+                    Some((k, sum)) if *k == key => *sum += samples.value[i],
+                    _ => {
+                        if let Some((k, sum)) = profile.replace((key, samples.value[i])) {
+                            *merged.profile_totals.entry(k).or_default() += sum;
+                        }
                     }
                 }
             }
-        }
-        if let Some((k, sum)) = profile {
-            *merged.profile_totals.entry(k).or_default() += sum;
+            if let Some((k, sum)) = profile {
+                *merged.profile_totals.entry(k).or_default() += sum;
+            }
         }
         Ok(())
     })?;
@@ -114,7 +162,12 @@ pub fn select_profile(
         .ok_or(QueryError::NoProfileType)?;
     let mut builder = crate::render::pprof::Builder::new();
     let mut period = 0i64;
-    scan(store, tenant, selector, range, filter, true, |part| {
+    let reads = Reads {
+        symbols: true,
+        sums: true,
+        profile_totals: false,
+    };
+    scan(store, tenant, selector, range, filter, reads, |part| {
         let Some(symbols) = &part.symbols else {
             return Err(QueryError::SymbolsNotRead.into());
         };
@@ -147,44 +200,6 @@ pub fn select_profile(
         range.until - range.from,
         max_nodes,
     ))
-}
-
-/// One segment's mapping into a merged tree, filled as stacks are met: trie node → tree
-/// node, and string id → the tree's name id (so each name is hashed once per segment, not
-/// once per node).
-struct ToTree {
-    nodes: Vec<usize>,
-    names: Vec<u32>,
-}
-
-/// Maps a segment's stack node to the tree node with the same name path, memoised.
-fn tree_node(
-    tree: &mut Tree,
-    to_tree: &mut ToTree,
-    nodes: &[StackNode],
-    strings: &[String],
-    leaf: u32,
-) -> usize {
-    let mut chain = Vec::new();
-    let mut n = leaf as i32;
-    while n >= 0 && to_tree.nodes[n as usize] == usize::MAX {
-        chain.push(n as usize);
-        n = nodes[n as usize].parent;
-    }
-    let mut parent = if n >= 0 {
-        to_tree.nodes[n as usize]
-    } else {
-        ROOT
-    };
-    for &node in chain.iter().rev() {
-        let string = nodes[node].name as usize;
-        if to_tree.names[string] == u32::MAX {
-            to_tree.names[string] = tree.name_id(&strings[string]);
-        }
-        parent = tree.child_named(parent, to_tree.names[string]);
-        to_tree.nodes[node] = parent;
-    }
-    parent
 }
 
 /// Returns the series that match any of `selectors` (every series when there is none) in the

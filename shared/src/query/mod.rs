@@ -13,10 +13,13 @@ pub mod filter;
 pub mod merge;
 pub mod pyroscope;
 pub mod request;
+mod stack_paths;
 
 pub use error::QueryError;
 pub use filter::{LeafLocations, SampleFilter};
-pub use merge::{Merged, footers, matching_series, select, select_filtered, select_profile};
+pub use merge::{
+    Merged, Wanted, footers, matching_series, select, select_filtered, select_profile,
+};
 pub use request::{
     DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderFormat, RenderRequest,
 };
@@ -42,6 +45,18 @@ pub struct PartSymbols {
     pub frames: Vec<NodeFrame>,
 }
 
+/// What a scan reads beyond names and samples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reads {
+    /// Functions, mappings and frames (pprof export).
+    pub symbols: bool,
+    /// For a segment the range covers whole, when the filter keeps every sample: its
+    /// per-stack sums instead of its per-profile rows ([`Part::summed`]).
+    pub sums: bool,
+    /// With sums: the segment's per-profile totals ([`Part::profile_totals`]).
+    pub profile_totals: bool,
+}
+
 /// One segment's selected samples and the tables they refer to.
 pub struct Part<'a> {
     /// The segment's footer (its series).
@@ -56,18 +71,24 @@ pub struct Part<'a> {
     pub samples: Samples,
     /// The samples' links (index 0 the empty link; only that one unless links were read).
     pub links: Vec<crate::profile::Link>,
+    /// The samples are the segment's per-(series, stack) sums over all its profiles (their
+    /// time is the segment's earliest), not one row per profile.
+    pub summed: bool,
+    /// With `summed` and [`Reads::profile_totals`]: (series, time, total) of each profile.
+    pub profile_totals: Vec<(u32, i64, i64)>,
 }
 
 /// Reads every live segment of the range and hands each one's matching samples, filtered, to
 /// `visit`. Only the columns needed are read: names and samples always, links only when the
-/// filter selects by ids, symbols only `with_symbols` or for `go_pgo`.
+/// filter selects by ids, symbols only when asked or for `go_pgo`; a segment's sums instead
+/// of its samples when asked and exact (see [`Reads::sums`]).
 pub fn scan(
     store: &SharedStore,
     tenant: &Tenant,
     selector: &Selector,
     range: &TimeRange,
     filter: &SampleFilter,
-    with_symbols: bool,
+    reads: Reads,
     mut visit: impl FnMut(Part<'_>) -> Result<()>,
 ) -> Result<()> {
     for r in manifest::live_segments(store.as_ref(), tenant, range)? {
@@ -83,17 +104,35 @@ pub fn scan(
         let strings = reader.read_strings()?;
         let nodes = reader.read_nodes(strings.len())?;
         let mut links = vec![crate::profile::Link::default()];
-        let samples = reader.read_samples(
-            range.from,
-            range.until,
-            &|s| matching[s as usize],
-            nodes.len(),
-            filter.reads_links().then_some(&mut links),
-        )?;
+        let keep = |s: u32| matching[s as usize];
+        // Sums answer exactly what the rows would when every profile of the segment is in
+        // range and no sample is dropped by its link or call site.
+        let summed = reads.sums
+            && reader.has_sums()
+            && range.from <= meta.min_time
+            && meta.max_time <= range.until
+            && !filter.reads_links()
+            && filter.call_site.is_empty();
+        let samples = if summed {
+            reader.read_stack_sums(&keep, nodes.len())?
+        } else {
+            reader.read_samples(
+                range.from,
+                range.until,
+                &keep,
+                nodes.len(),
+                filter.reads_links().then_some(&mut links),
+            )?
+        };
         if samples.is_empty() {
             continue;
         }
-        let symbols = if with_symbols || filter.go_pgo.is_some() {
+        let profile_totals = if summed && reads.profile_totals {
+            reader.read_profile_totals(&keep)?
+        } else {
+            Vec::new()
+        };
+        let symbols = if reads.symbols || filter.go_pgo.is_some() {
             let (functions, mappings) = reader.read_symbols(strings.len())?;
             let frames = reader.read_node_frames(&nodes, &functions, mappings.len())?;
             Some(PartSymbols {
@@ -111,6 +150,8 @@ pub fn scan(
             symbols,
             samples,
             links,
+            summed,
+            profile_totals,
         };
         filter.apply(&mut part);
         if !part.samples.is_empty() {
@@ -154,30 +195,38 @@ mod tests {
     ) -> Vec<(String, i64, String, i64)> {
         let selector = Selector::parse(selector).unwrap();
         let mut out = Vec::new();
-        scan(store, tenant, &selector, &range, filter, false, |part| {
-            let s = &part.samples;
-            for i in 0..s.len() {
-                let mut stack = Vec::new();
-                let mut n = s.stack[i] as i32;
-                while n >= 0 {
-                    stack.push(part.strings[part.nodes[n as usize].name as usize].clone());
-                    n = part.nodes[n as usize].parent;
+        scan(
+            store,
+            tenant,
+            &selector,
+            &range,
+            filter,
+            Reads::default(),
+            |part| {
+                let s = &part.samples;
+                for i in 0..s.len() {
+                    let mut stack = Vec::new();
+                    let mut n = s.stack[i] as i32;
+                    while n >= 0 {
+                        stack.push(part.strings[part.nodes[n as usize].name as usize].clone());
+                        n = part.nodes[n as usize].parent;
+                    }
+                    stack.reverse();
+                    let env = part.meta.series[s.series[i] as usize]
+                        .label("env")
+                        .unwrap_or_default();
+                    out.push((
+                        env,
+                        s.time[i] / NANOS_PER_SECOND,
+                        stack.join(";"),
+                        s.value[i],
+                    ));
                 }
-                stack.reverse();
-                let env = part.meta.series[s.series[i] as usize]
-                    .label("env")
-                    .unwrap_or_default();
-                out.push((
-                    env,
-                    s.time[i] / NANOS_PER_SECOND,
-                    stack.join(";"),
-                    s.value[i],
-                ));
-            }
-            assert!(part.symbols.is_none(), "symbols are read only when asked");
-            assert_eq!(part.links.len(), 1, "links are read only when selected");
-            Ok(())
-        })
+                assert!(part.symbols.is_none(), "symbols are read only when asked");
+                assert_eq!(part.links.len(), 1, "links are read only when selected");
+                Ok(())
+            },
+        )
         .unwrap();
         out.sort();
         out

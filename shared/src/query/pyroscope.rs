@@ -11,7 +11,7 @@ use crate::render::timeline::{Timeline, TimelineBuilder};
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 
-use super::merge::{matching_series, select};
+use super::merge::{Wanted, matching_series, select};
 use super::request::{DiffRequest, LabelValuesRequest, RenderFormat, RenderRequest};
 
 /// `metadata` of the render answer.
@@ -56,7 +56,12 @@ pub enum Rendered {
 
 /// Answers `/pyroscope/render`.
 pub fn render(store: &SharedStore, tenant: &Tenant, req: &RenderRequest) -> Result<Rendered> {
-    let merged = select(store, tenant, &req.selector, &req.range)?;
+    let wanted = if req.format == RenderFormat::Dot {
+        Wanted::TREE
+    } else {
+        Wanted::ALL
+    };
+    let merged = select(store, tenant, &req.selector, &req.range, wanted)?;
     if req.format == RenderFormat::Dot {
         return Ok(Rendered::Dot(crate::render::dot::render(
             &merged.tree,
@@ -149,8 +154,8 @@ pub fn render_diff(
     tenant: &Tenant,
     req: &DiffRequest,
 ) -> Result<DiffResponse> {
-    let left = select(store, tenant, &req.left.0, &req.left.1)?;
-    let right = select(store, tenant, &req.right.0, &req.right.1)?;
+    let left = select(store, tenant, &req.left.0, &req.left.1, Wanted::TREE)?;
+    let right = select(store, tenant, &req.right.0, &req.right.1, Wanted::TREE)?;
     let graph = flamebearer::encode_diff(&left.tree, &right.tree, req.max_nodes);
     let (units, sample_rate) = req.profile_type.render_units();
     Ok(DiffResponse {

@@ -175,7 +175,7 @@ fn collect_points(
         &sel.selector,
         &sel.range,
         &sel.filter,
-        false,
+        crate::query::Reads::default(),
         |part| {
             let ids: Vec<usize> = part
                 .meta

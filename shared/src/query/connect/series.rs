@@ -44,7 +44,14 @@ pub fn select_series(
         },
     };
     let limit = series_limit(r.limit)?;
-    let merged = crate::query::select_filtered(store, tenant, &sel.selector, &range, &sel.filter)?;
+    let merged = crate::query::select_filtered(
+        store,
+        tenant,
+        &sel.selector,
+        &range,
+        &sel.filter,
+        crate::query::Wanted::TOTALS,
+    )?;
     let start_ms = range.from / NANOS_PER_MILLI;
     // Group labels → step start → (sum, profiles).
     let mut groups: BTreeMap<Vec<(String, String)>, StepTotals> = BTreeMap::new();

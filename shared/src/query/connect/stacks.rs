@@ -37,8 +37,14 @@ fn merged_tree(
 ) -> Result<(crate::tree::Tree, usize)> {
     let sel = stacktraces_selection(r, cx)?;
     let max_nodes = cx.max_nodes(r.max_nodes.unwrap_or(0))?;
-    let merged =
-        crate::query::select_filtered(store, tenant, &sel.selector, &sel.range, &sel.filter)?;
+    let merged = crate::query::select_filtered(
+        store,
+        tenant,
+        &sel.selector,
+        &sel.range,
+        &sel.filter,
+        crate::query::Wanted::TREE,
+    )?;
     Ok((merged.tree, max_nodes))
 }
 

@@ -10,6 +10,10 @@
 //! flame graphs read only `node_parent` and `node_name`. Samples are sorted by (series, time,
 //! stack, link) and unique on that. Footer key-value metadata: see the `META_*` constants.
 //!
+//! Compacted segments (format 3) add per-(series, stack) sums and per-profile totals, which a
+//! query reads instead of the samples when its range covers the whole segment; format 2 is
+//! format 3 without them.
+//!
 //! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
 //! function with only a name, and every sample has the empty link.
 
@@ -24,7 +28,7 @@ mod write;
 
 pub use build::SegmentBuilder;
 pub use read::{SegmentMeta, SegmentReader, decode};
-pub use write::encode;
+pub use write::{encode, encode_with_sums};
 
 /// Footer key: format version of the segment layout.
 pub const META_FORMAT: &str = "flamelet.format";
@@ -37,10 +41,10 @@ pub const META_MAX_TIME: &str = "flamelet.max_time";
 /// Footer key: JSON list of the series, `[{"type": id, "labels": {..}}]`; index = series id.
 pub const META_SERIES: &str = "flamelet.series";
 /// Footer key: comma-separated table of each row group (`strings`, `functions`, `mappings`,
-/// `nodes`, `samples`).
+/// `nodes`, `samples`, `stack_sums`, `profile_totals`).
 pub const META_ROW_GROUPS: &str = "flamelet.row_groups";
 /// The layout version this code writes.
-pub const FORMAT_VERSION: &str = "2";
+pub const FORMAT_VERSION: &str = "3";
 /// Rows per sample row group: large enough for good compression, small enough to prune.
 pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
 
@@ -327,7 +331,15 @@ pub enum RowGroupKind {
     Nodes,
     /// Sample rows.
     Samples,
+    /// Per (series, stack) sums of the sample rows (format 3, compacted segments).
+    StackSums,
+    /// Per-profile totals: series, time and value columns (format 3, compacted segments).
+    ProfileTotals,
 }
+
+/// Row-group kind names of format 3's tables.
+const STACK_SUMS: &str = "stack_sums";
+const PROFILE_TOTALS: &str = "profile_totals";
 
 #[cfg(test)]
 mod tests {

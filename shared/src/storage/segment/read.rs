@@ -15,7 +15,7 @@ use crate::profile::{Link, ProfileType, Series, intern};
 /// What a segment's footer says, read without touching its column data.
 #[derive(Debug, Clone)]
 pub struct SegmentMeta {
-    /// The layout version (1 or 2).
+    /// The layout version (1, 2 or 3).
     pub format: u32,
     /// The owning tenant's ID.
     pub tenant: String,
@@ -53,6 +53,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         let (format, columns) = match kv(md, META_FORMAT)? {
             "1" => (1, V1_COLUMNS),
             "2" => (2, COLUMNS.len()),
+            "3" => (3, COLUMNS.len()),
             other => return Err(invalid(format!("unsupported segment format `{other}`"))),
         };
         let schema = md.file_metadata().schema_descr();
@@ -87,10 +88,12 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             .filter(|k| !k.is_empty())
             .map(|k| match (k, format) {
                 ("strings", _) => Ok(RowGroupKind::Strings),
-                ("functions", 2) => Ok(RowGroupKind::Functions),
-                ("mappings", 2) => Ok(RowGroupKind::Mappings),
+                ("functions", 2..) => Ok(RowGroupKind::Functions),
+                ("mappings", 2..) => Ok(RowGroupKind::Mappings),
                 ("nodes", _) => Ok(RowGroupKind::Nodes),
                 ("samples", _) => Ok(RowGroupKind::Samples),
+                (STACK_SUMS, 3..) => Ok(RowGroupKind::StackSums),
+                (PROFILE_TOTALS, 3..) => Ok(RowGroupKind::ProfileTotals),
                 (other, _) => Err(invalid(format!("unknown row group kind `{other}`"))),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -339,6 +342,80 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         until: i64,
         keep_series: &dyn Fn(u32) -> bool,
         nodes: usize,
+        links: Option<&mut Vec<Link>>,
+    ) -> Result<Samples> {
+        self.read_rows(
+            RowGroupKind::Samples,
+            from,
+            until,
+            keep_series,
+            nodes,
+            links,
+        )
+    }
+
+    /// Whether the segment has per-stack sums and per-profile totals (a compacted segment of
+    /// format 3).
+    pub fn has_sums(&self) -> bool {
+        self.meta.row_groups.contains(&RowGroupKind::StackSums)
+    }
+
+    /// Reads the per-(series, stack) sums of the series `keep_series` accepts, as sample
+    /// rows at the segment's earliest time with the empty link: every profile of the segment
+    /// summed. Checks ids against a trie of `nodes` entries.
+    pub fn read_stack_sums(
+        &self,
+        keep_series: &dyn Fn(u32) -> bool,
+        nodes: usize,
+    ) -> Result<Samples> {
+        self.read_rows(
+            RowGroupKind::StackSums,
+            i64::MIN,
+            i64::MAX,
+            keep_series,
+            nodes,
+            None,
+        )
+    }
+
+    /// Reads the per-profile totals of the series `keep_series` accepts: (series, time,
+    /// total), sorted by series and time.
+    pub fn read_profile_totals(
+        &self,
+        keep_series: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<(u32, i64, i64)>> {
+        let mut out = Vec::new();
+        for i in self.groups(RowGroupKind::ProfileTotals) {
+            let rg = self.reader.get_row_group(i)?;
+            let rg = rg.as_ref();
+            let series = self.read_column::<Int32Type>(rg, COL_SERIES)?;
+            let time = self.read_column::<Int64Type>(rg, COL_TIME)?;
+            let value = self.read_column::<Int64Type>(rg, COL_VALUE)?;
+            if [time.len(), value.len()] != [series.len(); 2] {
+                return Err(invalid("profile total columns differ in length"));
+            }
+            for j in 0..series.len() {
+                let se = u32::try_from(series[j])
+                    .ok()
+                    .filter(|s| (*s as usize) < self.meta.series.len())
+                    .ok_or_else(|| invalid("profile total refers outside the series"))?;
+                if keep_series(se) {
+                    out.push((se, time[j], value[j]));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rows of sample-shaped row groups of `kind` (samples or stack sums); see
+    /// [`SegmentReader::read_samples`].
+    fn read_rows(
+        &self,
+        kind: RowGroupKind,
+        from: i64,
+        until: i64,
+        keep_series: &dyn Fn(u32) -> bool,
+        nodes: usize,
         mut links: Option<&mut Vec<Link>>,
     ) -> Result<Samples> {
         let mut out = Samples::default();
@@ -356,7 +433,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                     .map(|(i, l)| (l, i as u32)),
             );
         }
-        for i in self.groups(RowGroupKind::Samples) {
+        for i in self.groups(kind) {
             if let Some(Statistics::Int64(stats)) = md.row_group(i).column(COL_TIME).statistics()
                 && let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt())
                 && (*max < from || *min > until)

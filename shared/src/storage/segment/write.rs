@@ -1,5 +1,6 @@
-//! Encoding a segment as Parquet (format 2): one row group per table, samples in groups of
-//! [`SAMPLE_ROWS_PER_GROUP`] rows, the footer metadata last.
+//! Encoding a segment as Parquet (format 3): one row group per table, samples in groups of
+//! [`SAMPLE_ROWS_PER_GROUP`] rows, for compacted segments the per-stack sums and per-profile
+//! totals after them, the footer metadata last.
 
 use std::sync::Arc;
 
@@ -43,9 +44,20 @@ enum Col<'a> {
     Bytes(Vec<ByteArray>),
 }
 
-/// Encodes a segment as Parquet bytes (format 2): the tables in order (strings, functions,
+/// Encodes a segment as Parquet bytes (format 3): the tables in order (strings, functions,
 /// mappings, nodes, samples), each in row groups of its own, then the footer metadata.
 pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
+    write(data, false)
+}
+
+/// [`encode`], plus the tables a query reads instead of the samples when its range covers
+/// the whole segment: per (series, stack) sums and per-profile totals. Compaction writes
+/// these; an L0 segment (usually one profile) gains nothing from them.
+pub fn encode_with_sums(data: &SegmentData) -> Result<Vec<u8>> {
+    write(data, true)
+}
+
+fn write(data: &SegmentData, sums: bool) -> Result<Vec<u8>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
@@ -54,6 +66,9 @@ pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
     write_symbols(&mut writer, data, &mut kinds)?;
     write_nodes(&mut writer, data, &mut kinds)?;
     write_samples(&mut writer, data, &mut kinds)?;
+    if sums {
+        write_sums(&mut writer, data, &mut kinds)?;
+    }
     for (k, v) in footer(data, &kinds)? {
         writer.append_key_value_metadata(KeyValue::new(k.to_string(), v));
     }
@@ -204,6 +219,50 @@ fn write_samples(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
         start = end;
     }
 
+    Ok(())
+}
+
+/// The per-(series, stack) sums over every profile and link (time: the segment's earliest),
+/// sorted by (series, stack); then each profile's total, by (series, time).
+fn write_sums(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+    let s = &data.samples;
+    let min_time = data.time_range().map_or(0, |(min, _)| min);
+    let mut sums: crate::FastMap<(u32, u32), i64> = crate::FastMap::default();
+    // Samples are sorted by (series, time): each profile is one run.
+    let mut totals: Vec<(u32, i64, i64)> = Vec::new();
+    for i in 0..s.len() {
+        let sum = sums.entry((s.series[i], s.stack[i])).or_default();
+        *sum = sum.saturating_add(s.value[i]);
+        match totals.last_mut() {
+            Some((series, time, total)) if (*series, *time) == (s.series[i], s.time[i]) => {
+                *total = total.saturating_add(s.value[i]);
+            }
+            _ => totals.push((s.series[i], s.time[i], s.value[i])),
+        }
+    }
+    let mut sums: Vec<((u32, u32), i64)> = sums.into_iter().collect();
+    sums.sort_unstable();
+    for chunk in sums.chunks(SAMPLE_ROWS_PER_GROUP) {
+        let cols = row_group_cols(|c| match c {
+            COL_SERIES => Some(Col::I32(chunk.iter().map(|r| r.0.0 as i32).collect())),
+            COL_TIME => Some(Col::I64(vec![min_time; chunk.len()])),
+            COL_STACK => Some(Col::I32(chunk.iter().map(|r| r.0.1 as i32).collect())),
+            COL_VALUE => Some(Col::I64(chunk.iter().map(|r| r.1).collect())),
+            _ => None,
+        });
+        write_row_group(writer, chunk.len(), cols)?;
+        kinds.push(STACK_SUMS);
+    }
+    for chunk in totals.chunks(SAMPLE_ROWS_PER_GROUP) {
+        let cols = row_group_cols(|c| match c {
+            COL_SERIES => Some(Col::I32(chunk.iter().map(|r| r.0 as i32).collect())),
+            COL_TIME => Some(Col::I64(chunk.iter().map(|r| r.1).collect())),
+            COL_VALUE => Some(Col::I64(chunk.iter().map(|r| r.2).collect())),
+            _ => None,
+        });
+        write_row_group(writer, chunk.len(), cols)?;
+        kinds.push(PROFILE_TOTALS);
+    }
     Ok(())
 }
 
