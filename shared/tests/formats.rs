@@ -259,7 +259,10 @@ fn segment_v2_fixture_decodes_to_the_same_values() {
 
 /// Per (series, stack) sums and per-profile totals of a segment's samples, computed here
 /// from the rows, the way a reader of the per-profile rows would.
-fn sums_of(d: &SegmentData) -> (Vec<(u32, u32, i64)>, Vec<(u32, i64, i64)>) {
+/// (series, stack, sum) rows and (series, time, total) rows.
+type SumsAndTotals = (Vec<(u32, u32, i64)>, Vec<(u32, i64, i64)>);
+
+fn sums_of(d: &SegmentData) -> SumsAndTotals {
     let s = &d.samples;
     let mut sums: BTreeMap<(u32, u32), i64> = BTreeMap::new();
     let mut totals: BTreeMap<(u32, i64), i64> = BTreeMap::new();
