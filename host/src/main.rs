@@ -164,6 +164,47 @@ fn cache_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
     })
 }
 
+const GRACE_ENV: &str = "FLAMELET_COMPACTION_GRACE_SECONDS";
+
+/// Refuses to serve when a query may outlive the compaction grace period: a query that read a
+/// manifest version must finish before what the next version replaced is deleted, so the
+/// grace period (as the compact component will read it: the flag, else an `--env`, else the
+/// manifest's, else the default) must be at least twice the request time limit.
+fn check_grace(
+    timeout_secs: u64,
+    flag: Option<u64>,
+    env: Option<String>,
+    manifest: &SpinManifest,
+) -> anyhow::Result<()> {
+    let from_manifest = manifest
+        .component
+        .values()
+        .find_map(|c| c.environment.get(GRACE_ENV).cloned());
+    let named = match (flag, env, from_manifest) {
+        (Some(secs), _, _) => Ok((secs, "--compaction-grace-secs".to_string())),
+        (None, Some(v), _) => Err((v, format!("--env {GRACE_ENV}"))),
+        (None, None, Some(v)) => Err((v, format!("the manifest's {GRACE_ENV}"))),
+        (None, None, None) => Ok((
+            (flamelet::compact::DEFAULT_GRACE_NANOS / flamelet::time::NANOS_PER_SECOND) as u64,
+            "the default compaction grace period".to_string(),
+        )),
+    };
+    let (grace, source) = match named {
+        Ok(known) => known,
+        Err((v, source)) => (
+            v.parse::<u64>()
+                .with_context(|| format!("{source} `{v}` is not a whole number of seconds"))?,
+            source,
+        ),
+    };
+    anyhow::ensure!(
+        grace >= timeout_secs.saturating_mul(2),
+        "{source} ({grace} s) must be at least twice --timeout-secs ({timeout_secs} s): a query \
+         may not outlive the grace period of the segments it reads"
+    );
+    Ok(())
+}
+
 fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
     let (manifest, sources) = match &args.manifest {
         Some(path) => {
@@ -186,10 +227,7 @@ fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
     };
     let mut env = Vec::new();
     if let Some(grace) = args.compaction_grace_secs {
-        env.push((
-            "FLAMELET_COMPACTION_GRACE_SECONDS".to_string(),
-            grace.to_string(),
-        ));
+        env.push((GRACE_ENV.to_string(), grace.to_string()));
     }
     // The query component reads these (and answers 500 naming a bad value).
     for (name, value) in [
@@ -224,7 +262,16 @@ fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (timeout, grace_flag) = (args.common.timeout_secs, args.common.compaction_grace_secs);
+    let grace_env = args
+        .common
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == GRACE_ENV)
+        .map(|(_, v)| v.clone());
     let Loaded { manifest, runtime } = load(args.common)?;
+    check_grace(timeout, grace_flag, grace_env, &manifest)?;
     let router = Arc::new(Router::new(manifest.http_triggers()));
     if !args.no_cron {
         for trigger in manifest.cron_triggers() {

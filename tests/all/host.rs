@@ -109,3 +109,40 @@ fn requests_wait_for_a_free_instance_slot() {
     );
     drop(stalled);
 }
+
+#[test]
+fn a_grace_period_shorter_than_two_query_timeouts_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        std::process::Command::new(crate::util::server::BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The embedded manifest's grace period (600 s) against a 400 s time limit.
+    let out = serve(&["--timeout-secs", "400"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the manifest's FLAMELET_COMPACTION_GRACE_SECONDS (600 s) must be at least twice --timeout-secs (400 s)"),
+        "{err}"
+    );
+    let out = serve(&["--timeout-secs", "60", "--compaction-grace-secs", "100"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "--compaction-grace-secs (100 s) must be at least twice --timeout-secs (60 s)"
+        ),
+        "{err}"
+    );
+    let out = serve(&["--env", "FLAMELET_COMPACTION_GRACE_SECONDS=soon"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "--env FLAMELET_COMPACTION_GRACE_SECONDS `soon` is not a whole number of seconds"
+        ),
+        "{err}"
+    );
+}

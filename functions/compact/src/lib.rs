@@ -24,7 +24,7 @@ struct Component;
 /// setting fails the pass with a message naming it.
 fn pass() -> Result<CompactionReport, flamelet::Error> {
     let config = CompactionConfig::from_config(|name| std::env::var(name).ok())?;
-    run(&HostStore, flamelet::time::now_nanos(), &config)
+    run(&HostStore, &flamelet::time::now_nanos, &config)
 }
 
 impl cron::Guest for Component {

@@ -91,10 +91,13 @@ pub struct MergeReport {
     pub bytes: u64,
 }
 
-/// Runs one compaction pass over every tenant and day.
+/// Runs one compaction pass over every tenant and day. `clock` gives the time (ns): read when
+/// a day is planned, and again just before its manifest is published, so that what the new
+/// version replaces stays readable for the whole grace period after the publish however
+/// long the merges took.
 pub fn run(
     store: &dyn ObjectStore,
-    now: i64,
+    clock: &dyn Fn() -> i64,
     config: &CompactionConfig,
 ) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
@@ -105,7 +108,7 @@ pub fn run(
         let days = manifest::data_days(store, &tenant)?;
         for day in days {
             // One bad day (say, an unreadable segment) must not stop every other one.
-            if let Err(e) = compact_day(store, &tenant, day, now, config, &mut report) {
+            if let Err(e) = compact_day(store, &tenant, day, clock, config, &mut report) {
                 tracing::warn!("compaction of {tenant} {day} failed: {e}");
                 report.errors.push(format!("{tenant} {day}: {e}"));
             }
@@ -118,7 +121,7 @@ fn compact_day(
     store: &dyn ObjectStore,
     tenant: &Tenant,
     day: Day,
-    now: i64,
+    clock: &dyn Fn() -> i64,
     config: &CompactionConfig,
     report: &mut CompactionReport,
 ) -> Result<()> {
@@ -130,7 +133,7 @@ fn compact_day(
         .iter()
         .filter_map(|o| SegmentKey::parse(&o.key))
         .collect();
-    let plan = plan(&manifest, &l0, now, config);
+    let plan = plan(&manifest, &l0, clock(), config);
     if plan.is_empty() {
         return Ok(());
     }
@@ -153,12 +156,13 @@ fn compact_day(
             outputs.push(MergeOutput { merge: i, segment });
         }
     }
+    // The grace period of what this version replaces starts now, at the publish.
     let next = next_manifest(
         &manifest,
         current_key.as_deref(),
         &plan,
         &outputs,
-        now,
+        clock(),
         config,
     );
     let new_key = ManifestKey {
@@ -333,7 +337,7 @@ mod tests {
         store
             .put(&bad, Bytes::from_static(b"garbage"), PutMode::Create)
             .unwrap();
-        let report = run(&store, 0, &CompactionConfig::default()).unwrap();
+        let report = run(&store, &|| 0, &CompactionConfig::default()).unwrap();
         assert_eq!(report.errors.len(), 1, "{report:?}");
         assert!(
             report.errors[0].contains("unreadable segment"),
@@ -373,15 +377,15 @@ mod tests {
             grace_nanos: 100,
             max_inputs: 3,
         };
-        let r1 = run(store.as_ref(), 1_000, &config).unwrap();
+        let r1 = run(store.as_ref(), &|| 1_000, &config).unwrap();
         assert_eq!(r1.merged.len(), 2);
         assert_eq!(render_json(&store, &tenant, q), before);
-        let r2 = run(store.as_ref(), 1_050, &config).unwrap();
+        let r2 = run(store.as_ref(), &|| 1_050, &config).unwrap();
         assert_eq!(r2.merged.iter().map(|m| m.l0_inputs).sum::<usize>(), 4);
         assert_eq!(render_json(&store, &tenant, q), before);
         // Past the grace period everything replaced goes away; answers stay.
-        run(store.as_ref(), 10_000, &config).unwrap();
-        run(store.as_ref(), 20_000, &config).unwrap();
+        run(store.as_ref(), &|| 10_000, &config).unwrap();
+        run(store.as_ref(), &|| 20_000, &config).unwrap();
         assert_eq!(render_json(&store, &tenant, q), before);
         let keys = mem.keys();
         assert!(!keys.iter().any(|k| k.contains("/l0/")), "{keys:?}");
@@ -439,7 +443,7 @@ mod tests {
             grace_nanos: 100,
             max_inputs: 100,
         };
-        run(store.as_ref(), 1_000, &config).unwrap();
+        run(store.as_ref(), &|| 1_000, &config).unwrap();
         assert_eq!(answers(&store), before);
         // And the sums were what answered the whole-segment ranges.
         let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
@@ -463,5 +467,36 @@ mod tests {
         };
         assert_eq!(summed(T0 - 7200, T0 + 7200), [true, true]);
         assert_eq!(summed(T0 + 15, T0 + 7200), [false, true]);
+    }
+
+    #[test]
+    fn the_grace_period_starts_at_the_publish_not_at_the_plan() {
+        let store: SharedStore = Arc::new(MemoryStore::default());
+        let tenant = Tenant::from_header(None).unwrap();
+        for i in 0..3 {
+            push(store.as_ref(), &tenant, "app.cpu", T0 + i, "main;work 1\n");
+        }
+        // A clock an hour later at every reading: a slow pass.
+        let readings = std::cell::Cell::new(0i64);
+        let clock = || {
+            readings.set(readings.get() + 3600 * S);
+            readings.get()
+        };
+        let config = CompactionConfig {
+            grace_nanos: 600 * S,
+            max_inputs: 100,
+        };
+        run(store.as_ref(), &clock, &config).unwrap();
+        let day = Day::of(T0 * S);
+        let (_, m) = manifest::load_latest(store.as_ref(), &tenant, day)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.covered.len(), 3);
+        let last = readings.get();
+        assert!(last >= 2 * 3600 * S, "planned, then published later");
+        for c in &m.covered {
+            assert_eq!(c.delete_after, last + config.grace_nanos);
+        }
+        assert_eq!(m.created_at, last);
     }
 }

@@ -413,8 +413,17 @@ pub fn run(config: &Config) -> Report {
         .collect();
     for (state, dir) in [(0, &before), (1, &after)] {
         // A 30 d query over uncompacted data reads every L0 segment: minutes.
-        let server = FlameletServer::start_on(dir, &["--no-cron", "--timeout-secs", "1800"])
-            .with_timeout(1800);
+        let server = FlameletServer::start_on(
+            dir,
+            &[
+                "--no-cron",
+                "--timeout-secs",
+                "1800",
+                "--compaction-grace-secs",
+                "3600",
+            ],
+        )
+        .with_timeout(1800);
         // One query first, so the compiled components are warm as on a serving host.
         flame_graph(&server, END - HOUR, END);
         if state == 0 {
