@@ -257,21 +257,25 @@ fn segment_v2_fixture_decodes_to_the_same_values() {
     );
 }
 
-/// Per (series, stack) sums and per-profile totals of a segment's samples, computed here
-/// from the rows, the way a reader of the per-profile rows would.
-/// (series, stack, sum) rows and (series, time, total) rows.
-type SumsAndTotals = (Vec<(u32, u32, i64)>, Vec<(u32, i64, i64)>);
+/// (series, hour, stack, sum) rows and (series, time, total) rows.
+type SumsAndTotals = (Vec<(u32, i64, u32, i64)>, Vec<(u32, i64, i64)>);
 
+/// Per (series, hour, stack) sums and per-profile totals of a segment's samples, computed here
+/// from the rows, the way a reader of the per-profile rows would.
 fn sums_of(d: &SegmentData) -> SumsAndTotals {
+    const HOUR: i64 = 3_600_000_000_000;
     let s = &d.samples;
-    let mut sums: BTreeMap<(u32, u32), i64> = BTreeMap::new();
+    let mut sums: BTreeMap<(u32, i64, u32), i64> = BTreeMap::new();
     let mut totals: BTreeMap<(u32, i64), i64> = BTreeMap::new();
     for i in 0..s.len() {
-        *sums.entry((s.series[i], s.stack[i])).or_default() += s.value[i];
+        let hour = s.time[i] - s.time[i].rem_euclid(HOUR);
+        *sums.entry((s.series[i], hour, s.stack[i])).or_default() += s.value[i];
         *totals.entry((s.series[i], s.time[i])).or_default() += s.value[i];
     }
     (
-        sums.into_iter().map(|((a, b), v)| (a, b, v)).collect(),
+        sums.into_iter()
+            .map(|((a, h, b), v)| (a, h, b, v))
+            .collect(),
         totals.into_iter().map(|((a, b), v)| (a, b, v)).collect(),
     )
 }
@@ -299,24 +303,51 @@ fn segment_v3_fixture_decodes_to_the_same_values_and_sums() {
         "the fixture has stacks to sum"
     );
     let nodes = decoded.nodes.len();
-    let sums = reader.read_stack_sums(&|_| true, nodes).unwrap();
-    let got: Vec<(u32, u32, i64)> = (0..sums.len())
-        .map(|i| (sums.series[i], sums.stack[i], sums.value[i]))
+    let all = (i64::MIN, i64::MAX);
+    let sums = reader
+        .read_stack_sums(&|_| true, nodes, all.0, all.1)
+        .unwrap();
+    let got: Vec<(u32, i64, u32, i64)> = (0..sums.len())
+        .map(|i| (sums.series[i], sums.time[i], sums.stack[i], sums.value[i]))
         .collect();
     assert_eq!(got, want_sums);
-    let min_time = decoded.time_range().unwrap().0;
-    assert!(sums.time.iter().all(|t| *t == min_time));
     assert!(sums.link.iter().all(|l| *l == 0));
-    assert_eq!(reader.read_profile_totals(&|_| true).unwrap(), want_totals);
-    // Series selection applies to both.
-    let only_0 = reader.read_stack_sums(&|s| s == 0, nodes).unwrap();
+    assert_eq!(
+        reader.read_profile_totals(&|_| true, all.0, all.1).unwrap(),
+        want_totals
+    );
+    // Series and hour selection apply.
+    let only_0 = reader
+        .read_stack_sums(&|s| s == 0, nodes, all.0, all.1)
+        .unwrap();
     assert!(only_0.series.iter().all(|s| *s == 0) && !only_0.is_empty());
-    assert!(
+    let (first_hour, last_time) = (want_sums[0].1, want_totals[want_totals.len() - 1].1);
+    let later = reader
+        .read_stack_sums(&|_| true, nodes, first_hour + 1, all.1)
+        .unwrap();
+    assert_eq!(
+        later.len(),
+        want_sums.iter().filter(|s| s.1 > first_hour).count()
+    );
+    assert_eq!(
         reader
-            .read_profile_totals(&|s| s == 1)
-            .unwrap()
+            .read_profile_totals(&|s| s == 1, all.0, all.1)
+            .unwrap(),
+        want_totals
             .iter()
-            .all(|t| t.0 == 1)
+            .filter(|t| t.0 == 1)
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        reader
+            .read_profile_totals(&|_| true, last_time, last_time)
+            .unwrap(),
+        want_totals
+            .iter()
+            .filter(|t| t.1 == last_time)
+            .cloned()
+            .collect::<Vec<_>>()
     );
     // An L0 segment carries no sums.
     let l0 = segment::encode(&v2_segment()).unwrap();

@@ -26,6 +26,14 @@ pub const DEFAULT_GRACE_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
 /// Most L0 segments merged into one hour per pass; the rest wait for the next pass.
 pub const MAX_INPUTS_PER_MERGE: usize = 2000;
 
+/// An hour is closed (merged as soon as it has new L0 segments) this long after its end,
+/// which leaves agents time to send its last profiles.
+pub const HOUR_SETTLE_NANOS: i64 = 5 * 60 * crate::time::NANOS_PER_SECOND;
+/// An hour still open is merged once it has this many new L0 segments…
+pub const OPEN_HOUR_INPUTS: usize = 64;
+/// …or once its oldest new L0 segment has waited this long.
+pub const OPEN_HOUR_WAIT_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
+
 /// Tunables of a compaction pass.
 #[derive(Debug, Clone, Copy)]
 pub struct CompactionConfig {
@@ -33,6 +41,12 @@ pub struct CompactionConfig {
     pub grace_nanos: i64,
     /// Most L0 inputs per hour per pass.
     pub max_inputs: usize,
+    /// When an hour counts as closed, after its end (ns).
+    pub settle_nanos: i64,
+    /// New L0 segments that make an open hour due.
+    pub open_hour_inputs: usize,
+    /// Age of the oldest new L0 segment (by its ULID's time) that makes an open hour due (ns).
+    pub open_hour_wait_nanos: i64,
 }
 
 impl CompactionConfig {
@@ -57,6 +71,9 @@ impl Default for CompactionConfig {
         CompactionConfig {
             grace_nanos: DEFAULT_GRACE_NANOS,
             max_inputs: MAX_INPUTS_PER_MERGE,
+            settle_nanos: HOUR_SETTLE_NANOS,
+            open_hour_inputs: OPEN_HOUR_INPUTS,
+            open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
         }
     }
 }
@@ -233,6 +250,8 @@ mod tests {
 
     const T0: i64 = 1_700_000_000;
     const S: i64 = crate::time::NANOS_PER_SECOND;
+    /// A pass's time once the test data's hours have closed.
+    const LATER: i64 = (T0 + 3 * 86_400) * S;
 
     fn push(store: &dyn ObjectStore, tenant: &Tenant, name: &str, at: i64, body: &str) {
         let p: Vec<(String, String)> = [("name", name.to_string()), ("from", at.to_string())]
@@ -305,7 +324,12 @@ mod tests {
         let keys: Vec<SegmentKey> = (0..10)
             .map(|i| SegmentKey::new(&tenant, Level::L0, (T0 + i * 1000) * S, Ulid::new()))
             .collect();
-        let p = plan(&Manifest::default(), &keys, 0, &CompactionConfig::default());
+        let p = plan(
+            &Manifest::default(),
+            &keys,
+            LATER,
+            &CompactionConfig::default(),
+        );
         let mut all: Vec<String> = p.merges.iter().flat_map(|m| m.inputs.clone()).collect();
         all.sort();
         let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
@@ -337,7 +361,7 @@ mod tests {
         store
             .put(&bad, Bytes::from_static(b"garbage"), PutMode::Create)
             .unwrap();
-        let report = run(&store, &|| 0, &CompactionConfig::default()).unwrap();
+        let report = run(&store, &|| LATER, &CompactionConfig::default()).unwrap();
         assert_eq!(report.errors.len(), 1, "{report:?}");
         assert!(
             report.errors[0].contains("unreadable segment"),
@@ -376,16 +400,17 @@ mod tests {
         let config = CompactionConfig {
             grace_nanos: 100,
             max_inputs: 3,
+            ..CompactionConfig::default()
         };
-        let r1 = run(store.as_ref(), &|| 1_000, &config).unwrap();
+        let r1 = run(store.as_ref(), &|| LATER + 1_000, &config).unwrap();
         assert_eq!(r1.merged.len(), 2);
         assert_eq!(render_json(&store, &tenant, q), before);
-        let r2 = run(store.as_ref(), &|| 1_050, &config).unwrap();
+        let r2 = run(store.as_ref(), &|| LATER + 1_050, &config).unwrap();
         assert_eq!(r2.merged.iter().map(|m| m.l0_inputs).sum::<usize>(), 4);
         assert_eq!(render_json(&store, &tenant, q), before);
         // Past the grace period everything replaced goes away; answers stay.
-        run(store.as_ref(), &|| 10_000, &config).unwrap();
-        run(store.as_ref(), &|| 20_000, &config).unwrap();
+        run(store.as_ref(), &|| LATER + 10_000, &config).unwrap();
+        run(store.as_ref(), &|| LATER + 20_000, &config).unwrap();
         assert_eq!(render_json(&store, &tenant, q), before);
         let keys = mem.keys();
         assert!(!keys.iter().any(|k| k.contains("/l0/")), "{keys:?}");
@@ -423,14 +448,45 @@ mod tests {
                 "main;work 1\n",
             );
         }
-        // Whole segments (sums), ranges that cut one (rows), ends exactly on a segment's
-        // first and last profile (sums), and a selection of one series.
+        // One profile early in each of three hours (T0 is 800 s into its hour).
+        for h in 1..4 {
+            let at = T0 + 2800 + (h - 1) * 3600 + 100;
+            push(
+                store.as_ref(),
+                &tenant,
+                "app.cpu{env=c}",
+                at,
+                &format!("main;c{h} {h}\n"),
+            );
+        }
+        // And one exactly at an hour's start, and one in its last second.
+        push(
+            store.as_ref(),
+            &tenant,
+            "app.cpu{env=c}",
+            T0 + 6400,
+            "main;edge 7\n",
+        );
+        push(
+            store.as_ref(),
+            &tenant,
+            "app.cpu{env=c}",
+            T0 + 9999,
+            "main;late 5\n",
+        );
+        // Whole hours (sums), ranges that cut an hour (rows there), ends exactly on a
+        // segment's first and last profile (rows: no whole hour), and a selection of one
+        // series.
         let cases = [
             ("app.cpu{}", T0 - 7200, T0 + 7200),
             ("app.cpu{}", T0 + 15, T0 + 7200),
             ("app.cpu{}", T0 - 7200, T0 + 4002),
             ("app.cpu{}", T0, T0 + 40),
             ("app.cpu{env=\"b\"}", T0, T0 + 7200),
+            // Cuts the first of env=c's hours after its profile, covers the second, and cuts
+            // the third after its profile: rows, sums, rows.
+            ("app.cpu{env=\"c\"}", T0 + 3000, T0 + 10_150),
+            ("app.cpu{env=\"c\"}", T0 + 2900, T0 + 10_099),
         ];
         let answers = |store: &SharedStore| -> Vec<String> {
             cases
@@ -442,10 +498,11 @@ mod tests {
         let config = CompactionConfig {
             grace_nanos: 100,
             max_inputs: 100,
+            ..CompactionConfig::default()
         };
-        run(store.as_ref(), &|| 1_000, &config).unwrap();
+        run(store.as_ref(), &|| LATER + 1_000, &config).unwrap();
         assert_eq!(answers(&store), before);
-        // And the sums were what answered the whole-segment ranges.
+        // And the sums were what answered the whole hours.
         let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
         let summed = |from: i64, until: i64| -> Vec<bool> {
             let mut out = Vec::new();
@@ -459,14 +516,14 @@ mod tests {
             };
             let filter = crate::query::SampleFilter::default();
             crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
-                out.push(part.summed);
+                out.push(part.summed > 0);
                 Ok(())
             })
             .unwrap();
             out
         };
-        assert_eq!(summed(T0 - 7200, T0 + 7200), [true, true]);
-        assert_eq!(summed(T0 + 15, T0 + 7200), [false, true]);
+        assert_eq!(summed(T0 - 7200, T0 + 7200), [true, true, false]);
+        assert_eq!(summed(T0 + 15, T0 + 7200), [false, true, false]);
     }
 
     #[test]
@@ -477,7 +534,7 @@ mod tests {
             push(store.as_ref(), &tenant, "app.cpu", T0 + i, "main;work 1\n");
         }
         // A clock an hour later at every reading: a slow pass.
-        let readings = std::cell::Cell::new(0i64);
+        let readings = std::cell::Cell::new(LATER);
         let clock = || {
             readings.set(readings.get() + 3600 * S);
             readings.get()
@@ -485,6 +542,7 @@ mod tests {
         let config = CompactionConfig {
             grace_nanos: 600 * S,
             max_inputs: 100,
+            ..CompactionConfig::default()
         };
         run(store.as_ref(), &clock, &config).unwrap();
         let day = Day::of(T0 * S);
@@ -493,7 +551,10 @@ mod tests {
             .unwrap();
         assert_eq!(m.covered.len(), 3);
         let last = readings.get();
-        assert!(last >= 2 * 3600 * S, "planned, then published later");
+        assert!(
+            last >= LATER + 2 * 3600 * S,
+            "planned, then published later"
+        );
         for c in &m.covered {
             assert_eq!(c.delete_after, last + config.grace_nanos);
         }

@@ -114,7 +114,7 @@ pub fn select_filtered(
                 stacks.add_self(node, samples.value[i]);
             }
         }
-        if wanted.profile_totals && part.summed {
+        if wanted.profile_totals {
             for &(series, time, total) in &part.profile_totals {
                 let t = merged
                     .profile_totals
@@ -122,10 +122,10 @@ pub fn select_filtered(
                     .or_default();
                 *t = t.saturating_add(total);
             }
-        } else if wanted.profile_totals {
-            // Samples are sorted by (series, time): sum each profile's run, then add it once.
+            // The per-profile rows (after the sums) are sorted by (series, time) within each
+            // of at most three reads: sum each profile's run, then add it once.
             let mut profile: Option<((u32, i64), i64)> = None;
-            for i in 0..samples.len() {
+            for i in part.summed..samples.len() {
                 let key = (global[samples.series[i] as usize], samples.time[i]);
                 match &mut profile {
                     Some((k, sum)) if *k == key => *sum += samples.value[i],

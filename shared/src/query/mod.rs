@@ -27,6 +27,7 @@ pub use request::{
 use crate::Result;
 use crate::selector::Selector;
 use crate::storage::chunks::ObjectChunks;
+use crate::storage::keys::HOUR_NANOS;
 use crate::storage::manifest;
 use crate::storage::segment::{
     FunctionRow, MappingRow, NodeFrame, Samples, SegmentMeta, SegmentReader, StackNode,
@@ -50,10 +51,11 @@ pub struct PartSymbols {
 pub struct Reads {
     /// Functions, mappings and frames (pprof export).
     pub symbols: bool,
-    /// For a segment the range covers whole, when the filter keeps every sample: its
-    /// per-stack sums instead of its per-profile rows ([`Part::summed`]).
+    /// For the whole hours of the range, when the filter keeps every sample: a compacted
+    /// segment's per-(series, hour, stack) sums instead of its per-profile rows
+    /// ([`Part::summed`]).
     pub sums: bool,
-    /// With sums: the segment's per-profile totals ([`Part::profile_totals`]).
+    /// With sums: the per-profile totals of those hours ([`Part::profile_totals`]).
     pub profile_totals: bool,
 }
 
@@ -71,10 +73,12 @@ pub struct Part<'a> {
     pub samples: Samples,
     /// The samples' links (index 0 the empty link; only that one unless links were read).
     pub links: Vec<crate::profile::Link>,
-    /// The samples are the segment's per-(series, stack) sums over all its profiles (their
-    /// time is the segment's earliest), not one row per profile.
-    pub summed: bool,
-    /// With `summed` and [`Reads::profile_totals`]: (series, time, total) of each profile.
+    /// The first `summed` samples are the segment's per-(series, hour, stack) sums over the
+    /// whole hours of the range (their time is the hour's start); the rest are one row per
+    /// profile, stack and link.
+    pub summed: usize,
+    /// With [`Reads::profile_totals`]: (series, time, total) of each profile in those whole
+    /// hours (the other profiles' totals are in their rows).
     pub profile_totals: Vec<(u32, i64, i64)>,
 }
 
@@ -105,33 +109,49 @@ pub fn scan(
         let nodes = reader.read_nodes(strings.len())?;
         let mut links = vec![crate::profile::Link::default()];
         let keep = |s: u32| matching[s as usize];
-        // Sums answer exactly what the rows would when every profile of the segment is in
-        // range and no sample is dropped by its link or call site.
-        let summed = reads.sums
-            && reader.has_sums()
-            && range.from <= meta.min_time
-            && meta.max_time <= range.until
-            && !filter.reads_links()
-            && filter.call_site.is_empty();
-        let samples = if summed {
-            reader.read_stack_sums(&keep, nodes.len())?
-        } else {
-            reader.read_samples(
-                range.from,
-                range.until,
-                &keep,
-                nodes.len(),
-                filter.reads_links().then_some(&mut links),
-            )?
+        // The whole hours of the range, answered from the segment's sums when they are exact:
+        // no sample may be dropped by its link or call site.
+        let hours = whole_hours(range).filter(|_| {
+            reads.sums && reader.has_sums() && !filter.reads_links() && filter.call_site.is_empty()
+        });
+        let (samples, summed, profile_totals) = match hours {
+            Some((first, end)) => {
+                let sums = reader.read_stack_sums(&keep, nodes.len(), first, end - HOUR_NANOS)?;
+                let totals = if reads.profile_totals {
+                    reader.read_profile_totals(&keep, first, end - 1)?
+                } else {
+                    Vec::new()
+                };
+                let summed = sums.len();
+                let mut samples = sums;
+                // The rest of the range, before and after those hours, from the rows.
+                for (from, until) in [(range.from, first - 1), (end, range.until)] {
+                    if from <= until {
+                        samples.append(reader.read_samples(
+                            from,
+                            until,
+                            &keep,
+                            nodes.len(),
+                            None,
+                        )?);
+                    }
+                }
+                (samples, summed, totals)
+            }
+            None => {
+                let samples = reader.read_samples(
+                    range.from,
+                    range.until,
+                    &keep,
+                    nodes.len(),
+                    filter.reads_links().then_some(&mut links),
+                )?;
+                (samples, 0, Vec::new())
+            }
         };
         if samples.is_empty() {
             continue;
         }
-        let profile_totals = if summed && reads.profile_totals {
-            reader.read_profile_totals(&keep)?
-        } else {
-            Vec::new()
-        };
         let symbols = if reads.symbols || filter.go_pgo.is_some() {
             let (functions, mappings) = reader.read_symbols(strings.len())?;
             let frames = reader.read_node_frames(&nodes, &functions, mappings.len())?;
@@ -159,6 +179,14 @@ pub fn scan(
         }
     }
     Ok(())
+}
+
+/// The whole UTC hours within `range` (`[from, until]`, inclusive) as `[first, end)`: hour
+/// starts from `first` to `end - 1 h`; `None` if there is none.
+fn whole_hours(range: &TimeRange) -> Option<(i64, i64)> {
+    let first = crate::storage::segment::hour_bucket(range.from.checked_add(HOUR_NANOS - 1)?);
+    let end = crate::storage::segment::hour_bucket(range.until.checked_add(1)?);
+    (first < end).then_some((first, end))
 }
 
 #[cfg(test)]

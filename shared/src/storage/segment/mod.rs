@@ -10,9 +10,9 @@
 //! flame graphs read only `node_parent` and `node_name`. Samples are sorted by (series, time,
 //! stack, link) and unique on that. Footer key-value metadata: see the `META_*` constants.
 //!
-//! Compacted segments (format 3) add per-(series, stack) sums and per-profile totals, which a
-//! query reads instead of the samples when its range covers the whole segment; format 2 is
-//! format 3 without them.
+//! Compacted segments (format 3) add per-(series, hour, stack) sums and per-profile totals,
+//! which a query reads instead of the samples for the hours its range covers whole; format 2
+//! is format 3 without them.
 //!
 //! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
 //! function with only a name, and every sample has the empty link.
@@ -223,6 +223,15 @@ impl Samples {
         self.value.push(value);
         self.link.push(link);
     }
+
+    /// Appends `other`'s rows after these.
+    pub fn append(&mut self, mut other: Samples) {
+        self.series.append(&mut other.series);
+        self.time.append(&mut other.time);
+        self.stack.append(&mut other.stack);
+        self.value.append(&mut other.value);
+        self.link.append(&mut other.link);
+    }
 }
 
 /// A whole segment in memory.
@@ -331,10 +340,16 @@ pub enum RowGroupKind {
     Nodes,
     /// Sample rows.
     Samples,
-    /// Per (series, stack) sums of the sample rows (format 3, compacted segments).
+    /// Per (series, hour bucket, stack) sums of the sample rows (format 3, compacted
+    /// segments).
     StackSums,
     /// Per-profile totals: series, time and value columns (format 3, compacted segments).
     ProfileTotals,
+}
+
+/// The start of the UTC hour holding `time` (ns): the bucket of the stack sums.
+pub fn hour_bucket(time: i64) -> i64 {
+    time.div_euclid(crate::storage::keys::HOUR_NANOS) * crate::storage::keys::HOUR_NANOS
 }
 
 /// Row-group kind names of format 3's tables.

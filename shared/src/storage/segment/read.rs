@@ -360,29 +360,34 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         self.meta.row_groups.contains(&RowGroupKind::StackSums)
     }
 
-    /// Reads the per-(series, stack) sums of the series `keep_series` accepts, as sample
-    /// rows at the segment's earliest time with the empty link: every profile of the segment
-    /// summed. Checks ids against a trie of `nodes` entries.
+    /// Reads the per-(series, hour, stack) sums of the series `keep_series` accepts for the
+    /// hours starting in `[first_hour, last_hour]`, as sample rows whose time is the hour's
+    /// start, with the empty link: each the sum over every profile of the segment in that
+    /// hour. Checks ids against a trie of `nodes` entries.
     pub fn read_stack_sums(
         &self,
         keep_series: &dyn Fn(u32) -> bool,
         nodes: usize,
+        first_hour: i64,
+        last_hour: i64,
     ) -> Result<Samples> {
         self.read_rows(
             RowGroupKind::StackSums,
-            i64::MIN,
-            i64::MAX,
+            first_hour,
+            last_hour,
             keep_series,
             nodes,
             None,
         )
     }
 
-    /// Reads the per-profile totals of the series `keep_series` accepts: (series, time,
-    /// total), sorted by series and time.
+    /// Reads the totals of the profiles at `[from, until]` of the series `keep_series`
+    /// accepts: (series, time, total), sorted by series and time.
     pub fn read_profile_totals(
         &self,
         keep_series: &dyn Fn(u32) -> bool,
+        from: i64,
+        until: i64,
     ) -> Result<Vec<(u32, i64, i64)>> {
         let mut out = Vec::new();
         for i in self.groups(RowGroupKind::ProfileTotals) {
@@ -399,7 +404,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                     .ok()
                     .filter(|s| (*s as usize) < self.meta.series.len())
                     .ok_or_else(|| invalid("profile total refers outside the series"))?;
-                if keep_series(se) {
+                if keep_series(se) && from <= time[j] && time[j] <= until {
                     out.push((se, time[j], value[j]));
                 }
             }

@@ -222,16 +222,17 @@ fn write_samples(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
     Ok(())
 }
 
-/// The per-(series, stack) sums over every profile and link (time: the segment's earliest),
-/// sorted by (series, stack); then each profile's total, by (series, time).
+/// The per-(series, hour, stack) sums over every profile and link, the hour being the UTC
+/// hour of each sample's own time (`time_nanos` holds the hour's start), sorted by (series,
+/// hour, stack); then each profile's total, by (series, time).
 fn write_sums(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
     let s = &data.samples;
-    let min_time = data.time_range().map_or(0, |(min, _)| min);
-    let mut sums: crate::FastMap<(u32, u32), i64> = crate::FastMap::default();
+    let mut sums: crate::FastMap<(u32, i64, u32), i64> = crate::FastMap::default();
     // Samples are sorted by (series, time): each profile is one run.
     let mut totals: Vec<(u32, i64, i64)> = Vec::new();
     for i in 0..s.len() {
-        let sum = sums.entry((s.series[i], s.stack[i])).or_default();
+        let key = (s.series[i], hour_bucket(s.time[i]), s.stack[i]);
+        let sum = sums.entry(key).or_default();
         *sum = sum.saturating_add(s.value[i]);
         match totals.last_mut() {
             Some((series, time, total)) if (*series, *time) == (s.series[i], s.time[i]) => {
@@ -240,13 +241,13 @@ fn write_sums(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) ->
             _ => totals.push((s.series[i], s.time[i], s.value[i])),
         }
     }
-    let mut sums: Vec<((u32, u32), i64)> = sums.into_iter().collect();
+    let mut sums: Vec<((u32, i64, u32), i64)> = sums.into_iter().collect();
     sums.sort_unstable();
     for chunk in sums.chunks(SAMPLE_ROWS_PER_GROUP) {
         let cols = row_group_cols(|c| match c {
             COL_SERIES => Some(Col::I32(chunk.iter().map(|r| r.0.0 as i32).collect())),
-            COL_TIME => Some(Col::I64(vec![min_time; chunk.len()])),
-            COL_STACK => Some(Col::I32(chunk.iter().map(|r| r.0.1 as i32).collect())),
+            COL_TIME => Some(Col::I64(chunk.iter().map(|r| r.0.1).collect())),
+            COL_STACK => Some(Col::I32(chunk.iter().map(|r| r.0.2 as i32).collect())),
             COL_VALUE => Some(Col::I64(chunk.iter().map(|r| r.1).collect())),
             _ => None,
         });
