@@ -403,6 +403,43 @@ fn manifest_v1_fixture_reads_the_same() {
             .contains("tenants/t/l0/2023-11-14/22-01HF0000000000000000000001.parquet")
     );
     assert_eq!(m.pending_deletes[0].delete_after, 1_700_004_200_000_000_000);
+    assert!(
+        !m.segments[0].day,
+        "a manifest before day segments lists hour segments"
+    );
+    let round: Value = serde_json::to_value(&m).unwrap();
+    assert_eq!(round, serde_json::from_str::<Value>(&text).unwrap());
+}
+
+#[test]
+fn manifest_with_a_day_segment_reads_the_same() {
+    // Layout 1 with `day` (added compatibly): a rolled-up day and late data beside it.
+    let path = data_dir().join("manifest/v1-day.json");
+    if bless() {
+        let m: Manifest = serde_json::from_value(json!({
+            "version": 9,
+            "created_at": 1_700_100_000_000_000_000i64,
+            "segments": [
+                {"key": "tenants/t/segments/2023-11-14/00-01HF0000000000000000000010.parquet",
+                 "hour": 0, "day": true, "min_time": 1_699_920_000_000_000_000i64,
+                 "max_time": 1_700_006_399_000_000_000i64, "size": 17_000_000},
+                {"key": "tenants/t/segments/2023-11-14/22-01HF0000000000000000000011.parquet",
+                 "hour": 22, "min_time": 1_700_000_000_000_000_000i64,
+                 "max_time": 1_700_000_000_000_000_000i64, "size": 900}],
+            "covered": [],
+            "pending_deletes": []
+        }))
+        .unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap() + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(&path).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let m: Manifest = serde_json::from_str(&text).expect("manifest parses");
+    let kinds: Vec<(bool, u8)> = m.segments.iter().map(|s| (s.day, s.hour)).collect();
+    assert_eq!(kinds, [(true, 0), (false, 22)]);
+    assert!(
+        !text.contains("\"day\": false"),
+        "hour segments leave `day` out"
+    );
     let round: Value = serde_json::to_value(&m).unwrap();
     assert_eq!(round, serde_json::from_str::<Value>(&text).unwrap());
 }

@@ -74,8 +74,10 @@ fn same_answers_before_during_and_after_compaction() {
         30,
         "{report}"
     );
-    // 22:13 to 00:15 UTC: three hour buckets over two days, so two manifests.
-    assert_eq!(merged.len(), 3, "{report}");
+    // 22:13 to 00:15 UTC: two days, long closed, so each rolled up into one day segment and
+    // published in its own manifest.
+    assert_eq!(merged.len(), 2, "{report}");
+    assert!(merged.iter().all(|m| m["day"] == true), "{report}");
     assert_eq!(report["published"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(answers(&s), before, "after compaction");
     // Covered L0 segments stay until the grace period ends, and queries skip them.
@@ -151,14 +153,16 @@ fn replaced_objects_are_deleted_after_the_grace_period() {
     let files = s.stored_files();
     assert_eq!(count(&files, "/l0/"), 0, "{files:?}");
     assert_eq!(answers(&s), before);
-    // New data after cleanup merges with the compacted hour, replacing it.
+    // New data after cleanup is late for its rolled-up day: merged into an hour segment
+    // beside the day segment.
     s.ingest(
         "app.alloc_objects{env=prod,region=r0}",
         T0 + 1,
         "main;late 5\n",
     );
     let third = run("0");
-    assert_eq!(third["merged"][0]["replaced_existing"], true, "{third}");
+    assert_eq!(third["merged"][0]["replaced_existing"], false, "{third}");
+    assert_eq!(third["merged"][0]["day"], false, "{third}");
     assert_eq!(
         s.render("app.alloc_objects{env=\"prod\"}", T0 - 10, T0 + 10, "")["flamebearer"]["names"]
             .as_array()
@@ -173,8 +177,8 @@ fn replaced_objects_are_deleted_after_the_grace_period() {
     assert_eq!(count(&files, "/l0/"), 0, "{files:?}");
     assert_eq!(
         count(&files, "/segments/"),
-        1,
-        "one per hour bucket: {files:?}"
+        2,
+        "the day segment and the late hour's: {files:?}"
     );
 }
 

@@ -34,6 +34,12 @@ pub const OPEN_HOUR_INPUTS: usize = 64;
 /// …or once its oldest new L0 segment has waited this long.
 pub const OPEN_HOUR_WAIT_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
 
+/// A day is rolled up into one day segment this long after its end (late data arriving after
+/// that is compacted beside the day segment and folded in by a later roll-up).
+pub const ROLLUP_AFTER_NANOS: i64 = 60 * 60 * crate::time::NANOS_PER_SECOND;
+/// Hour segments beside a day segment that make the day due for another roll-up.
+pub const REROLL_HOUR_SEGMENTS: usize = 4;
+
 /// Tunables of a compaction pass.
 #[derive(Debug, Clone, Copy)]
 pub struct CompactionConfig {
@@ -47,6 +53,10 @@ pub struct CompactionConfig {
     pub open_hour_inputs: usize,
     /// Age of the oldest new L0 segment (by its ULID's time) that makes an open hour due (ns).
     pub open_hour_wait_nanos: i64,
+    /// When a day is rolled up, after its end (ns).
+    pub rollup_after_nanos: i64,
+    /// Hour segments beside a day segment that make it due for another roll-up.
+    pub reroll_hour_segments: usize,
 }
 
 impl CompactionConfig {
@@ -74,6 +84,8 @@ impl Default for CompactionConfig {
             settle_nanos: HOUR_SETTLE_NANOS,
             open_hour_inputs: OPEN_HOUR_INPUTS,
             open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
+            rollup_after_nanos: ROLLUP_AFTER_NANOS,
+            reroll_hour_segments: REROLL_HOUR_SEGMENTS,
         }
     }
 }
@@ -100,8 +112,11 @@ pub struct MergeReport {
     pub output: String,
     /// L0 segments merged in.
     pub l0_inputs: usize,
-    /// Whether the hour's previous compacted segment was merged in too.
+    /// Whether compacted segments were merged in too (the hour's, or for a day roll-up the
+    /// day's).
     pub replaced_existing: bool,
+    /// A day roll-up.
+    pub day: bool,
     /// Sample rows written.
     pub rows: usize,
     /// Bytes written.
@@ -150,7 +165,7 @@ fn compact_day(
         .iter()
         .filter_map(|o| SegmentKey::parse(&o.key))
         .collect();
-    let plan = plan(&manifest, &l0, clock(), config);
+    let plan = plan(day, &manifest, &l0, clock(), config);
     if plan.is_empty() {
         return Ok(());
     }
@@ -166,7 +181,8 @@ fn compact_day(
             merged.push(MergeReport {
                 output: segment.key.clone(),
                 l0_inputs: merge.inputs.len(),
-                replaced_existing: merge.existing.is_some(),
+                replaced_existing: !merge.existing.is_empty(),
+                day: merge.day,
                 rows,
                 bytes: segment.size,
             });
@@ -200,9 +216,10 @@ fn compact_day(
     Ok(())
 }
 
-/// Reads one merge's inputs (the hour's compacted segment and its L0 segments), writes their
-/// merge as a new compacted segment with a create-only put, and returns it with its row
-/// count; `None` when the inputs hold no samples (nothing is written).
+/// Reads one merge's inputs (the compacted segments it replaces and its L0 segments), writes
+/// their merge as a new compacted segment (an hour's, or the day's) with a create-only put,
+/// and returns it with its row count; `None` when the inputs hold no samples (nothing is
+/// written).
 fn write_merge(
     store: &dyn ObjectStore,
     tenant: &Tenant,
@@ -230,6 +247,7 @@ fn write_merge(
     let segment = CompactedSegment {
         key,
         hour: merge.hour,
+        day: merge.day,
         min_time,
         max_time,
         size: bytes.len() as u64,
@@ -250,8 +268,18 @@ mod tests {
 
     const T0: i64 = 1_700_000_000;
     const S: i64 = crate::time::NANOS_PER_SECOND;
-    /// A pass's time once the test data's hours have closed.
+    /// A pass's time once the test data's hours and days have closed.
     const LATER: i64 = (T0 + 3 * 86_400) * S;
+    /// Hour compaction without day roll-ups.
+    const HOURS_ONLY: CompactionConfig = CompactionConfig {
+        grace_nanos: DEFAULT_GRACE_NANOS,
+        max_inputs: MAX_INPUTS_PER_MERGE,
+        settle_nanos: HOUR_SETTLE_NANOS,
+        open_hour_inputs: OPEN_HOUR_INPUTS,
+        open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
+        rollup_after_nanos: i64::MAX / 4,
+        reroll_hour_segments: REROLL_HOUR_SEGMENTS,
+    };
 
     fn push(store: &dyn ObjectStore, tenant: &Tenant, name: &str, at: i64, body: &str) {
         let p: Vec<(String, String)> = [("name", name.to_string()), ("from", at.to_string())]
@@ -324,7 +352,9 @@ mod tests {
         let keys: Vec<SegmentKey> = (0..10)
             .map(|i| SegmentKey::new(&tenant, Level::L0, (T0 + i * 1000) * S, Ulid::new()))
             .collect();
+        let day = Day::of(T0 * S);
         let p = plan(
+            day,
             &Manifest::default(),
             &keys,
             LATER,
@@ -345,9 +375,9 @@ mod tests {
                 .collect(),
             ..Manifest::default()
         };
-        let p = plan(&m, &keys, 4, &CompactionConfig::default());
+        let p = plan(day, &m, &keys, 4, &CompactionConfig::default());
         assert!(p.is_empty());
-        let p = plan(&m, &keys, 5, &CompactionConfig::default());
+        let p = plan(day, &m, &keys, 5, &CompactionConfig::default());
         assert_eq!(p.deletions.len(), 10);
     }
 
@@ -400,7 +430,7 @@ mod tests {
         let config = CompactionConfig {
             grace_nanos: 100,
             max_inputs: 3,
-            ..CompactionConfig::default()
+            ..HOURS_ONLY
         };
         let r1 = run(store.as_ref(), &|| LATER + 1_000, &config).unwrap();
         assert_eq!(r1.merged.len(), 2);
@@ -498,10 +528,10 @@ mod tests {
         let config = CompactionConfig {
             grace_nanos: 100,
             max_inputs: 100,
-            ..CompactionConfig::default()
+            ..HOURS_ONLY
         };
         run(store.as_ref(), &|| LATER + 1_000, &config).unwrap();
-        assert_eq!(answers(&store), before);
+        assert_eq!(answers(&store), before, "after hour compaction");
         // And the sums were what answered the whole hours.
         let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
         let summed = |from: i64, until: i64| -> Vec<bool> {
@@ -524,6 +554,87 @@ mod tests {
         };
         assert_eq!(summed(T0 - 7200, T0 + 7200), [true, true, false]);
         assert_eq!(summed(T0 + 15, T0 + 7200), [false, true, false]);
+
+        // Rolled up: one segment per day (T0 is 22:13 UTC, so env=c's second hour starts the
+        // next day); the same answers.
+        let rolled = run(
+            store.as_ref(),
+            &|| LATER + 2_000,
+            &CompactionConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(rolled.merged.len(), 2, "{rolled:?}");
+        assert!(rolled.merged.iter().all(|m| m.day && m.replaced_existing));
+        assert_eq!(answers(&store), before, "after the day roll-up");
+        assert_eq!(summed(T0 - 7200, T0 + 7200), [true, false]);
+        assert_eq!(summed(T0 + 15, T0 + 7200), [true, false]);
+    }
+
+    #[test]
+    fn late_data_after_a_roll_up_waits_beside_it_and_is_folded_in() {
+        let store: SharedStore = Arc::new(MemoryStore::default());
+        let tenant = Tenant::from_header(None).unwrap();
+        for i in 0..3 {
+            push(
+                store.as_ref(),
+                &tenant,
+                "app.cpu",
+                T0 - 3600 * i,
+                "main;work 2\n",
+            );
+        }
+        let config = CompactionConfig {
+            grace_nanos: 100,
+            reroll_hour_segments: 2,
+            ..CompactionConfig::default()
+        };
+        let q = "app.cpu{}";
+        let day = Day::of(T0 * S);
+        let segments = |store: &SharedStore| {
+            let (_, m) = manifest::load_latest(store.as_ref(), &tenant, day)
+                .unwrap()
+                .unwrap();
+            m.segments
+                .iter()
+                .map(|s| (s.day, s.hour))
+                .collect::<Vec<_>>()
+        };
+        run(store.as_ref(), &|| LATER, &config).unwrap();
+        assert_eq!(segments(&store), [(true, 0)]);
+        // Late data: two hours' worth, merged beside the day segment one pass at a time.
+        push(
+            store.as_ref(),
+            &tenant,
+            "app.cpu",
+            T0 - 7 * 3600,
+            "main;late 1\n",
+        );
+        let before = render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200);
+        assert!(before.contains("late"), "{before}");
+        run(store.as_ref(), &|| LATER + 1, &config).unwrap();
+        assert_eq!(segments(&store).len(), 2, "{:?}", segments(&store));
+        assert_eq!(
+            render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200),
+            before
+        );
+        push(
+            store.as_ref(),
+            &tenant,
+            "app.cpu",
+            T0 - 8 * 3600,
+            "main;later 1\n",
+        );
+        let before = render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200);
+        run(store.as_ref(), &|| LATER + 2, &config).unwrap();
+        assert_eq!(segments(&store).len(), 3, "{:?}", segments(&store));
+        // Two hour segments beside it: the next pass rolls the day up again.
+        let r = run(store.as_ref(), &|| LATER + 3, &config).unwrap();
+        assert!(r.merged.len() == 1 && r.merged[0].day, "{r:?}");
+        assert_eq!(segments(&store), [(true, 0)]);
+        assert_eq!(
+            render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200),
+            before
+        );
     }
 
     #[test]

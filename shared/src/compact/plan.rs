@@ -4,19 +4,22 @@
 
 use std::collections::BTreeMap;
 
-use crate::storage::keys::{HOUR_NANOS, SegmentKey};
+use crate::storage::keys::{Day, HOUR_NANOS, SegmentKey};
 use crate::storage::manifest::{CompactedSegment, Manifest, Scheduled};
 
 use super::CompactionConfig;
 
-/// One hour to merge.
+/// One merge: an hour's, or a day's roll-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merge {
-    /// The hour bucket (0–23).
+    /// The hour bucket (0–23); 0 for a roll-up.
     pub hour: u8,
-    /// The hour's current compacted segment, merged in and then replaced.
-    pub existing: Option<CompactedSegment>,
-    /// Uncovered L0 segments of the hour, sorted by key.
+    /// A roll-up of the whole day into one day segment.
+    pub day: bool,
+    /// The compacted segments merged in and then replaced: the hour's (at most one), or for
+    /// a roll-up every live segment of the day.
+    pub existing: Vec<CompactedSegment>,
+    /// Uncovered L0 segments (of the hour, or for a roll-up of the day), sorted by key.
     pub inputs: Vec<String>,
 }
 
@@ -42,13 +45,57 @@ impl Plan {
 /// once it has `open_hour_inputs` new L0 segments or its oldest has waited
 /// `open_hour_wait_nanos` (by the time in its ULID): so the current hour is rewritten a few
 /// times an hour, not at every pass, and a query of it reads a bounded number of L0 segments.
-pub fn plan(manifest: &Manifest, l0: &[SegmentKey], now: i64, config: &CompactionConfig) -> Plan {
+///
+/// A day `rollup_after_nanos` past its end is rolled up instead: one merge of every live
+/// segment and uncovered L0 segment (up to `max_inputs`) into one day segment, so that long
+/// ranges read one segment per day. Once a day segment exists, late data is merged into hour
+/// segments beside it, and the day is rolled up again when `reroll_hour_segments` of them
+/// have gathered.
+pub fn plan(
+    day: Day,
+    manifest: &Manifest,
+    l0: &[SegmentKey],
+    now: i64,
+    config: &CompactionConfig,
+) -> Plan {
     let mut by_hour: BTreeMap<u8, Vec<&SegmentKey>> = BTreeMap::new();
     let covered = manifest.covered_keys();
     for key in l0 {
         if !covered.contains(key.to_string().as_str()) {
             by_hour.entry(key.hour).or_default().push(key);
         }
+    }
+    let deletions = manifest
+        .covered
+        .iter()
+        .chain(&manifest.pending_deletes)
+        .filter(|s| s.delete_after <= now)
+        .map(|s| s.key.clone())
+        .collect();
+    let day_end = day.start_nanos().saturating_add(24 * HOUR_NANOS);
+    let closed = now >= day_end.saturating_add(config.rollup_after_nanos);
+    let has_day_segment = manifest.segments.iter().any(|s| s.day);
+    let hour_segments = manifest.segments.iter().filter(|s| !s.day).count();
+    let rollup = closed
+        && if has_day_segment {
+            hour_segments >= config.reroll_hour_segments.max(1)
+        } else {
+            hour_segments > 0 || !by_hour.is_empty()
+        };
+    if rollup {
+        let mut inputs: Vec<String> = by_hour.values().flatten().map(|k| k.to_string()).collect();
+        inputs.sort();
+        inputs.truncate(config.max_inputs.max(1));
+        let merge = Merge {
+            hour: 0,
+            day: true,
+            existing: manifest.segments.clone(),
+            inputs,
+        };
+        return Plan {
+            merges: vec![merge],
+            deletions,
+        };
     }
     let merges = by_hour
         .into_iter()
@@ -59,17 +106,16 @@ pub fn plan(manifest: &Manifest, l0: &[SegmentKey], now: i64, config: &Compactio
             inputs.truncate(config.max_inputs.max(1));
             Merge {
                 hour,
-                existing: manifest.segments.iter().find(|s| s.hour == hour).cloned(),
+                day: false,
+                existing: manifest
+                    .segments
+                    .iter()
+                    .filter(|s| !s.day && s.hour == hour)
+                    .cloned()
+                    .collect(),
                 inputs,
             }
         })
-        .collect();
-    let deletions = manifest
-        .covered
-        .iter()
-        .chain(&manifest.pending_deletes)
-        .filter(|s| s.delete_after <= now)
-        .map(|s| s.key.clone())
         .collect();
     Plan { merges, deletions }
 }
@@ -123,7 +169,7 @@ pub fn next_manifest(
         let Some(merge) = plan.merges.get(output.merge) else {
             continue;
         };
-        if let Some(old) = &merge.existing {
+        for old in &merge.existing {
             next.segments.retain(|s| s.key != old.key);
             next.pending_deletes.push(schedule(old.key.clone()));
         }
@@ -131,7 +177,7 @@ pub fn next_manifest(
         next.covered
             .extend(merge.inputs.iter().cloned().map(schedule));
     }
-    next.segments.sort_by_key(|s| s.hour);
+    next.segments.sort_by_key(|s| (!s.day, s.hour));
     if let Some(key) = current_key {
         next.pending_deletes.push(schedule(key.to_string()));
     }
@@ -151,36 +197,40 @@ mod tests {
     const S: i64 = crate::time::NANOS_PER_SECOND;
 
     /// A day's state: L0 segments (hour, covered?, scheduled deletion time, seconds after the
-    /// day's start it was written), compacted segments by hour, pending deletions; the pass's
-    /// time (seconds after the day's start), input cap, and open-hour thresholds (inputs,
-    /// wait in seconds).
+    /// day's start it was written), compacted hour segments by hour and whether a day segment
+    /// exists, pending deletions; the pass's time (seconds after the day's start), input cap,
+    /// open-hour thresholds (inputs, wait in seconds) and hour segments that make a re-roll.
     type State = (
         Vec<(u8, bool, i64, i64)>,
-        Vec<u8>,
+        (Vec<u8>, bool),
         Vec<i64>,
         i64,
         usize,
-        (usize, i64),
+        (usize, i64, usize),
     );
 
     fn state() -> impl Strategy<Value = State> {
         (
             prop::collection::vec((0u8..24, any::<bool>(), 0i64..100, 0i64..93_600), 0..40),
-            prop::collection::btree_set(0u8..24, 0..6).prop_map(|s| s.into_iter().collect()),
+            (
+                prop::collection::btree_set(0u8..24, 0..6).prop_map(|s| s.into_iter().collect()),
+                any::<bool>(),
+            ),
             prop::collection::vec(0i64..100, 0..5),
-            0i64..93_600,
+            0i64..100_800,
             1usize..8,
-            (1usize..6, 0i64..7200),
+            (1usize..6, 0i64..7200, 1usize..4),
         )
     }
 
     proptest! {
         /// Every uncovered L0 segment is merged at most once and ends up covered exactly
-        /// once after publishing; at most `max_inputs` per hour; one compacted segment per
-        /// hour; what is replaced or deleted leaves the live lists; the version goes up.
+        /// once after publishing; at most `max_inputs` per merge; at most one day segment
+        /// and one hour segment per hour; a closed day is rolled up exactly when due; what
+        /// is replaced or deleted leaves the live lists; the version goes up.
         #[test]
         fn plan_and_next_manifest_cover_each_l0_once(
-            (l0s, hours, pending, now, max_inputs, (open_inputs, wait)) in state()
+            (l0s, (hours, has_day), pending, now, max_inputs, (open_inputs, wait, reroll)) in state()
         ) {
             let tenant = Tenant::from_header(Some("t")).unwrap();
             let day = Day::of(T0 * S);
@@ -191,10 +241,13 @@ mod tests {
                 settle_nanos: 300 * S,
                 open_hour_inputs: open_inputs,
                 open_hour_wait_nanos: wait * S,
+                rollup_after_nanos: 3600 * S,
+                reroll_hour_segments: reroll,
             };
-            let seg = |hour: u8, i: usize| CompactedSegment {
-                key: format!("seg-{hour}-{i}"),
+            let seg = |hour: u8, day: bool, i: usize| CompactedSegment {
+                key: format!("seg-{hour}-{day}-{i}"),
                 hour,
+                day,
                 min_time: 0,
                 max_time: 1,
                 size: 1,
@@ -210,18 +263,21 @@ mod tests {
                 }
                 keys.push(key);
             }
-            current.segments = hours.iter().map(|h| seg(*h, 0)).collect();
+            current.segments = hours.iter().map(|h| seg(*h, false, 0)).collect();
+            if has_day {
+                current.segments.insert(0, seg(0, true, 0));
+            }
             current.pending_deletes = pending
                 .iter()
                 .enumerate()
                 .map(|(i, t)| Scheduled { key: format!("old-{i}"), delete_after: *t })
                 .collect();
-            let p = plan(&current, &keys, now, &config);
+            let p = plan(day, &current, &keys, now, &config);
             let outputs: Vec<MergeOutput> = p
                 .merges
                 .iter()
                 .enumerate()
-                .map(|(i, m)| MergeOutput { merge: i, segment: seg(m.hour, 1) })
+                .map(|(i, m)| MergeOutput { merge: i, segment: seg(m.hour, m.day, 1) })
                 .collect();
             let next = next_manifest(&current, Some("manifest-3"), &p, &outputs, now, &config);
 
@@ -238,7 +294,19 @@ mod tests {
                     new_by_hour.entry(l.0).or_default().push(l);
                 }
             }
-            for (hour, new) in &new_by_hour {
+            // A day an hour past its end is rolled up, all of it in one merge, unless it has
+            // a day segment and fewer than `reroll` hour segments beside it.
+            let day_closed = now >= day.start_nanos() + 25 * HOUR_NANOS;
+            let rollup = day_closed
+                && if has_day { hours.len() >= reroll } else { !hours.is_empty() || !new_by_hour.is_empty() };
+            prop_assert_eq!(p.merges.iter().any(|m| m.day), rollup);
+            if rollup {
+                prop_assert_eq!(p.merges.len(), 1);
+                prop_assert_eq!(&p.merges[0].existing, &current.segments);
+                let new: usize = new_by_hour.values().map(Vec::len).sum();
+                prop_assert_eq!(p.merges[0].inputs.len(), new.min(max_inputs));
+            }
+            for (hour, new) in new_by_hour.iter().filter(|_| !rollup) {
                 let closed = now >= day.start_nanos() + (i64::from(*hour) + 1) * HOUR_NANOS + 300 * S;
                 let oldest = new.iter().map(|l| l.3).min().unwrap_or(i64::MAX);
                 // ULIDs keep milliseconds: the written time rounds to them exactly here.
@@ -246,9 +314,11 @@ mod tests {
                 let due = closed || new.len() >= open_inputs || waited;
                 prop_assert_eq!(p.merges.iter().any(|m| m.hour == *hour), due, "hour {}", hour);
             }
-            for m in &p.merges {
+            for m in p.merges.iter().filter(|m| !m.day) {
                 prop_assert!(m.inputs.len() <= max_inputs);
-                prop_assert_eq!(m.existing.as_ref().map(|e| e.hour), hours.contains(&m.hour).then_some(m.hour));
+                let existing: Vec<u8> = m.existing.iter().map(|e| e.hour).collect();
+                prop_assert!(m.existing.iter().all(|e| !e.day));
+                prop_assert_eq!(existing, if hours.contains(&m.hour) { vec![m.hour] } else { vec![] });
             }
             for key in &keys {
                 let key = key.to_string();
@@ -263,11 +333,15 @@ mod tests {
                     prop_assert_eq!(covered, 0);
                 }
             }
-            let next_hours: Vec<u8> = next.segments.iter().map(|s| s.hour).collect();
+            let next_hours: Vec<u8> = next.segments.iter().filter(|s| !s.day).map(|s| s.hour).collect();
             let unique: BTreeSet<u8> = next_hours.iter().copied().collect();
             prop_assert_eq!(next_hours.len(), unique.len(), "two segments for one hour");
+            prop_assert!(next.segments.iter().filter(|s| s.day).count() <= 1, "two day segments");
+            if rollup {
+                prop_assert_eq!(next.segments.len(), 1, "a roll-up leaves one segment");
+            }
             for m in &p.merges {
-                if let Some(old) = &m.existing {
+                for old in &m.existing {
                     prop_assert!(next.pending_deletes.iter().any(|d| d.key == old.key));
                     prop_assert!(next.segments.iter().all(|s| s.key != old.key));
                 }

@@ -34,8 +34,13 @@ use crate::{Error, Result};
 pub struct CompactedSegment {
     /// Its object key.
     pub key: String,
-    /// The hour bucket (0–23) it holds.
+    /// The hour bucket (0–23) it holds; 0 for a day segment.
     pub hour: u8,
+    /// A day segment: the roll-up of every hour of the day that had data when it was made
+    /// (added to layout 1 compatibly: absent means an hour segment; a reader that ignores it
+    /// still reads the right samples, by time).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub day: bool,
     /// Earliest profile time (ns).
     pub min_time: i64,
     /// Latest profile time (ns).
@@ -60,7 +65,8 @@ pub struct Manifest {
     pub version: u64,
     /// When it was published (ns).
     pub created_at: i64,
-    /// Live compacted segments, at most one per hour.
+    /// Live compacted segments: at most one day segment, and at most one per hour beside it
+    /// (before a roll-up, or late data after one).
     pub segments: Vec<CompactedSegment>,
     /// L0 segments whose samples are in `segments`; readers skip them. Each is deleted after
     /// its time and then dropped from this list.
@@ -240,6 +246,7 @@ mod tests {
         let compacted = CompactedSegment {
             key: SegmentKey::new(&tenant, Level::Compacted, hour(3), Ulid::new()).to_string(),
             hour: 3,
+            day: false,
             min_time: hour(3),
             max_time: hour(3) + 1000,
             size: 10,

@@ -995,7 +995,7 @@ impl Report {
         }
         line(String::new());
         line(format!(
-            "Compaction (`flamelet compact`, one pass): {:.0} s for {} hour merges.",
+            "Compaction (`flamelet compact`, one pass): {:.0} s for {} merges (hours, and days rolled up).",
             self.compaction_secs, self.compaction_merges
         ));
         let per = |b: u64| b as f64 / g.wasm_profiles.max(1) as f64;

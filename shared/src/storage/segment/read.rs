@@ -445,6 +445,15 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             {
                 continue;
             }
+            // Rows are sorted by series first: a group of other series only is skipped.
+            if let Some(Statistics::Int32(stats)) = md.row_group(i).column(COL_SERIES).statistics()
+                && let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt())
+            {
+                let last = i32::try_from(self.meta.series.len()).unwrap_or(i32::MAX) - 1;
+                if !((*min).max(0)..=(*max).min(last)).any(|s| keep_series(s as u32)) {
+                    continue;
+                }
+            }
             let rg = self.reader.get_row_group(i)?;
             let rg = rg.as_ref();
             let series = self.read_column::<Int32Type>(rg, COL_SERIES)?;
