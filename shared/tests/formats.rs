@@ -285,7 +285,11 @@ fn segment_v3_fixture_decodes_to_the_same_values_and_sums() {
     let parquet = data_dir().join("segment/v3/with-sums.parquet");
     if bless() {
         std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
-        std::fs::write(&parquet, segment::encode_with_sums(&v2_segment()).unwrap()).unwrap();
+        std::fs::write(
+            &parquet,
+            segment::encode_compacted(&v2_segment()).unwrap().bytes,
+        )
+        .unwrap();
     }
     let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
     let reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();

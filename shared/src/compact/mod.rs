@@ -240,7 +240,8 @@ fn write_merge(
     let Some((min_time, max_time)) = data.time_range() else {
         return Ok(None);
     };
-    let bytes = Bytes::from(segment::encode_with_sums(&data)?);
+    let encoded = segment::encode_compacted(&data)?;
+    let bytes = Bytes::from(encoded.bytes);
     let hour_start = day.start_nanos() + i64::from(merge.hour) * HOUR_NANOS;
     let key = SegmentKey::new(tenant, Level::Compacted, hour_start, Ulid::new()).to_string();
     store.put(&key, bytes.clone(), PutMode::Create)?;
@@ -248,6 +249,7 @@ fn write_merge(
         key,
         hour: merge.hour,
         day: merge.day,
+        hot_start: Some(encoded.hot_start),
         min_time,
         max_time,
         size: bytes.len() as u64,

@@ -248,6 +248,7 @@ mod tests {
                 key: format!("seg-{hour}-{day}-{i}"),
                 hour,
                 day,
+                hot_start: None,
                 min_time: 0,
                 max_time: 1,
                 size: 1,

@@ -47,6 +47,10 @@ pub struct CompactedSegment {
     pub max_time: i64,
     /// Its size in bytes.
     pub size: u64,
+    /// Offset of its hot part (strings, nodes, stack sums, profile totals, footer), which a
+    /// query fetches with one ranged read; absent in segments written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_start: Option<u64>,
 }
 
 /// An object scheduled for deletion.
@@ -140,6 +144,8 @@ pub struct SegmentRef {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// Where its hot part starts, when the manifest says (compacted segments).
+    pub hot_start: Option<u64>,
 }
 
 /// Returns the days whose L0 listings and manifests can hold data of `range`: an L0 segment
@@ -186,6 +192,7 @@ pub fn live_segments(
                 out.push(SegmentRef {
                     key: s.key.clone(),
                     size: s.size,
+                    hot_start: s.hot_start,
                 });
             }
         }
@@ -204,6 +211,7 @@ pub fn live_segments(
             out.push(SegmentRef {
                 key: o.key,
                 size: o.size,
+                hot_start: None,
             });
         }
     }
@@ -247,6 +255,7 @@ mod tests {
             key: SegmentKey::new(&tenant, Level::Compacted, hour(3), Ulid::new()).to_string(),
             hour: 3,
             day: false,
+            hot_start: None,
             min_time: hour(3),
             max_time: hour(3) + 1000,
             size: 10,

@@ -28,7 +28,7 @@ mod write;
 
 pub use build::SegmentBuilder;
 pub use read::{SegmentMeta, SegmentReader, decode};
-pub use write::{encode, encode_with_sums};
+pub use write::{Encoded, encode, encode_compacted};
 
 /// Footer key: format version of the segment layout.
 pub const META_FORMAT: &str = "flamelet.format";

@@ -1,6 +1,6 @@
 //! Encoding a segment as Parquet (format 3): one row group per table, samples in groups of
-//! [`SAMPLE_ROWS_PER_GROUP`] rows, for compacted segments the per-stack sums and per-profile
-//! totals after them, the footer metadata last.
+//! [`SAMPLE_ROWS_PER_GROUP`] rows; the tables every query reads (strings, nodes, and for
+//! compacted segments the per-hour stack sums and per-profile totals) last, before the footer.
 
 use std::sync::Arc;
 
@@ -44,35 +44,56 @@ enum Col<'a> {
     Bytes(Vec<ByteArray>),
 }
 
-/// Encodes a segment as Parquet bytes (format 3): the tables in order (strings, functions,
-/// mappings, nodes, samples), each in row groups of its own, then the footer metadata.
+/// Encodes a segment as Parquet bytes (format 3): functions, mappings and samples, then the
+/// tables every query reads (strings, nodes), each table in row groups of its own, then the
+/// footer metadata.
 pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
-    write(data, false)
+    Ok(write(data, false)?.bytes)
 }
 
-/// [`encode`], plus the tables a query reads instead of the samples when its range covers
-/// the whole segment: per (series, stack) sums and per-profile totals. Compaction writes
-/// these; an L0 segment (usually one profile) gains nothing from them.
-pub fn encode_with_sums(data: &SegmentData) -> Result<Vec<u8>> {
+/// A compacted segment's bytes, and where its hot part starts.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The Parquet object.
+    pub bytes: Vec<u8>,
+    /// Offset of the tables a flame graph or series query reads (strings, nodes, stack sums,
+    /// profile totals): from here to the end, footer included, one ranged read fetches them.
+    pub hot_start: u64,
+}
+
+/// [`encode`], plus the tables a query reads instead of the samples for the whole hours of
+/// its range: per (series, hour, stack) sums and per-profile totals, after the nodes.
+/// Compaction writes these; an L0 segment (usually one profile) gains nothing from them.
+pub fn encode_compacted(data: &SegmentData) -> Result<Encoded> {
     write(data, true)
 }
 
-fn write(data: &SegmentData, sums: bool) -> Result<Vec<u8>> {
+fn write(data: &SegmentData, sums: bool) -> Result<Encoded> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let mut writer = SerializedFileWriter::new(Vec::new(), schema()?, Arc::new(props))?;
     let mut kinds = Vec::new();
     write_symbols(&mut writer, data, &mut kinds)?;
-    write_nodes(&mut writer, data, &mut kinds)?;
     write_samples(&mut writer, data, &mut kinds)?;
+    // The hot tables last, next to the footer.
+    let first_hot = writer.flushed_row_groups().len();
+    write_strings(&mut writer, data, &mut kinds)?;
+    write_nodes(&mut writer, data, &mut kinds)?;
     if sums {
         write_sums(&mut writer, data, &mut kinds)?;
     }
+    let hot_start = writer
+        .flushed_row_groups()
+        .get(first_hot)
+        .and_then(|rg| rg.columns().first())
+        .map(|c| c.byte_range().0);
     for (k, v) in footer(data, &kinds)? {
         writer.append_key_value_metadata(KeyValue::new(k.to_string(), v));
     }
-    Ok(writer.into_inner()?)
+    let bytes = writer.into_inner()?;
+    let hot_start = hot_start.unwrap_or(bytes.len() as u64);
+    Ok(Encoded { bytes, hot_start })
 }
 
 type Writer = SerializedFileWriter<Vec<u8>>;
@@ -109,8 +130,8 @@ fn footer(data: &SegmentData, kinds: &[&str]) -> Result<[(&'static str, String);
     ])
 }
 
-/// The strings, functions and mappings tables.
-fn write_symbols(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+/// The strings table.
+fn write_strings(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
     if !data.strings.is_empty() {
         let cols = row_group_cols(|c| {
             (c == COL_STRING).then(|| {
@@ -125,6 +146,11 @@ fn write_symbols(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
         write_row_group(writer, data.strings.len(), cols)?;
         kinds.push("strings");
     }
+    Ok(())
+}
+
+/// The functions and mappings tables.
+fn write_symbols(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
     let f = &data.functions;
     if !f.is_empty() {
         let cols = row_group_cols(|c| match c {
