@@ -64,6 +64,7 @@ fn benchmark_harness_produces_every_figure() {
     assert!(report.stored_before_bytes > 0 && report.stored_after_bytes > 0);
     assert!(report.idle_rss_kib > 0);
     assert!(report.rss_24h_before_kib > 0 && report.rss_24h_after_kib > 0);
+    assert!(report.rss_30d_before_kib > 0 && report.rss_30d_after_kib > 0);
 
     // The deployable artefact's 24 h flame graph (same totals, asserted inside) makes the
     // native client's S3 requests over wasi:http, plus one per retry it logged.

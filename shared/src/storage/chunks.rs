@@ -13,6 +13,12 @@ use crate::storage::store::SharedStore;
 pub const WHOLE_OBJECT_BYTES: u64 = 4 << 20;
 /// Bytes fetched from a large segment's end on open: the footer in one read, usually.
 pub const FOOTER_PREFETCH_BYTES: u64 = 256 << 10;
+/// Bytes fetched by one read of a large segment outside its tail. Parquet reads a column page
+/// by page (a header, then its data): reading ahead turns a row group's four sample columns,
+/// which lie next to each other, into one read instead of two per page.
+pub const READ_AHEAD_BYTES: u64 = 2 << 20;
+/// What a page header is parsed from, at most.
+const PAGE_HEADER_BYTES: u64 = 64 << 10;
 
 /// A segment's bytes, fetched whole or by ranges on demand.
 pub enum ObjectChunks {
@@ -30,6 +36,8 @@ pub enum ObjectChunks {
         tail: Bytes,
         /// Offset of `tail` in the object.
         tail_start: u64,
+        /// The last block read ahead outside the tail, and its offset.
+        window: std::sync::Mutex<(u64, Bytes)>,
     },
 }
 
@@ -58,7 +66,58 @@ impl ObjectChunks {
             size: r.size,
             tail,
             tail_start,
+            window: std::sync::Mutex::new((0, Bytes::new())),
         })
+    }
+
+    /// Bytes from `start` to at least `min_end` (to the end of what is held, possibly more),
+    /// from the tail, the read-ahead window, or a new read of up to [`READ_AHEAD_BYTES`].
+    fn from(&self, start: u64, min_end: u64) -> parquet::errors::Result<Bytes> {
+        let eof = || parquet::errors::ParquetError::EOF("read past the end".into());
+        let held = |at: u64, b: &Bytes| {
+            (start >= at && min_end <= at + b.len() as u64)
+                .then(|| b.slice((start - at) as usize..))
+        };
+        match self {
+            ObjectChunks::Whole(b) => held(0, b).ok_or_else(eof),
+            ObjectChunks::Ranged {
+                store,
+                key,
+                size,
+                tail,
+                tail_start,
+                window,
+            } => {
+                if let Some(b) = held(*tail_start, tail) {
+                    return Ok(b);
+                }
+                let mut window = window.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(b) = held(window.0, &window.1) {
+                    return Ok(b);
+                }
+                if min_end > *size {
+                    return Err(eof());
+                }
+                // Up to the tail, which is held already, or the end.
+                let limit = if start < *tail_start {
+                    *tail_start
+                } else {
+                    *size
+                };
+                let end = start
+                    .saturating_add(READ_AHEAD_BYTES)
+                    .min(limit)
+                    .max(min_end);
+                let bytes = store
+                    .get_range(key, start..end)
+                    .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+                if (bytes.len() as u64) < min_end - start {
+                    return Err(eof());
+                }
+                *window = (start, bytes.clone());
+                Ok(bytes)
+            }
+        }
     }
 }
 
@@ -74,38 +133,16 @@ impl Length for ObjectChunks {
 impl ChunkReader for ObjectChunks {
     type T = bytes::buf::Reader<Bytes>;
 
+    /// A reader from `start`: parquet reads a page header through it, so a bounded block is
+    /// enough (never the rest of a large object).
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        let len = self.len().saturating_sub(start) as usize;
-        Ok(bytes::Buf::reader(self.get_bytes(start, len)?))
+        let min_end = start.saturating_add(PAGE_HEADER_BYTES).min(self.len());
+        Ok(bytes::Buf::reader(self.from(start, min_end.max(start))?))
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        let end = start + length as u64;
-        match self {
-            ObjectChunks::Whole(b) => {
-                if end > b.len() as u64 {
-                    return Err(parquet::errors::ParquetError::EOF(
-                        "read past the end".into(),
-                    ));
-                }
-                Ok(b.slice(start as usize..end as usize))
-            }
-            ObjectChunks::Ranged {
-                store,
-                key,
-                tail,
-                tail_start,
-                ..
-            } => {
-                if start >= *tail_start && end <= tail_start + tail.len() as u64 {
-                    let from = (start - tail_start) as usize;
-                    return Ok(tail.slice(from..from + length));
-                }
-                store
-                    .get_range(key, start..end)
-                    .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-            }
-        }
+        let bytes = self.from(start, start.saturating_add(length as u64))?;
+        Ok(bytes.slice(..length))
     }
 }
 
@@ -114,43 +151,8 @@ mod tests {
     use super::*;
     use crate::profile::{Labels, NamedSample, Profile, ProfileType, Series};
     use crate::storage::segment::{SegmentBuilder, SegmentReader, encode_compacted};
-    use crate::storage::store::{ListPage, MemoryStore, ObjectStore, PutMode, StoreError};
-    use std::ops::Range;
+    use crate::storage::store::{MemoryStore, ObjectStore, PutMode};
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A memory store that counts reads.
-    #[derive(Default)]
-    struct Counting {
-        inner: MemoryStore,
-        reads: AtomicUsize,
-    }
-
-    impl ObjectStore for Counting {
-        fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.get(key)
-        }
-        fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.get_range(key, range)
-        }
-        fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
-            self.inner.put(key, data, mode)
-        }
-        fn list(
-            &self,
-            prefix: &str,
-            token: Option<&str>,
-            limit: u32,
-            delimited: bool,
-        ) -> Result<ListPage, StoreError> {
-            self.inner.list(prefix, token, limit, delimited)
-        }
-        fn delete(&self, key: &str) -> Result<(), StoreError> {
-            self.inner.delete(key)
-        }
-    }
 
     #[test]
     fn one_ranged_read_fetches_what_a_flame_graph_reads() {
@@ -178,14 +180,14 @@ mod tests {
         let encoded = encode_compacted(&b.finish()).unwrap();
         let size = encoded.bytes.len() as u64;
         assert!(encoded.hot_start > 0 && encoded.hot_start < size);
-        let counting = Arc::new(Counting::default());
+        let counting = Arc::new(MemoryStore::default());
         counting
             .put("s", Bytes::from(encoded.bytes), PutMode::Create)
             .unwrap();
         let store: SharedStore = counting.clone();
         // Ranged although small, and no footer guess: the reads a large segment would cost.
         let reads = |hot_start: Option<u64>| {
-            let before = counting.reads.load(Ordering::SeqCst);
+            let before = counting.reads();
             let r = SegmentRef {
                 key: "s".into(),
                 size,
@@ -202,12 +204,30 @@ mod tests {
                 .read_profile_totals(&|_| true, i64::MIN, i64::MAX)
                 .unwrap();
             assert!(!sums.is_empty() && totals.len() == 200);
-            counting.reads.load(Ordering::SeqCst) - before
+            counting.reads() - before
         };
         assert_eq!(reads(Some(encoded.hot_start)), 1, "one read: the hot part");
         assert!(
             reads(None) > 1,
             "without the offset: the footer, then each chunk"
         );
+        // The per-profile rows lie before the hot part: read ahead, every page of their
+        // columns comes with one read (the file is smaller than the read-ahead).
+        let r = SegmentRef {
+            key: "s".into(),
+            size,
+            hot_start: Some(encoded.hot_start),
+        };
+        let chunks = ObjectChunks::open_with(&store, &r, 0, 0).unwrap();
+        let reader = SegmentReader::open(chunks).unwrap();
+        let nodes = reader
+            .read_nodes(reader.read_strings().unwrap().len())
+            .unwrap();
+        let before = counting.reads();
+        let rows = reader
+            .read_samples(i64::MIN, i64::MAX, &|_| true, nodes.len(), None)
+            .unwrap();
+        assert_eq!(rows.len(), 200 * 50);
+        assert_eq!(counting.reads() - before, 1);
     }
 }

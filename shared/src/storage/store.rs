@@ -171,10 +171,11 @@ pub fn page_of<'a>(
     page
 }
 
-/// An in-memory store, for unit tests of the core.
+/// An in-memory store, for unit tests of the core; it counts the reads made of it.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     objects: Mutex<BTreeMap<String, Bytes>>,
+    reads: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -186,6 +187,20 @@ impl MemoryStore {
     /// Returns every key, sorted.
     pub fn keys(&self) -> Vec<String> {
         self.objects().keys().cloned().collect()
+    }
+
+    /// Reads made so far (gets and ranged gets, as a bucket bills them).
+    pub fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn object(&self, key: &str) -> Result<Bytes, StoreError> {
+        validate_key(key)?;
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.objects()
+            .get(key)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound { key: key.into() })
     }
 }
 
@@ -202,15 +217,11 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
 
 impl ObjectStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        validate_key(key)?;
-        self.objects()
-            .get(key)
-            .cloned()
-            .ok_or_else(|| StoreError::NotFound { key: key.into() })
+        self.object(key)
     }
 
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
-        let data = self.get(key)?;
+        let data = self.object(key)?;
         let end = (range.end as usize).min(data.len());
         let start = (range.start as usize).min(end);
         Ok(data.slice(start..end))

@@ -33,6 +33,15 @@ const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 const TENANT: &str = "anonymous";
+/// `flamelet serve` arguments of the measured servers: long queries allowed (a 30 d query over
+/// uncompacted data takes minutes), with the grace period that requires.
+const SERVE_ARGS: [&str; 5] = [
+    "--no-cron",
+    "--timeout-secs",
+    "1800",
+    "--compaction-grace-secs",
+    "3600",
+];
 
 /// What to generate and how often to measure.
 #[derive(Debug, Clone)]
@@ -342,6 +351,8 @@ pub struct Report {
     pub idle_rss_kib: u64,
     pub rss_24h_before_kib: u64,
     pub rss_24h_after_kib: u64,
+    pub rss_30d_before_kib: u64,
+    pub rss_30d_after_kib: u64,
     pub rss_reset_worked: bool,
     /// The 24 h flame graph through the deployable artefact against the native S3 path.
     pub packaged: Option<packaged::Packaged>,
@@ -413,17 +424,7 @@ pub fn run(config: &Config) -> Report {
         .collect();
     for (state, dir) in [(0, &before), (1, &after)] {
         // A 30 d query over uncompacted data reads every L0 segment: minutes.
-        let server = FlameletServer::start_on(
-            dir,
-            &[
-                "--no-cron",
-                "--timeout-secs",
-                "1800",
-                "--compaction-grace-secs",
-                "3600",
-            ],
-        )
-        .with_timeout(1800);
+        let server = FlameletServer::start_on(dir, &SERVE_ARGS).with_timeout(1800);
         // One query first, so the compiled components are warm as on a serving host.
         flame_graph(&server, END - HOUR, END);
         if state == 0 {
@@ -435,8 +436,10 @@ pub fn run(config: &Config) -> Report {
             } else {
                 config.rounds
             };
+            // Peak RSS is measured over the 24 h and the 30 d queries.
             let is_24h = row.hours == 24;
-            if is_24h {
+            let watched = is_24h || row.hours == 720;
+            if watched {
                 report.rss_reset_worked = reset_peak_rss(server.pid());
             }
             let ops0 = Ops::read(&server);
@@ -446,12 +449,13 @@ pub fn run(config: &Config) -> Report {
             });
             let ops = Ops::read(&server).per(ops0, rounds);
             let ms = Stat::of(ms).scaled(1e3);
-            if is_24h {
+            if watched {
                 let rss = peak_rss_kib(server.pid());
-                if state == 0 {
-                    report.rss_24h_before_kib = rss;
-                } else {
-                    report.rss_24h_after_kib = rss;
+                match (is_24h, state) {
+                    (true, 0) => report.rss_24h_before_kib = rss,
+                    (true, _) => report.rss_24h_after_kib = rss,
+                    (false, 0) => report.rss_30d_before_kib = rss,
+                    (false, _) => report.rss_30d_after_kib = rss,
                 }
             }
             if state == 0 {
@@ -1009,10 +1013,12 @@ impl Report {
             per(self.stored_after_bytes) / gz.max(1e-9)
         ));
         line(format!(
-            "Host peak RSS: {:.0} MiB after the first query; during the 24 h queries {:.0} MiB before compaction, {:.0} MiB after{}.",
+            "Host peak RSS: {:.0} MiB after the first query; during the 24 h queries {:.0} MiB before compaction, {:.0} MiB after; during the 30 d queries {:.0} MiB before, {:.0} MiB after{}.",
             self.idle_rss_kib as f64 / 1024.0,
             self.rss_24h_before_kib as f64 / 1024.0,
             self.rss_24h_after_kib as f64 / 1024.0,
+            self.rss_30d_before_kib as f64 / 1024.0,
+            self.rss_30d_after_kib as f64 / 1024.0,
             if self.rss_reset_worked {
                 ""
             } else {

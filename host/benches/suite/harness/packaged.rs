@@ -46,17 +46,7 @@ pub fn measure(dir: &Path, rounds: usize, total: i64) -> Packaged {
         flamelet::storage::keys::Day::of((END - DAY) * 1_000_000_000),
     );
 
-    let native = FlameletServer::start_with(
-        &url,
-        &[
-            "--no-cron",
-            "--timeout-secs",
-            "1800",
-            "--compaction-grace-secs",
-            "3600",
-        ],
-    )
-    .with_timeout(1800);
+    let native = FlameletServer::start_with(&url, &super::SERVE_ARGS).with_timeout(1800);
     let out = tempfile::tempdir().expect("temp dir");
     let dist = dist::package(&out.path().join("dist"), &s3.endpoint, BUCKET, PREFIX);
     let env = dist::provider_env(&s3.endpoint, BUCKET, PREFIX);
