@@ -345,8 +345,11 @@ pub struct Report {
     pub compaction_secs: f64,
     pub compaction_merges: usize,
     pub queries: Vec<QueryRow>,
-    /// Bytes of the last day's segments (the profiles ingested gzipped through the component).
+    /// Bytes of the last day's L0 segments (the profiles ingested gzipped through the
+    /// component).
     pub stored_before_bytes: u64,
+    /// Bytes of every compacted segment and manifest: all profiles of the data set (a day
+    /// segment holds hours on both sides of any cut, so only the whole can be divided fairly).
     pub stored_after_bytes: u64,
     pub idle_rss_kib: u64,
     pub rss_24h_before_kib: u64,
@@ -396,7 +399,7 @@ pub fn run(config: &Config) -> Report {
 
     report.stored_before_bytes = bytes_since(&before, "l0", END - DAY);
     report.stored_after_bytes =
-        bytes_since(&after, "segments", END - DAY) + bytes_since(&after, "manifests", END - DAY);
+        bytes_since(&after, "segments", i64::MIN) + bytes_since(&after, "manifests", i64::MIN);
 
     let ranges: Vec<(&'static str, i64)> = [("1 h", 1), ("24 h", 24), ("7 d", 168), ("30 d", 720)]
         .into_iter()
@@ -873,7 +876,7 @@ fn link_tree(from: &Path, to: &Path) {
 /// Bytes of the files under `tenants/*/{kind}/` whose day and hour (from the key) start at
 /// or after `since` (Unix seconds; manifests count from their day).
 fn bytes_since(dir: &Path, kind: &str, since: i64) -> u64 {
-    let since = since * 1_000_000_000;
+    let since = since.saturating_mul(1_000_000_000);
     let mut files = Vec::new();
     dir_store::walk(dir, dir, &mut files);
     files
@@ -1004,13 +1007,15 @@ impl Report {
         ));
         let per = |b: u64| b as f64 / g.wasm_profiles.max(1) as f64;
         let gz = per(g.gzip_bytes);
+        let after = self.stored_after_bytes as f64 / g.profiles.max(1) as f64;
         line(format!(
-            "Stored per profile (the last day, all services): gzip pprof {:.0} B; before compaction {:.0} B ({:.3}× gzip); after {:.0} B ({:.3}× gzip).",
+            "Stored per profile: gzip pprof {:.0} B (the last day's, all services); before compaction {:.0} B ({:.3}× gzip, the last day's L0 segments); after {:.0} B ({:.3}× gzip, every compacted segment and manifest over all {} profiles).",
             gz,
             per(self.stored_before_bytes),
             per(self.stored_before_bytes) / gz.max(1e-9),
-            per(self.stored_after_bytes),
-            per(self.stored_after_bytes) / gz.max(1e-9)
+            after,
+            after / gz.max(1e-9),
+            g.profiles
         ));
         line(format!(
             "Host peak RSS: {:.0} MiB after the first query; during the 24 h queries {:.0} MiB before compaction, {:.0} MiB after; during the 30 d queries {:.0} MiB before, {:.0} MiB after{}.",
