@@ -296,6 +296,21 @@ mod tests {
         ingest(store, tenant, &req, 0).unwrap();
     }
 
+    /// Five profiles of `app.cpu{env=a}` 10 s apart from T0 (`a(i)` the i-th's folded
+    /// stacks) and five of `env=b` an hour later.
+    fn two_series(store: &dyn ObjectStore, tenant: &Tenant, a: &dyn Fn(i64) -> String) {
+        for i in 0..5 {
+            push(store, tenant, "app.cpu{env=a}", T0 + i * 10, &a(i));
+            push(
+                store,
+                tenant,
+                "app.cpu{env=b}",
+                T0 + 4000 + i,
+                "main;work 1\n",
+            );
+        }
+    }
+
     fn render_json(store: &SharedStore, tenant: &Tenant, q: &str) -> String {
         render_range(store, tenant, q, T0 - 7200, T0 + 7200)
     }
@@ -411,22 +426,9 @@ mod tests {
         let mem = Arc::new(MemoryStore::default());
         let store: SharedStore = mem.clone();
         let tenant = Tenant::from_header(None).unwrap();
-        for i in 0..5 {
-            push(
-                store.as_ref(),
-                &tenant,
-                "app.cpu{env=a}",
-                T0 + i * 10,
-                "main;work 3\nmain;idle 1\n",
-            );
-            push(
-                store.as_ref(),
-                &tenant,
-                "app.cpu{env=b}",
-                T0 + 4000 + i,
-                "main;work 1\n",
-            );
-        }
+        two_series(store.as_ref(), &tenant, &|_| {
+            "main;work 3\nmain;idle 1\n".to_string()
+        });
         let q = "app.cpu{}";
         let before = render_json(&store, &tenant, q);
         let config = CompactionConfig {
@@ -463,23 +465,9 @@ mod tests {
     fn stack_sums_answer_exactly_what_the_rows_do() {
         let store: SharedStore = Arc::new(MemoryStore::default());
         let tenant = Tenant::from_header(None).unwrap();
-        for i in 0..5 {
-            let body = format!("main;work {}\nmain;idle 1\nmain;work;deep {i}\n", 3 + i);
-            push(
-                store.as_ref(),
-                &tenant,
-                "app.cpu{env=a}",
-                T0 + i * 10,
-                &body,
-            );
-            push(
-                store.as_ref(),
-                &tenant,
-                "app.cpu{env=b}",
-                T0 + 4000 + i,
-                "main;work 1\n",
-            );
-        }
+        two_series(store.as_ref(), &tenant, &|i| {
+            format!("main;work {}\nmain;idle 1\nmain;work;deep {i}\n", 3 + i)
+        });
         // One profile early in each of three hours (T0 is 800 s into its hour).
         for h in 1..4 {
             let at = T0 + 2800 + (h - 1) * 3600 + 100;

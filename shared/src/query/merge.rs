@@ -123,21 +123,24 @@ pub fn select_filtered(
                 *t = t.saturating_add(total);
             }
             // The per-profile rows (after the sums) are sorted by (series, time) within each
-            // of at most three reads: sum each profile's run, then add it once.
+            // of at most three reads: sum each profile's run, then add it once. Saturating,
+            // as the sums and totals tables are.
             let mut profile: Option<((u32, i64), i64)> = None;
             for i in part.summed..samples.len() {
                 let key = (global[samples.series[i] as usize], samples.time[i]);
                 match &mut profile {
-                    Some((k, sum)) if *k == key => *sum += samples.value[i],
+                    Some((k, sum)) if *k == key => *sum = sum.saturating_add(samples.value[i]),
                     _ => {
                         if let Some((k, sum)) = profile.replace((key, samples.value[i])) {
-                            *merged.profile_totals.entry(k).or_default() += sum;
+                            let t = merged.profile_totals.entry(k).or_default();
+                            *t = t.saturating_add(sum);
                         }
                     }
                 }
             }
             if let Some((k, sum)) = profile {
-                *merged.profile_totals.entry(k).or_default() += sum;
+                let t = merged.profile_totals.entry(k).or_default();
+                *t = t.saturating_add(sum);
             }
         }
         Ok(())

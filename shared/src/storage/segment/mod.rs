@@ -48,7 +48,7 @@ pub const FORMAT_VERSION: &str = "3";
 /// Rows per sample row group: large enough for good compression, small enough to prune.
 pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
 
-/// The columns of format 2, in schema order. Format 1 has the first [`V1_COLUMNS`].
+/// The columns of formats 2 and 3, in schema order. Format 1 has the first [`V1_COLUMNS`].
 const COLUMNS: [(&str, PhysicalType); 25] = [
     ("string", PhysicalType::BYTE_ARRAY),
     ("node_parent", PhysicalType::INT32),
