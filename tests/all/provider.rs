@@ -261,7 +261,7 @@ fn an_unreachable_endpoint_is_an_error_after_retries() {
     let p = Provider::start(&dist::provider_env("http://127.0.0.1:1", "b", ""));
     match p.get("a/b") {
         Err(StoreError::Other { message }) => {
-            assert!(message.contains("after 4 attempts"), "{message}")
+            assert!(message.contains("after 8 attempts"), "{message}")
         }
         other => panic!("{other:?}"),
     }

@@ -21,10 +21,13 @@ use object_store::client::{
 };
 use wstd::http::error::ErrorCode;
 
-/// Attempts per request, the first included.
-const MAX_ATTEMPTS: u32 = 4;
-/// Wait before the first retry; doubled before each next one.
+/// Attempts per request, the first included: enough to ride out a bucket's stall of a few
+/// seconds (4 attempts, 0.7 s, were once not enough against moto in CI).
+const MAX_ATTEMPTS: u32 = 8;
+/// Wait before the first retry; doubled before each next one, up to [`MAX_BACKOFF`]: 6.3 s in
+/// all before the last attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_millis(1600);
 /// Connecting to the endpoint.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Waiting for the first byte of the answer, and between two chunks of it.
@@ -127,7 +130,7 @@ async fn send_with_retries(req: HttpRequest) -> Result<HttpResponse, HttpError> 
                 parts.method, parts.uri
             );
             wstd::task::sleep(backoff.into()).await;
-            backoff *= 2;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
             attempt_no += 1;
             continue;
         }
