@@ -3,7 +3,7 @@
 //! compaction pass through the compact component and prints what it did.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,6 +136,10 @@ struct CommonArgs {
     /// --env` gives it: e.g. the S3 provider's credentials for a packaged app.
     #[arg(long = "env", value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// Staging files of interrupted local writes (`KEY#N`) older than this many seconds are
+    /// removed at start and hourly; a write under way is far younger.
+    #[arg(long, default_value_t = 3600)]
+    staging_age_secs: u64,
 }
 
 #[derive(Args)]
@@ -153,6 +157,7 @@ struct ServeArgs {
 struct Loaded {
     manifest: SpinManifest,
     runtime: Arc<Runtime>,
+    storage: Arc<Storage>,
 }
 
 fn cache_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
@@ -164,7 +169,10 @@ fn cache_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
     })
 }
 
-const GRACE_ENV: &str = "FLAMELET_COMPACTION_GRACE_SECONDS";
+const GRACE_ENV: &str = flamelet::compact::CompactionConfig::ENV_GRACE_SECONDS;
+const PASS_ENV: &str = flamelet::compact::CompactionConfig::ENV_PASS_SECONDS;
+/// How often staging files of interrupted writes are looked for.
+const STAGING_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Refuses to serve when a query may outlive the compaction grace period: a query that read a
 /// manifest version must finish before what the next version replaced is deleted, so the
@@ -205,8 +213,9 @@ fn check_grace(
     Ok(())
 }
 
-fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
-    let (manifest, sources) = match &args.manifest {
+/// The Spin manifest to run (`--manifest`, or the embedded one) and where its components are.
+fn read_manifest(path: Option<&Path>) -> anyhow::Result<(SpinManifest, Sources)> {
+    Ok(match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -217,15 +226,25 @@ fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
             SpinManifest::parse(EMBEDDED_MANIFEST)?,
             Sources::Embedded(EMBEDDED_COMPONENTS),
         ),
-    };
+    })
+}
+
+/// Opens the storage and compiles the manifest's components.
+fn load(args: CommonArgs, (manifest, sources): (SpinManifest, Sources)) -> anyhow::Result<Loaded> {
     let storage = Arc::new(Storage::open(&args.storage)?);
     tracing::info!("storage: {}", storage.describe());
+    storage.sweep_staging(Duration::from_secs(args.staging_age_secs));
     let limits = Limits {
         memory_bytes: args.memory_limit_mib << 20,
         timeout: Duration::from_secs(args.timeout_secs.max(1)),
         max_instances: args.max_instances.max(1),
     };
-    let mut env = Vec::new();
+    // A compaction pass starts no merge after half the time limit, so the merge under way
+    // when it runs out still finishes (an `--env` of its own overrides this).
+    let mut env = vec![(
+        PASS_ENV.to_string(),
+        (args.timeout_secs / 2).max(1).to_string(),
+    )];
     if let Some(grace) = args.compaction_grace_secs {
         env.push((GRACE_ENV.to_string(), grace.to_string()));
     }
@@ -250,7 +269,7 @@ fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
     let runtime = Runtime::load(
         &manifest,
         &sources,
-        storage,
+        storage.clone(),
         limits,
         cache_dir(args.cache_dir).as_deref(),
         &env,
@@ -258,6 +277,7 @@ fn load(args: CommonArgs) -> anyhow::Result<Loaded> {
     Ok(Loaded {
         manifest,
         runtime: Arc::new(runtime),
+        storage,
     })
 }
 
@@ -270,8 +290,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .rev()
         .find(|(k, _)| k == GRACE_ENV)
         .map(|(_, v)| v.clone());
-    let Loaded { manifest, runtime } = load(args.common)?;
-    check_grace(timeout, grace_flag, grace_env, &manifest)?;
+    // Checked before the components are compiled: a refusal should not take seconds.
+    let read = read_manifest(args.common.manifest.as_deref())?;
+    check_grace(timeout, grace_flag, grace_env, &read.0)?;
+    let staging_age = Duration::from_secs(args.common.staging_age_secs);
+    let Loaded {
+        manifest,
+        runtime,
+        storage,
+    } = load(args.common, read)?;
+    // Writes a server killed mid-put left behind, every hour (also at start, in `load`).
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(STAGING_SWEEP_EVERY);
+        hourly.tick().await;
+        loop {
+            hourly.tick().await;
+            let storage = storage.clone();
+            let _ = tokio::task::spawn_blocking(move || storage.sweep_staging(staging_age)).await;
+        }
+    });
     let router = Arc::new(Router::new(manifest.http_triggers()));
     if !args.no_cron {
         for trigger in manifest.cron_triggers() {
@@ -311,7 +348,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn compact(args: CommonArgs) -> anyhow::Result<()> {
-    let Loaded { manifest, runtime } = load(args)?;
+    let read = read_manifest(args.manifest.as_deref())?;
+    let Loaded {
+        manifest, runtime, ..
+    } = load(args, read)?;
     let component = manifest
         .cron_triggers()
         .first()

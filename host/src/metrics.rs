@@ -1,6 +1,6 @@
 //! The host's own Prometheus metrics, served at `GET /metrics`: object-store operations and
-//! bytes (what a bucket bills), instantiation time (what serverless costs per request) and
-//! requests by component and status.
+//! bytes (what a bucket bills), instantiation time (what serverless costs per request),
+//! requests by component and status, and L0 segments compaction set aside as unreadable.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -54,6 +54,7 @@ struct Metrics {
     instantiate: Histogram,
     requests: Family<RequestLabels, Counter>,
     outbound: Family<OutboundLabels, Counter>,
+    quarantined: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -98,8 +99,15 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "HTTP requests components sent (a composed storage provider's calls to its bucket), by component and whether allowed_outbound_hosts let them out",
         outbound.clone(),
     );
+    let quarantined = Counter::default();
+    registry.register(
+        "flamelet_quarantined_segments",
+        "Unreadable L0 segments compaction set aside (each records why under tenants/*/quarantine/ and in its day's manifest)",
+        quarantined.clone(),
+    );
     Metrics {
         registry,
+        quarantined,
         outbound,
         operations,
         read_bytes,
@@ -158,6 +166,11 @@ pub fn outbound_request(component: &str, allowed: bool) {
             allowed,
         })
         .inc();
+}
+
+/// Counts one quarantine record written (once per segment: records are create-only).
+pub fn quarantined() {
+    METRICS.quarantined.inc();
 }
 
 /// Everything in the Prometheus text format.

@@ -178,6 +178,7 @@ fn to_wit(e: StoreError) -> cap::Error {
         StoreError::InvalidKey { key } => cap::Error::InvalidKey(key),
         StoreError::Config { message } => cap::Error::Config(message),
         StoreError::Other { message } => cap::Error::Other(message),
+        e @ StoreError::PastGrace { .. } => cap::Error::Other(e.to_string()),
     }
 }
 

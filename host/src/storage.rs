@@ -175,7 +175,50 @@ impl Storage {
                 .map_err(other)?
                 .map_err(other)?;
         }
+        if flamelet::storage::keys::is_quarantine_record(key) {
+            metrics::quarantined();
+        }
         Ok(())
+    }
+
+    /// Removes staging files of local puts that were interrupted (`KEY#N`, which listings
+    /// skip and nothing else removes) once they are older than `age`: a put under way is far
+    /// younger. Returns how many went; other storage has none.
+    pub fn sweep_staging(&self, age: std::time::Duration) -> usize {
+        let Some(root) = &self.local_root else {
+            return 0;
+        };
+        let mut removed = 0;
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    dirs.push(path);
+                } else if is_staging_file(&path)
+                    && meta
+                        .modified()
+                        .ok()
+                        .and_then(|m| m.elapsed().ok())
+                        .is_some_and(|a| a >= age)
+                {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => removed += 1,
+                        Err(e) => tracing::warn!("removing {}: {e}", path.display()),
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!("removed {removed} staging files of interrupted writes");
+        }
+        removed
     }
 
     /// Lists keys under `prefix` after `token`, sorted, `limit` per page.
@@ -212,6 +255,14 @@ where
         builder = set(builder, key, v);
     }
     Ok(builder)
+}
+
+/// A staging file of the local store: `NAME#DIGITS`.
+fn is_staging_file(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit_once('#'))
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn sync_file_and_dir(file: &std::path::Path) -> std::io::Result<()> {

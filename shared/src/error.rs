@@ -159,7 +159,7 @@ impl Error {
                 StoreError::NotFound { .. } => ErrorKind::NotFound,
                 StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
                 StoreError::InvalidKey { .. } | StoreError::Config { .. } => ErrorKind::Internal,
-                StoreError::Other { .. } => ErrorKind::Unavailable,
+                StoreError::Other { .. } | StoreError::PastGrace { .. } => ErrorKind::Unavailable,
             },
             Error::Segment(_) | Error::Corrupt { .. } | Error::Config(_) => ErrorKind::Internal,
         }

@@ -403,7 +403,7 @@ fn manifest_v1_fixture_reads_the_same() {
     assert_eq!(m.segments[0].size, 5624);
     assert_eq!(m.covered.len(), 1);
     assert!(
-        m.covered_keys()
+        m.skipped_keys()
             .contains("tenants/t/l0/2023-11-14/22-01HF0000000000000000000001.parquet")
     );
     assert_eq!(m.pending_deletes[0].delete_after, 1_700_004_200_000_000_000);

@@ -199,3 +199,301 @@ fn cron_trigger_compacts_on_schedule() {
     }
     assert_eq!(count(&s.stored_files(), "/segments/"), 1);
 }
+
+const ALLOC: &str = "memory:alloc_objects:count::";
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+/// One Connect JSON call's answer, as text (a failed call fails the test).
+fn connect(s: &FlameletServer, method: &str, body: serde_json::Value) -> String {
+    let r = s.post_with(
+        &format!("/querier.v1.QuerierService/{method}"),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{method}: {}", r.body);
+    r.body
+}
+
+/// A merged pprof in JSON as sorted folded lines (stack root first, then its values), with
+/// its sample types and period: what it says, whatever order its tables are in (which follows
+/// the order the segments were read in).
+fn folded_pprof(body: &str) -> String {
+    let p: serde_json::Value = serde_json::from_str(body).unwrap();
+    let strings: Vec<&str> = p["stringTable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let id = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let index = |v: &serde_json::Value| id(v).parse::<usize>().unwrap_or(0);
+    let functions: std::collections::HashMap<String, &str> = p["function"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (id(&f["id"]), strings[index(&f["name"])]))
+        .collect();
+    let locations: std::collections::HashMap<String, String> = p["location"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let names: Vec<&str> = l["line"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|line| functions[&id(&line["functionId"])])
+                .collect();
+            (id(&l["id"]), names.join(":"))
+        })
+        .collect();
+    let mut lines: Vec<String> = p["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let mut stack: Vec<&str> = x["locationId"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| locations[&id(l)].as_str())
+                .collect();
+            stack.reverse();
+            format!("{} {}", stack.join(";"), x["value"])
+        })
+        .collect();
+    lines.sort();
+    let types: Vec<String> = p["sampleType"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}/{}",
+                strings[index(&t["type"])],
+                strings[index(&t["unit"])]
+            )
+        })
+        .collect();
+    format!("{types:?} period {}\n{}", p["period"], lines.join("\n"))
+}
+
+/// Every kind of answer (flame graph by render and Connect, series, merged pprof, span
+/// profile, heatmaps of profiles and of spans) over ranges aligned to hours and not.
+fn every_answer(s: &FlameletServer, spans: &[String], span_time: i64) -> Vec<String> {
+    let hour = |t: i64| t - t.rem_euclid(3600);
+    let ranges = [
+        // Whole hours (the compacted sums answer them), then cut ones (rows at the edges).
+        (hour(T0), hour(T0) + 4 * 3600 - 1),
+        (T0 + 100, T0 + 2 * 3600 + 1000),
+    ];
+    let mut out = Vec::new();
+    for (from, until) in ranges {
+        out.push(
+            s.render("app.alloc_objects{}", from, until, "&groupBy=env")
+                .to_string(),
+        );
+        let (start, end) = ((from * 1000).to_string(), (until * 1000).to_string());
+        let app = "{service_name=\"app\"}";
+        out.push(connect(
+            s,
+            "SelectMergeStacktraces",
+            serde_json::json!({
+                "profileTypeID": ALLOC, "labelSelector": app, "start": start, "end": end,
+            }),
+        ));
+        out.push(connect(
+            s,
+            "SelectSeries",
+            serde_json::json!({
+                "profileTypeID": ALLOC, "labelSelector": app, "start": start, "end": end,
+                "step": 600.0, "groupBy": ["env"],
+            }),
+        ));
+        out.push(folded_pprof(&connect(
+            s,
+            "SelectMergeProfile",
+            serde_json::json!({
+                "profileTypeID": ALLOC, "labelSelector": app, "start": start, "end": end,
+            }),
+        )));
+        out.push(connect(
+            s,
+            "SelectHeatmap",
+            serde_json::json!({
+                "profileTypeID": ALLOC, "labelSelector": app, "start": start, "end": end,
+                "step": 900, "groupBy": ["env"], "queryType": "HEATMAP_QUERY_TYPE_INDIVIDUAL",
+            }),
+        ));
+    }
+    for (from, until) in [
+        (hour(span_time), hour(span_time) + 3600 - 1),
+        (span_time - 60, span_time + 60),
+    ] {
+        let (start, end) = ((from * 1000).to_string(), (until * 1000).to_string());
+        let sel = "{service_name=\"spanapp\"}";
+        out.push(connect(
+            s,
+            "SelectMergeSpanProfile",
+            serde_json::json!({
+                "profileTypeID": CPU, "labelSelector": sel, "start": start, "end": end,
+                "spanSelector": spans,
+            }),
+        ));
+        out.push(connect(
+            s,
+            "SelectMergeStacktraces",
+            serde_json::json!({
+                "profileTypeID": CPU, "labelSelector": sel, "start": start, "end": end,
+            }),
+        ));
+        out.push(connect(
+            s,
+            "SelectHeatmap",
+            serde_json::json!({
+                "profileTypeID": CPU, "labelSelector": sel, "start": start, "end": end,
+                "step": 60, "queryType": "HEATMAP_QUERY_TYPE_SPAN",
+                "exemplarType": "EXEMPLAR_TYPE_SPAN",
+            }),
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_query_answers_the_same_after_hour_compaction_and_after_the_roll_up() {
+    let s = FlameletServer::start();
+    ingest_batch(&s, T0, 24);
+    let file = crate::util::corpus("pprof/single_group_with_optional_span_id.pb.gz");
+    let r = s.post("/ingest?name=spanapp&format=pprof", &file);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = flamelet::wire::pprof::decode(&file).unwrap();
+    let st = |i: i64| p.string_table[i as usize].clone();
+    let mut spans: Vec<String> = p
+        .sample
+        .iter()
+        .flat_map(|x| &x.label)
+        .filter(|l| st(l.key) == "span_id")
+        .map(|l| st(l.str))
+        .collect();
+    spans.sort();
+    spans.dedup();
+    spans.truncate(3);
+    assert!(!spans.is_empty());
+    let span_time = p.time_nanos / 1_000_000_000;
+
+    let before = every_answer(&s, &spans, span_time);
+    // Answers with something in them: the pprof's stacks, the span profile's and the span
+    // heatmap's totals.
+    assert!(before[3].contains("main;handler;work1 "), "{}", before[3]);
+    for i in [10, 12, 13, 15] {
+        assert!(
+            before[i].contains("\"total\"") || before[i].contains("\"counts\""),
+            "answer {i}: {}",
+            before[i]
+        );
+    }
+    // Hours only: the roll-up allowance pushed out of reach.
+    let hours = crate::util::server::compact_with(
+        &s.storage,
+        &[
+            "--env",
+            "FLAMELET_COMPACTION_ROLLUP_AFTER_SECONDS=100000000000",
+        ],
+    );
+    let merged = hours["merged"].as_array().unwrap();
+    assert!(merged.len() >= 3, "{hours}");
+    assert!(merged.iter().all(|m| m["day"] == false), "{hours}");
+    let after_hours = every_answer(&s, &spans, span_time);
+    for (i, (a, b)) in before.iter().zip(&after_hours).enumerate() {
+        assert_eq!(a, b, "answer {i} after hour compaction");
+    }
+    let days = s.compact();
+    let merged = days["merged"].as_array().unwrap();
+    assert!(
+        !merged.is_empty() && merged.iter().all(|m| m["day"] == true),
+        "{days}"
+    );
+    let after_days = every_answer(&s, &spans, span_time);
+    for (i, (a, b)) in before.iter().zip(&after_days).enumerate() {
+        assert_eq!(a, b, "answer {i} after the roll-up");
+    }
+}
+
+#[test]
+fn an_unreadable_upload_is_quarantined_counted_and_skipped() {
+    let s = FlameletServer::start();
+    ingest_batch(&s, T0, 6);
+    let before = answers(&s);
+    // A truncated L0 segment, as a bad disk or a buggy writer might leave.
+    let files = s.stored_files();
+    let good = files.iter().find(|f| f.contains("/l0/")).unwrap();
+    let dir = std::path::Path::new(&s.storage)
+        .join(good)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let bad = dir.join("23-01JBADSEGMENT0000000000000.parquet");
+    std::fs::write(&bad, b"PAR1 not really").unwrap();
+    let broken = s.get(&format!(
+        "/pyroscope/render?query=app.alloc_objects%7B%7D&from={}&until={}",
+        T0 - 3600,
+        T0 + 4 * 3600
+    ));
+    assert_eq!(broken.status, 500, "{}", broken.body);
+
+    // Compaction through the server's own route, so its /metrics sees the pass.
+    let r = s.post("/flamelet/compact", b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let report = r.json();
+    let quarantined = report["quarantined"].as_array().unwrap();
+    assert_eq!(quarantined.len(), 1, "{report}");
+    assert!(
+        quarantined[0].as_str().unwrap().contains("01JBADSEGMENT"),
+        "{report}"
+    );
+    assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(answers(&s), before, "the rest answers as before");
+    assert!(bad.exists(), "kept for a person to look at");
+    let files = s.stored_files();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.contains("/quarantine/") && f.contains("01JBADSEGMENT")),
+        "{files:?}"
+    );
+    let metrics = s.get("/metrics").body;
+    assert!(
+        metrics.contains("flamelet_quarantined_segments_total 1"),
+        "{metrics}"
+    );
+    let again = s.post("/flamelet/compact", b"").json();
+    assert!(
+        again["quarantined"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
+}
+
+#[test]
+fn staging_files_of_interrupted_writes_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dir = data.join("tenants/anonymous/l0/2023-11-14");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stale = dir.join("22-01JSTALE000000000000000000.parquet#1");
+    let fresh = dir.join("22-01JFRESH000000000000000000.parquet#2");
+    for f in [&stale, &fresh] {
+        std::fs::write(f, b"half written").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let s = FlameletServer::start_on(&data, &["--no-cron"]);
+    assert!(!stale.exists(), "{}", s.log());
+    assert!(fresh.exists(), "a put may still be under way");
+    assert!(s.log().contains("removed 1 staging files"), "{}", s.log());
+}

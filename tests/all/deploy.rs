@@ -151,10 +151,17 @@ fn wasmtime_serve_runs_the_packaged_app_with_the_answers_of_flamelet_serve() {
     let native_storage = s3.bucket("flamelet", "native");
     let tmp = tempfile::tempdir().unwrap();
     let out = dist::package(tmp.path(), &s3.endpoint, "flamelet", "wasm");
-    let mut env = dist::provider_env(&s3.endpoint, "flamelet", "wasm");
-    env.push(("FLAMELET_COMPACTION_GRACE_SECONDS", "0"));
-    let serve = |id: &str| WasmtimeServe::start(&out.join(format!("flamelet-{id}.wasm")), &env);
-    let (ingest, query, compact) = (serve("ingest"), serve("query"), serve("compact"));
+    let env = dist::provider_env(&s3.endpoint, "flamelet", "wasm");
+    // Compaction deletes what it replaced at its next pass; queries keep the default.
+    let no_grace = [&env[..], &[("FLAMELET_COMPACTION_GRACE_SECONDS", "0")]].concat();
+    let serve = |id: &str, env: &[(&str, &str)]| {
+        WasmtimeServe::start(&out.join(format!("flamelet-{id}.wasm")), env)
+    };
+    let (ingest, query, compact) = (
+        serve("ingest", &env),
+        serve("query", &env),
+        serve("compact", &no_grace),
+    );
     // The reference: flamelet serve with its native S3 client, on another prefix.
     let native = FlameletServer::start_with(&native_storage, &["--no-cron"]);
 
@@ -184,6 +191,22 @@ fn wasmtime_serve_runs_the_packaged_app_with_the_answers_of_flamelet_serve() {
         "two hours, three uploads: {report}"
     );
     assert_eq!(answers(&query), before, "compaction changes no answer");
+
+    // With no host time limit, the query component itself refuses to read past the grace
+    // period (here 0: at once), rather than answer from objects a pass may have deleted.
+    let hasty = serve("query", &no_grace);
+    let r = hasty.get(&format!(
+        "/pyroscope/render?query=app.cpu%7B%7D&from={}&until={}",
+        T0 - 60,
+        T0 + 60
+    ));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body
+            .contains("the query has run longer than the compaction grace period (0 s)"),
+        "{}",
+        r.body
+    );
 
     // flamelet serve on the same prefix reads what the packaged components wrote.
     let same = FlameletServer::start_with(&s3.bucket_url("flamelet", "wasm"), &["--no-cron"]);

@@ -5,6 +5,7 @@ mod bench;
 mod clients;
 mod compact;
 mod corpus;
+mod crash;
 mod deploy;
 mod host;
 mod ingest;

@@ -4,10 +4,14 @@
 //! Deciding the answer is [`flamelet::query::pyroscope`] and [`flamelet::query::connect`]; this
 //! file is the HTTP adapter.
 
+use flamelet::compact::CompactionConfig;
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
 use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
+use flamelet::storage::deadline::Deadline;
+use flamelet::storage::store::SharedStore;
 use flamelet_guest::{HostStore, Request, Response, respond};
+use std::sync::Arc;
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
@@ -19,28 +23,37 @@ impl Guest for Component {
     }
 }
 
-/// The clock and the limits the host configured (`FLAMELET_MAX_QUERY_LENGTH`, …).
-fn context() -> flamelet::Result<QueryContext> {
-    Ok(QueryContext {
+/// The clock and the limits the host configured (`FLAMELET_MAX_QUERY_LENGTH`, …), and the
+/// store, which refuses reads once the query has run for the compaction grace period
+/// (`FLAMELET_COMPACTION_GRACE_SECONDS`, as the compact component reads it).
+fn context() -> flamelet::Result<(QueryContext, SharedStore)> {
+    let env = |name: &str| std::env::var(name).ok();
+    let cx = QueryContext {
         now_nanos: flamelet::time::now_nanos(),
-        limits: Limits::from_config(|name| std::env::var(name).ok())?,
-    })
+        limits: Limits::from_config(env)?,
+    };
+    let grace = CompactionConfig::from_config(env)?.grace_nanos;
+    let store = Deadline::wrap(
+        HostStore::shared(),
+        grace,
+        Arc::new(flamelet::time::now_nanos),
+    );
+    Ok((cx, store))
 }
 
 fn handle(req: &Request) -> Response {
     let path = req.path.trim_end_matches('/');
     let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let cx = match context() {
-        Ok(cx) => cx,
+    let (cx, store) = match context() {
+        Ok(context) => context,
         Err(e) => return Response::connect_error(&e),
     };
     if service == querier::QUERIER_SERVICE || service == querier::SETTINGS_SERVICE {
-        return connect(req, path, &cx);
+        return connect(req, path, &cx, &store);
     }
     if req.method != "GET" {
         return Response::method_not_allowed("GET");
     }
-    let store = HostStore::shared();
     match req.path.trim_end_matches('/') {
         "/pyroscope/render" => {
             let result = req.tenant().and_then(|tenant| {
@@ -71,7 +84,7 @@ fn handle(req: &Request) -> Response {
 }
 
 /// A Connect unary call: POST only; errors as Connect error JSON.
-fn connect(req: &Request, path: &str, cx: &QueryContext) -> Response {
+fn connect(req: &Request, path: &str, cx: &QueryContext, store: &SharedStore) -> Response {
     if req.method != "POST" {
         return Response::method_not_allowed("POST");
     }
@@ -84,7 +97,7 @@ fn connect(req: &Request, path: &str, cx: &QueryContext) -> Response {
     };
     let result = req
         .tenant()
-        .and_then(|tenant| querier::call(&HostStore::shared(), &tenant, &call, cx));
+        .and_then(|tenant| querier::call(store, &tenant, &call, cx));
     match result {
         Ok(encoded) => Response::connect(encoded),
         Err(e) => Response::connect_error(&e),

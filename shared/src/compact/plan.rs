@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::storage::keys::{Day, HOUR_NANOS, SegmentKey};
-use crate::storage::manifest::{CompactedSegment, Manifest, Scheduled};
+use crate::storage::manifest::{CompactedSegment, Manifest, Quarantined, Scheduled};
 
 use super::CompactionConfig;
 
@@ -59,7 +59,7 @@ pub fn plan(
     config: &CompactionConfig,
 ) -> Plan {
     let mut by_hour: BTreeMap<u8, Vec<&SegmentKey>> = BTreeMap::new();
-    let covered = manifest.covered_keys();
+    let covered = manifest.skipped_keys();
     for key in l0 {
         if !covered.contains(key.to_string().as_str()) {
             by_hour.entry(key.hour).or_default().push(key);
@@ -134,19 +134,52 @@ pub fn hour_is_due(keys: &[&SegmentKey], now: i64, config: &CompactionConfig) ->
         || now.saturating_sub(oldest) >= config.open_hour_wait_nanos
 }
 
-/// A merge of a [`Plan`] that was carried out: the index of the merge and the segment written.
+/// Lists the compacted segments of a day (`compacted`, as listed) that no manifest references
+/// any more, or ever will: neither live nor scheduled for deletion in the newest version
+/// (which carries what older versions listed until it is deleted), and written (by the time
+/// in their ULID) longer ago than the grace period plus the longest pass, so their writer's
+/// pass is over without having published them (it lost the race, or was killed).
+pub fn orphans(
+    manifest: &Manifest,
+    compacted: &[SegmentKey],
+    now: i64,
+    config: &CompactionConfig,
+) -> Vec<String> {
+    let referenced: std::collections::HashSet<&str> = manifest
+        .segments
+        .iter()
+        .map(|s| s.key.as_str())
+        .chain(manifest.pending_deletes.iter().map(|s| s.key.as_str()))
+        .collect();
+    let cutoff = now
+        .saturating_sub(config.grace_nanos)
+        .saturating_sub(config.longest_pass_nanos());
+    compacted
+        .iter()
+        .filter(|k| (k.id.timestamp_ms() as i64).saturating_mul(1_000_000) < cutoff)
+        .map(|k| k.to_string())
+        .filter(|k| !referenced.contains(k.as_str()))
+        .collect()
+}
+
+/// A merge of a [`Plan`] that was carried out: the index of the merge, the segment written
+/// and the inputs that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeOutput {
     /// Index into [`Plan::merges`].
     pub merge: usize,
-    /// The compacted segment written for it.
-    pub segment: CompactedSegment,
+    /// The compacted segment written for it; `None` when its readable inputs held no samples
+    /// (then it replaces nothing and covers nothing).
+    pub segment: Option<CompactedSegment>,
+    /// L0 inputs that could not be decoded: set aside, neither merged nor covered.
+    pub quarantined: Vec<Quarantined>,
 }
 
 /// Computes the manifest version that publishes a pass: one version up; the plan's deletions
 /// leave `covered` and `pending_deletes`; each output replaces its hour's previous segment
-/// (scheduled for deletion) and covers its L0 inputs (scheduled too); the replaced manifest
-/// version is scheduled for deletion. Pure: the pass only writes what this returns.
+/// (scheduled for deletion) and covers its L0 inputs (scheduled too) but those it
+/// quarantined, which are listed as such; the replaced manifest version is scheduled for
+/// deletion. Pure: the pass only writes what this returns.
 pub fn next_manifest(
     current: &Manifest,
     current_key: Option<&str>,
@@ -169,13 +202,24 @@ pub fn next_manifest(
         let Some(merge) = plan.merges.get(output.merge) else {
             continue;
         };
+        next.quarantined.extend(output.quarantined.iter().cloned());
+        let Some(segment) = &output.segment else {
+            continue;
+        };
         for old in &merge.existing {
             next.segments.retain(|s| s.key != old.key);
             next.pending_deletes.push(schedule(old.key.clone()));
         }
-        next.segments.push(output.segment.clone());
-        next.covered
-            .extend(merge.inputs.iter().cloned().map(schedule));
+        next.segments.push(segment.clone());
+        let set_aside = |key: &String| output.quarantined.iter().any(|q| &q.key == key);
+        next.covered.extend(
+            merge
+                .inputs
+                .iter()
+                .filter(|k| !set_aside(k))
+                .cloned()
+                .map(schedule),
+        );
     }
     next.segments.sort_by_key(|s| (!s.day, s.hour));
     if let Some(key) = current_key {
@@ -197,11 +241,13 @@ mod tests {
     const S: i64 = crate::time::NANOS_PER_SECOND;
 
     /// A day's state: L0 segments (hour, covered?, scheduled deletion time, seconds after the
-    /// day's start it was written), compacted hour segments by hour and whether a day segment
+    /// day's start it was written, unreadable?: quarantined already when also uncovered and
+    /// at an index divisible by 3, else found so by this pass), compacted hour segments by hour and whether a day segment
     /// exists, pending deletions; the pass's time (seconds after the day's start), input cap,
     /// open-hour thresholds (inputs, wait in seconds) and hour segments that make a re-roll.
+    type L0 = (u8, bool, i64, i64, bool);
     type State = (
-        Vec<(u8, bool, i64, i64)>,
+        Vec<L0>,
         (Vec<u8>, bool),
         Vec<i64>,
         i64,
@@ -211,7 +257,16 @@ mod tests {
 
     fn state() -> impl Strategy<Value = State> {
         (
-            prop::collection::vec((0u8..24, any::<bool>(), 0i64..100, 0i64..93_600), 0..40),
+            prop::collection::vec(
+                (
+                    0u8..24,
+                    any::<bool>(),
+                    0i64..100,
+                    0i64..93_600,
+                    prop::bool::weighted(0.2),
+                ),
+                0..40,
+            ),
             (
                 prop::collection::btree_set(0u8..24, 0..6).prop_map(|s| s.into_iter().collect()),
                 any::<bool>(),
@@ -243,6 +298,7 @@ mod tests {
                 open_hour_wait_nanos: wait * S,
                 rollup_after_nanos: 3600 * S,
                 reroll_hour_segments: reroll,
+                pass_nanos: 30 * S,
             };
             let seg = |hour: u8, day: bool, i: usize| CompactedSegment {
                 key: format!("seg-{hour}-{day}-{i}"),
@@ -255,12 +311,14 @@ mod tests {
             };
             let mut keys = Vec::new();
             let mut current = Manifest { version: 3, ..Manifest::default() };
-            for (i, (hour, covered, delete_after, written)) in l0s.iter().enumerate() {
+            for (i, (hour, covered, delete_after, written, unreadable)) in l0s.iter().enumerate() {
                 let at = day.start_nanos() + i64::from(*hour) * HOUR_NANOS + i as i64;
                 let written_ms = ((day.start_nanos() + written * S) / 1_000_000) as u64;
                 let key = SegmentKey::new(&tenant, Level::L0, at, Ulid::from_parts(written_ms, i as u128));
                 if *covered {
                     current.covered.push(Scheduled { key: key.to_string(), delete_after: *delete_after });
+                } else if *unreadable && i % 3 == 0 {
+                    current.quarantined.push(Quarantined { key: key.to_string(), reason: "bad".into(), at: 0 });
                 }
                 keys.push(key);
             }
@@ -274,11 +332,27 @@ mod tests {
                 .map(|(i, t)| Scheduled { key: format!("old-{i}"), delete_after: *t })
                 .collect();
             let p = plan(day, &current, &keys, now, &config);
+            let unreadable: BTreeSet<String> = l0s
+                .iter()
+                .zip(&keys)
+                .filter(|(l, _)| l.4)
+                .map(|(_, k)| k.to_string())
+                .collect();
             let outputs: Vec<MergeOutput> = p
                 .merges
                 .iter()
                 .enumerate()
-                .map(|(i, m)| MergeOutput { merge: i, segment: seg(m.hour, m.day, 1) })
+                .map(|(i, m)| {
+                    let quarantined: Vec<Quarantined> = m
+                        .inputs
+                        .iter()
+                        .filter(|k| unreadable.contains(k.as_str()))
+                        .map(|k| Quarantined { key: k.clone(), reason: "bad".into(), at: now })
+                        .collect();
+                    // Nothing readable: no segment.
+                    let empty = m.existing.is_empty() && quarantined.len() == m.inputs.len();
+                    MergeOutput { merge: i, segment: (!empty).then(|| seg(m.hour, m.day, 1)), quarantined }
+                })
                 .collect();
             let next = next_manifest(&current, Some("manifest-3"), &p, &outputs, now, &config);
 
@@ -288,8 +362,8 @@ mod tests {
             prop_assert_eq!(merged.len(), distinct.len(), "an L0 segment merged twice");
             // An hour with new L0 segments is merged exactly when it is due: closed five
             // minutes after its end, or open with enough of them or one waiting long enough.
-            let was_covered = current.covered_keys();
-            let mut new_by_hour: BTreeMap<u8, Vec<&(u8, bool, i64, i64)>> = BTreeMap::new();
+            let was_covered = current.skipped_keys();
+            let mut new_by_hour: BTreeMap<u8, Vec<&L0>> = BTreeMap::new();
             for (i, l) in l0s.iter().enumerate() {
                 if !was_covered.contains(keys[i].to_string().as_str()) {
                     new_by_hour.entry(l.0).or_default().push(l);
@@ -324,14 +398,21 @@ mod tests {
             for key in &keys {
                 let key = key.to_string();
                 let covered = next.covered.iter().filter(|c| c.key == key).count();
+                let quarantined = next.quarantined.iter().filter(|q| q.key == key).count();
                 let deleted = p.deletions.contains(&key);
                 if was_covered.contains(key.as_str()) {
-                    prop_assert!(!distinct.contains(&key), "a covered segment merged again");
-                    prop_assert_eq!(covered, usize::from(!deleted));
+                    prop_assert!(!distinct.contains(&key), "a covered or quarantined segment merged again");
+                    if current.quarantined.iter().any(|q| q.key == key) {
+                        prop_assert_eq!((covered, quarantined), (0, 1), "stays quarantined");
+                    } else {
+                        prop_assert_eq!((covered, quarantined), (usize::from(!deleted), 0));
+                    }
+                } else if distinct.contains(&key) && unreadable.contains(&key) {
+                    prop_assert_eq!((covered, quarantined), (0, 1), "set aside, not covered");
                 } else if distinct.contains(&key) {
-                    prop_assert_eq!(covered, 1);
+                    prop_assert_eq!((covered, quarantined), (1, 0));
                 } else {
-                    prop_assert_eq!(covered, 0);
+                    prop_assert_eq!((covered, quarantined), (0, 0));
                 }
             }
             let next_hours: Vec<u8> = next.segments.iter().filter(|s| !s.day).map(|s| s.hour).collect();
@@ -339,7 +420,8 @@ mod tests {
             prop_assert_eq!(next_hours.len(), unique.len(), "two segments for one hour");
             prop_assert!(next.segments.iter().filter(|s| s.day).count() <= 1, "two day segments");
             if rollup {
-                prop_assert_eq!(next.segments.len(), 1, "a roll-up leaves one segment");
+                let written = usize::from(outputs[0].segment.is_some());
+                prop_assert_eq!(next.segments.len(), written, "a roll-up leaves one segment");
             }
             for m in &p.merges {
                 for old in &m.existing {

@@ -92,6 +92,7 @@ pub fn select_filtered(
     let reads = Reads {
         symbols: false,
         sums: true,
+        stacks: wanted.tree,
         profile_totals: wanted.profile_totals,
     };
     scan(store, tenant, selector, range, filter, reads, |part| {
@@ -168,6 +169,7 @@ pub fn select_profile(
     let reads = Reads {
         symbols: true,
         sums: true,
+        stacks: true,
         profile_totals: false,
     };
     scan(store, tenant, selector, range, filter, reads, |part| {

@@ -55,6 +55,9 @@ pub struct Reads {
     /// segment's per-(series, hour, stack) sums instead of its per-profile rows
     /// ([`Part::summed`]).
     pub sums: bool,
+    /// With sums: the stacks' sums of those hours (leading [`Part::samples`]); without it
+    /// only their totals are wanted and the stack sums are not read.
+    pub stacks: bool,
     /// With sums: the per-profile totals of those hours ([`Part::profile_totals`]).
     pub profile_totals: bool,
 }
@@ -116,7 +119,11 @@ pub fn scan(
         });
         let (samples, summed, profile_totals) = match hours {
             Some((first, end)) => {
-                let sums = reader.read_stack_sums(&keep, nodes.len(), first, end - HOUR_NANOS)?;
+                let sums = if reads.stacks {
+                    reader.read_stack_sums(&keep, nodes.len(), first, end - HOUR_NANOS)?
+                } else {
+                    Samples::default()
+                };
                 let totals = if reads.profile_totals {
                     reader.read_profile_totals(&keep, first, end - 1)?
                 } else {
@@ -149,7 +156,7 @@ pub fn scan(
                 (samples, 0, Vec::new())
             }
         };
-        if samples.is_empty() {
+        if samples.is_empty() && profile_totals.is_empty() {
             continue;
         }
         let symbols = if reads.symbols || filter.go_pgo.is_some() {
@@ -174,7 +181,7 @@ pub fn scan(
             profile_totals,
         };
         filter.apply(&mut part);
-        if !part.samples.is_empty() {
+        if !part.samples.is_empty() || !part.profile_totals.is_empty() {
             visit(part)?;
         }
     }

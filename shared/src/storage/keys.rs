@@ -4,6 +4,8 @@
 //! tenants/{tenant}/l0/{YYYY-MM-DD}/{HH}-{ulid}.parquet        one per ingest request
 //! tenants/{tenant}/segments/{YYYY-MM-DD}/{HH}-{ulid}.parquet  written by compaction
 //! tenants/{tenant}/manifests/{YYYY-MM-DD}/{version:020}.json  one per compaction publish
+//! tenants/{tenant}/quarantine/{YYYY-MM-DD}/{HH}-{ulid}.json   why an L0 segment was set aside
+//! tenants/{tenant}/leases/{YYYY-MM-DD}/{n:020}.json            a compactor's hold on the day
 //! ```
 //!
 //! `{tenant}` is [`Tenant::key_segment`]; the day and hour are the UTC bucket of the segment's
@@ -165,6 +167,27 @@ impl SegmentKey {
     pub fn hour_start(&self) -> i64 {
         self.day.start_nanos() + self.hour as i64 * HOUR_NANOS
     }
+
+    /// Returns the key of the record written when this segment is quarantined.
+    pub fn quarantine_record(&self) -> String {
+        format!(
+            "{}{QUARANTINE_DIR}/{}/{:02}-{}.json",
+            tenant_prefix(&self.tenant),
+            self.day,
+            self.hour,
+            self.id
+        )
+    }
+}
+
+const QUARANTINE_DIR: &str = "quarantine";
+
+/// Tells whether `key` is a quarantine record ([`SegmentKey::quarantine_record`]); the host
+/// counts those written in its metrics.
+pub fn is_quarantine_record(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    matches!(parts.as_slice(), [root, _, dir, _, file]
+        if Some(*root) == TENANTS_PREFIX.strip_suffix('/') && *dir == QUARANTINE_DIR && file.ends_with(".json"))
 }
 
 impl fmt::Display for SegmentKey {
@@ -193,41 +216,86 @@ pub struct ManifestKey {
 impl ManifestKey {
     /// Returns the prefix under which the day directories of manifests are listed.
     pub fn days_prefix(tenant: &Tenant) -> String {
-        format!("{}manifests/", tenant_prefix(tenant))
+        format!("{}{MANIFESTS_DIR}/", tenant_prefix(tenant))
     }
 
     /// Returns the prefix under which the versions of one day's manifest are listed.
     pub fn prefix(tenant: &Tenant, day: Day) -> String {
-        format!("{}{day}/", ManifestKey::days_prefix(tenant))
+        numbered_prefix(MANIFESTS_DIR, tenant, day)
     }
 
     /// Parses a key written by [`ManifestKey::to_string`].
     pub fn parse(key: &str) -> Option<Self> {
-        let parts: Vec<&str> = key.split('/').collect();
-        let ["tenants", tenant, "manifests", day, file] = parts.as_slice() else {
-            return None;
-        };
-        let version = file.strip_suffix(".json")?;
-        if version.len() != 20 {
-            return None;
-        }
+        let (tenant, day, version) = parse_numbered(MANIFESTS_DIR, key)?;
         Some(ManifestKey {
-            tenant: Tenant::from_key_segment(tenant)?,
-            day: Day::parse(day)?,
-            version: version.parse().ok()?,
+            tenant,
+            day,
+            version,
         })
     }
 }
 
 impl fmt::Display for ManifestKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}{:020}.json",
-            ManifestKey::prefix(&self.tenant, self.day),
-            self.version
-        )
+        let prefix = numbered_prefix(MANIFESTS_DIR, &self.tenant, self.day);
+        write!(f, "{prefix}{:020}.json", self.version)
     }
+}
+
+/// The key of one compaction lease of a tenant's day (`tenants/{tenant}/leases/{YYYY-MM-DD}/
+/// {n:020}.json`): numbered like manifest versions, taken with a create-only put.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseKey {
+    /// The owner.
+    pub tenant: Tenant,
+    /// The day it guards.
+    pub day: Day,
+    /// Its number: one more than the newest lease when it was taken.
+    pub n: u64,
+}
+
+impl LeaseKey {
+    /// Returns the prefix under which one day's leases are listed.
+    pub fn prefix(tenant: &Tenant, day: Day) -> String {
+        numbered_prefix(LEASES_DIR, tenant, day)
+    }
+
+    /// Parses a key written by [`LeaseKey::to_string`].
+    pub fn parse(key: &str) -> Option<Self> {
+        let (tenant, day, n) = parse_numbered(LEASES_DIR, key)?;
+        Some(LeaseKey { tenant, day, n })
+    }
+}
+
+impl fmt::Display for LeaseKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix = numbered_prefix(LEASES_DIR, &self.tenant, self.day);
+        write!(f, "{prefix}{:020}.json", self.n)
+    }
+}
+
+const MANIFESTS_DIR: &str = "manifests";
+const LEASES_DIR: &str = "leases";
+
+fn numbered_prefix(dir: &str, tenant: &Tenant, day: Day) -> String {
+    format!("{}{dir}/{day}/", tenant_prefix(tenant))
+}
+
+/// Parses `tenants/{tenant}/{dir}/{YYYY-MM-DD}/{n:020}.json`.
+fn parse_numbered(dir: &str, key: &str) -> Option<(Tenant, Day, u64)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let ["tenants", tenant, found, day, file] = parts.as_slice() else {
+        return None;
+    };
+    let n = file.strip_suffix(".json")?;
+    if *found != dir || n.len() != 20 {
+        return None;
+    }
+    Some((
+        Tenant::from_key_segment(tenant)?,
+        Day::parse(day)?,
+        n.parse().ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -267,6 +335,14 @@ mod tests {
             "tenants/t/l0/2023-11-14/22-00000000000000000000000000.parquet"
         );
         assert_eq!(k.hour_start(), 1_699_999_200 * NANOS_PER_SECOND);
+        let record = k.quarantine_record();
+        assert_eq!(
+            record,
+            "tenants/t/quarantine/2023-11-14/22-00000000000000000000000000.json"
+        );
+        assert!(is_quarantine_record(&record));
+        assert!(!is_quarantine_record(&k.to_string()));
+        assert!(SegmentKey::parse(&record).is_none());
     }
 
     #[test]
@@ -292,5 +368,17 @@ mod tests {
         }
         .to_string();
         assert!(a < b);
+        let lease = LeaseKey {
+            tenant: tenant("t"),
+            day: Day(1),
+            n: 3,
+        };
+        let text = lease.to_string();
+        assert_eq!(
+            text,
+            "tenants/t/leases/1970-01-02/00000000000000000003.json"
+        );
+        assert_eq!(LeaseKey::parse(&text), Some(lease));
+        assert!(ManifestKey::parse(&text).is_none() && LeaseKey::parse(&a).is_none());
     }
 }

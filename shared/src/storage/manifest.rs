@@ -62,6 +62,18 @@ pub struct Scheduled {
     pub delete_after: i64,
 }
 
+/// An L0 segment that could not be decoded, set aside: readers and compaction skip it, and it is
+/// kept (never deleted) for an operator to look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// Its object key.
+    pub key: String,
+    /// Why it could not be read.
+    pub reason: String,
+    /// When it was set aside (ns).
+    pub at: i64,
+}
+
 /// One manifest version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -77,12 +89,20 @@ pub struct Manifest {
     pub covered: Vec<Scheduled>,
     /// Replaced compacted segments and older manifest versions, deleted after their time.
     pub pending_deletes: Vec<Scheduled>,
+    /// Unreadable L0 segments set aside (added to layout 1 compatibly: absent means none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<Quarantined>,
 }
 
 impl Manifest {
-    /// Returns the L0 keys this manifest covers.
-    pub fn covered_keys(&self) -> HashSet<&str> {
-        self.covered.iter().map(|c| c.key.as_str()).collect()
+    /// Returns the L0 keys readers and compaction skip: those it covers (their samples are in
+    /// its compacted segments) and those it quarantined.
+    pub fn skipped_keys(&self) -> HashSet<&str> {
+        self.covered
+            .iter()
+            .map(|c| c.key.as_str())
+            .chain(self.quarantined.iter().map(|q| q.key.as_str()))
+            .collect()
     }
 }
 
@@ -156,11 +176,13 @@ pub fn days_for_range(range: &TimeRange) -> impl Iterator<Item = Day> {
     (first.0..=last.0).map(Day)
 }
 
-/// Lists the days that hold a tenant's data: those with L0 segments or manifests, sorted.
+/// Lists the days that hold a tenant's objects: those with L0 segments, compacted segments
+/// (perhaps only orphans) or manifests, sorted.
 pub fn data_days(store: &dyn ObjectStore, tenant: &Tenant) -> Result<Vec<Day>> {
     let mut days: Vec<Day> = Vec::new();
     let dirs = [
         SegmentKey::days_prefix(tenant, Level::L0),
+        SegmentKey::days_prefix(tenant, Level::Compacted),
         ManifestKey::days_prefix(tenant),
     ];
     for prefix in dirs {
@@ -186,7 +208,7 @@ pub fn live_segments(
         let manifest = load_latest(store, tenant, day)?
             .map(|(_, m)| m)
             .unwrap_or_default();
-        let covered = manifest.covered_keys();
+        let skipped = manifest.skipped_keys();
         for s in &manifest.segments {
             if range.overlaps(s.min_time, s.max_time) {
                 out.push(SegmentRef {
@@ -204,7 +226,7 @@ pub fn live_segments(
             let start = key.hour_start();
             if start > range.until
                 || start + 2 * HOUR_NANOS < range.from
-                || covered.contains(o.key.as_str())
+                || skipped.contains(o.key.as_str())
             {
                 continue;
             }

@@ -1,6 +1,7 @@
 //! Where data lives: the object-store contract ([`store`]), the object keys ([`keys`], the only
 //! place a key is spelled), the per-day manifests ([`manifest`]), the segment format
-//! ([`segment`]) and reading a segment by ranges ([`chunks`]).
+//! ([`segment`]), reading a segment by ranges ([`chunks`]) and the read deadline a query
+//! keeps ([`deadline`]).
 //!
 //! Storage knows nothing of uploads or queries: it imports neither `ingest` nor `query`.
 //! Formats and safety arguments: docs/storage.md.
@@ -8,6 +9,7 @@
 pub mod chunks;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod conformance;
+pub mod deadline;
 pub mod keys;
 pub mod manifest;
 pub mod segment;

@@ -43,6 +43,18 @@ pub enum StoreError {
         /// Which setting, and what is wrong with it.
         message: String,
     },
+    /// A read after the query had run for the compaction grace period
+    /// ([`crate::storage::deadline`]).
+    #[error(
+        "refused to read `{key}`: the query has run longer than the compaction grace period \
+         ({grace_seconds} s), so what it read may since have been deleted"
+    )]
+    PastGrace {
+        /// The key that was to be read.
+        key: String,
+        /// The grace period.
+        grace_seconds: i64,
+    },
     /// Anything else (I/O, network, permissions…).
     #[error("object store: {message}")]
     Other {

@@ -232,6 +232,18 @@ impl Http {
         )
     }
 
+    /// `POST path` with a body; `None` when no answer came (the server died, say).
+    pub fn try_post(&self, path: &str, body: &[u8]) -> Option<Reply> {
+        let mut r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .send(body)
+            .ok()?;
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().ok()?;
+        Some(Reply { status, body })
+    }
+
     /// `POST path` with a body.
     pub fn post(&self, path: &str, body: &[u8]) -> Reply {
         Self::reply(self.agent.post(format!("{}{path}", self.base)).send(body))
@@ -288,8 +300,14 @@ fn agent(secs: u64) -> ureq::Agent {
 
 /// Runs `flamelet compact --storage …` and parses the report it prints.
 pub fn compact(storage: &str) -> serde_json::Value {
+    compact_with(storage, &[])
+}
+
+/// [`compact`] with more arguments.
+pub fn compact_with(storage: &str, extra: &[&str]) -> serde_json::Value {
     let out = Command::new(BIN)
         .args(["compact", "--storage", storage])
+        .args(extra)
         .arg("--cache-dir")
         .arg(cache_dir())
         .output()

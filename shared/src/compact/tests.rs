@@ -1,0 +1,585 @@
+use super::*;
+use crate::ingest::{IngestRequest, ingest};
+use crate::query::RenderRequest;
+use crate::query::pyroscope::{Rendered, render};
+use crate::storage::keys::{Day, Level, SegmentKey};
+use crate::storage::manifest::Manifest;
+use crate::storage::manifest::Scheduled;
+use crate::storage::store::MemoryStore;
+use crate::storage::store::PutMode;
+use crate::storage::store::SharedStore;
+use crate::tenant::Tenant;
+use bytes::Bytes;
+use std::sync::Arc;
+use ulid::Ulid;
+
+const T0: i64 = 1_700_000_000;
+const S: i64 = crate::time::NANOS_PER_SECOND;
+/// A pass's time once the test data's hours and days have closed.
+const LATER: i64 = (T0 + 3 * 86_400) * S;
+/// Hour compaction without day roll-ups.
+const HOURS_ONLY: CompactionConfig = CompactionConfig {
+    grace_nanos: DEFAULT_GRACE_NANOS,
+    max_inputs: MAX_INPUTS_PER_MERGE,
+    settle_nanos: HOUR_SETTLE_NANOS,
+    open_hour_inputs: OPEN_HOUR_INPUTS,
+    open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
+    rollup_after_nanos: i64::MAX / 4,
+    reroll_hour_segments: REROLL_HOUR_SEGMENTS,
+    pass_nanos: DEFAULT_PASS_NANOS,
+};
+
+fn push(store: &dyn ObjectStore, tenant: &Tenant, name: &str, at: i64, body: &str) {
+    let p: Vec<(String, String)> = [("name", name.to_string()), ("from", at.to_string())]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let req = IngestRequest {
+        params: &p,
+        content_type: None,
+        body: body.as_bytes(),
+    };
+    ingest(store, tenant, &req, 0).unwrap();
+}
+
+/// Five profiles of `app.cpu{env=a}` 10 s apart from T0 (`a(i)` the i-th's folded
+/// stacks) and five of `env=b` an hour later.
+fn two_series(store: &dyn ObjectStore, tenant: &Tenant, a: &dyn Fn(i64) -> String) {
+    for i in 0..5 {
+        push(store, tenant, "app.cpu{env=a}", T0 + i * 10, &a(i));
+        push(
+            store,
+            tenant,
+            "app.cpu{env=b}",
+            T0 + 4000 + i,
+            "main;work 1\n",
+        );
+    }
+}
+
+fn render_json(store: &SharedStore, tenant: &Tenant, q: &str) -> String {
+    render_range(store, tenant, q, T0 - 7200, T0 + 7200)
+}
+
+/// The render (flame graph and timeline) of `q` over [from, until] (seconds) as JSON.
+fn render_range(store: &SharedStore, tenant: &Tenant, q: &str, from: i64, until: i64) -> String {
+    let p: Vec<(String, String)> = [
+        ("query", q.to_string()),
+        ("from", from.to_string()),
+        ("until", until.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let req = RenderRequest::from_params(&p, &crate::query::QueryContext::at(0)).unwrap();
+    match render(store, tenant, &req).unwrap() {
+        Rendered::Json(r) => serde_json::to_string(&r).unwrap(),
+        Rendered::Dot(d) => d,
+    }
+}
+
+#[test]
+fn grace_period_from_config() {
+    let get = |v: &'static str| move |_: &str| Some(v.to_string());
+    assert_eq!(
+        CompactionConfig::from_config(get("30"))
+            .unwrap()
+            .grace_nanos,
+        30 * S
+    );
+    assert_eq!(
+        CompactionConfig::from_config(|_| None).unwrap().grace_nanos,
+        DEFAULT_GRACE_NANOS
+    );
+    for bad in ["-1", "ten", "1.5"] {
+        let e = CompactionConfig::from_config(get(bad)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Internal);
+        assert_eq!(
+            e.to_string(),
+            format!("FLAMELET_COMPACTION_GRACE_SECONDS=`{bad}` is not a whole number of seconds")
+        );
+    }
+}
+
+#[test]
+fn plan_covers_every_l0_once() {
+    let tenant = Tenant::from_header(None).unwrap();
+    let keys: Vec<SegmentKey> = (0..10)
+        .map(|i| SegmentKey::new(&tenant, Level::L0, (T0 + i * 1000) * S, Ulid::new()))
+        .collect();
+    let day = Day::of(T0 * S);
+    let p = plan(
+        day,
+        &Manifest::default(),
+        &keys,
+        LATER,
+        &CompactionConfig::default(),
+    );
+    let mut all: Vec<String> = p.merges.iter().flat_map(|m| m.inputs.clone()).collect();
+    all.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    expected.sort();
+    assert_eq!(all, expected);
+    let m = Manifest {
+        covered: expected
+            .iter()
+            .map(|k| Scheduled {
+                key: k.clone(),
+                delete_after: 5,
+            })
+            .collect(),
+        ..Manifest::default()
+    };
+    let p = plan(day, &m, &keys, 4, &CompactionConfig::default());
+    assert!(p.is_empty());
+    let p = plan(day, &m, &keys, 5, &CompactionConfig::default());
+    assert_eq!(p.deletions.len(), 10);
+}
+
+#[test]
+fn an_unreadable_l0_is_quarantined_and_the_rest_compacted() {
+    let mem = Arc::new(MemoryStore::default());
+    let store: SharedStore = mem.clone();
+    let tenant = Tenant::from_header(None).unwrap();
+    push(store.as_ref(), &tenant, "app.cpu", T0, "a 1\n");
+    push(store.as_ref(), &tenant, "app.cpu", T0 + 86_400, "a 1\n");
+    let bad = SegmentKey::new(&tenant, Level::L0, T0 * S, Ulid::new());
+    store
+        .put(
+            &bad.to_string(),
+            Bytes::from_static(b"garbage"),
+            PutMode::Create,
+        )
+        .unwrap();
+    let range = |from: i64| render_range(&store, &tenant, "app.cpu{}", from - 60, from + 60);
+    // Before compaction, a query over the bad segment fails; the other day answers.
+    let p: Vec<(String, String)> = vec![
+        ("query".into(), "app.cpu{}".into()),
+        ("from".into(), (T0 - 60).to_string()),
+        ("until".into(), (T0 + 60).to_string()),
+    ];
+    let req = RenderRequest::from_params(&p, &crate::query::QueryContext::at(0)).unwrap();
+    assert!(render(&store, &tenant, &req).is_err());
+    let other_day = range(T0 + 86_400);
+
+    let report = run(store.as_ref(), &|| LATER, &CompactionConfig::default()).unwrap();
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert!(
+        report.quarantined[0].starts_with(&format!("{bad}: unreadable segment")),
+        "{report:?}"
+    );
+    assert_eq!(report.published.len(), 2, "both days: {report:?}");
+    assert_eq!(report.merged.iter().map(|m| m.l0_inputs).sum::<usize>(), 2);
+    // Recorded in the manifest and beside it; kept, and skipped by queries.
+    let (_, m) = manifest::load_latest(store.as_ref(), &tenant, Day::of(T0 * S))
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.quarantined.len(), 1);
+    assert_eq!(m.quarantined[0].key, bad.to_string());
+    assert!(m.covered.iter().all(|c| c.key != bad.to_string()));
+    assert!(mem.keys().contains(&bad.quarantine_record()));
+    assert!(range(T0).contains("\"numTicks\":1"), "{}", range(T0));
+    assert_eq!(range(T0 + 86_400), other_day);
+    // Later passes leave it alone, and never delete it.
+    let config = CompactionConfig {
+        grace_nanos: 0,
+        ..CompactionConfig::default()
+    };
+    for i in 1..3 {
+        let again = run(store.as_ref(), &|| LATER + i, &config).unwrap();
+        assert!(
+            again.quarantined.is_empty() && again.merged.is_empty(),
+            "{again:?}"
+        );
+    }
+    assert!(mem.keys().contains(&bad.to_string()));
+}
+
+#[test]
+fn orphans_are_swept_after_grace_and_the_longest_pass() {
+    let mem = Arc::new(MemoryStore::default());
+    let store: SharedStore = mem.clone();
+    let tenant = Tenant::from_header(None).unwrap();
+    push(store.as_ref(), &tenant, "app.cpu", T0, "a 1\n");
+    let config = CompactionConfig::default();
+    run(store.as_ref(), &|| LATER, &config).unwrap();
+    // Segments a killed or losing compactor wrote and never published: one long ago,
+    // one just now (its writer may still be about to publish it).
+    let written_at = |nanos: i64| Ulid::from_parts((nanos / 1_000_000) as u64, 7);
+    let old = SegmentKey::new(&tenant, Level::Compacted, T0 * S, written_at(LATER));
+    let young_at = LATER + 3600 * S;
+    let young = SegmentKey::new(&tenant, Level::Compacted, T0 * S, written_at(young_at));
+    for k in [&old, &young] {
+        store
+            .put(&k.to_string(), Bytes::from_static(b"x"), PutMode::Create)
+            .unwrap();
+    }
+    let before = render_range(&store, &tenant, "app.cpu{}", T0 - 60, T0 + 60);
+    let sweep = run(store.as_ref(), &|| young_at, &config).unwrap();
+    assert_eq!(sweep.orphans, [old.to_string()], "{sweep:?}");
+    let keys = mem.keys();
+    assert!(!keys.contains(&old.to_string()) && keys.contains(&young.to_string()));
+    let limit = config.grace_nanos + config.longest_pass_nanos();
+    let later = run(store.as_ref(), &|| young_at + limit + S, &config).unwrap();
+    assert_eq!(later.orphans, [young.to_string()], "{later:?}");
+    // The published segment stays, and so does the answer.
+    assert_eq!(
+        mem.keys()
+            .iter()
+            .filter(|k| k.contains("/segments/"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        render_range(&store, &tenant, "app.cpu{}", T0 - 60, T0 + 60),
+        before
+    );
+    assert!(
+        !mem.keys().iter().any(|k| k.contains("/leases/")),
+        "leases released"
+    );
+}
+
+#[test]
+fn a_pass_stops_at_its_budget_and_keeps_what_it_published() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    for h in 0..4 {
+        push(store.as_ref(), &tenant, "app.cpu", T0 + h * 3600, "a 1\n");
+    }
+    let before = render_range(&store, &tenant, "app.cpu{}", T0 - 60, T0 + 4 * 3600);
+    // Each clock reading a minute later; a budget of ten minutes.
+    let readings = std::cell::Cell::new(LATER);
+    let clock = || {
+        readings.set(readings.get() + 60 * S);
+        readings.get()
+    };
+    let config = CompactionConfig {
+        pass_nanos: 600 * S,
+        grace_nanos: i64::MAX / 4,
+        ..HOURS_ONLY
+    };
+    let first = run(store.as_ref(), &clock, &config).unwrap();
+    assert!(!first.unfinished.is_empty(), "{first:?}");
+    let done = first.merged.len();
+    assert!(done > 0 && done < 4, "{first:?}");
+    assert_eq!(
+        first.published.len(),
+        done,
+        "one version per merge: {first:?}"
+    );
+    assert_eq!(
+        render_range(&store, &tenant, "app.cpu{}", T0 - 60, T0 + 4 * 3600),
+        before
+    );
+    let mut merged = done;
+    while merged < 4 {
+        let next = run(store.as_ref(), &clock, &config).unwrap();
+        assert!(
+            !next.merged.is_empty(),
+            "each pass makes progress: {next:?}"
+        );
+        merged += next.merged.len();
+    }
+    assert_eq!(merged, 4);
+    assert_eq!(
+        render_range(&store, &tenant, "app.cpu{}", T0 - 60, T0 + 4 * 3600),
+        before
+    );
+}
+
+#[test]
+fn a_day_under_another_compactors_lease_is_left_alone() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    push(store.as_ref(), &tenant, "app.cpu", T0, "a 1\n");
+    let config = CompactionConfig::default();
+    let day = Day::of(T0 * S);
+    let held = lease::acquire(store.as_ref(), &tenant, day, LATER, 60 * S)
+        .unwrap()
+        .unwrap();
+    let r = run(store.as_ref(), &|| LATER + S, &config).unwrap();
+    assert_eq!(r.leased, [format!("{tenant} {day}")], "{r:?}");
+    assert!(r.merged.is_empty() && r.published.is_empty());
+    held.release(store.as_ref()).unwrap();
+    let r = run(store.as_ref(), &|| LATER + 2 * S, &config).unwrap();
+    assert_eq!(r.merged.len(), 1, "{r:?}");
+    // A killed compactor's lease, with nothing else to do: cleared once it has expired.
+    let leases = |store: &SharedStore| {
+        let prefix = crate::storage::keys::LeaseKey::prefix(&tenant, day);
+        crate::storage::store::list_all(store.as_ref(), &prefix)
+            .unwrap()
+            .len()
+    };
+    let killed = lease::acquire(store.as_ref(), &tenant, day, LATER + 3 * S, 60 * S).unwrap();
+    assert!(killed.is_some());
+    let r = run(store.as_ref(), &|| LATER + 4 * S, &config).unwrap();
+    assert_eq!(r.leased.len(), 1, "{r:?}");
+    assert_eq!(leases(&store), 1);
+    run(store.as_ref(), &|| LATER + 64 * S, &config).unwrap();
+    assert_eq!(leases(&store), 0);
+}
+
+#[test]
+fn compaction_keeps_answers_and_cleans_up() {
+    let mem = Arc::new(MemoryStore::default());
+    let store: SharedStore = mem.clone();
+    let tenant = Tenant::from_header(None).unwrap();
+    two_series(store.as_ref(), &tenant, &|_| {
+        "main;work 3\nmain;idle 1\n".to_string()
+    });
+    let q = "app.cpu{}";
+    let before = render_json(&store, &tenant, q);
+    let config = CompactionConfig {
+        grace_nanos: 100,
+        max_inputs: 3,
+        ..HOURS_ONLY
+    };
+    let r1 = run(store.as_ref(), &|| LATER + 1_000, &config).unwrap();
+    assert_eq!(r1.merged.len(), 2);
+    assert_eq!(render_json(&store, &tenant, q), before);
+    let r2 = run(store.as_ref(), &|| LATER + 1_050, &config).unwrap();
+    assert_eq!(r2.merged.iter().map(|m| m.l0_inputs).sum::<usize>(), 4);
+    assert_eq!(render_json(&store, &tenant, q), before);
+    // Past the grace period everything replaced goes away; answers stay.
+    run(store.as_ref(), &|| LATER + 10_000, &config).unwrap();
+    run(store.as_ref(), &|| LATER + 20_000, &config).unwrap();
+    assert_eq!(render_json(&store, &tenant, q), before);
+    let keys = mem.keys();
+    assert!(!keys.iter().any(|k| k.contains("/l0/")), "{keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("/segments/")).count(),
+        2,
+        "{keys:?}"
+    );
+    // The newest version, and its predecessor until the grace period ends.
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("/manifests/")).count(),
+        2,
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn stack_sums_answer_exactly_what_the_rows_do() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    two_series(store.as_ref(), &tenant, &|i| {
+        format!("main;work {}\nmain;idle 1\nmain;work;deep {i}\n", 3 + i)
+    });
+    // One profile early in each of three hours (T0 is 800 s into its hour).
+    for h in 1..4 {
+        let at = T0 + 2800 + (h - 1) * 3600 + 100;
+        push(
+            store.as_ref(),
+            &tenant,
+            "app.cpu{env=c}",
+            at,
+            &format!("main;c{h} {h}\n"),
+        );
+    }
+    // And one exactly at an hour's start, and one in its last second.
+    push(
+        store.as_ref(),
+        &tenant,
+        "app.cpu{env=c}",
+        T0 + 6400,
+        "main;edge 7\n",
+    );
+    push(
+        store.as_ref(),
+        &tenant,
+        "app.cpu{env=c}",
+        T0 + 9999,
+        "main;late 5\n",
+    );
+    // Whole hours (sums), ranges that cut an hour (rows there), ends exactly on a
+    // segment's first and last profile (rows: no whole hour), and a selection of one
+    // series.
+    let cases = [
+        ("app.cpu{}", T0 - 7200, T0 + 7200),
+        ("app.cpu{}", T0 + 15, T0 + 7200),
+        ("app.cpu{}", T0 - 7200, T0 + 4002),
+        ("app.cpu{}", T0, T0 + 40),
+        ("app.cpu{env=\"b\"}", T0, T0 + 7200),
+        // Cuts the first of env=c's hours after its profile, covers the second, and cuts
+        // the third after its profile: rows, sums, rows.
+        ("app.cpu{env=\"c\"}", T0 + 3000, T0 + 10_150),
+        ("app.cpu{env=\"c\"}", T0 + 2900, T0 + 10_099),
+    ];
+    let answers = |store: &SharedStore| -> Vec<String> {
+        cases
+            .iter()
+            .map(|(q, from, until)| render_range(store, &tenant, q, *from, *until))
+            .collect()
+    };
+    let before = answers(&store);
+    let config = CompactionConfig {
+        grace_nanos: 100,
+        max_inputs: 100,
+        ..HOURS_ONLY
+    };
+    run(store.as_ref(), &|| LATER + 1_000, &config).unwrap();
+    assert_eq!(answers(&store), before, "after hour compaction");
+    // And the sums were what answered the whole hours.
+    let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
+    let summed = |from: i64, until: i64| -> Vec<bool> {
+        let mut out = Vec::new();
+        let range = crate::time::TimeRange {
+            from: from * S,
+            until: until * S,
+        };
+        let reads = crate::query::Reads {
+            sums: true,
+            stacks: true,
+            ..Default::default()
+        };
+        let filter = crate::query::SampleFilter::default();
+        crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
+            out.push(part.summed > 0);
+            Ok(())
+        })
+        .unwrap();
+        out
+    };
+    assert_eq!(summed(T0 - 7200, T0 + 7200), [true, true, false]);
+    assert_eq!(summed(T0 + 15, T0 + 7200), [false, true, false]);
+    // Totals only (SelectSeries): the whole hours' profile totals, no stack sums read.
+    let mut totals = Vec::new();
+    let range = crate::time::TimeRange {
+        from: (T0 - 7200) * S,
+        until: (T0 + 7200) * S,
+    };
+    let reads = crate::query::Reads {
+        sums: true,
+        stacks: false,
+        profile_totals: true,
+        ..Default::default()
+    };
+    let filter = crate::query::SampleFilter::default();
+    crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
+        totals.push((part.summed, part.profile_totals.len()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(totals[..2], [(0, 5), (0, 6)], "{totals:?}");
+    assert!(totals.iter().all(|(summed, _)| *summed == 0), "{totals:?}");
+
+    // Rolled up: one segment per day (T0 is 22:13 UTC, so env=c's second hour starts the
+    // next day); the same answers.
+    let rolled = run(
+        store.as_ref(),
+        &|| LATER + 2_000,
+        &CompactionConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(rolled.merged.len(), 2, "{rolled:?}");
+    assert!(rolled.merged.iter().all(|m| m.day && m.replaced_existing));
+    assert_eq!(answers(&store), before, "after the day roll-up");
+    assert_eq!(summed(T0 - 7200, T0 + 7200), [true, false]);
+    assert_eq!(summed(T0 + 15, T0 + 7200), [true, false]);
+}
+
+#[test]
+fn late_data_after_a_roll_up_waits_beside_it_and_is_folded_in() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    for i in 0..3 {
+        push(
+            store.as_ref(),
+            &tenant,
+            "app.cpu",
+            T0 - 3600 * i,
+            "main;work 2\n",
+        );
+    }
+    let config = CompactionConfig {
+        grace_nanos: 100,
+        reroll_hour_segments: 2,
+        ..CompactionConfig::default()
+    };
+    let q = "app.cpu{}";
+    let day = Day::of(T0 * S);
+    let segments = |store: &SharedStore| {
+        let (_, m) = manifest::load_latest(store.as_ref(), &tenant, day)
+            .unwrap()
+            .unwrap();
+        m.segments
+            .iter()
+            .map(|s| (s.day, s.hour))
+            .collect::<Vec<_>>()
+    };
+    run(store.as_ref(), &|| LATER, &config).unwrap();
+    assert_eq!(segments(&store), [(true, 0)]);
+    // Late data: two hours' worth, merged beside the day segment one pass at a time.
+    push(
+        store.as_ref(),
+        &tenant,
+        "app.cpu",
+        T0 - 7 * 3600,
+        "main;late 1\n",
+    );
+    let before = render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200);
+    assert!(before.contains("late"), "{before}");
+    run(store.as_ref(), &|| LATER + 1, &config).unwrap();
+    assert_eq!(segments(&store).len(), 2, "{:?}", segments(&store));
+    assert_eq!(
+        render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200),
+        before
+    );
+    push(
+        store.as_ref(),
+        &tenant,
+        "app.cpu",
+        T0 - 8 * 3600,
+        "main;later 1\n",
+    );
+    let before = render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200);
+    run(store.as_ref(), &|| LATER + 2, &config).unwrap();
+    assert_eq!(segments(&store).len(), 3, "{:?}", segments(&store));
+    // Two hour segments beside it: the next pass rolls the day up again.
+    let r = run(store.as_ref(), &|| LATER + 3, &config).unwrap();
+    assert!(r.merged.len() == 1 && r.merged[0].day, "{r:?}");
+    assert_eq!(segments(&store), [(true, 0)]);
+    assert_eq!(
+        render_range(&store, &tenant, q, T0 - 86_400, T0 + 7200),
+        before
+    );
+}
+
+#[test]
+fn the_grace_period_starts_at_the_publish_not_at_the_plan() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    for i in 0..3 {
+        push(store.as_ref(), &tenant, "app.cpu", T0 + i, "main;work 1\n");
+    }
+    // A clock an hour later at every reading: a slow pass.
+    let readings = std::cell::Cell::new(LATER);
+    let clock = || {
+        readings.set(readings.get() + 3600 * S);
+        readings.get()
+    };
+    let config = CompactionConfig {
+        grace_nanos: 600 * S,
+        max_inputs: 100,
+        pass_nanos: i64::MAX / 4,
+        ..CompactionConfig::default()
+    };
+    run(store.as_ref(), &clock, &config).unwrap();
+    let day = Day::of(T0 * S);
+    let (_, m) = manifest::load_latest(store.as_ref(), &tenant, day)
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.covered.len(), 3);
+    let last = readings.get();
+    assert!(
+        last >= LATER + 2 * 3600 * S,
+        "planned, then published later"
+    );
+    for c in &m.covered {
+        assert_eq!(c.delete_after, last + config.grace_nanos);
+    }
+    assert_eq!(m.created_at, last);
+}
