@@ -198,4 +198,6 @@ pub fn run(
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
