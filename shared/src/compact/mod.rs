@@ -37,6 +37,10 @@ pub const OPEN_HOUR_WAIT_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
 pub const ROLLUP_AFTER_NANOS: i64 = 60 * 60 * crate::time::NANOS_PER_SECOND;
 /// Hour segments beside a day segment that make the day due for another roll-up.
 pub const REROLL_HOUR_SEGMENTS: usize = 4;
+/// Bytes of compacted segments one roll-up step reads: a day larger than this is rolled up
+/// over several passes, so that a step fits in an instance's memory (1 GiB by default; a
+/// decoded segment takes several times its stored size) and in the time limit.
+pub const ROLLUP_MAX_BYTES: u64 = 64 << 20;
 /// Default time budget of a pass: no merge starts after it (half the host's default request
 /// time limit, so the merge under way when it runs out still finishes).
 pub const DEFAULT_PASS_NANOS: i64 = 30 * crate::time::NANOS_PER_SECOND;
@@ -58,6 +62,8 @@ pub struct CompactionConfig {
     pub rollup_after_nanos: i64,
     /// Hour segments beside a day segment that make it due for another roll-up.
     pub reroll_hour_segments: usize,
+    /// Bytes of compacted segments one roll-up step reads (at least one hour segment).
+    pub rollup_max_bytes: u64,
     /// Time budget of a pass (ns): no merge starts after it; what is done is published.
     pub pass_nanos: i64,
 }
@@ -111,6 +117,7 @@ impl Default for CompactionConfig {
             open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
             rollup_after_nanos: ROLLUP_AFTER_NANOS,
             reroll_hour_segments: REROLL_HOUR_SEGMENTS,
+            rollup_max_bytes: ROLLUP_MAX_BYTES,
             pass_nanos: DEFAULT_PASS_NANOS,
         }
     }

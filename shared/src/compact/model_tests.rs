@@ -103,6 +103,8 @@ proptest! {
             max_inputs: 3,
             open_hour_inputs: 4,
             reroll_hour_segments: 2,
+            // Segments are 1 byte here: roll-ups in steps of two.
+            rollup_max_bytes: 2,
             pass_nanos: 30 * S,
             ..CompactionConfig::default()
         };

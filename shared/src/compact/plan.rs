@@ -83,13 +83,41 @@ pub fn plan(
             hour_segments > 0 || !by_hour.is_empty()
         };
     if rollup {
-        let mut inputs: Vec<String> = by_hour.values().flatten().map(|k| k.to_string()).collect();
+        // Bounded: the day segment and the hour segments in hour order while their bytes fit
+        // (at least one); the day's L0 segments only once every hour segment is in. What does
+        // not fit is rolled in by the next passes (or, under `reroll_hour_segments`, waits
+        // beside the day segment like late data).
+        let mut existing: Vec<CompactedSegment> = manifest
+            .segments
+            .iter()
+            .filter(|s| s.day)
+            .cloned()
+            .collect();
+        let mut bytes: u64 = existing.iter().map(|s| s.size).sum();
+        let mut hours: Vec<&CompactedSegment> =
+            manifest.segments.iter().filter(|s| !s.day).collect();
+        hours.sort_by_key(|s| s.hour);
+        let mut left_out = false;
+        for s in hours {
+            let fits = bytes.saturating_add(s.size) <= config.rollup_max_bytes;
+            if left_out || !(fits || existing.iter().all(|e| e.day)) {
+                left_out = true;
+                continue;
+            }
+            bytes = bytes.saturating_add(s.size);
+            existing.push(s.clone());
+        }
+        let mut inputs: Vec<String> = if left_out {
+            Vec::new()
+        } else {
+            by_hour.values().flatten().map(|k| k.to_string()).collect()
+        };
         inputs.sort();
         inputs.truncate(config.max_inputs.max(1));
         let merge = Merge {
             hour: 0,
             day: true,
-            existing: manifest.segments.clone(),
+            existing,
             inputs,
         };
         return Plan {
@@ -252,7 +280,7 @@ mod tests {
         Vec<i64>,
         i64,
         usize,
-        (usize, i64, usize),
+        (usize, i64, usize, u64),
     );
 
     fn state() -> impl Strategy<Value = State> {
@@ -274,7 +302,7 @@ mod tests {
             prop::collection::vec(0i64..100, 0..5),
             0i64..100_800,
             1usize..8,
-            (1usize..6, 0i64..7200, 1usize..4),
+            (1usize..6, 0i64..7200, 1usize..4, 1u64..8),
         )
     }
 
@@ -285,7 +313,7 @@ mod tests {
         /// is replaced or deleted leaves the live lists; the version goes up.
         #[test]
         fn plan_and_next_manifest_cover_each_l0_once(
-            (l0s, (hours, has_day), pending, now, max_inputs, (open_inputs, wait, reroll)) in state()
+            (l0s, (hours, has_day), pending, now, max_inputs, (open_inputs, wait, reroll, rollup_bytes)) in state()
         ) {
             let tenant = Tenant::from_header(Some("t")).unwrap();
             let day = Day::of(T0 * S);
@@ -298,6 +326,7 @@ mod tests {
                 open_hour_wait_nanos: wait * S,
                 rollup_after_nanos: 3600 * S,
                 reroll_hour_segments: reroll,
+                rollup_max_bytes: rollup_bytes,
                 pass_nanos: 30 * S,
             };
             let seg = |hour: u8, day: bool, i: usize| CompactedSegment {
@@ -375,11 +404,19 @@ mod tests {
             let rollup = day_closed
                 && if has_day { hours.len() >= reroll } else { !hours.is_empty() || !new_by_hour.is_empty() };
             prop_assert_eq!(p.merges.iter().any(|m| m.day), rollup);
+            // A roll-up step: the day segment and, in hour order, the hour segments (1 byte
+            // each here) that fit in the byte budget, at least one; L0 segments only when
+            // every hour segment is in.
+            let taken = (rollup_bytes.saturating_sub(u64::from(has_day)).max(1) as usize).min(hours.len());
+            let left_out = hours.len() - taken;
             if rollup {
                 prop_assert_eq!(p.merges.len(), 1);
-                prop_assert_eq!(&p.merges[0].existing, &current.segments);
+                let mut expected: Vec<CompactedSegment> = current.segments.iter().filter(|s| s.day).cloned().collect();
+                expected.extend(current.segments.iter().filter(|s| !s.day).take(taken).cloned());
+                prop_assert_eq!(&p.merges[0].existing, &expected);
                 let new: usize = new_by_hour.values().map(Vec::len).sum();
-                prop_assert_eq!(p.merges[0].inputs.len(), new.min(max_inputs));
+                let inputs = if left_out > 0 { 0 } else { new.min(max_inputs) };
+                prop_assert_eq!(p.merges[0].inputs.len(), inputs);
             }
             for (hour, new) in new_by_hour.iter().filter(|_| !rollup) {
                 let closed = now >= day.start_nanos() + (i64::from(*hour) + 1) * HOUR_NANOS + 300 * S;
@@ -421,7 +458,7 @@ mod tests {
             prop_assert!(next.segments.iter().filter(|s| s.day).count() <= 1, "two day segments");
             if rollup {
                 let written = usize::from(outputs[0].segment.is_some());
-                prop_assert_eq!(next.segments.len(), written, "a roll-up leaves one segment");
+                prop_assert_eq!(next.segments.len(), written + left_out, "a roll-up step leaves one segment and those left out");
             }
             for m in &p.merges {
                 for old in &m.existing {

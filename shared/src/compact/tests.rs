@@ -26,6 +26,7 @@ const HOURS_ONLY: CompactionConfig = CompactionConfig {
     open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
     rollup_after_nanos: i64::MAX / 4,
     reroll_hour_segments: REROLL_HOUR_SEGMENTS,
+    rollup_max_bytes: ROLLUP_MAX_BYTES,
     pass_nanos: DEFAULT_PASS_NANOS,
 };
 
@@ -582,4 +583,50 @@ fn the_grace_period_starts_at_the_publish_not_at_the_plan() {
         assert_eq!(c.delete_after, last + config.grace_nanos);
     }
     assert_eq!(m.created_at, last);
+}
+
+#[test]
+fn a_large_day_is_rolled_up_in_bounded_steps() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    for h in 0..4 {
+        let at = T0 - 10 * 3600 + h * 3600;
+        push(
+            store.as_ref(),
+            &tenant,
+            "app.cpu",
+            at,
+            &format!("main;h{h} {}\n", h + 1),
+        );
+    }
+    let q = |store: &SharedStore| render_range(store, &tenant, "app.cpu{}", T0 - 11 * 3600, T0);
+    let before = q(&store);
+    run(store.as_ref(), &|| LATER, &HOURS_ONLY).unwrap();
+    let day = Day::of(T0 * S);
+    let segments = |store: &SharedStore| {
+        let (_, m) = manifest::load_latest(store.as_ref(), &tenant, day)
+            .unwrap()
+            .unwrap();
+        m.segments
+            .iter()
+            .map(|s| (s.day, s.hour))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(segments(&store).len(), 4);
+    // A budget below one hour segment: each step takes one more hour into the day segment.
+    let config = CompactionConfig {
+        rollup_max_bytes: 1,
+        reroll_hour_segments: 1,
+        ..CompactionConfig::default()
+    };
+    let mut steps = 0;
+    while segments(&store) != [(true, 0)] {
+        steps += 1;
+        assert!(steps <= 4, "{:?}", segments(&store));
+        let r = run(store.as_ref(), &|| LATER + steps, &config).unwrap();
+        assert!(r.merged.len() == 1 && r.merged[0].day, "{r:?}");
+        assert_eq!(segments(&store).len(), 4 - steps as usize + 1);
+        assert_eq!(q(&store), before, "after step {steps}");
+    }
+    assert_eq!(steps, 4);
 }
