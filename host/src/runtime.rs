@@ -358,6 +358,11 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // `FLAMELET_PERFMAP=1`: write /tmp/perf-PID.map so that `perf` names guest functions
+        // (for profiling a component as it runs under the host).
+        if std::env::var_os("FLAMELET_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances);
         // A function composed with a storage provider (dist/) is two components in one: two

@@ -282,15 +282,8 @@ fn sums_of(d: &SegmentData) -> SumsAndTotals {
 
 #[test]
 fn segment_v3_fixture_decodes_to_the_same_values_and_sums() {
+    // Frozen: written by the format-3 encoder, never rewritten (bless writes format 4's).
     let parquet = data_dir().join("segment/v3/with-sums.parquet");
-    if bless() {
-        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
-        std::fs::write(
-            &parquet,
-            segment::encode_compacted(&v2_segment()).unwrap().bytes,
-        )
-        .unwrap();
-    }
     let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
     let reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
     assert_eq!(reader.meta().format, 3);
@@ -446,4 +439,57 @@ fn manifest_with_a_day_segment_reads_the_same() {
     );
     let round: Value = serde_json::to_value(&m).unwrap();
     assert_eq!(round, serde_json::from_str::<Value>(&text).unwrap());
+}
+
+#[test]
+fn segment_v4_fixture_adds_day_sums() {
+    let parquet = data_dir().join("segment/v4/day.parquet");
+    if bless() {
+        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
+        let encoded = segment::encode_compacted(&v2_segment(), segment::Sums::HoursAndDays);
+        std::fs::write(&parquet, encoded.unwrap().bytes).unwrap();
+    }
+    let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
+    assert_eq!(reader.meta().format, 4);
+    assert!(reader.has_sums() && reader.has_day_sums());
+    let decoded = segment::decode(Bytes::from(bytes)).expect("v4 segment decodes");
+    assert_eq!(
+        decoded,
+        v2_segment(),
+        "the samples and tables are format 2's"
+    );
+    // The day sums are the hour sums summed per UTC day.
+    const DAY: i64 = 86_400_000_000_000;
+    let (hours, _) = sums_of(&decoded);
+    let mut want: BTreeMap<(u32, i64, u32), i64> = BTreeMap::new();
+    for (series, hour, stack, v) in &hours {
+        *want
+            .entry((*series, hour - hour.rem_euclid(DAY), *stack))
+            .or_default() += v;
+    }
+    let want: Vec<(u32, i64, u32, i64)> = want
+        .into_iter()
+        .map(|((a, d, b), v)| (a, d, b, v))
+        .collect();
+    let nodes = decoded.nodes.len();
+    let days = reader
+        .read_day_sums(&|_| true, nodes, i64::MIN, i64::MAX)
+        .unwrap();
+    let got: Vec<(u32, i64, u32, i64)> = (0..days.len())
+        .map(|i| (days.series[i], days.time[i], days.stack[i], days.value[i]))
+        .collect();
+    assert_eq!(got, want);
+    let first_day = want[0].1;
+    assert!(
+        reader
+            .read_day_sums(&|_| true, nodes, first_day + 1, i64::MAX)
+            .unwrap()
+            .is_empty(),
+        "days are selected by their start"
+    );
+    // A segment encoded with hour sums only has no day sums.
+    let hours_only = segment::encode_compacted(&v2_segment(), segment::Sums::Hours).unwrap();
+    let r = segment::SegmentReader::open(Bytes::from(hours_only.bytes)).unwrap();
+    assert!(r.has_sums() && !r.has_day_sums());
 }

@@ -251,7 +251,12 @@ impl Pass<'_> {
                 quarantined,
             });
         };
-        let encoded = segment::encode_compacted(&data)?;
+        let sums = if merge.day {
+            segment::Sums::HoursAndDays
+        } else {
+            segment::Sums::Hours
+        };
+        let encoded = segment::encode_compacted(&data, sums)?;
         let bytes = Bytes::from(encoded.bytes);
         let hour_start = self.day.start_nanos() + i64::from(merge.hour) * HOUR_NANOS;
         let key =

@@ -408,6 +408,15 @@ fn stack_sums_answer_exactly_what_the_rows_do() {
         // the third after its profile: rows, sums, rows.
         ("app.cpu{env=\"c\"}", T0 + 3000, T0 + 10_150),
         ("app.cpu{env=\"c\"}", T0 + 2900, T0 + 10_099),
+        // Whole UTC days (T0 is 80 000 s into 2023-11-14): both, the first and a cut of the
+        // second, and the second alone.
+        ("app.cpu{}", T0 - 80_000, T0 - 80_000 + 2 * 86_400 - 1),
+        ("app.cpu{}", T0 - 80_000, T0 + 7200),
+        (
+            "app.cpu{}",
+            T0 - 80_000 + 86_400,
+            T0 - 80_000 + 2 * 86_400 - 1,
+        ),
     ];
     let answers = |store: &SharedStore| -> Vec<String> {
         cases
@@ -480,6 +489,30 @@ fn stack_sums_answer_exactly_what_the_rows_do() {
     assert_eq!(answers(&store), before, "after the day roll-up");
     assert_eq!(summed(T0 - 7200, T0 + 7200), [true, false]);
     assert_eq!(summed(T0 + 15, T0 + 7200), [true, false]);
+    // Whole days are answered from the day segments' day sums: summed rows stamped with the
+    // day's start.
+    let mut stamps = Vec::new();
+    let range = crate::time::TimeRange {
+        from: (T0 - 80_000) * S,
+        until: (T0 - 80_000 + 2 * 86_400) * S - 1,
+    };
+    let reads = crate::query::Reads {
+        sums: true,
+        stacks: true,
+        ..Default::default()
+    };
+    let filter = crate::query::SampleFilter::default();
+    crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
+        assert_eq!(part.summed, part.samples.len(), "nothing from rows");
+        stamps.extend(part.samples.time.iter().copied());
+        Ok(())
+    })
+    .unwrap();
+    let day = 86_400 * S;
+    assert!(
+        !stamps.is_empty() && stamps.iter().all(|t| t % day == 0),
+        "{stamps:?}"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub use request::{
 use crate::Result;
 use crate::selector::Selector;
 use crate::storage::chunks::ObjectChunks;
-use crate::storage::keys::HOUR_NANOS;
+use crate::storage::keys::{DAY_NANOS, HOUR_NANOS};
 use crate::storage::manifest;
 use crate::storage::segment::{
     FunctionRow, MappingRow, NodeFrame, Samples, SegmentMeta, SegmentReader, StackNode,
@@ -52,8 +52,8 @@ pub struct Reads {
     /// Functions, mappings and frames (pprof export).
     pub symbols: bool,
     /// For the whole hours of the range, when the filter keeps every sample: a compacted
-    /// segment's per-(series, hour, stack) sums instead of its per-profile rows
-    /// ([`Part::summed`]).
+    /// segment's per-(series, hour, stack) sums instead of its per-profile rows, and a day
+    /// segment's per-(series, day, stack) sums for the whole days ([`Part::summed`]).
     pub sums: bool,
     /// With sums: the stacks' sums of those hours (leading [`Part::samples`]); without it
     /// only their totals are wanted and the stack sums are not read.
@@ -76,9 +76,9 @@ pub struct Part<'a> {
     pub samples: Samples,
     /// The samples' links (index 0 the empty link; only that one unless links were read).
     pub links: Vec<crate::profile::Link>,
-    /// The first `summed` samples are the segment's per-(series, hour, stack) sums over the
-    /// whole hours of the range (their time is the hour's start); the rest are one row per
-    /// profile, stack and link.
+    /// The first `summed` samples are the segment's per-stack sums over the whole days (from a
+    /// day segment) and hours of the range (their time is the day's or hour's start); the
+    /// rest are one row per profile, stack and link.
     pub summed: usize,
     /// With [`Reads::profile_totals`]: (series, time, total) of each profile in those whole
     /// hours (the other profiles' totals are in their rows).
@@ -119,11 +119,28 @@ pub fn scan(
         });
         let (samples, summed, profile_totals) = match hours {
             Some((first, end)) => {
-                let sums = if reads.stacks {
-                    reader.read_stack_sums(&keep, nodes.len(), first, end - HOUR_NANOS)?
-                } else {
-                    Samples::default()
-                };
+                let mut sums = Samples::default();
+                if reads.stacks {
+                    // The whole days among those hours from a day segment's day sums, the
+                    // other hours from its hour sums.
+                    let days = whole_days(first, end).filter(|_| reader.has_day_sums());
+                    let hours = match days {
+                        Some((first_day, end_day)) => {
+                            sums = reader.read_day_sums(
+                                &keep,
+                                nodes.len(),
+                                first_day,
+                                end_day - DAY_NANOS,
+                            )?;
+                            [(first, first_day), (end_day, end)]
+                        }
+                        None => [(first, end), (end, end)],
+                    };
+                    for (from, until) in hours.into_iter().filter(|(a, b)| a < b) {
+                        let n = nodes.len();
+                        sums.append(reader.read_stack_sums(&keep, n, from, until - HOUR_NANOS)?);
+                    }
+                }
                 let totals = if reads.profile_totals {
                     reader.read_profile_totals(&keep, first, end - 1)?
                 } else {
@@ -186,6 +203,14 @@ pub fn scan(
         }
     }
     Ok(())
+}
+
+/// The whole UTC days within the hours `[first, end)` (hour starts) as `[first_day, end_day)`;
+/// `None` if there is none.
+fn whole_days(first: i64, end: i64) -> Option<(i64, i64)> {
+    let first_day = crate::storage::segment::day_bucket(first.checked_add(DAY_NANOS - 1)?);
+    let end_day = crate::storage::segment::day_bucket(end);
+    (first_day < end_day).then_some((first_day, end_day))
 }
 
 /// The whole UTC hours within `range` (`[from, until]`, inclusive) as `[first, end)`: hour

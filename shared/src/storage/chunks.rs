@@ -177,7 +177,7 @@ mod tests {
                 samples,
             ));
         }
-        let encoded = encode_compacted(&b.finish()).unwrap();
+        let encoded = encode_compacted(&b.finish(), crate::storage::segment::Sums::Hours).unwrap();
         let size = encoded.bytes.len() as u64;
         assert!(encoded.hot_start > 0 && encoded.hot_start < size);
         let counting = Arc::new(MemoryStore::default());

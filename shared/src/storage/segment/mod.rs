@@ -28,7 +28,7 @@ mod write;
 
 pub use build::SegmentBuilder;
 pub use read::{SegmentMeta, SegmentReader, decode};
-pub use write::{Encoded, encode, encode_compacted};
+pub use write::{Encoded, Sums, encode, encode_compacted};
 
 /// Footer key: format version of the segment layout.
 pub const META_FORMAT: &str = "flamelet.format";
@@ -41,14 +41,14 @@ pub const META_MAX_TIME: &str = "flamelet.max_time";
 /// Footer key: JSON list of the series, `[{"type": id, "labels": {..}}]`; index = series id.
 pub const META_SERIES: &str = "flamelet.series";
 /// Footer key: comma-separated table of each row group (`strings`, `functions`, `mappings`,
-/// `nodes`, `samples`, `stack_sums`, `profile_totals`).
+/// `nodes`, `samples`, `stack_sums`, `day_sums`, `profile_totals`).
 pub const META_ROW_GROUPS: &str = "flamelet.row_groups";
 /// The layout version this code writes.
-pub const FORMAT_VERSION: &str = "3";
+pub const FORMAT_VERSION: &str = "4";
 /// Rows per sample row group: large enough for good compression, small enough to prune.
 pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
 
-/// The columns of formats 2 and 3, in schema order. Format 1 has the first [`V1_COLUMNS`].
+/// The columns of formats 2 to 4, in schema order. Format 1 has the first [`V1_COLUMNS`].
 const COLUMNS: [(&str, PhysicalType); 25] = [
     ("string", PhysicalType::BYTE_ARRAY),
     ("node_parent", PhysicalType::INT32),
@@ -345,6 +345,8 @@ pub enum RowGroupKind {
     StackSums,
     /// Per-profile totals: series, time and value columns (format 3, compacted segments).
     ProfileTotals,
+    /// Per (series, UTC day, stack) sums of the sample rows (format 4, day segments).
+    DaySums,
 }
 
 /// The start of the UTC hour holding `time` (ns): the bucket of the stack sums.
@@ -352,9 +354,15 @@ pub fn hour_bucket(time: i64) -> i64 {
     time.div_euclid(crate::storage::keys::HOUR_NANOS) * crate::storage::keys::HOUR_NANOS
 }
 
-/// Row-group kind names of format 3's tables.
+/// The start of the UTC day holding `time` (ns): the bucket of the day sums.
+pub fn day_bucket(time: i64) -> i64 {
+    time.div_euclid(crate::storage::keys::DAY_NANOS) * crate::storage::keys::DAY_NANOS
+}
+
+/// Row-group kind names of format 3's and 4's tables.
 const STACK_SUMS: &str = "stack_sums";
 const PROFILE_TOTALS: &str = "profile_totals";
+const DAY_SUMS: &str = "day_sums";
 
 #[cfg(test)]
 mod tests {

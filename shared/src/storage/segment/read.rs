@@ -15,7 +15,7 @@ use crate::profile::{Link, ProfileType, Series, intern};
 /// What a segment's footer says, read without touching its column data.
 #[derive(Debug, Clone)]
 pub struct SegmentMeta {
-    /// The layout version (1, 2 or 3).
+    /// The layout version (1 to 4).
     pub format: u32,
     /// The owning tenant's ID.
     pub tenant: String,
@@ -54,6 +54,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             "1" => (1, V1_COLUMNS),
             "2" => (2, COLUMNS.len()),
             "3" => (3, COLUMNS.len()),
+            "4" => (4, COLUMNS.len()),
             other => return Err(invalid(format!("unsupported segment format `{other}`"))),
         };
         let schema = md.file_metadata().schema_descr();
@@ -94,6 +95,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                 ("samples", _) => Ok(RowGroupKind::Samples),
                 (STACK_SUMS, 3..) => Ok(RowGroupKind::StackSums),
                 (PROFILE_TOTALS, 3..) => Ok(RowGroupKind::ProfileTotals),
+                (DAY_SUMS, 4..) => Ok(RowGroupKind::DaySums),
                 (other, _) => Err(invalid(format!("unknown row group kind `{other}`"))),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -375,6 +377,31 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             RowGroupKind::StackSums,
             first_hour,
             last_hour,
+            keep_series,
+            nodes,
+            None,
+        )
+    }
+
+    /// Whether the segment has per-day stack sums (a day segment of format 4).
+    pub fn has_day_sums(&self) -> bool {
+        self.meta.row_groups.contains(&RowGroupKind::DaySums)
+    }
+
+    /// Reads the per-(series, UTC day, stack) sums of the series `keep_series` accepts for the
+    /// days starting in `[first_day, last_day]`, as sample rows whose time is the day's start;
+    /// see [`SegmentReader::read_stack_sums`].
+    pub fn read_day_sums(
+        &self,
+        keep_series: &dyn Fn(u32) -> bool,
+        nodes: usize,
+        first_day: i64,
+        last_day: i64,
+    ) -> Result<Samples> {
+        self.read_rows(
+            RowGroupKind::DaySums,
+            first_day,
+            last_day,
             keep_series,
             nodes,
             None,

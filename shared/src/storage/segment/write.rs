@@ -1,6 +1,7 @@
-//! Encoding a segment as Parquet (format 3): one row group per table, samples in groups of
+//! Encoding a segment as Parquet (format 4): one row group per table, samples in groups of
 //! [`SAMPLE_ROWS_PER_GROUP`] rows; the tables every query reads (strings, nodes, and for
-//! compacted segments the per-hour stack sums and per-profile totals) last, before the footer.
+//! compacted segments the per-hour stack sums, for day segments the per-day ones, and the
+//! per-profile totals) last, before the footer.
 
 use std::sync::Arc;
 
@@ -44,11 +45,11 @@ enum Col<'a> {
     Bytes(Vec<ByteArray>),
 }
 
-/// Encodes a segment as Parquet bytes (format 3): functions, mappings and samples, then the
+/// Encodes a segment as Parquet bytes (format 4): functions, mappings and samples, then the
 /// tables every query reads (strings, nodes), each table in row groups of its own, then the
 /// footer metadata.
 pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
-    Ok(write(data, false)?.bytes)
+    Ok(write(data, None)?.bytes)
 }
 
 /// A compacted segment's bytes, and where its hot part starts.
@@ -61,14 +62,24 @@ pub struct Encoded {
     pub hot_start: u64,
 }
 
-/// [`encode`], plus the tables a query reads instead of the samples for the whole hours of
-/// its range: per (series, hour, stack) sums and per-profile totals, after the nodes.
-/// Compaction writes these; an L0 segment (usually one profile) gains nothing from them.
-pub fn encode_compacted(data: &SegmentData) -> Result<Encoded> {
-    write(data, true)
+/// Which sums a compacted segment carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sums {
+    /// Per (series, hour, stack): an hour segment's.
+    Hours,
+    /// Per hour and per (series, UTC day, stack): a day segment's, so that a range covering
+    /// whole days reads one row per stack and day instead of 24.
+    HoursAndDays,
 }
 
-fn write(data: &SegmentData, sums: bool) -> Result<Encoded> {
+/// [`encode`], plus the tables a query reads instead of the samples for the whole hours (and
+/// days) of its range: per-stack sums and per-profile totals, after the nodes. Compaction
+/// writes these; an L0 segment (usually one profile) gains nothing from them.
+pub fn encode_compacted(data: &SegmentData, sums: Sums) -> Result<Encoded> {
+    write(data, Some(sums))
+}
+
+fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
@@ -80,8 +91,8 @@ fn write(data: &SegmentData, sums: bool) -> Result<Encoded> {
     let first_hot = writer.flushed_row_groups().len();
     write_strings(&mut writer, data, &mut kinds)?;
     write_nodes(&mut writer, data, &mut kinds)?;
-    if sums {
-        write_sums(&mut writer, data, &mut kinds)?;
+    if let Some(sums) = sums {
+        write_sums(&mut writer, data, sums, &mut kinds)?;
     }
     let hot_start = writer
         .flushed_row_groups()
@@ -251,21 +262,55 @@ fn write_samples(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
 /// The per-(series, hour, stack) sums over every profile and link, the hour being the UTC
 /// hour of each sample's own time (`time_nanos` holds the hour's start), sorted by (series,
 /// hour, stack); then each profile's total, by (series, time).
-fn write_sums(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+fn write_sums(
+    writer: &mut Writer,
+    data: &SegmentData,
+    which: Sums,
+    kinds: &mut Vec<&'static str>,
+) -> Result<()> {
     let s = &data.samples;
-    let mut sums: crate::FastMap<(u32, i64, u32), i64> = crate::FastMap::default();
     // Samples are sorted by (series, time): each profile is one run.
     let mut totals: Vec<(u32, i64, i64)> = Vec::new();
     for i in 0..s.len() {
-        let key = (s.series[i], hour_bucket(s.time[i]), s.stack[i]);
-        let sum = sums.entry(key).or_default();
-        *sum = sum.saturating_add(s.value[i]);
         match totals.last_mut() {
             Some((series, time, total)) if (*series, *time) == (s.series[i], s.time[i]) => {
                 *total = total.saturating_add(s.value[i]);
             }
             _ => totals.push((s.series[i], s.time[i], s.value[i])),
         }
+    }
+    write_bucket_sums(writer, data, hour_bucket, STACK_SUMS, kinds)?;
+    if which == Sums::HoursAndDays {
+        write_bucket_sums(writer, data, day_bucket, DAY_SUMS, kinds)?;
+    }
+    for chunk in totals.chunks(SAMPLE_ROWS_PER_GROUP) {
+        let cols = row_group_cols(|c| match c {
+            COL_SERIES => Some(Col::I32(chunk.iter().map(|r| r.0 as i32).collect())),
+            COL_TIME => Some(Col::I64(chunk.iter().map(|r| r.1).collect())),
+            COL_VALUE => Some(Col::I64(chunk.iter().map(|r| r.2).collect())),
+            _ => None,
+        });
+        write_row_group(writer, chunk.len(), cols)?;
+        kinds.push(PROFILE_TOTALS);
+    }
+    Ok(())
+}
+
+/// Per (series, `bucket` of the time, stack) sums of the samples, as row groups of `kind`.
+fn write_bucket_sums(
+    writer: &mut Writer,
+    data: &SegmentData,
+    bucket: fn(i64) -> i64,
+    kind: &'static str,
+    kinds: &mut Vec<&'static str>,
+) -> Result<()> {
+    let s = &data.samples;
+    let mut sums: crate::FastMap<(u32, i64, u32), i64> = crate::FastMap::default();
+    for i in 0..s.len() {
+        let sum = sums
+            .entry((s.series[i], bucket(s.time[i]), s.stack[i]))
+            .or_default();
+        *sum = sum.saturating_add(s.value[i]);
     }
     let mut sums: Vec<((u32, i64, u32), i64)> = sums.into_iter().collect();
     sums.sort_unstable();
@@ -278,17 +323,7 @@ fn write_sums(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) ->
             _ => None,
         });
         write_row_group(writer, chunk.len(), cols)?;
-        kinds.push(STACK_SUMS);
-    }
-    for chunk in totals.chunks(SAMPLE_ROWS_PER_GROUP) {
-        let cols = row_group_cols(|c| match c {
-            COL_SERIES => Some(Col::I32(chunk.iter().map(|r| r.0 as i32).collect())),
-            COL_TIME => Some(Col::I64(chunk.iter().map(|r| r.1).collect())),
-            COL_VALUE => Some(Col::I64(chunk.iter().map(|r| r.2).collect())),
-            _ => None,
-        });
-        write_row_group(writer, chunk.len(), cols)?;
-        kinds.push(PROFILE_TOTALS);
+        kinds.push(kind);
     }
     Ok(())
 }
