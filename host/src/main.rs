@@ -137,7 +137,8 @@ struct CommonArgs {
     #[arg(long = "env", value_parser = key_value)]
     env: Vec<(String, String)>,
     /// Staging files of interrupted local writes (`KEY#N`) older than this many seconds are
-    /// removed at start and hourly; a write under way is far younger.
+    /// removed (by `serve` at start and hourly, by `compact` before its pass); a write under
+    /// way is far younger.
     #[arg(long, default_value_t = 3600)]
     staging_age_secs: u64,
 }
@@ -233,7 +234,6 @@ fn read_manifest(path: Option<&Path>) -> anyhow::Result<(SpinManifest, Sources)>
 fn load(args: CommonArgs, (manifest, sources): (SpinManifest, Sources)) -> anyhow::Result<Loaded> {
     let storage = Arc::new(Storage::open(&args.storage)?);
     tracing::info!("storage: {}", storage.describe());
-    storage.sweep_staging(Duration::from_secs(args.staging_age_secs));
     let limits = Limits {
         memory_bytes: args.memory_limit_mib << 20,
         timeout: Duration::from_secs(args.timeout_secs.max(1)),
@@ -299,10 +299,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         runtime,
         storage,
     } = load(args.common, read)?;
-    // Writes a server killed mid-put left behind, every hour (also at start, in `load`).
+    // Writes a server killed mid-put left behind: at start and every hour, in the
+    // background, so that a large data directory does not delay serving.
     tokio::spawn(async move {
         let mut hourly = tokio::time::interval(STAGING_SWEEP_EVERY);
-        hourly.tick().await;
         loop {
             hourly.tick().await;
             let storage = storage.clone();
@@ -349,9 +349,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn compact(args: CommonArgs) -> anyhow::Result<()> {
     let read = read_manifest(args.manifest.as_deref())?;
+    let staging_age = Duration::from_secs(args.staging_age_secs);
     let Loaded {
-        manifest, runtime, ..
+        manifest,
+        runtime,
+        storage,
     } = load(args, read)?;
+    storage.sweep_staging(staging_age);
     let component = manifest
         .cron_triggers()
         .first()

@@ -287,7 +287,10 @@ fn every_answer(s: &FlameletServer, spans: &[String], span_time: i64) -> Vec<Str
         (hour(T0), hour(T0) + 4 * 3600 - 1),
         (T0 + 100, T0 + 2 * 3600 + 1000),
         // Whole UTC days (day segments' day sums answer them).
-        (T0 - T0.rem_euclid(86_400), T0 - T0.rem_euclid(86_400) + 2 * 86_400 - 1),
+        (
+            T0 - T0.rem_euclid(86_400),
+            T0 - T0.rem_euclid(86_400) + 2 * 86_400 - 1,
+        ),
     ];
     let mut out = Vec::new();
     for (from, until) in ranges {
@@ -495,7 +498,12 @@ fn staging_files_of_interrupted_writes_are_removed() {
         .set_modified(two_hours_ago)
         .unwrap();
     let s = FlameletServer::start_on(&data, &["--no-cron"]);
+    // The sweep runs in the background from the start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !s.log().contains("removed 1 staging files") {
+        assert!(std::time::Instant::now() < deadline, "{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(!stale.exists(), "{}", s.log());
     assert!(fresh.exists(), "a put may still be under way");
-    assert!(s.log().contains("removed 1 staging files"), "{}", s.log());
 }

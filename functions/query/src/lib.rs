@@ -32,7 +32,7 @@ fn context() -> flamelet::Result<(QueryContext, SharedStore)> {
         now_nanos: flamelet::time::now_nanos(),
         limits: Limits::from_config(env)?,
     };
-    let grace = CompactionConfig::from_config(env)?.grace_nanos;
+    let grace = CompactionConfig::grace_from_config(env)?;
     let store = Deadline::wrap(
         HostStore::shared(),
         grace,

@@ -87,9 +87,7 @@ impl CompactionConfig {
             let secs = ConfigError::read(&get, name, expected, seconds)?;
             Ok(secs.map(|s| s.saturating_mul(crate::time::NANOS_PER_SECOND)))
         };
-        if let Some(n) = nanos(Self::ENV_GRACE_SECONDS)? {
-            config.grace_nanos = n;
-        }
+        config.grace_nanos = Self::grace_from_config(&get)?;
         if let Some(n) = nanos(Self::ENV_PASS_SECONDS)? {
             config.pass_nanos = n;
         }
@@ -97,6 +95,21 @@ impl CompactionConfig {
             config.rollup_after_nanos = n;
         }
         Ok(config)
+    }
+
+    /// Reads only the grace period (the query component's read deadline); the default when
+    /// unset, an error naming the variable when not a whole number of seconds.
+    pub fn grace_from_config(get: impl Fn(&str) -> Option<String>) -> Result<i64> {
+        let seconds = |v: &str| v.parse::<i64>().ok().filter(|s| *s >= 0);
+        let secs = ConfigError::read(
+            &get,
+            Self::ENV_GRACE_SECONDS,
+            "a whole number of seconds",
+            seconds,
+        )?;
+        Ok(secs.map_or(DEFAULT_GRACE_NANOS, |s| {
+            s.saturating_mul(crate::time::NANOS_PER_SECOND)
+        }))
     }
 
     /// The longest a pass runs: its budget, and the merge under way when that runs out (a

@@ -97,16 +97,16 @@ pub fn plan(
         let mut hours: Vec<&CompactedSegment> =
             manifest.segments.iter().filter(|s| !s.day).collect();
         hours.sort_by_key(|s| s.hour);
-        let mut left_out = false;
-        for s in hours {
-            let fits = bytes.saturating_add(s.size) <= config.rollup_max_bytes;
-            if left_out || !(fits || existing.iter().all(|e| e.day)) {
-                left_out = true;
-                continue;
+        let mut taken = 0;
+        for s in &hours {
+            if taken > 0 && bytes.saturating_add(s.size) > config.rollup_max_bytes {
+                break;
             }
             bytes = bytes.saturating_add(s.size);
-            existing.push(s.clone());
+            taken += 1;
         }
+        let left_out = taken < hours.len();
+        existing.extend(hours[..taken].iter().map(|s| (*s).clone()));
         let mut inputs: Vec<String> = if left_out {
             Vec::new()
         } else {

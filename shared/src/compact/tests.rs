@@ -79,6 +79,26 @@ fn render_range(store: &SharedStore, tenant: &Tenant, q: &str, from: i64, until:
     }
 }
 
+/// Scans `app.cpu{}` over `[from, until]` (ns) with `reads`, one `f` of each part read.
+fn scan_parts<T>(
+    store: &SharedStore,
+    tenant: &Tenant,
+    (from, until): (i64, i64),
+    reads: crate::query::Reads,
+    mut f: impl FnMut(&crate::query::Part<'_>) -> T,
+) -> Vec<T> {
+    let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
+    let range = crate::time::TimeRange { from, until };
+    let filter = crate::query::SampleFilter::default();
+    let mut out = Vec::new();
+    crate::query::scan(store, tenant, &selector, &range, &filter, reads, |part| {
+        out.push(f(&part));
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
 #[test]
 fn grace_period_from_config() {
     let get = |v: &'static str| move |_: &str| Some(v.to_string());
@@ -433,46 +453,29 @@ fn stack_sums_answer_exactly_what_the_rows_do() {
     run(store.as_ref(), &|| LATER + 1_000, &config).unwrap();
     assert_eq!(answers(&store), before, "after hour compaction");
     // And the sums were what answered the whole hours.
-    let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
-    let summed = |from: i64, until: i64| -> Vec<bool> {
-        let mut out = Vec::new();
-        let range = crate::time::TimeRange {
-            from: from * S,
-            until: until * S,
-        };
-        let reads = crate::query::Reads {
-            sums: true,
-            stacks: true,
-            ..Default::default()
-        };
-        let filter = crate::query::SampleFilter::default();
-        crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
-            out.push(part.summed > 0);
-            Ok(())
+    let sums = crate::query::Reads {
+        sums: true,
+        stacks: true,
+        ..Default::default()
+    };
+    let summed = |from: i64, until: i64| {
+        scan_parts(&store, &tenant, (from * S, until * S), sums, |p| {
+            p.summed > 0
         })
-        .unwrap();
-        out
     };
     assert_eq!(summed(T0 - 7200, T0 + 7200), [true, true, false]);
     assert_eq!(summed(T0 + 15, T0 + 7200), [false, true, false]);
     // Totals only (SelectSeries): the whole hours' profile totals, no stack sums read.
-    let mut totals = Vec::new();
-    let range = crate::time::TimeRange {
-        from: (T0 - 7200) * S,
-        until: (T0 + 7200) * S,
-    };
-    let reads = crate::query::Reads {
+    let only_totals = crate::query::Reads {
         sums: true,
         stacks: false,
         profile_totals: true,
         ..Default::default()
     };
-    let filter = crate::query::SampleFilter::default();
-    crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
-        totals.push((part.summed, part.profile_totals.len()));
-        Ok(())
-    })
-    .unwrap();
+    let range = ((T0 - 7200) * S, (T0 + 7200) * S);
+    let totals = scan_parts(&store, &tenant, range, only_totals, |p| {
+        (p.summed, p.profile_totals.len())
+    });
     assert_eq!(totals[..2], [(0, 5), (0, 6)], "{totals:?}");
     assert!(totals.iter().all(|(summed, _)| *summed == 0), "{totals:?}");
 
@@ -491,23 +494,12 @@ fn stack_sums_answer_exactly_what_the_rows_do() {
     assert_eq!(summed(T0 + 15, T0 + 7200), [true, false]);
     // Whole days are answered from the day segments' day sums: summed rows stamped with the
     // day's start.
-    let mut stamps = Vec::new();
-    let range = crate::time::TimeRange {
-        from: (T0 - 80_000) * S,
-        until: (T0 - 80_000 + 2 * 86_400) * S - 1,
-    };
-    let reads = crate::query::Reads {
-        sums: true,
-        stacks: true,
-        ..Default::default()
-    };
-    let filter = crate::query::SampleFilter::default();
-    crate::query::scan(&store, &tenant, &selector, &range, &filter, reads, |part| {
-        assert_eq!(part.summed, part.samples.len(), "nothing from rows");
-        stamps.extend(part.samples.time.iter().copied());
-        Ok(())
+    let range = ((T0 - 80_000) * S, (T0 - 80_000 + 2 * 86_400) * S - 1);
+    let stamps: Vec<i64> = scan_parts(&store, &tenant, range, sums, |p| {
+        assert_eq!(p.summed, p.samples.len(), "nothing from rows");
+        p.samples.time.clone()
     })
-    .unwrap();
+    .concat();
     let day = 86_400 * S;
     assert!(
         !stamps.is_empty() && stamps.iter().all(|t| t % day == 0),
