@@ -443,13 +443,9 @@ fn manifest_with_a_day_segment_reads_the_same() {
 
 #[test]
 fn segment_v4_fixture_adds_day_sums() {
+    // Frozen: written by the format-4 encoder, never rewritten (bless writes format 5's).
     let parquet = data_dir().join("segment/v4/day.parquet");
-    if bless() {
-        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
-        let encoded = segment::encode_compacted(&v2_segment(), segment::Sums::HoursAndDays);
-        std::fs::write(&parquet, encoded.unwrap().bytes).unwrap();
-    }
-    let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let bytes = std::fs::read(&parquet).expect("the format-4 fixture");
     let reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
     assert_eq!(reader.meta().format, 4);
     assert!(reader.has_sums() && reader.has_day_sums());
@@ -492,4 +488,142 @@ fn segment_v4_fixture_adds_day_sums() {
     let hours_only = segment::encode_compacted(&v2_segment(), segment::Sums::Hours).unwrap();
     let r = segment::SegmentReader::open(Bytes::from(hours_only.bytes)).unwrap();
     assert!(r.has_sums() && !r.has_day_sums());
+}
+
+/// Format 2's segment plus a second service sharing its `main` frame.
+fn v5_segment() -> SegmentData {
+    let mut b = SegmentBuilder::new("team-a");
+    b.add_segment(&v2_segment());
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    let db = profile(
+        "db",
+        "prod",
+        cpu,
+        1_700_000_020_000_000_000,
+        &[("main;query", 4), ("main;query;scan", 6)],
+    );
+    b.add_profile(&db);
+    b.finish()
+}
+
+/// Every sample as (series labels, time, stack with each frame's function, file, line,
+/// address and mapping file, value, span id), sorted: what a segment means, whatever its ids.
+fn meaning(d: &SegmentData) -> Vec<String> {
+    let mut rows: Vec<String> = (0..d.samples.len())
+        .map(|i| {
+            let s = &d.samples;
+            let frames: Vec<String> = d
+                .stack_nodes(s.stack[i])
+                .into_iter()
+                .map(|n| {
+                    let f = d.node_frames[n as usize];
+                    let func = d.functions[f.function as usize];
+                    let mapping =
+                        usize::try_from(f.mapping).map_or("", |m| d.string(d.mappings[m].filename));
+                    format!(
+                        "{}/{}/{}:{}@{:x}{}[{mapping}]",
+                        d.strings[func.name as usize],
+                        d.string(func.system_name),
+                        d.string(func.filename),
+                        f.line,
+                        f.address,
+                        if f.inlined { "i" } else { "" },
+                    )
+                })
+                .collect();
+            format!(
+                "{:?} {} {} {} {}",
+                d.series[s.series[i] as usize].labels,
+                s.time[i],
+                frames.join(";"),
+                s.value[i],
+                d.links[s.link[i] as usize].span_id
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn segment_v5_fixture_partitions_by_service() {
+    let parquet = data_dir().join("segment/v5/partitioned.parquet");
+    if bless() {
+        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
+        let encoded = segment::encode_compacted(&v5_segment(), segment::Sums::HoursAndDays);
+        std::fs::write(&parquet, encoded.unwrap().bytes).unwrap();
+    }
+    let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let mut reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
+    assert_eq!(reader.meta().format, 5);
+    assert!(reader.has_sums() && reader.has_day_sums());
+    let decoded = segment::decode(Bytes::from(bytes)).expect("v5 segment decodes");
+    assert_eq!(meaning(&decoded), meaning(&v5_segment()));
+    assert_eq!(
+        decoded.periods,
+        [10_000_000, 0, 0],
+        "app's two series, then db's"
+    );
+    // Two partitions, `app` then `db`; `main` is in each.
+    let partitions = reader.meta().partitions.clone();
+    let services: Vec<&str> = partitions
+        .iter()
+        .map(|p| decoded.series[p.series[0] as usize].labels["service_name"].as_str())
+        .collect();
+    assert_eq!(services, ["app", "db"]);
+    assert_eq!(decoded.strings.iter().filter(|s| *s == "main").count(), 2);
+    // Every series of the selection in one partition: only its tables are read, with ids
+    // from 0, and its rows and sums refer to them.
+    let db = |s: u32| s == 2;
+    assert!(reader.focus(&db).unwrap());
+    let strings = reader.read_strings().unwrap();
+    let nodes = reader.read_nodes(strings.len()).unwrap();
+    assert_eq!(
+        nodes.len() as u32,
+        partitions[1].nodes[1] - partitions[1].nodes[0]
+    );
+    assert_eq!(nodes.len(), 3, "main, main;query, main;query;scan");
+    let (functions, mappings) = reader.read_symbols(strings.len()).unwrap();
+    let frames = reader
+        .read_node_frames(&nodes, &functions, mappings.len())
+        .unwrap();
+    assert_eq!(frames.len(), 3);
+    let names = |leaf: u32| {
+        let mut out = Vec::new();
+        let mut n = leaf as i32;
+        while n >= 0 {
+            out.push(strings[nodes[n as usize].name as usize].as_str());
+            n = nodes[n as usize].parent;
+        }
+        out.reverse();
+        out.join(";")
+    };
+    let all = (i64::MIN, i64::MAX);
+    let rows = reader
+        .read_samples(all.0, all.1, &db, nodes.len(), None)
+        .unwrap();
+    let mut got: Vec<(String, i64)> = (0..rows.len())
+        .map(|i| (names(rows.stack[i]), rows.value[i]))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [("main;query".into(), 4), ("main;query;scan".into(), 6)]
+    );
+    let days = reader
+        .read_day_sums(&db, nodes.len(), all.0, all.1)
+        .unwrap();
+    assert_eq!(days.value.iter().sum::<i64>(), 10);
+    assert!(days.stack.iter().all(|s| (*s as usize) < nodes.len()));
+    // Series of two partitions: nothing narrowed, the whole tables are read.
+    assert!(!reader.focus(&|s| s == 0 || s == 2).unwrap());
+    let strings = reader.read_strings().unwrap();
+    assert_eq!(
+        reader.read_nodes(strings.len()).unwrap().len(),
+        decoded.nodes.len()
+    );
+    // An L0 segment is not partitioned.
+    let l0 = segment::encode(&v5_segment()).unwrap();
+    let l0 = segment::SegmentReader::open(Bytes::from(l0)).unwrap();
+    assert!(l0.meta().partitions.is_empty());
 }

@@ -415,10 +415,26 @@ fn stack_sums_answer_exactly_what_the_rows_do() {
         T0 + 9999,
         "main;late 5\n",
     );
+    // A second service in the same hours, sharing frames with the first: compacted
+    // segments hold it in a partition of its own, after `app`'s.
+    for (at, body) in [
+        (T0 + 5, "main;work 2\nmain;theirs 4\n"),
+        (T0 + 4001, "main;x;y 3\n"),
+    ] {
+        push(store.as_ref(), &tenant, "other.cpu{env=a}", at, body);
+    }
     // Whole hours (sums), ranges that cut an hour (rows there), ends exactly on a
     // segment's first and last profile (rows: no whole hour), and a selection of one
-    // series.
+    // series; the second service alone and both together.
     let cases = [
+        ("other.cpu{}", T0 - 7200, T0 + 7200),
+        ("other.cpu{}", T0 + 15, T0 + 7200),
+        ("other.cpu{}", T0 - 80_000, T0 - 80_000 + 2 * 86_400 - 1),
+        (
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds{env=\"a\"}",
+            T0 - 7200,
+            T0 + 7200,
+        ),
         ("app.cpu{}", T0 - 7200, T0 + 7200),
         ("app.cpu{}", T0 + 15, T0 + 7200),
         ("app.cpu{}", T0 - 7200, T0 + 4002),
@@ -445,6 +461,9 @@ fn stack_sums_answer_exactly_what_the_rows_do() {
             .collect()
     };
     let before = answers(&store);
+    assert!(before[0].contains("theirs") && !before[0].contains("deep"));
+    assert!(before[2].contains("theirs"), "{}", before[2]);
+    assert!(before[3].contains("theirs") && before[3].contains("deep"));
     let config = CompactionConfig {
         grace_nanos: 100,
         max_inputs: 100,

@@ -99,7 +99,7 @@ pub fn scan(
     mut visit: impl FnMut(Part<'_>) -> Result<()>,
 ) -> Result<()> {
     for r in manifest::live_segments(store.as_ref(), tenant, range)? {
-        let reader = SegmentReader::open(ObjectChunks::open(store, &r)?)?;
+        let mut reader = SegmentReader::open(ObjectChunks::open(store, &r)?)?;
         let meta = reader.meta();
         if !range.overlaps(meta.min_time, meta.max_time) {
             continue;
@@ -108,10 +108,13 @@ pub fn scan(
         if !matching.contains(&true) {
             continue;
         }
+        let keep = |s: u32| matching[s as usize];
+        // One service's series: decode that service's tables only.
+        reader.focus(&keep)?;
+        let meta = reader.meta();
         let strings = reader.read_strings()?;
         let nodes = reader.read_nodes(strings.len())?;
         let mut links = vec![crate::profile::Link::default()];
-        let keep = |s: u32| matching[s as usize];
         // The whole hours of the range, answered from the segment's sums when they are exact:
         // no sample may be dropped by its link or call site.
         let hours = whole_hours(range).filter(|_| {

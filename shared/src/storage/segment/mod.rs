@@ -12,7 +12,10 @@
 //!
 //! Compacted segments (format 3) add per-(series, hour, stack) sums and per-profile totals,
 //! which a query reads instead of the samples for the hours its range covers whole; format 2
-//! is format 3 without them.
+//! is format 3 without them. Format 4 adds per-day sums to day segments. Format 5 partitions
+//! compacted segments by service ([`partition`]): each service's series, symbol tables and
+//! trie are contiguous and in row groups of their own, so a one-service query decodes only
+//! its part.
 //!
 //! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
 //! function with only a name, and every sample has the empty link.
@@ -23,10 +26,12 @@ use serde::{Deserialize, Serialize};
 use crate::profile::{Labels, Link, Series};
 
 mod build;
+mod partition;
 mod read;
 mod write;
 
 pub use build::SegmentBuilder;
+pub use partition::{PARTITION_LABEL, Partition, by_service};
 pub use read::{SegmentMeta, SegmentReader, decode};
 pub use write::{Encoded, Sums, encode, encode_compacted};
 
@@ -43,12 +48,15 @@ pub const META_SERIES: &str = "flamelet.series";
 /// Footer key: comma-separated table of each row group (`strings`, `functions`, `mappings`,
 /// `nodes`, `samples`, `stack_sums`, `day_sums`, `profile_totals`).
 pub const META_ROW_GROUPS: &str = "flamelet.row_groups";
+/// Footer key (format 5, compacted segments): JSON list of the service partitions, each
+/// table's `[start, end)` ids per partition ([`Partition`]).
+pub const META_PARTITIONS: &str = "flamelet.partitions";
 /// The layout version this code writes.
-pub const FORMAT_VERSION: &str = "4";
+pub const FORMAT_VERSION: &str = "5";
 /// Rows per sample row group: large enough for good compression, small enough to prune.
 pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
 
-/// The columns of formats 2 to 4, in schema order. Format 1 has the first [`V1_COLUMNS`].
+/// The columns of formats 2 to 5, in schema order. Format 1 has the first [`V1_COLUMNS`].
 const COLUMNS: [(&str, PhysicalType); 25] = [
     ("string", PhysicalType::BYTE_ARRAY),
     ("node_parent", PhysicalType::INT32),

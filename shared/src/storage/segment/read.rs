@@ -15,7 +15,7 @@ use crate::profile::{Link, ProfileType, Series, intern};
 /// What a segment's footer says, read without touching its column data.
 #[derive(Debug, Clone)]
 pub struct SegmentMeta {
-    /// The layout version (1 to 4).
+    /// The layout version (1 to 5).
     pub format: u32,
     /// The owning tenant's ID.
     pub tenant: String,
@@ -29,12 +29,23 @@ pub struct SegmentMeta {
     pub periods: Vec<i64>,
     /// The table of each row group.
     pub row_groups: Vec<RowGroupKind>,
+    /// The service partitions (format 5 compacted segments; empty otherwise).
+    pub partitions: Vec<Partition>,
+}
+
+/// One partition's symbol tables, after [`SegmentReader::focus`]: ids are read relative to
+/// its spans, and only its row groups of those tables are decoded.
+#[derive(Debug, Clone)]
+struct Window {
+    partition: Partition,
+    groups: Vec<(RowGroupKind, usize)>,
 }
 
 /// Reads a segment lazily: the footer first, then only the row groups and columns asked for.
 pub struct SegmentReader<R: ChunkReader + 'static> {
     reader: SerializedFileReader<R>,
     meta: SegmentMeta,
+    window: Option<Window>,
 }
 
 fn kv<'a>(md: &'a ParquetMetaData, key: &str) -> Result<&'a str> {
@@ -55,6 +66,7 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             "2" => (2, COLUMNS.len()),
             "3" => (3, COLUMNS.len()),
             "4" => (4, COLUMNS.len()),
+            "5" => (5, COLUMNS.len()),
             other => return Err(invalid(format!("unsupported segment format `{other}`"))),
         };
         let schema = md.file_metadata().schema_descr();
@@ -102,8 +114,14 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         if row_groups.len() != md.num_row_groups() {
             return Err(invalid("row group kinds do not match the row groups"));
         }
+        let partitions = match kv(md, META_PARTITIONS) {
+            Ok(json) if format >= 5 => serde_json::from_str(json)
+                .map_err(|e| invalid(format!("bad partition list: {e}")))?,
+            _ => Vec::new(),
+        };
         let meta = SegmentMeta {
             format,
+            partitions,
             tenant: kv(md, META_TENANT)?.to_string(),
             min_time: parse_time(META_MIN_TIME)?,
             max_time: parse_time(META_MAX_TIME)?,
@@ -111,7 +129,73 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             periods,
             row_groups,
         };
-        Ok(SegmentReader { reader, meta })
+        Ok(SegmentReader {
+            reader,
+            meta,
+            window: None,
+        })
+    }
+
+    /// Narrows the symbol tables read from here on (strings, functions, mappings, trie) to
+    /// the one partition that holds every series `keep_series` accepts, if there is one;
+    /// ids in what is read are then that partition's, from 0. Tells whether it narrowed.
+    /// Rows of other partitions' series must not be asked for afterwards.
+    pub fn focus(&mut self, keep_series: &dyn Fn(u32) -> bool) -> Result<bool> {
+        self.window = None;
+        let kept: Vec<u32> = (0..self.meta.series.len() as u32)
+            .filter(|s| keep_series(*s))
+            .collect();
+        let within = |p: &&Partition| kept.iter().all(|s| (p.series[0]..p.series[1]).contains(s));
+        let Some(partition) = self.meta.partitions.iter().find(within).cloned() else {
+            return Ok(false);
+        };
+        if kept.is_empty() {
+            return Ok(false);
+        }
+        let md = self.reader.metadata();
+        let mut groups = Vec::new();
+        for kind in SYMBOL_TABLES {
+            let span = partition
+                .span(kind)
+                .map_or(0..0, |r| u64::from(r.start)..u64::from(r.end));
+            let (mut offset, mut covered) = (0u64, 0u64);
+            for i in self.groups(kind) {
+                let rows = md.row_group(i).num_rows().max(0) as u64;
+                let (start, end) = (offset, offset + rows);
+                offset = end;
+                if span.start <= start && end <= span.end {
+                    if rows > 0 {
+                        groups.push((kind, i));
+                        covered += rows;
+                    }
+                } else if start < span.end && span.start < end {
+                    return Err(invalid("a row group crosses a partition"));
+                }
+            }
+            if covered != span.end.saturating_sub(span.start) {
+                return Err(invalid("a partition's span is not its row groups"));
+            }
+        }
+        self.window = Some(Window { partition, groups });
+        Ok(true)
+    }
+
+    /// An id read from a table that refers to `kind`, made relative to the focused
+    /// partition's span; negative ids (none) stay as they are.
+    fn local(&self, kind: RowGroupKind, id: i32) -> Result<i32> {
+        let start = self
+            .window
+            .as_ref()
+            .and_then(|w| w.partition.span(kind))
+            .map_or(0, |r| r.start);
+        if id < 0 || start == 0 {
+            return Ok(id);
+        }
+        let start = i32::try_from(start).map_err(|_| invalid("partition span out of range"))?;
+        if id < start {
+            return Err(invalid("a partition refers outside its tables"));
+        }
+        Ok(id - start)
     }
 
     /// Returns the footer's content.
@@ -120,6 +204,16 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
     }
 
     fn groups(&self, kind: RowGroupKind) -> Vec<usize> {
+        if let Some(w) = &self.window
+            && SYMBOL_TABLES.contains(&kind)
+        {
+            return w
+                .groups
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, i)| *i)
+                .collect();
+        }
         self.meta
             .row_groups
             .iter()
@@ -174,6 +268,22 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         }
     }
 
+    /// Reads a column of ids into table `kind`, relative to the focused partition.
+    fn read_ids(
+        &self,
+        rg: &dyn RowGroupReader,
+        col: usize,
+        kind: RowGroupKind,
+    ) -> Result<Vec<i32>> {
+        let mut ids = self.read_column::<Int32Type>(rg, col)?;
+        if self.window.is_some() {
+            for id in &mut ids {
+                *id = self.local(kind, *id)?;
+            }
+        }
+        Ok(ids)
+    }
+
     /// Reads the string table.
     pub fn read_strings(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
@@ -201,6 +311,8 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                 return Err(invalid("node columns differ in length"));
             }
             for (parent, name) in parents.into_iter().zip(names) {
+                let parent = self.local(RowGroupKind::Nodes, parent)?;
+                let name = self.local(RowGroupKind::Strings, name)?;
                 if parent < -1 || parent >= out.len() as i32 || name < 0 || name as usize >= strings
                 {
                     return Err(invalid("stack trie refers outside its tables"));
@@ -233,9 +345,9 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         for i in self.groups(RowGroupKind::Functions) {
             let rg = self.reader.get_row_group(i)?;
             let rg = rg.as_ref();
-            let name = self.read_column::<Int32Type>(rg, COL_FUNCTION_NAME)?;
-            let system = self.read_column::<Int32Type>(rg, COL_FUNCTION_SYSTEM_NAME)?;
-            let file = self.read_column::<Int32Type>(rg, COL_FUNCTION_FILENAME)?;
+            let name = self.read_ids(rg, COL_FUNCTION_NAME, RowGroupKind::Strings)?;
+            let system = self.read_ids(rg, COL_FUNCTION_SYSTEM_NAME, RowGroupKind::Strings)?;
+            let file = self.read_ids(rg, COL_FUNCTION_FILENAME, RowGroupKind::Strings)?;
             let start = self.read_column::<Int64Type>(rg, COL_FUNCTION_START_LINE)?;
             for j in 0..name.len() {
                 if name[j] < 0
@@ -260,8 +372,8 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             let start = self.read_column::<Int64Type>(rg, COL_MAPPING_START)?;
             let limit = self.read_column::<Int64Type>(rg, COL_MAPPING_LIMIT)?;
             let offset = self.read_column::<Int64Type>(rg, COL_MAPPING_OFFSET)?;
-            let file = self.read_column::<Int32Type>(rg, COL_MAPPING_FILENAME)?;
-            let build = self.read_column::<Int32Type>(rg, COL_MAPPING_BUILD_ID)?;
+            let file = self.read_ids(rg, COL_MAPPING_FILENAME, RowGroupKind::Strings)?;
+            let build = self.read_ids(rg, COL_MAPPING_BUILD_ID, RowGroupKind::Strings)?;
             let flags = self.read_column::<Int32Type>(rg, COL_MAPPING_FLAGS)?;
             for j in 0..start.len() {
                 if !string_ok(file[j]) || !string_ok(build[j]) {
@@ -302,9 +414,9 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         for i in self.groups(RowGroupKind::Nodes) {
             let rg = self.reader.get_row_group(i)?;
             let rg = rg.as_ref();
-            let function = self.read_column::<Int32Type>(rg, COL_NODE_FUNCTION)?;
+            let function = self.read_ids(rg, COL_NODE_FUNCTION, RowGroupKind::Functions)?;
             let line = self.read_column::<Int64Type>(rg, COL_NODE_LINE)?;
-            let mapping = self.read_column::<Int32Type>(rg, COL_NODE_MAPPING)?;
+            let mapping = self.read_ids(rg, COL_NODE_MAPPING, RowGroupKind::Mappings)?;
             let address = self.read_column::<Int64Type>(rg, COL_NODE_ADDRESS)?;
             let inlined = self.read_column::<BoolType>(rg, COL_NODE_INLINED)?;
             for j in 0..function.len() {
@@ -506,13 +618,16 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                 }
             };
             for j in 0..rows {
-                let (se, st) = (series[j], stack[j]);
-                if se < 0 || se as usize >= self.meta.series.len() || st < 0 || st as usize >= nodes
-                {
+                let se = series[j];
+                if se < 0 || se as usize >= self.meta.series.len() {
                     return Err(invalid("sample refers outside its tables"));
                 }
                 if time[j] < from || time[j] > until || !keep_series(se as u32) {
                     continue;
+                }
+                let st = self.local(RowGroupKind::Nodes, stack[j])?;
+                if st < 0 || st as usize >= nodes {
+                    return Err(invalid("sample refers outside its tables"));
                 }
                 let mut link_id = 0;
                 if let Some(links) = links.as_deref_mut()
@@ -554,6 +669,14 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         })
     }
 }
+
+/// The tables a partition has a span of.
+const SYMBOL_TABLES: [RowGroupKind; 4] = [
+    RowGroupKind::Strings,
+    RowGroupKind::Functions,
+    RowGroupKind::Mappings,
+    RowGroupKind::Nodes,
+];
 
 /// Decodes a whole segment from its bytes.
 pub fn decode(bytes: Bytes) -> Result<SegmentData> {

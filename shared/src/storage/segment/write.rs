@@ -80,26 +80,33 @@ pub fn encode_compacted(data: &SegmentData, sums: Sums) -> Result<Encoded> {
 }
 
 fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
+    // Compacted segments are partitioned by service; L0 segments hold one upload.
+    let parted = sums.map(|_| partition::by_service(data));
+    let (data, partitions) = match &parted {
+        Some((data, partitions)) => (data, partitions.as_slice()),
+        None => (data, &[][..]),
+    };
+    let layout = Layout::new(data, partitions);
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let mut writer = SerializedFileWriter::new(Vec::new(), schema()?, Arc::new(props))?;
     let mut kinds = Vec::new();
-    write_symbols(&mut writer, data, &mut kinds)?;
-    write_samples(&mut writer, data, &mut kinds)?;
+    write_symbols(&mut writer, data, &layout, &mut kinds)?;
+    write_samples(&mut writer, data, &layout, &mut kinds)?;
     // The hot tables last, next to the footer.
     let first_hot = writer.flushed_row_groups().len();
-    write_strings(&mut writer, data, &mut kinds)?;
-    write_nodes(&mut writer, data, &mut kinds)?;
+    write_strings(&mut writer, data, &layout, &mut kinds)?;
+    write_nodes(&mut writer, data, &layout, &mut kinds)?;
     if let Some(sums) = sums {
-        write_sums(&mut writer, data, sums, &mut kinds)?;
+        write_sums(&mut writer, data, &layout, sums, &mut kinds)?;
     }
     let hot_start = writer
         .flushed_row_groups()
         .get(first_hot)
         .and_then(|rg| rg.columns().first())
         .map(|c| c.byte_range().0);
-    for (k, v) in footer(data, &kinds)? {
+    for (k, v) in footer(data, partitions, &kinds)? {
         writer.append_key_value_metadata(KeyValue::new(k.to_string(), v));
     }
     let bytes = writer.into_inner()?;
@@ -108,6 +115,58 @@ fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
 }
 
 type Writer = SerializedFileWriter<Vec<u8>>;
+
+/// Where row groups break: at [`SAMPLE_ROWS_PER_GROUP`] rows, and at partition boundaries so
+/// that no row group holds two partitions' rows.
+struct Layout<'a> {
+    partitions: &'a [Partition],
+    /// Each series' partition (all 0 without partitions).
+    series_partition: Vec<usize>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(data: &SegmentData, partitions: &'a [Partition]) -> Self {
+        let mut series_partition = vec![0; data.series.len()];
+        for (p, part) in partitions.iter().enumerate() {
+            for s in part.series[0]..part.series[1] {
+                if let Some(slot) = series_partition.get_mut(s as usize) {
+                    *slot = p;
+                }
+            }
+        }
+        Layout {
+            partitions,
+            series_partition,
+        }
+    }
+
+    /// The row ranges of a symbol table of `len` rows: one per partition that has rows.
+    fn table(&self, kind: RowGroupKind, len: usize) -> Vec<std::ops::Range<usize>> {
+        if self.partitions.is_empty() {
+            return std::iter::once(0..len).filter(|r| !r.is_empty()).collect();
+        }
+        self.partitions
+            .iter()
+            .filter_map(|p| p.span(kind))
+            .map(|r| r.start as usize..r.end as usize)
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    /// The row ranges of `len` rows sorted by series, `series(i)` being row i's.
+    fn rows(&self, len: usize, series: impl Fn(usize) -> u32) -> Vec<std::ops::Range<usize>> {
+        let part = |i: usize| self.series_partition.get(series(i) as usize).copied();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for i in 1..=len {
+            if i == len || i - start == SAMPLE_ROWS_PER_GROUP || part(i) != part(start) {
+                out.push(start..i);
+                start = i;
+            }
+        }
+        out
+    }
+}
 
 fn i32s(f: &dyn Fn(usize) -> i32, n: usize) -> Col<'static> {
     Col::I32((0..n).map(f).collect())
@@ -118,7 +177,11 @@ fn i64s(f: &dyn Fn(usize) -> i64, n: usize) -> Col<'static> {
 }
 
 /// The footer's key-value metadata (see the `META_*` constants).
-fn footer(data: &SegmentData, kinds: &[&str]) -> Result<[(&'static str, String); 6]> {
+fn footer(
+    data: &SegmentData,
+    partitions: &[Partition],
+    kinds: &[&str],
+) -> Result<Vec<(&'static str, String)>> {
     let (min_time, max_time) = data.time_range().unwrap_or((0, 0));
     let series: Vec<SeriesJson> = data
         .series
@@ -131,39 +194,55 @@ fn footer(data: &SegmentData, kinds: &[&str]) -> Result<[(&'static str, String);
         })
         .collect();
     let series = serde_json::to_string(&series).map_err(|e| invalid(e.to_string()))?;
-    Ok([
+    let mut out = vec![
         (META_FORMAT, FORMAT_VERSION.to_string()),
         (META_TENANT, data.tenant.clone()),
         (META_MIN_TIME, min_time.to_string()),
         (META_MAX_TIME, max_time.to_string()),
         (META_SERIES, series),
         (META_ROW_GROUPS, kinds.join(",")),
-    ])
+    ];
+    if !partitions.is_empty() {
+        let json = serde_json::to_string(partitions).map_err(|e| invalid(e.to_string()))?;
+        out.push((META_PARTITIONS, json));
+    }
+    Ok(out)
 }
 
 /// The strings table.
-fn write_strings(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
-    if !data.strings.is_empty() {
+fn write_strings(
+    writer: &mut Writer,
+    data: &SegmentData,
+    layout: &Layout,
+    kinds: &mut Vec<&str>,
+) -> Result<()> {
+    for r in layout.table(RowGroupKind::Strings, data.strings.len()) {
+        let strings = &data.strings[r];
         let cols = row_group_cols(|c| {
             (c == COL_STRING).then(|| {
                 Col::Bytes(
-                    data.strings
+                    strings
                         .iter()
                         .map(|s| ByteArray::from(s.as_str()))
                         .collect(),
                 )
             })
         });
-        write_row_group(writer, data.strings.len(), cols)?;
+        write_row_group(writer, strings.len(), cols)?;
         kinds.push("strings");
     }
     Ok(())
 }
 
 /// The functions and mappings tables.
-fn write_symbols(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
-    let f = &data.functions;
-    if !f.is_empty() {
+fn write_symbols(
+    writer: &mut Writer,
+    data: &SegmentData,
+    layout: &Layout,
+    kinds: &mut Vec<&str>,
+) -> Result<()> {
+    for r in layout.table(RowGroupKind::Functions, data.functions.len()) {
+        let f = &data.functions[r];
         let cols = row_group_cols(|c| match c {
             COL_FUNCTION_NAME => Some(i32s(&|i| f[i].name as i32, f.len())),
             COL_FUNCTION_SYSTEM_NAME => Some(i32s(&|i| f[i].system_name, f.len())),
@@ -174,8 +253,8 @@ fn write_symbols(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
         write_row_group(writer, f.len(), cols)?;
         kinds.push("functions");
     }
-    let m = &data.mappings;
-    if !m.is_empty() {
+    for r in layout.table(RowGroupKind::Mappings, data.mappings.len()) {
+        let m = &data.mappings[r];
         let cols = row_group_cols(|c| match c {
             COL_MAPPING_START => Some(i64s(&|i| m[i].memory_start as i64, m.len())),
             COL_MAPPING_LIMIT => Some(i64s(&|i| m[i].memory_limit as i64, m.len())),
@@ -192,12 +271,17 @@ fn write_symbols(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
 }
 
 /// The stack trie.
-fn write_nodes(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
-    let (n, nf) = (&data.nodes, &data.node_frames);
-    if n.len() != nf.len() {
+fn write_nodes(
+    writer: &mut Writer,
+    data: &SegmentData,
+    layout: &Layout,
+    kinds: &mut Vec<&str>,
+) -> Result<()> {
+    if data.nodes.len() != data.node_frames.len() {
         return Err(invalid("nodes and node frames differ in length"));
     }
-    if !n.is_empty() {
+    for r in layout.table(RowGroupKind::Nodes, data.nodes.len()) {
+        let (n, nf) = (&data.nodes[r.clone()], &data.node_frames[r]);
         let cols = row_group_cols(|c| match c {
             COL_NODE_PARENT => Some(i32s(&|i| n[i].parent, n.len())),
             COL_NODE_NAME => Some(i32s(&|i| n[i].name as i32, n.len())),
@@ -216,11 +300,14 @@ fn write_nodes(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -
 
 /// The sample rows, [`SAMPLE_ROWS_PER_GROUP`] per row group; a group without links leaves
 /// the link columns null.
-fn write_samples(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+fn write_samples(
+    writer: &mut Writer,
+    data: &SegmentData,
+    layout: &Layout,
+    kinds: &mut Vec<&str>,
+) -> Result<()> {
     let s = &data.samples;
-    let mut start = 0;
-    while start < s.len() {
-        let end = (start + SAMPLE_ROWS_PER_GROUP).min(s.len());
+    for std::ops::Range { start, end } in layout.rows(s.len(), |i| s.series[i]) {
         let links = &s.link[start..end];
         // A group without links leaves the link columns null.
         let linked = links.iter().any(|l| *l != 0);
@@ -253,7 +340,6 @@ fn write_samples(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
         });
         write_row_group(writer, end - start, cols)?;
         kinds.push("samples");
-        start = end;
     }
 
     Ok(())
@@ -265,6 +351,7 @@ fn write_samples(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>)
 fn write_sums(
     writer: &mut Writer,
     data: &SegmentData,
+    layout: &Layout,
     which: Sums,
     kinds: &mut Vec<&'static str>,
 ) -> Result<()> {
@@ -279,11 +366,12 @@ fn write_sums(
             _ => totals.push((s.series[i], s.time[i], s.value[i])),
         }
     }
-    write_bucket_sums(writer, data, hour_bucket, STACK_SUMS, kinds)?;
+    write_bucket_sums(writer, data, layout, hour_bucket, STACK_SUMS, kinds)?;
     if which == Sums::HoursAndDays {
-        write_bucket_sums(writer, data, day_bucket, DAY_SUMS, kinds)?;
+        write_bucket_sums(writer, data, layout, day_bucket, DAY_SUMS, kinds)?;
     }
-    for chunk in totals.chunks(SAMPLE_ROWS_PER_GROUP) {
+    for r in layout.rows(totals.len(), |i| totals[i].0) {
+        let chunk = &totals[r];
         let cols = row_group_cols(|c| match c {
             COL_SERIES => Some(Col::I32(chunk.iter().map(|r| r.0 as i32).collect())),
             COL_TIME => Some(Col::I64(chunk.iter().map(|r| r.1).collect())),
@@ -300,6 +388,7 @@ fn write_sums(
 fn write_bucket_sums(
     writer: &mut Writer,
     data: &SegmentData,
+    layout: &Layout,
     bucket: fn(i64) -> i64,
     kind: &'static str,
     kinds: &mut Vec<&'static str>,
@@ -314,7 +403,8 @@ fn write_bucket_sums(
     }
     let mut sums: Vec<((u32, i64, u32), i64)> = sums.into_iter().collect();
     sums.sort_unstable();
-    for chunk in sums.chunks(SAMPLE_ROWS_PER_GROUP) {
+    for r in layout.rows(sums.len(), |i| sums[i].0.0) {
+        let chunk = &sums[r];
         let cols = row_group_cols(|c| match c {
             COL_SERIES => Some(Col::I32(chunk.iter().map(|r| r.0.0 as i32).collect())),
             COL_TIME => Some(Col::I64(chunk.iter().map(|r| r.0.1).collect())),
