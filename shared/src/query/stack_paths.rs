@@ -3,17 +3,29 @@
 //! Every segment has its own stack trie with its own node ids. Mapping each trie into the
 //! merged tree node by node costs one (parent, name) lookup per trie node per segment, which
 //! is cache-miss bound and was most of a long query's time (docs/benchmarks.md). Instead each
-//! trie node gets a fingerprint of its name path in one forward pass over the trie (a keyed
-//! 128-bit XXH3 of the parent's fingerprint and the frame's name), and only the leaves that
-//! samples reference are looked up, by fingerprint, among the paths already in the tree. Only
-//! stacks not seen before are walked, up to the first known prefix, and added.
+//! trie node gets a fingerprint of its name path in one forward pass over the trie, and only
+//! the leaves that samples reference are looked up, by fingerprint, among the paths already in
+//! the tree. Only stacks not seen before are walked, up to the first known prefix, and added.
+//!
+//! **The fingerprint** is a polynomial hash of the path in two independent lanes modulo the
+//! prime p = 2⁶¹ − 1: for the names n₁…n_k from the root, `h = Σ v(nᵢ)·rⁱ mod p`, so
+//! `h(node) = h(parent) + v(name)·r^depth`, where r and the keyed XXH3-128 that gives each
+//! name its two lane values v are random per query. Per node that is two multiplications
+//! modulo p from 32-bit halves (wasm32 has a native 64-bit multiply, not a 128-bit one), off
+//! the parent-to-child dependency chain, which is one addition. The keyed XXH3-128 per node
+//! it replaced needs software 128-bit multiplies on wasm32 and was a third of a 30-day query
+//! (docs/benchmarks.md).
 //!
 //! **Exactness.** A fingerprint names a path only if no two different name paths of one query
-//! share it. The key is random per query, so inputs cannot be chosen to collide; for n
-//! distinct paths in a query the chance that any two collide is at most n²/2¹²⁹ (10⁻²² for
-//! n = 10⁸). Every hit is also checked against the tree node it names: same frame name and
-//! same depth, or it is a detected collision, logged, and that stack is mapped by the exact
-//! walk, by name, from the root instead.
+//! share it. For two different paths of at most D frames (with different name values, and
+//! the last name's value not 0), the difference of their hashes is a nonzero polynomial in r
+//! of degree at most D, so one lane
+//! agrees with probability at most D/p and both at most (D/p)²: for n distinct paths of
+//! D ≤ 4096 frames the chance that any two collide is at most n²/2 · 2⁻⁹⁸ (10⁻¹⁴ for
+//! n = 10⁸). The key is random per query, so inputs cannot be chosen to collide. Every hit is
+//! also checked against the tree node it names: same frame name and same depth, or it is a
+//! detected collision, logged, and that stack is mapped by the exact walk, by name, from the
+//! root instead.
 
 use std::hash::BuildHasher;
 
@@ -27,7 +39,7 @@ const UNMAPPED: usize = usize::MAX;
 
 /// A merged tree's paths by fingerprint, kept across the segments of one query.
 pub struct PathIndex {
-    seed: u64,
+    key: Key,
     by_path: FastMap<u128, usize>,
     /// Depth of each tree node this index made or found (the root is 0).
     depth: Vec<u32>,
@@ -41,18 +53,87 @@ struct Scratch {
     /// Per trie node: its path's fingerprint, its depth (a root frame is 1), and the tree
     /// node once known.
     fp: Vec<u128>,
+    /// r^d of each lane for the depths d seen so far (`powers[0]` is 1).
+    powers: Vec<[u64; 2]>,
     depth: Vec<u32>,
     mapped: Vec<usize>,
-    /// Per string: its fingerprint, and the tree's name id once interned.
-    name_fp: Vec<Option<u128>>,
+    /// Per string: its lane values, and the tree's name id once interned.
+    name_fp: Vec<Option<[u64; 2]>>,
+    /// Per trie node: its lanes.
+    lanes: Vec<[u64; 2]>,
     names: Vec<u32>,
+}
+
+/// The per-query random key of the fingerprints.
+#[derive(Clone, Copy)]
+struct Key {
+    /// Seed of the names' values.
+    seed: u64,
+    /// Evaluation points of the two lanes, in [1, p).
+    r: [u64; 2],
+}
+
+/// The prime modulus of the fingerprints' lanes.
+const P: u64 = (1 << 61) - 1;
+
+impl Key {
+    fn random() -> Self {
+        // foldhash seeds each RandomState from per-process randomness; each draw is new.
+        let draw = |i: u64| {
+            let v = foldhash::fast::RandomState::default().hash_one(i);
+            v % (P - 1) + 1
+        };
+        Key {
+            seed: draw(0),
+            r: [draw(1), draw(2)],
+        }
+    }
+
+    /// A name's two lane values.
+    fn name(&self, name: &str) -> [u64; 2] {
+        let h = XxHash3_128::oneshot_with_seed(self.seed, name.as_bytes());
+        [reduce(h as u64), reduce((h >> 64) as u64)]
+    }
+
+    /// A child's lanes from its parent's, its name's and r^depth.
+    #[inline]
+    fn child(parent: [u64; 2], name: [u64; 2], power: [u64; 2]) -> [u64; 2] {
+        [
+            reduce(parent[0] + mul_mod(name[0], power[0])),
+            reduce(parent[1] + mul_mod(name[1], power[1])),
+        ]
+    }
+}
+
+/// `x mod p` for any u64 (2⁶¹ ≡ 1).
+#[inline]
+fn reduce(x: u64) -> u64 {
+    let x = (x & P) + (x >> 61);
+    if x >= P { x - P } else { x }
+}
+
+/// `a·b mod p` for a, b < p, from 32-bit halves: four 64-bit multiplies and no 128-bit one.
+#[inline]
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let (a1, a0) = (a >> 32, a & 0xffff_ffff);
+    let (b1, b0) = (b >> 32, b & 0xffff_ffff);
+    // a·b = a1b1·2⁶⁴ + (a1b0 + a0b1)·2³² + a0b0, and 2⁶⁴ ≡ 8 (mod p).
+    let high = (a1 * b1) << 3; // < 2⁶¹
+    let mid = a1 * b0 + a0 * b1; // < 2⁶²
+    let mid = ((mid >> 32) << 3) + reduce((mid & 0xffff_ffff) << 32); // < 2⁶²
+    let low = reduce(a0 * b0);
+    reduce(high + mid + low)
+}
+
+/// Both lanes in one map key.
+fn join(lanes: [u64; 2]) -> u128 {
+    (u128::from(lanes[0]) << 64) | u128::from(lanes[1])
 }
 
 impl Default for PathIndex {
     fn default() -> Self {
         PathIndex {
-            // foldhash seeds each RandomState from per-process randomness.
-            seed: foldhash::fast::RandomState::default().hash_one(0x5eed_u64),
+            key: Key::random(),
             by_path: FastMap::default(),
             depth: vec![0],
             scratch: Scratch::default(),
@@ -74,21 +155,30 @@ impl PathIndex {
         sc.name_fp.clear();
         sc.name_fp.resize(strings.len(), None);
         sc.fp.clear();
+        sc.lanes.clear();
         sc.depth.clear();
+        let key = self.key;
+        if sc.powers.is_empty() {
+            sc.powers.push([1, 1]);
+        }
         for n in nodes {
             let s = n.name as usize;
-            let name = *sc.name_fp[s].get_or_insert_with(|| {
-                XxHash3_128::oneshot_with_seed(self.seed, strings[s].as_bytes())
-            });
-            let (parent_fp, parent_depth) = match usize::try_from(n.parent) {
-                Ok(p) => (sc.fp[p], sc.depth[p]),
-                Err(_) => (0u128, 0u32),
+            let name = *sc.name_fp[s].get_or_insert_with(|| key.name(&strings[s]));
+            let (parent, parent_depth) = match usize::try_from(n.parent) {
+                Ok(p) => (sc.lanes[p], sc.depth[p]),
+                Err(_) => ([0, 0], 0u32),
             };
-            let mut pair = [0u8; 32];
-            pair[..16].copy_from_slice(&parent_fp.to_le_bytes());
-            pair[16..].copy_from_slice(&name.to_le_bytes());
-            sc.fp.push(XxHash3_128::oneshot_with_seed(self.seed, &pair));
-            sc.depth.push(parent_depth + 1);
+            let depth = parent_depth + 1;
+            // A child is at most one deeper than any node before it.
+            if sc.powers.len() <= depth as usize {
+                let last = sc.powers[sc.powers.len() - 1];
+                sc.powers
+                    .push([mul_mod(last[0], key.r[0]), mul_mod(last[1], key.r[1])]);
+            }
+            let lanes = Key::child(parent, name, sc.powers[depth as usize]);
+            sc.lanes.push(lanes);
+            sc.fp.push(join(lanes));
+            sc.depth.push(depth);
         }
         sc.mapped.clear();
         sc.mapped.resize(nodes.len(), UNMAPPED);
@@ -265,6 +355,31 @@ mod tests {
             "{:?}",
             tree.nodes()
         );
+    }
+
+    #[test]
+    fn multiplication_modulo_p_is_exact() {
+        let cases = [
+            (0, 5),
+            (1, P - 1),
+            (P - 1, P - 1),
+            (0x1234_5678_9abc_def0 % P, P - 2),
+        ];
+        for (a, b) in cases {
+            let want = (u128::from(a) * u128::from(b) % u128::from(P)) as u64;
+            assert_eq!(mul_mod(a, b), want, "{a} * {b}");
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..10_000 {
+            // xorshift: many values across the whole range.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (a, b) = (x % P, x.rotate_left(29) % P);
+            let want = (u128::from(a) * u128::from(b) % u128::from(P)) as u64;
+            assert_eq!(mul_mod(a, b), want, "{a} * {b}");
+            assert_eq!(u128::from(reduce(x)), u128::from(x) % u128::from(P));
+        }
     }
 
     #[test]

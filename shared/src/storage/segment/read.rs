@@ -37,7 +37,8 @@ pub struct SegmentMeta {
 /// its spans, and only its row groups of those tables are decoded.
 #[derive(Debug, Clone)]
 struct Window {
-    partition: Partition,
+    /// The first id of each of [`SYMBOL_TABLES`] in the partition.
+    starts: [i32; 4],
     groups: Vec<(RowGroupKind, usize)>,
 }
 
@@ -176,22 +177,36 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                 return Err(invalid("a partition's span is not its row groups"));
             }
         }
-        self.window = Some(Window { partition, groups });
+        let start = |kind| {
+            let start = partition.span(kind).map_or(0, |r| r.start);
+            i32::try_from(start).map_err(|_| invalid("partition span out of range"))
+        };
+        let starts = [
+            start(RowGroupKind::Strings)?,
+            start(RowGroupKind::Functions)?,
+            start(RowGroupKind::Mappings)?,
+            start(RowGroupKind::Nodes)?,
+        ];
+        self.window = Some(Window { starts, groups });
         Ok(true)
     }
 
     /// An id read from a table that refers to `kind`, made relative to the focused
     /// partition's span; negative ids (none) stay as they are.
+    #[inline]
     fn local(&self, kind: RowGroupKind, id: i32) -> Result<i32> {
-        let start = self
-            .window
-            .as_ref()
-            .and_then(|w| w.partition.span(kind))
-            .map_or(0, |r| r.start);
-        if id < 0 || start == 0 {
+        let Some(w) = &self.window else {
+            return Ok(id);
+        };
+        let start = match kind {
+            RowGroupKind::Strings => w.starts[0],
+            RowGroupKind::Functions => w.starts[1],
+            RowGroupKind::Mappings => w.starts[2],
+            _ => w.starts[3],
+        };
+        if id < 0 {
             return Ok(id);
         }
-        let start = i32::try_from(start).map_err(|_| invalid("partition span out of range"))?;
         if id < start {
             return Err(invalid("a partition refers outside its tables"));
         }
