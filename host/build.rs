@@ -1,4 +1,5 @@
-//! Builds the three WASM components for `wasm32-wasip2` and embeds them, together with
+//! Builds the web UI (`npm ci` and `npm run build` in `ui/`, each only when its inputs changed)
+//! and the four WASM components for `wasm32-wasip2`, and embeds them, together with
 //! `spin.toml`, so that `flamelet serve` is one self-contained binary.
 //!
 //! The components are built by a nested `cargo build` into `target/components` (a separate
@@ -13,7 +14,16 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const COMPONENTS: [&str; 3] = ["ingest", "query", "compact"];
+const COMPONENTS: [&str; 4] = ["ingest", "query", "compact", "ui"];
+/// The UI's inputs: a change to any of them rebuilds it.
+const UI_INPUTS: [&str; 6] = [
+    "src",
+    "index.html",
+    "package.json",
+    "package-lock.json",
+    "vite.config.ts",
+    "tsconfig.json",
+];
 const GUEST_TARGET: &str = "wasm32-wasip2";
 /// The workspace's profile for components (LTO, one codegen unit, stripped).
 const PROFILE: &str = "component";
@@ -45,12 +55,19 @@ fn build() -> Result<(), String> {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
+    for input in UI_INPUTS {
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join("ui").join(input).display()
+        );
+    }
     println!("cargo:rerun-if-env-changed=FLAMELET_SKIP_COMPONENT_BUILD");
     let target_dir = root.join("target").join("components");
     let out = target_dir.join(GUEST_TARGET).join(PROFILE);
 
     if env::var_os("FLAMELET_SKIP_COMPONENT_BUILD").is_none() {
         ensure_guest_target()?;
+        build_ui(&root)?;
         build_components(&root, &target_dir)?;
     }
     for c in COMPONENTS {
@@ -150,4 +167,66 @@ fn build_components(root: &Path, target_dir: &Path) -> Result<(), String> {
         return Err(format!("building the WASM components failed ({status})"));
     }
     Ok(())
+}
+
+/// Builds the UI into `target/ui/dist` (where `functions/ui` embeds it from): `npm ci` when
+/// `node_modules` is older than the lock file, `npm run build` when the output is older than
+/// any input.
+fn build_ui(root: &Path) -> Result<(), String> {
+    let ui = root.join("ui");
+    let built = root
+        .join("target")
+        .join("ui")
+        .join("dist")
+        .join("index.html");
+    let installed = ui.join("node_modules").join(".package-lock.json");
+    if modified(&installed) < modified(&ui.join("package-lock.json")) {
+        npm(&ui, &["ci", "--no-audit", "--no-fund"])?;
+    }
+    let newest_input = UI_INPUTS
+        .iter()
+        .map(|i| newest(&ui.join(i)))
+        .max()
+        .flatten();
+    if modified(&built) < newest_input {
+        npm(&ui, &["run", "build"])?;
+    }
+    Ok(())
+}
+
+fn npm(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let status = Command::new("npm")
+        .current_dir(dir)
+        .args(args)
+        // The build's output is the cargo build's noise, not the user's.
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| {
+            format!(
+                "running `npm {}` in ui/ (Node.js 20 and npm are needed to build the UI): {e}",
+                args.join(" ")
+            )
+        })?;
+    if !status.success() {
+        return Err(format!("`npm {}` in ui/ failed ({status})", args.join(" ")));
+    }
+    Ok(())
+}
+
+/// A file's modification time, `None` when it does not exist.
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time of a file or of the files under a directory.
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| newest(&e.path()))
+            .max()
+    } else {
+        modified(path)
+    }
 }

@@ -5,7 +5,8 @@
 # (into tests/clients/node), and from crates.io the `pyroscope` crate, built into the Rust
 # client program (target/clients/rust), Azurite from npm (into tests/emulators) with the
 # azure-storage-blob client from PyPI that creates its containers, and `wasmtime-cli` (the host the project did not write,
-# for the packaged components). Debian's clang compiles the S3 provider component's C (ring,
+# for the packaged components), Debian's Chromium and playwright-core (npm, into
+# tests/browser) for the UI's browser tests. Debian's clang compiles the S3 provider component's C (ring,
 # for request signing) for wasm32. Does nothing when they are already there.
 set -euo pipefail
 if ! command -v clang >/dev/null 2>&1; then
@@ -13,6 +14,16 @@ if ! command -v clang >/dev/null 2>&1; then
         apt-get update -qq && apt-get install -y -qq clang >/dev/null
     else
         echo "error: clang is needed to build functions/s3-store: install it (apt-get install clang)" >&2
+        exit 1
+    fi
+fi
+# Debian's Chromium for the UI's browser tests (a browser download does not work here), and
+# playwright-core from npm to drive it (tests/browser).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    else
+        echo "error: Chromium is needed for the UI tests: install it (apt-get install chromium)" >&2
         exit 1
     fi
 fi
@@ -39,6 +50,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 node_dir="$root/tests/clients/node"
 if [ ! -d "$node_dir/node_modules/@pyroscope/nodejs" ]; then
     npm install --no-audit --no-fund --silent --prefix "$node_dir"
+fi
+browser_dir="$root/tests/browser"
+if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
+    npm install --no-audit --no-fund --silent --prefix "$browser_dir"
 fi
 # Azurite, the Azure Blob Storage emulator the az:// tests run against.
 emulators="$root/tests/emulators"

@@ -29,6 +29,7 @@ static EMBEDDED_COMPONENTS: &[(&str, &[u8])] = &[
         "compact",
         include_bytes!(env!("FLAMELET_COMPONENT_COMPACT")),
     ),
+    ("ui", include_bytes!(env!("FLAMELET_COMPONENT_UI"))),
 ];
 
 /// Linear memory one request may use by default, in MiB.
@@ -419,12 +420,16 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for (id, function) in EMBEDDED_COMPONENTS {
-        let composed = package::compose(function, &provider)
-            .with_context(|| format!("composing component `{id}`"))?;
-        package::check_only_wasi(id, &composed)?;
+        let packaged = if package::needs_store(function)? {
+            package::compose(function, &provider)
+                .with_context(|| format!("composing component `{id}`"))?
+        } else {
+            function.to_vec()
+        };
+        package::check_only_wasi(id, &packaged)?;
         let path = args.out.join(package::file_name(id));
-        std::fs::write(&path, &composed).with_context(|| format!("writing {}", path.display()))?;
-        println!("{} ({} bytes)", path.display(), composed.len());
+        std::fs::write(&path, &packaged).with_context(|| format!("writing {}", path.display()))?;
+        println!("{} ({} bytes)", path.display(), packaged.len());
     }
     let path = args.out.join("spin.toml");
     std::fs::write(

@@ -39,6 +39,14 @@ pub fn compose(function: &[u8], provider: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(graph.encode(EncodeOptions::default())?)
 }
 
+/// Whether a function imports the storage capability (the UI component does not: it is
+/// packaged as it is).
+pub fn needs_store(component: &[u8]) -> anyhow::Result<bool> {
+    Ok(imports(component)?
+        .iter()
+        .any(|name| name.starts_with("flamelet:host/store")))
+}
+
 /// Spin's cron world: a types-only interface (no functions) that the cron trigger provides
 /// with the call of the export; the compact component imports it with its two types.
 pub const SPIN_CRON_TYPES: &str = "fermyon:spin-cron/cron-types@2.0.0";

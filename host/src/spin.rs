@@ -106,11 +106,13 @@ impl Router {
             .iter()
             .map(|t| match t.route.strip_suffix("/...") {
                 Some(prefix) => (prefix.to_string(), true, t.component.clone()),
-                None => (
-                    t.route.trim_end_matches('/').to_string(),
-                    false,
-                    t.component.clone(),
-                ),
+                None => {
+                    let route = match t.route.trim_end_matches('/') {
+                        "" => "/",
+                        r => r,
+                    };
+                    (route.to_string(), false, t.component.clone())
+                }
             })
             .collect();
         // Exact before wildcard, longer before shorter.
@@ -150,6 +152,12 @@ mod tests {
         assert_eq!(r.route("/pyroscope/render"), Some("query"));
         assert_eq!(r.route("/pyroscope/render/"), Some("query"));
         assert_eq!(r.route("/nope"), None);
+        // The UI: its page at the root (an exact route, so unknown paths stay 404s) and its
+        // files below.
+        assert_eq!(r.route("/"), Some("ui"));
+        assert_eq!(r.route(""), Some("ui"));
+        assert_eq!(r.route("/assets/index-abc.js"), Some("ui"));
+        assert_eq!(r.route("/img/icons/unicons/search.svg"), Some("ui"));
         assert_eq!(m.cron_triggers().len(), 1);
     }
 

@@ -50,6 +50,20 @@ fn packaged_components_import_only_wasi() {
             "{id}: {exports:?}"
         );
     }
+    // The UI needs no storage: packaged as built, it imports wasi:* only and serves HTTP.
+    let ui = std::fs::read(out.join("flamelet-ui.wasm")).unwrap();
+    let imports = flamelet_host::package::imports(&ui).unwrap();
+    assert!(
+        imports.iter().all(|i| i.starts_with("wasi:")),
+        "{imports:?}"
+    );
+    let exports = flamelet_host::package::exports(&ui).unwrap();
+    assert!(
+        exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@")),
+        "{exports:?}"
+    );
     // The unpackaged function imports the storage capability: the check above can fail.
     let raw = flamelet_host::package::imports(
         &std::fs::read(
@@ -162,6 +176,24 @@ fn wasmtime_serve_runs_the_packaged_app_with_the_answers_of_flamelet_serve() {
         serve("query", &env),
         serve("compact", &no_grace),
     );
+    // The UI's page and its files from the packaged ui component.
+    let ui = serve("ui", &[]);
+    let page = ui.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<title>Flamelet</title>"),
+        "{}",
+        page.body
+    );
+    let script = page
+        .body
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the page's script");
+    let r = ui.get(script);
+    assert_eq!(r.status, 200, "{script}");
+    assert!(r.body.len() > 100_000, "{script}: {} bytes", r.body.len());
     // The reference: flamelet serve with its native S3 client, on another prefix.
     let native = FlameletServer::start_with(&native_storage, &["--no-cron"]);
 

@@ -46,7 +46,21 @@ fn ready_and_unknown_routes() {
     let s = FlameletServer::start();
     let r = s.get("/ready");
     assert_eq!((r.status, r.body.as_str()), (200, "ready\n"));
-    assert_eq!(s.get("/").status, 404);
+    let r = s.get("/no/such/route");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(
+        r.body.contains("no route for `/no/such/route`"),
+        "{}",
+        r.body
+    );
+    // `/` is the UI's page.
+    let page = s.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<title>Flamelet</title>"),
+        "{}",
+        page.body
+    );
 }
 
 #[test]

@@ -15,4 +15,5 @@ mod querier;
 mod query;
 mod scale;
 mod storage;
+mod ui;
 mod util;

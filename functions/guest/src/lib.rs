@@ -139,6 +139,8 @@ pub struct Response {
     pub content_type: &'static str,
     /// The `Content-Encoding`, when the body is compressed.
     pub content_encoding: Option<&'static str>,
+    /// Further headers (name in lower case, value).
+    pub headers: &'static [(&'static str, &'static str)],
     /// The body.
     pub body: Vec<u8>,
 }
@@ -151,6 +153,7 @@ impl Response {
                 status: 200,
                 content_type: "application/json",
                 content_encoding: None,
+                headers: &[],
                 body,
             },
             Err(e) => Response::error(500, &format!("encoding the answer: {e}")),
@@ -163,6 +166,7 @@ impl Response {
             status,
             content_type: "text/plain; charset=utf-8",
             content_encoding: None,
+            headers: &[],
             body: body.into().into_bytes(),
         }
     }
@@ -196,6 +200,7 @@ impl Response {
             status,
             content_type: "application/json",
             content_encoding: None,
+            headers: &[],
             body,
         }
     }
@@ -206,6 +211,7 @@ impl Response {
             status: 200,
             content_type: encoded.content_type,
             content_encoding: encoded.content_encoding,
+            headers: &[],
             body: encoded.body,
         }
     }
@@ -343,6 +349,9 @@ fn response_head(resp: &Response) -> Result<OutgoingResponse, String> {
     set("content-type", resp.content_type.as_bytes())?;
     if let Some(encoding) = resp.content_encoding {
         set("content-encoding", encoding.as_bytes())?;
+    }
+    for (name, value) in resp.headers {
+        set(name, value.as_bytes())?;
     }
     set("content-length", resp.body.len().to_string().as_bytes())?;
     let outgoing = OutgoingResponse::new(headers);

@@ -93,6 +93,7 @@ fn otlp(req: &Request) -> Response {
             Codec::Proto => "application/x-protobuf",
         },
         content_encoding: None,
+        headers: &[],
         body: if codec == Codec::Json {
             b"{}".to_vec()
         } else {

@@ -1,0 +1,135 @@
+//! The web UI as a person sees it: Debian's Chromium, driven by playwright-core
+//! (`tests/browser/page.mjs`), opens pages of the real server and its ui component. Screenshots
+//! go to `target/ui-screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::util::{FlameletServer, T0, server::encode, test_deps};
+
+/// Opens `path` in Chromium, waits for the top table (`table`) or an error (`alert`), and
+/// returns what the page showed.
+fn open(s: &FlameletServer, path: &str, screenshot: &str, wait_for: &str) -> serde_json::Value {
+    test_deps();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shots = root.join("target/ui-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/page.mjs"))
+        .arg(format!("{}{path}", s.base))
+        .arg(shots.join(screenshot))
+        .arg(wait_for)
+        .output()
+        .expect("running node tests/browser/page.mjs");
+    assert!(
+        out.status.success(),
+        "the browser run failed: {}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the page's JSON");
+    assert_eq!(page["pageErrors"], serde_json::json!([]), "{page}");
+    assert_eq!(page["title"], "Flamelet");
+    page
+}
+
+/// The top table's function rows (symbol, self, total), sorted by symbol.
+fn table(page: &serde_json::Value) -> Vec<Vec<String>> {
+    let rows: Vec<Vec<String>> = serde_json::from_value(page["rows"].clone()).expect("rows");
+    assert_eq!(
+        rows.first().map(Vec::as_slice),
+        Some(&["Symbol", "Self", "Total"].map(String::from)[..])
+    );
+    let mut rows = rows[1..].to_vec();
+    rows.sort();
+    rows
+}
+
+fn row(cells: [&str; 3]) -> Vec<String> {
+    cells.map(String::from).to_vec()
+}
+
+#[test]
+fn the_single_view_shows_the_ingested_functions_with_their_values() {
+    let s = FlameletServer::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    // `.cpu` counts are samples at 100 Hz: 30 samples are 300 ms.
+    s.ingest(
+        "shop.cpu",
+        now - 60,
+        "main;work;compute 30\nmain;work;io 10\nmain;idle 5\n",
+    );
+    // Opening `/` picks the service and the CPU type with data in the last hour.
+    let page = open(&s, "/", "single.png", "table");
+    assert_eq!(page["service"], "shop");
+    assert_eq!(
+        table(&page),
+        [
+            row(["compute", "300 ms", "300 ms"]),
+            row(["idle", "50 ms", "50 ms"]),
+            row(["io", "100 ms", "100 ms"]),
+            row(["main", "0 ns", "450 ms"]),
+            row(["total", "0 ns", "450 ms"]),
+            row(["work", "0 ns", "400 ms"]),
+        ]
+    );
+}
+
+#[test]
+fn a_shared_url_opens_its_view_and_an_api_error_shows_its_reason() {
+    let s = FlameletServer::start();
+    s.ingest("a.cpu", T0, "x;y 7\n");
+    s.ingest("b.cpu", T0, "main;z 3\n");
+    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    let range = format!("&from={}&until={}", T0 - 60, T0 + 60);
+    // Pyroscope's URL shape: the query and an absolute range.
+    let query = encode(&format!("{cpu}{{service_name=\"b\"}}"));
+    let page = open(
+        &s,
+        &format!("/?query={query}{range}"),
+        "shared-url.png",
+        "table",
+    );
+    assert_eq!(page["service"], "b");
+    assert_eq!(
+        table(&page),
+        [
+            row(["main", "0 ns", "30 ms"]),
+            row(["total", "0 ns", "30 ms"]),
+            row(["z", "30 ms", "30 ms"])
+        ]
+    );
+    // A selector the server rejects: its one-line reason in the page, not a blank screen.
+    let bad = encode(&format!("{cpu}{{service_name=\"b\""));
+    let page = open(
+        &s,
+        &format!("/?query={bad}{range}"),
+        "api-error.png",
+        "alert",
+    );
+    let alert = page["alert"].as_str().expect("an error message");
+    assert!(alert.starts_with("400: "), "{alert}");
+    assert!(alert.contains("service_name"), "{alert}");
+}
+
+#[test]
+fn the_ui_unit_tests_pass() {
+    // Vitest: the converters and the URL state (ui/src/*.test.ts); the host's build script
+    // installed ui/node_modules.
+    let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
+    let out = Command::new("npm")
+        .current_dir(&ui)
+        .args(["test", "--silent"])
+        .output()
+        .expect("running npm test in ui/");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Tests") && text.contains("passed"), "{text}");
+}

@@ -1,0 +1,233 @@
+// The single view: pick a service and a profile type, a range, and see its flame graph.
+import { useEffect, useMemo, useState } from 'react';
+import { createTheme } from '@grafana/data';
+import { FlameGraph } from '@grafana/flamegraph';
+import { labelValues, render, setTenant, tenant, type Render } from './api';
+import { toDataFrame, unitOf } from './frame';
+import { Timeline } from './Timeline';
+import { formatSingle, parseSingle, serviceOf, splitQuery, withService, type SingleState } from './url';
+
+const QUICK_RANGES = [
+  ['now-5m', 'Last 5 minutes'],
+  ['now-15m', 'Last 15 minutes'],
+  ['now-1h', 'Last hour'],
+  ['now-6h', 'Last 6 hours'],
+  ['now-24h', 'Last 24 hours'],
+  ['now-7d', 'Last 7 days'],
+  ['now-30d', 'Last 30 days'],
+];
+
+/** A range end as a person reads it: Unix seconds as a UTC date and time. */
+function describeTime(t: string): string {
+  if (!/^\d{9,10}$/.test(t)) return t;
+  return `${new Date(Number(t) * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** The URL's state, following back and forward. */
+function useUrlState(): [SingleState, (s: SingleState, replace?: boolean) => void] {
+  const [state, setState] = useState(() => parseSingle(window.location.search));
+  useEffect(() => {
+    const onPop = () => setState(parseSingle(window.location.search));
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
+  const update = (s: SingleState, replace = false) => {
+    const url = `${window.location.pathname}${formatSingle(s)}`;
+    if (replace) window.history.replaceState(null, '', url);
+    else window.history.pushState(null, '', url);
+    setState(s);
+  };
+  return [state, update];
+}
+
+function useDarkMode(): boolean {
+  const query = window.matchMedia?.('(prefers-color-scheme: dark)');
+  const [dark, setDark] = useState(query?.matches ?? false);
+  useEffect(() => {
+    if (!query) return;
+    const on = (e: MediaQueryListEvent) => setDark(e.matches);
+    query.addEventListener('change', on);
+    return () => query.removeEventListener('change', on);
+  }, [query]);
+  return dark;
+}
+
+type Load<T> = { state: 'idle' } | { state: 'loading' } | { state: 'done'; value: T } | { state: 'error'; message: string };
+
+export function App() {
+  const [view, setView] = useUrlState();
+  const [org, setOrg] = useState(tenant());
+  const [services, setServices] = useState<Load<string[]>>({ state: 'idle' });
+  const [types, setTypes] = useState<Load<string[]>>({ state: 'idle' });
+  const [answer, setAnswer] = useState<Load<Render>>({ state: 'idle' });
+  const dark = useDarkMode();
+  const theme = useMemo(() => createTheme({ colors: { mode: dark ? 'dark' : 'light' } }), [dark]);
+  const { profileType, selector } = splitQuery(view.query);
+  const service = serviceOf(selector);
+
+  // The services and profile types with data in the range.
+  useEffect(() => {
+    let live = true;
+    setServices({ state: 'loading' });
+    setTypes({ state: 'loading' });
+    Promise.all([labelValues('service_name', view.from, view.until), labelValues('__name__', view.from, view.until)])
+      .then(([s, t]) => {
+        if (!live) return;
+        setServices({ state: 'done', value: s });
+        setTypes({ state: 'done', value: t });
+        // Without a query, start with the first service and type, as Pyroscope does.
+        if (!view.query && s.length > 0 && t.length > 0) {
+          const preferred = t.find((x) => x.startsWith('process_cpu:cpu:')) ?? t[0];
+          setView({ ...view, query: `${preferred}${withService('{}', s[0])}` }, true);
+        }
+      })
+      .catch((e: Error) => {
+        if (!live) return;
+        setServices({ state: 'error', message: e.message });
+        setTypes({ state: 'error', message: e.message });
+      });
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [view.from, view.until, org]);
+
+  // The flame graph and timeline.
+  useEffect(() => {
+    if (!view.query) {
+      setAnswer({ state: 'idle' });
+      return;
+    }
+    let live = true;
+    setAnswer({ state: 'loading' });
+    render(view.query, view.from, view.until, view.maxNodes)
+      .then((value) => live && setAnswer({ state: 'done', value }))
+      .catch((e: Error) => live && setAnswer({ state: 'error', message: e.message }));
+    return () => {
+      live = false;
+    };
+  }, [view.query, view.from, view.until, view.maxNodes, org]);
+
+  const frame = useMemo(() => {
+    if (answer.state !== 'done') return undefined;
+    const { flamebearer, metadata } = answer.value;
+    return toDataFrame(flamebearer, unitOf(metadata.name, metadata.units));
+  }, [answer]);
+
+  const error =
+    answer.state === 'error' ? answer.message : services.state === 'error' ? services.message : undefined;
+  const quick = QUICK_RANGES.some(([v]) => v === view.from) && view.until === 'now';
+
+  return (
+    <div className={`app ${dark ? 'dark' : 'light'}`}>
+      <header>
+        <h1>Flamelet</h1>
+        <label>
+          Service
+          <select
+            aria-label="Service"
+            value={service ?? ''}
+            onChange={(e) => setView({ ...view, query: `${profileType}${withService(selector, e.target.value)}` })}
+          >
+            {service === undefined ? <option value="">—</option> : null}
+            {(services.state === 'done' ? services.value : service ? [service] : []).map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Profile type
+          <select
+            aria-label="Profile type"
+            value={profileType}
+            onChange={(e) => setView({ ...view, query: `${e.target.value}${selector}` })}
+          >
+            {(types.state === 'done' ? types.value : profileType ? [profileType] : []).map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="wide">
+          Query
+          <input
+            aria-label="Query"
+            key={view.query}
+            defaultValue={view.query}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') setView({ ...view, query: e.currentTarget.value.trim() });
+            }}
+          />
+        </label>
+        <label>
+          Range
+          <select
+            aria-label="Range"
+            value={quick ? view.from : 'custom'}
+            onChange={(e) => setView({ ...view, from: e.target.value, until: 'now' })}
+          >
+            {quick ? null : <option value="custom">{`${describeTime(view.from)} to ${describeTime(view.until)}`}</option>}
+            {QUICK_RANGES.map(([v, label]) => (
+              <option key={v} value={v}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Max nodes
+          <input
+            aria-label="Max nodes"
+            type="number"
+            min={1}
+            key={view.maxNodes}
+            defaultValue={view.maxNodes}
+            onKeyDown={(e) => {
+              const n = Number(e.currentTarget.value);
+              if (e.key === 'Enter' && Number.isInteger(n) && n > 0) setView({ ...view, maxNodes: n });
+            }}
+          />
+        </label>
+        <label>
+          Organisation
+          <input
+            aria-label="Organisation"
+            placeholder="X-Scope-OrgID"
+            defaultValue={org}
+            onBlur={(e) => {
+              setTenant(e.target.value.trim());
+              setOrg(e.target.value.trim());
+            }}
+          />
+        </label>
+      </header>
+      {error ? (
+        <div className="error" role="alert">
+          {error}
+        </div>
+      ) : null}
+      {answer.state === 'loading' ? (
+        <div className="loading" role="progressbar" aria-label="Loading">
+          Loading…
+        </div>
+      ) : null}
+      {answer.state === 'done' && answer.value.timeline ? (
+        <Timeline
+          timeline={answer.value.timeline}
+          onSelect={(from, until) => setView({ ...view, from: String(from), until: String(until) })}
+        />
+      ) : null}
+      {answer.state === 'done' && answer.value.flamebearer.numTicks === 0 ? (
+        <div className="empty">No data in this range.</div>
+      ) : null}
+      {frame && answer.state === 'done' && answer.value.flamebearer.numTicks > 0 ? (
+        <main className="flamegraph">
+          <FlameGraph data={frame} getTheme={() => theme} />
+        </main>
+      ) : null}
+    </div>
+  );
+}

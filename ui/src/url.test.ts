@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
+
+describe('single view URL state', () => {
+  it('reads Pyroscope URLs and writes them back', () => {
+    const search =
+      '?query=process_cpu%3Acpu%3Ananoseconds%3Acpu%3Ananoseconds%7Bservice_name%3D%22app%22%7D&from=now-6h&until=now';
+    const s = parseSingle(search);
+    expect(s).toEqual({
+      query: 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="app"}',
+      from: 'now-6h',
+      until: 'now',
+      maxNodes: 8192,
+    });
+    expect(parseSingle(formatSingle(s))).toEqual(s);
+    expect(formatSingle({ ...s, maxNodes: 100 })).toContain('maxNodes=100');
+  });
+
+  it('falls back to the defaults', () => {
+    expect(parseSingle('?maxNodes=-3')).toEqual({ query: '', from: 'now-1h', until: 'now', maxNodes: 8192 });
+    expect(parseSingle('?max-nodes=16').maxNodes).toBe(16);
+  });
+
+  it('splits and edits queries', () => {
+    expect(splitQuery('a:b:c:d:e{x="1"}')).toEqual({ profileType: 'a:b:c:d:e', selector: '{x="1"}' });
+    expect(splitQuery('a:b:c:d:e')).toEqual({ profileType: 'a:b:c:d:e', selector: '{}' });
+    expect(serviceOf('{env="p", service_name="my \\"app\\""}')).toBe('my "app"');
+    expect(serviceOf('{service_name=~"a.*"}')).toBeUndefined();
+    expect(withService('{}', 'app')).toBe('{service_name="app"}');
+    expect(withService('{service_name="old", env="a,b"}', 'new')).toBe('{service_name="new", env="a,b"}');
+    expect(withService('{service_name=~"x.*"}', 'y')).toBe('{service_name="y", service_name=~"x.*"}');
+  });
+});

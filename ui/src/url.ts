@@ -1,0 +1,59 @@
+// The single view's state, kept in the URL (Pyroscope's parameter names), so that a view can be
+// shared and back/forward work.
+
+export interface SingleState {
+  /** Profile type and selector, e.g. `process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="app"}`. */
+  query: string;
+  from: string;
+  until: string;
+  maxNodes: number;
+}
+
+export const DEFAULT_RANGE = { from: 'now-1h', until: 'now' };
+export const DEFAULT_MAX_NODES = 8192;
+
+/** Reads the state from a query string (`?query=…&from=…`). */
+export function parseSingle(search: string): SingleState {
+  const p = new URLSearchParams(search);
+  const maxNodes = Number(p.get('maxNodes') ?? p.get('max-nodes') ?? DEFAULT_MAX_NODES);
+  return {
+    query: p.get('query') ?? '',
+    from: p.get('from') || DEFAULT_RANGE.from,
+    until: p.get('until') || DEFAULT_RANGE.until,
+    maxNodes: Number.isInteger(maxNodes) && maxNodes > 0 ? maxNodes : DEFAULT_MAX_NODES,
+  };
+}
+
+/** Writes the state as a query string; defaults are left out except the range. */
+export function formatSingle(s: SingleState): string {
+  const p = new URLSearchParams();
+  if (s.query) p.set('query', s.query);
+  p.set('from', s.from);
+  p.set('until', s.until);
+  if (s.maxNodes !== DEFAULT_MAX_NODES) p.set('maxNodes', String(s.maxNodes));
+  return `?${p.toString()}`;
+}
+
+/** The profile type and the selector's braces of a query. */
+export function splitQuery(query: string): { profileType: string; selector: string } {
+  const brace = query.indexOf('{');
+  if (brace < 0) return { profileType: query.trim(), selector: '{}' };
+  return { profileType: query.slice(0, brace).trim(), selector: query.slice(brace).trim() };
+}
+
+/** The `service_name` a selector names with `=`, if any. */
+export function serviceOf(selector: string): string | undefined {
+  const m = /service_name\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(selector);
+  return m ? m[1].replace(/\\(.)/g, '$1') : undefined;
+}
+
+/** A selector with `service_name="service"`, replacing one that is there. */
+export function withService(selector: string, service: string): string {
+  const quoted = `service_name="${service.replace(/["\\]/g, '\\$&')}"`;
+  const inner = selector.trim().replace(/^\{|\}$/g, '').trim();
+  const rest = inner
+    .split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)
+    .map((m) => m.trim())
+    .filter((m) => m && !/^service_name\s*=[^~]/.test(m));
+  return `{${[quoted, ...rest].join(', ')}}`;
+}
