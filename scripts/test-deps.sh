@@ -9,24 +9,20 @@
 # tests/browser) for the UI's browser tests. Debian's clang compiles the S3 provider component's C (ring,
 # for request signing) for wasm32. Does nothing when they are already there.
 set -euo pipefail
-if ! command -v clang >/dev/null 2>&1; then
+# Installs Debian package $2 unless command $1 exists; $3 says what needs it.
+apt_install() {
+    command -v "$1" >/dev/null 2>&1 && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq clang >/dev/null
+        apt-get update -qq && apt-get install -y -qq "$2" >/dev/null
     else
-        echo "error: clang is needed to build functions/s3-store: install it (apt-get install clang)" >&2
+        echo "error: $1 is needed $3: install it (apt-get install $2)" >&2
         exit 1
     fi
-fi
+}
+apt_install clang clang "to build functions/s3-store"
 # Debian's Chromium for the UI's browser tests (a browser download does not work here), and
 # playwright-core from npm to drive it (tests/browser).
-if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
-    else
-        echo "error: Chromium is needed for the UI tests: install it (apt-get install chromium)" >&2
-        exit 1
-    fi
-fi
+apt_install chromium chromium "for the UI's browser tests"
 # wasmtime serve with only what it needs; cargo installs it once into ~/.cargo/bin.
 WASMTIME_VERSION=48.0.8
 if ! "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime" --version 2>/dev/null | grep -q "^wasmtime $WASMTIME_VERSION"; then

@@ -380,8 +380,20 @@ mod tests {
     use bytes::Bytes;
 
     fn profile(app: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
-        let mut labels = Labels::new();
-        labels.insert("service_name".into(), app.into());
+        cpu_profile(&[("service_name", app)], time, stacks)
+    }
+
+    /// A CPU profile of the series with `labels` (and `__name__`) at `time`, from folded
+    /// stacks.
+    pub(super) fn cpu_profile(
+        labels: &[(&str, &str)],
+        time: i64,
+        stacks: &[(&str, i64)],
+    ) -> Profile {
+        let mut labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         labels.insert("__name__".into(), "process_cpu".into());
         let series = Series {
             profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")

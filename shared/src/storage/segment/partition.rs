@@ -261,28 +261,12 @@ fn copy_tables(data: &SegmentData, used: &Used, ids: &Ids, stamp: u32, out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{NamedSample, Profile, ProfileType};
+    use crate::profile::Profile;
 
     fn profile(app: &str, env: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
-        let mut labels = Labels::new();
-        labels.insert("__name__".into(), "process_cpu".into());
-        if !app.is_empty() {
-            labels.insert(PARTITION_LABEL.into(), app.into());
-        }
-        labels.insert("env".into(), env.into());
-        let series = Series {
-            profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
-                .unwrap(),
-            labels,
-        };
-        let samples = stacks
-            .iter()
-            .map(|(s, v)| NamedSample {
-                stack: s.split(';').map(String::from).collect(),
-                value: *v,
-            })
-            .collect();
-        Profile::from_named(series, time, samples)
+        let service = [(PARTITION_LABEL, app)];
+        let labels = [&service[..usize::from(!app.is_empty())], &[("env", env)]].concat();
+        super::super::tests::cpu_profile(&labels, time, stacks)
     }
 
     /// Every row as (series labels, time, stack names, value), sorted.
