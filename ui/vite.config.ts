@@ -13,5 +13,5 @@ export default defineConfig({
     assetsDir: 'assets',
     chunkSizeWarningLimit: 4096,
   },
-  test: { environment: 'node', include: ['src/**/*.test.ts'] },
+  test: { environment: 'happy-dom', include: ['src/**/*.test.ts'] },
 });

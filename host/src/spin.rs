@@ -156,6 +156,7 @@ mod tests {
         // files below.
         assert_eq!(r.route("/"), Some("ui"));
         assert_eq!(r.route(""), Some("ui"));
+        assert_eq!(r.route("/comparison-diff"), Some("ui"));
         assert_eq!(r.route("/assets/index-abc.js"), Some("ui"));
         assert_eq!(r.route("/img/icons/unicons/search.svg"), Some("ui"));
         assert_eq!(m.cron_triggers().len(), 1);

@@ -35,14 +35,31 @@ fn open(s: &FlameletServer, path: &str, screenshot: &str, wait_for: &str) -> ser
 
 /// The top table's function rows (symbol, self, total), sorted by symbol.
 fn table(page: &serde_json::Value) -> Vec<Vec<String>> {
+    table_with(page, ["Symbol", "Self", "Total"])
+}
+
+/// The top table's rows under `header`, sorted.
+fn table_with<const N: usize>(page: &serde_json::Value, header: [&str; N]) -> Vec<Vec<String>> {
     let rows: Vec<Vec<String>> = serde_json::from_value(page["rows"].clone()).expect("rows");
     assert_eq!(
         rows.first().map(Vec::as_slice),
-        Some(&["Symbol", "Self", "Total"].map(String::from)[..])
+        Some(&header.map(String::from)[..]),
+        "{page}"
     );
     let mut rows = rows[1..].to_vec();
     rows.sort();
     rows
+}
+
+/// `view` with `shop`'s CPU profiles two minutes around T0 as the baseline and an hour later
+/// as the comparison (Pyroscope's `leftQuery`, `leftFrom`, … parameters).
+fn around_t0_and_an_hour_later(view: &str) -> String {
+    let query = encode("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"shop\"}");
+    let (left, right) = ((T0 - 60, T0 + 60), (T0 + 3540, T0 + 3660));
+    format!(
+        "{view}?leftQuery={query}&leftFrom={}&leftUntil={}&rightQuery={query}&rightFrom={}&rightUntil={}",
+        left.0, left.1, right.0, right.1
+    )
 }
 
 fn row(cells: [&str; 3]) -> Vec<String> {
@@ -113,6 +130,81 @@ fn a_shared_url_opens_its_view_and_an_api_error_shows_its_reason() {
     let alert = page["alert"].as_str().expect("an error message");
     assert!(alert.starts_with("400: "), "{alert}");
     assert!(alert.contains("service_name"), "{alert}");
+}
+
+#[test]
+fn the_diff_view_shows_what_grew() {
+    let s = FlameletServer::start();
+    // Baseline: work and idle half each. An hour later: work 60 %, idle 20 %, gc (new) 20 %.
+    s.ingest("shop.cpu", T0, "main;work 10\nmain;idle 10\n");
+    s.ingest(
+        "shop.cpu",
+        T0 + 3600,
+        "main;work 30\nmain;idle 10\nmain;gc 10\n",
+    );
+    let path = around_t0_and_an_hour_later("/comparison-diff");
+    let page = open(&s, &path, "diff.png", "changes");
+    let changes: Vec<Vec<String>> = serde_json::from_value(page["changes"].clone()).unwrap();
+    let want = [
+        ["idle", "50.00 %", "20.00 %", "-30.00 pp"],
+        ["gc", "0.00 %", "20.00 %", "+20.00 pp"],
+        ["work", "50.00 %", "60.00 %", "+10.00 pp"],
+    ];
+    assert_eq!(
+        changes,
+        want.map(|r| r.map(String::from).to_vec()),
+        "{page}"
+    );
+    // The diff flame graph's own table: both sides per function,
+    // each side as a share of its own total.
+    let rows = table_with(&page, ["Symbol", "Baseline", "Comparison", "Diff"]);
+    let shares: Vec<[&str; 3]> = rows
+        .iter()
+        .map(|r| [r[0].as_str(), r[1].as_str(), r[2].as_str()])
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ["gc", "0%", "20%"],
+            ["idle", "50%", "20%"],
+            ["main", "100%", "100%"],
+            ["total", "100%", "100%"],
+            ["work", "50%", "60%"]
+        ],
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn the_comparison_view_shows_each_side_with_its_own_range() {
+    let s = FlameletServer::start();
+    s.ingest("shop.cpu", T0, "main;before 4\n");
+    s.ingest("shop.cpu", T0 + 3600, "main;after 2\n");
+    let path = around_t0_and_an_hour_later("/comparison");
+    let page = open(&s, &path, "comparison.png", "panes");
+    let side = |name: &str| -> Vec<Vec<String>> {
+        let mut rows: Vec<Vec<String>> =
+            serde_json::from_value(page["panes"][name].clone()).unwrap();
+        rows.remove(0);
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        side("Baseline"),
+        [
+            row(["before", "40 ms", "40 ms"]),
+            row(["main", "0 ns", "40 ms"]),
+            row(["total", "0 ns", "40 ms"])
+        ]
+    );
+    assert_eq!(
+        side("Comparison"),
+        [
+            row(["after", "20 ms", "20 ms"]),
+            row(["main", "0 ns", "20 ms"]),
+            row(["total", "0 ns", "20 ms"])
+        ]
+    );
 }
 
 #[test]

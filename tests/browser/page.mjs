@@ -1,6 +1,6 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
-// errors. Writes a screenshot. Usage: node page.mjs URL SCREENSHOT.png (table|alert)
+// errors. Writes a screenshot. Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes)
 import { chromium } from 'playwright-core';
 
 const [url, screenshot, waitFor = 'table'] = process.argv.slice(2);
@@ -18,23 +18,38 @@ const browser = await chromium.launch({
     '--disable-sync',
   ],
 });
-const out = { url, rows: [], alert: null, pageErrors: [], title: null, service: null };
+const out = { url, rows: [], changes: [], panes: {}, alert: null, pageErrors: [], title: null, service: null };
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => out.pageErrors.push(String(e)));
   await page.goto(url);
-  if (waitFor === 'alert') {
+  // A top table's rows, each as its cells.
+  const cells = (texts) => texts.map((t) => t.split('\n').map((c) => c.trim()).filter(Boolean));
+  if (waitFor === 'panes') {
+    // The comparison view: each side's top table.
+    for (const name of ['Baseline', 'Comparison']) {
+      const rows = page.locator(`section[aria-label="${name}"] [role="table"] [role="row"]`);
+      await rows.nth(1).waitFor({ timeout: 30_000 });
+      await page.waitForTimeout(500);
+      out.panes[name] = cells(await rows.allInnerTexts());
+    }
+  } else if (waitFor === 'alert') {
     await page.getByRole('alert').waitFor({ timeout: 30_000 });
     out.alert = (await page.getByRole('alert').innerText()).trim();
   } else {
+    if (waitFor === 'changes') {
+      // The diff view's table of biggest changes, then its top table as for a single graph.
+      const rows = page.locator('table[aria-label="Biggest changes"] tbody tr');
+      await rows.first().waitFor({ timeout: 30_000 });
+      out.changes = await rows.evaluateAll((trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())),
+      );
+    }
     // The top table: one row per function, after the header.
     await page.locator('[role="table"] [role="row"]').nth(1).waitFor({ timeout: 30_000 });
     // The table settles over a few renders (the graph collapses single-child chains): read
     // it until two readings a quarter second apart agree.
-    const read = async () =>
-      (await page.locator('[role="table"] [role="row"]').allInnerTexts()).map((t) =>
-        t.split('\n').map((c) => c.trim()).filter(Boolean),
-      );
+    const read = async () => cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
     let last = await read();
     for (let i = 0; i < 20; i++) {
       await page.waitForTimeout(250);

@@ -1,11 +1,15 @@
 // The single view: pick a service and a profile type, a range, and see its flame graph.
 import { useEffect, useMemo, useState } from 'react';
-import { createTheme } from '@grafana/data';
+import { createTheme, type GrafanaTheme2 } from '@grafana/data';
 import { FlameGraph } from '@grafana/flamegraph';
 import { labelValues, render, setTenant, tenant, type Render } from './api';
 import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
-import { formatSingle, parseSingle, serviceOf, splitQuery, withService, type SingleState } from './url';
+import { ComparisonView } from './ComparisonView';
+import { DiffView } from './DiffView';
+import { describeTime, useLoad, useUrlState, type Load } from './hooks';
+import { Status } from './Status';
+import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
 
 const QUICK_RANGES = [
   ['now-5m', 'Last 5 minutes'],
@@ -16,29 +20,6 @@ const QUICK_RANGES = [
   ['now-7d', 'Last 7 days'],
   ['now-30d', 'Last 30 days'],
 ];
-
-/** A range end as a person reads it: Unix seconds as a UTC date and time. */
-function describeTime(t: string): string {
-  if (!/^\d{9,10}$/.test(t)) return t;
-  return `${new Date(Number(t) * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
-
-/** The URL's state, following back and forward. */
-function useUrlState(): [SingleState, (s: SingleState, replace?: boolean) => void] {
-  const [state, setState] = useState(() => parseSingle(window.location.search));
-  useEffect(() => {
-    const onPop = () => setState(parseSingle(window.location.search));
-    window.addEventListener('popstate', onPop);
-    return () => window.removeEventListener('popstate', onPop);
-  }, []);
-  const update = (s: SingleState, replace = false) => {
-    const url = `${window.location.pathname}${formatSingle(s)}`;
-    if (replace) window.history.replaceState(null, '', url);
-    else window.history.pushState(null, '', url);
-    setState(s);
-  };
-  return [state, update];
-}
 
 function useDarkMode(): boolean {
   const query = window.matchMedia?.('(prefers-color-scheme: dark)');
@@ -52,16 +33,64 @@ function useDarkMode(): boolean {
   return dark;
 }
 
-type Load<T> = { state: 'idle' } | { state: 'loading' } | { state: 'done'; value: T } | { state: 'error'; message: string };
-
+/** The page: the view its path names, in the shared frame (title, views, organisation). */
 export function App() {
-  const [view, setView] = useUrlState();
   const [org, setOrg] = useState(tenant());
-  const [services, setServices] = useState<Load<string[]>>({ state: 'idle' });
-  const [types, setTypes] = useState<Load<string[]>>({ state: 'idle' });
-  const [answer, setAnswer] = useState<Load<Render>>({ state: 'idle' });
   const dark = useDarkMode();
   const theme = useMemo(() => createTheme({ colors: { mode: dark ? 'dark' : 'light' } }), [dark]);
+  const path = window.location.pathname.replace(/\/+$/, '') || '/';
+  const diff = path === '/comparison-diff';
+  const comparison = path === '/comparison';
+  // Each view keeps its own URL parameters; switching carries the query over.
+  const here = new URLSearchParams(window.location.search);
+  const query = here.get('query') ?? here.get('leftQuery') ?? '';
+  const carry = query ? `?query=${encodeURIComponent(query)}` : '';
+  return (
+    <div className={`app ${dark ? 'dark' : 'light'}`}>
+      <nav>
+        <h1>Flamelet</h1>
+        <a href={`/${carry}`} aria-current={diff || comparison ? undefined : 'page'}>
+          Single
+        </a>
+        <a href={`/comparison${carry}`} aria-current={comparison ? 'page' : undefined}>
+          Comparison
+        </a>
+        <a href={`/comparison-diff${carry}`} aria-current={diff ? 'page' : undefined}>
+          Diff
+        </a>
+        <label className="org">
+          Organisation
+          <input
+            aria-label="Organisation"
+            placeholder="X-Scope-OrgID"
+            defaultValue={org}
+            onBlur={(e) => {
+              setTenant(e.target.value.trim());
+              setOrg(e.target.value.trim());
+            }}
+          />
+        </label>
+      </nav>
+      {diff ? (
+        <DiffView org={org} theme={theme} />
+      ) : comparison ? (
+        <ComparisonView org={org} theme={theme} />
+      ) : (
+        <SingleView org={org} theme={theme} />
+      )}
+    </div>
+  );
+}
+
+interface ViewProps {
+  org: string;
+  theme: GrafanaTheme2;
+}
+
+function SingleView({ org, theme }: ViewProps) {
+  const [view, setView] = useUrlState(parseSingle, formatSingle);
+  const [services, setServices] = useState<Load<string[]>>({ state: 'idle' });
+  const [types, setTypes] = useState<Load<string[]>>({ state: 'idle' });
   const { profileType, selector } = splitQuery(view.query);
   const service = serviceOf(selector);
 
@@ -93,20 +122,10 @@ export function App() {
   }, [view.from, view.until, org]);
 
   // The flame graph and timeline.
-  useEffect(() => {
-    if (!view.query) {
-      setAnswer({ state: 'idle' });
-      return;
-    }
-    let live = true;
-    setAnswer({ state: 'loading' });
-    render(view.query, view.from, view.until, view.maxNodes)
-      .then((value) => live && setAnswer({ state: 'done', value }))
-      .catch((e: Error) => live && setAnswer({ state: 'error', message: e.message }));
-    return () => {
-      live = false;
-    };
-  }, [view.query, view.from, view.until, view.maxNodes, org]);
+  const answer = useLoad<Render>(
+    view.query ? () => render(view.query, view.from, view.until, view.maxNodes) : null,
+    [view.query, view.from, view.until, view.maxNodes, org],
+  );
 
   const frame = useMemo(() => {
     if (answer.state !== 'done') return undefined;
@@ -119,9 +138,8 @@ export function App() {
   const quick = QUICK_RANGES.some(([v]) => v === view.from) && view.until === 'now';
 
   return (
-    <div className={`app ${dark ? 'dark' : 'light'}`}>
+    <>
       <header>
-        <h1>Flamelet</h1>
         <label>
           Service
           <select
@@ -191,29 +209,8 @@ export function App() {
             }}
           />
         </label>
-        <label>
-          Organisation
-          <input
-            aria-label="Organisation"
-            placeholder="X-Scope-OrgID"
-            defaultValue={org}
-            onBlur={(e) => {
-              setTenant(e.target.value.trim());
-              setOrg(e.target.value.trim());
-            }}
-          />
-        </label>
       </header>
-      {error ? (
-        <div className="error" role="alert">
-          {error}
-        </div>
-      ) : null}
-      {answer.state === 'loading' ? (
-        <div className="loading" role="progressbar" aria-label="Loading">
-          Loading…
-        </div>
-      ) : null}
+      <Status load={answer} error={error} />
       {answer.state === 'done' && answer.value.timeline ? (
         <Timeline
           timeline={answer.value.timeline}
@@ -228,6 +225,6 @@ export function App() {
           <FlameGraph data={frame} getTheme={() => theme} />
         </main>
       ) : null}
-    </div>
+    </>
   );
 }

@@ -1,5 +1,5 @@
 // The HTTP API the UI is a client of: the same endpoints Grafana and scripts use.
-import type { Flamebearer } from './flamebearer';
+import type { DiffFlamebearer, Flamebearer } from './flamebearer';
 
 const TENANT_KEY = 'flamelet.tenant';
 
@@ -66,4 +66,30 @@ export async function render(query: string, from: string, until: string, maxNode
     format: 'json',
   });
   return (await r.json()) as Render;
+}
+
+/** A diff answer (`/pyroscope/render-diff`). */
+export interface DiffRender {
+  flamebearer: DiffFlamebearer;
+  metadata: { units: string; name: string; sampleRate: number };
+}
+
+/** One side of a comparison: its query and range. */
+export interface Side {
+  query: string;
+  from: string;
+  until: string;
+}
+
+export async function renderDiff(left: Side, right: Side, maxNodes: number): Promise<DiffRender> {
+  const r = await get('/pyroscope/render-diff', {
+    leftQuery: left.query,
+    leftFrom: left.from,
+    leftUntil: left.until,
+    rightQuery: right.query,
+    rightFrom: right.from,
+    rightUntil: right.until,
+    'max-nodes': String(maxNodes),
+  });
+  return (await r.json()) as DiffRender;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
+import { formatPair, formatSingle, parsePair, parseSingle, serviceOf, splitQuery, withService } from './url';
 
 describe('single view URL state', () => {
   it('reads Pyroscope URLs and writes them back', () => {
@@ -29,5 +29,25 @@ describe('single view URL state', () => {
     expect(withService('{}', 'app')).toBe('{service_name="app"}');
     expect(withService('{service_name="old", env="a,b"}', 'new')).toBe('{service_name="new", env="a,b"}');
     expect(withService('{service_name=~"x.*"}', 'y')).toBe('{service_name="y", service_name=~"x.*"}');
+  });
+});
+
+describe('diff view URL state', () => {
+  it('reads and writes Pyroscope comparison parameters', () => {
+    const search =
+      '?leftQuery=a%7B%7D&leftFrom=100&leftUntil=200&rightQuery=b%7B%7D&rightFrom=now-1h&rightUntil=now';
+    const s = parsePair(search);
+    expect(s).toEqual({
+      left: { query: 'a{}', from: '100', until: '200' },
+      right: { query: 'b{}', from: 'now-1h', until: 'now' },
+      maxNodes: 8192,
+    });
+    expect(parsePair(formatPair(s))).toEqual(s);
+  });
+
+  it('starts both sides from a single view query', () => {
+    const s = parsePair('?query=a%7B%7D&from=now-6h');
+    expect(s.left).toEqual({ query: 'a{}', from: 'now-6h', until: 'now' });
+    expect(s.right).toEqual(s.left);
   });
 });

@@ -57,3 +57,36 @@ export function withService(selector: string, service: string): string {
     .filter((m) => m && !/^service_name\s*=[^~]/.test(m));
   return `{${[quoted, ...rest].join(', ')}}`;
 }
+
+/** The diff and comparison views' state: Pyroscope's `leftQuery`, `leftFrom`, … parameters. */
+export interface PairState {
+  left: { query: string; from: string; until: string };
+  right: { query: string; from: string; until: string };
+  maxNodes: number;
+}
+
+export function parsePair(search: string): PairState {
+  const p = new URLSearchParams(search);
+  const side = (s: 'left' | 'right') => ({
+    query: p.get(`${s}Query`) ?? p.get('query') ?? '',
+    from: p.get(`${s}From`) || p.get('from') || DEFAULT_RANGE.from,
+    until: p.get(`${s}Until`) || p.get('until') || DEFAULT_RANGE.until,
+  });
+  const maxNodes = Number(p.get('maxNodes') ?? p.get('max-nodes') ?? DEFAULT_MAX_NODES);
+  return {
+    left: side('left'),
+    right: side('right'),
+    maxNodes: Number.isInteger(maxNodes) && maxNodes > 0 ? maxNodes : DEFAULT_MAX_NODES,
+  };
+}
+
+export function formatPair(s: PairState): string {
+  const p = new URLSearchParams();
+  for (const [name, side] of [['left', s.left], ['right', s.right]] as const) {
+    p.set(`${name}Query`, side.query);
+    p.set(`${name}From`, side.from);
+    p.set(`${name}Until`, side.until);
+  }
+  if (s.maxNodes !== DEFAULT_MAX_NODES) p.set('maxNodes', String(s.maxNodes));
+  return `?${p.toString()}`;
+}
