@@ -10,6 +10,17 @@ use crate::util::{FlameletServer, T0, server::encode, test_deps};
 /// Opens `path` in Chromium, waits for the top table (`table`) or an error (`alert`), and
 /// returns what the page showed.
 fn open(s: &FlameletServer, path: &str, screenshot: &str, wait_for: &str) -> serde_json::Value {
+    open_with(s, path, screenshot, wait_for, "")
+}
+
+/// [`open`] with the mode's extra argument (see `tests/browser/page.mjs`).
+fn open_with(
+    s: &FlameletServer,
+    path: &str,
+    screenshot: &str,
+    wait_for: &str,
+    extra: &str,
+) -> serde_json::Value {
     test_deps();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let shots = root.join("target/ui-screenshots");
@@ -19,6 +30,7 @@ fn open(s: &FlameletServer, path: &str, screenshot: &str, wait_for: &str) -> ser
         .arg(format!("{}{path}", s.base))
         .arg(shots.join(screenshot))
         .arg(wait_for)
+        .arg(extra)
         .output()
         .expect("running node tests/browser/page.mjs");
     assert!(
@@ -204,6 +216,83 @@ fn the_comparison_view_shows_each_side_with_its_own_range() {
             row(["main", "0 ns", "20 ms"]),
             row(["total", "0 ns", "20 ms"])
         ]
+    );
+}
+
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+#[test]
+fn the_single_view_exports_pprof_flamebearer_folded_and_png() {
+    let s = FlameletServer::start();
+    // 100 Hz samples: 30 are 300 ms.
+    s.ingest("shop.cpu", T0, "main;work;compute 30\nmain;io 10\n");
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let dir = tempfile::tempdir().expect("download directory");
+    let page = open_with(
+        &s,
+        &format!("/?query={query}&from={}&until={}", T0 - 60, T0 + 60),
+        "export.png",
+        "export",
+        dir.path().to_str().expect("a UTF-8 path"),
+    );
+    let file = |format: &str| {
+        let path = page["downloads"][format].as_str().expect("a download");
+        PathBuf::from(path)
+    };
+    let ms = 1_000_000;
+    let want = std::collections::BTreeMap::from([
+        ("main;io".to_string(), 100 * ms),
+        ("main;work;compute".to_string(), 300 * ms),
+    ]);
+    // pprof from SelectMergeProfile, read by the independent decoder.
+    let (_, types) = crate::corpus::independent(&file("pprof"));
+    assert_eq!(types.get("cpu:nanoseconds"), Some(&want), "{types:?}");
+    assert!(
+        file("pprof")
+            .to_string_lossy()
+            .ends_with("shop-process_cpu.pb")
+    );
+    // Folded stacks: one line per stack, root frame first.
+    let folded = std::fs::read_to_string(file("folded")).expect("folded file");
+    assert_eq!(folded, "main;io 100000000\nmain;work;compute 300000000\n");
+    // The render answer as it was drawn.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("json")).expect("json file")).expect("JSON");
+    assert_eq!(json["flamebearer"]["numTicks"], 400 * ms);
+    assert_eq!(json["metadata"]["name"], "cpu");
+    // The drawn graph as a PNG image.
+    let png = std::fs::read(file("png")).expect("png file");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
+        "{} bytes",
+        png.len()
+    );
+}
+
+#[test]
+fn the_query_field_suggests_label_names_and_values() {
+    let s = FlameletServer::start();
+    s.ingest("shop.cpu{region=eu-west}", T0, "main;a 1\n");
+    s.ingest("shop.cpu{region=us-east}", T0, "main;b 1\n");
+    // Another service's region is not offered while the query names shop.
+    s.ingest("cart.cpu{region=ap-south}", T0, "main;c 1\n");
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let typed = format!("{CPU}{{service_name=\"shop\", ");
+    let page = open_with(
+        &s,
+        &format!("/?query={query}&from={}&until={}", T0 - 60, T0 + 60),
+        "suggest.png",
+        "suggest",
+        &typed,
+    );
+    assert_eq!(
+        page["suggestions"],
+        serde_json::json!([["region"], ["eu-west", "us-east"]]),
+        "{page}"
+    );
+    assert_eq!(
+        page["query"],
+        format!("{CPU}{{service_name=\"shop\", region=\"us-east\"")
     );
 }
 

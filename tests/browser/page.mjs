@@ -1,9 +1,13 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
-// errors. Writes a screenshot. Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes)
+// errors. Writes a screenshot.
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest) [EXTRA]
+// `export` saves each export of the single view into the directory EXTRA; `suggest` types
+// into the query field after EXTRA (a profile type) and takes the suggestions offered.
 import { chromium } from 'playwright-core';
 
-const [url, screenshot, waitFor = 'table'] = process.argv.slice(2);
+const [url, screenshot, waitFor = 'table', extra] = process.argv.slice(2);
+const screenshotNow = (page, path) => page.screenshot({ path, fullPage: true });
 const browser = await chromium.launch({
   executablePath: process.env.FLAMELET_CHROMIUM ?? '/usr/bin/chromium',
   headless: true,
@@ -18,7 +22,19 @@ const browser = await chromium.launch({
     '--disable-sync',
   ],
 });
-const out = { url, rows: [], changes: [], panes: {}, alert: null, pageErrors: [], title: null, service: null };
+const out = {
+  url,
+  rows: [],
+  changes: [],
+  panes: {},
+  alert: null,
+  pageErrors: [],
+  title: null,
+  service: null,
+  downloads: {},
+  suggestions: [],
+  query: null,
+};
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => out.pageErrors.push(String(e)));
@@ -58,6 +74,33 @@ try {
       last = now;
     }
     out.rows = last;
+    if (waitFor === 'export') {
+      // Each export as a person takes it: pick it in the menu, the browser downloads a file.
+      for (const format of ['pprof', 'json', 'folded', 'png']) {
+        const download = page.waitForEvent('download', { timeout: 30_000 });
+        await page.getByLabel('Export').selectOption(format);
+        const file = await download;
+        const path = `${extra}/${file.suggestedFilename()}`;
+        await file.saveAs(path);
+        out.downloads[format] = path;
+      }
+    } else if (waitFor === 'suggest') {
+      // Type a label name's start, take the first suggestion, then a value's.
+      const query = page.getByLabel('Query', { exact: true });
+      const list = page.getByRole('listbox');
+      await query.fill(extra);
+      await query.press('End');
+      await query.pressSequentially('reg');
+      await list.getByRole('option').first().waitFor({ timeout: 30_000 });
+      out.suggestions.push(await list.getByRole('option').allInnerTexts());
+      await query.press('Enter');
+      await list.getByRole('option').first().waitFor({ timeout: 30_000 });
+      await page.waitForTimeout(300);
+      out.suggestions.push(await list.getByRole('option').allInnerTexts());
+      await screenshotNow(page, screenshot.replace(/\.png$/, '-open.png'));
+      await list.getByRole('option').last().click();
+      out.query = await query.inputValue();
+    }
   }
   out.title = await page.title();
   out.service = await page.getByLabel('Service').inputValue().catch(() => null);

@@ -1,5 +1,5 @@
 // The single view: pick a service and a profile type, a range, and see its flame graph.
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { createTheme, type GrafanaTheme2 } from '@grafana/data';
 import { FlameGraph } from '@grafana/flamegraph';
 import { labelValues, render, setTenant, tenant, type Render } from './api';
@@ -7,7 +7,10 @@ import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
 import { ComparisonView } from './ComparisonView';
 import { DiffView } from './DiffView';
-import { describeTime, useLoad, useUrlState, type Load } from './hooks';
+import { useLoad, useUrlState, type Load } from './hooks';
+import { describeTime } from './time';
+import { Export } from './Export';
+import { QueryEditor } from './QueryEditor';
 import { Status } from './Status';
 import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
 
@@ -135,6 +138,7 @@ function SingleView({ org, theme }: ViewProps) {
 
   const error =
     answer.state === 'error' ? answer.message : services.state === 'error' ? services.message : undefined;
+  const graph = useRef<HTMLElement>(null);
   const quick = QUICK_RANGES.some(([v]) => v === view.from) && view.until === 'now';
 
   return (
@@ -169,17 +173,13 @@ function SingleView({ org, theme }: ViewProps) {
             ))}
           </select>
         </label>
-        <label className="wide">
-          Query
-          <input
-            aria-label="Query"
-            key={view.query}
-            defaultValue={view.query}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') setView({ ...view, query: e.currentTarget.value.trim() });
-            }}
-          />
-        </label>
+        <QueryEditor
+          label="Query"
+          value={view.query}
+          from={view.from}
+          until={view.until}
+          onSubmit={(query) => setView({ ...view, query })}
+        />
         <label>
           Range
           <select
@@ -221,8 +221,20 @@ function SingleView({ org, theme }: ViewProps) {
         <div className="empty">No data in this range.</div>
       ) : null}
       {frame && answer.state === 'done' && answer.value.flamebearer.numTicks > 0 ? (
-        <main className="flamegraph">
-          <FlameGraph data={frame} getTheme={() => theme} />
+        <main className="flamegraph" ref={graph}>
+          <FlameGraph
+            data={frame}
+            getTheme={() => theme}
+            extraHeaderElements={
+              <Export
+                answer={answer.value}
+                query={view.query}
+                from={view.from}
+                until={view.until}
+                canvas={() => graph.current?.querySelector('canvas') ?? null}
+              />
+            }
+          />
         </main>
       ) : null}
     </>

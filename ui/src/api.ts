@@ -1,5 +1,7 @@
 // The HTTP API the UI is a client of: the same endpoints Grafana and scripts use.
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { DiffFlamebearer, Flamebearer } from './flamebearer';
+import { splitQuery } from './url';
 
 const TENANT_KEY = 'flamelet.tenant';
 
@@ -23,12 +25,17 @@ export class ApiError extends Error {
   }
 }
 
-async function get(path: string, params: Record<string, string>): Promise<Response> {
-  const headers: Record<string, string> = {};
+function get(path: string, params: Record<string, string>): Promise<Response> {
+  return send(`${path}?${new URLSearchParams(params).toString()}`, {});
+}
+
+/** Sends a request as the chosen organisation; an answer that is not a success throws its
+ * reason. */
+async function send(url: string, init: RequestInit): Promise<Response> {
+  const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
   const org = tenant();
   if (org) headers['X-Scope-OrgID'] = org;
-  const url = `${path}?${new URLSearchParams(params).toString()}`;
-  const response = await fetch(url, { headers });
+  const response = await fetch(url, { ...init, headers });
   if (!response.ok) {
     const text = (await response.text()).trim();
     let message = text;
@@ -92,4 +99,59 @@ export async function renderDiff(left: Side, right: Side, maxNodes: number): Pro
     'max-nodes': String(maxNodes),
   });
   return (await r.json()) as DiffRender;
+}
+
+/** The merged profile of a query as pprof bytes (`SelectMergeProfile` in binary Connect, the
+ * call Grafana's download uses): what `go tool pprof` opens. */
+export async function mergedProfile(query: string, startMs: number, endMs: number): Promise<Blob> {
+  const { profileType, selector } = splitQuery(query);
+  // SelectMergeProfileRequest: 1 profile_typeID, 2 label_selector, 3 start, 4 end (ms).
+  const body = new BinaryWriter()
+    .tag(1, WireType.LengthDelimited)
+    .string(profileType)
+    .tag(2, WireType.LengthDelimited)
+    .string(selector)
+    .tag(3, WireType.Varint)
+    .int64(startMs)
+    .tag(4, WireType.Varint)
+    .int64(endMs)
+    .finish();
+  const r = await send('/querier.v1.QuerierService/SelectMergeProfile', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/proto' },
+    body,
+  });
+  return new Blob([await r.arrayBuffer()], { type: 'application/octet-stream' });
+}
+
+/** A Connect call in JSON (the querier's `LabelNames`, `LabelValues`, …). */
+async function connect<T>(method: string, request: unknown): Promise<T> {
+  const r = await send(`/querier.v1.QuerierService/${method}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(request),
+  });
+  return (await r.json()) as T;
+}
+
+/** Label names of the series that match `matchers` in [startMs, endMs] (`LabelNames`),
+ * without the private `__…__` ones. */
+export async function labelNames(matchers: string[], startMs: number, endMs: number): Promise<string[]> {
+  const r = await connect<{ names?: string[] }>('LabelNames', {
+    matchers,
+    start: String(startMs),
+    end: String(endMs),
+  });
+  return (r.names ?? []).filter((n) => !n.startsWith('__')).sort();
+}
+
+/** Values of label `name` on the series that match `matchers` (`LabelValues`). */
+export async function labelValuesOf(name: string, matchers: string[], startMs: number, endMs: number): Promise<string[]> {
+  const r = await connect<{ names?: string[] }>('LabelValues', {
+    name,
+    matchers,
+    start: String(startMs),
+    end: String(endMs),
+  });
+  return [...(r.names ?? [])].sort();
 }

@@ -154,3 +154,18 @@ export function biggestChanges(rows: DiffRow[], limit: number): Change[] {
     .sort((a, b) => Math.abs(change(b)) - Math.abs(change(a)) || a.label.localeCompare(b.label))
     .slice(0, limit);
 }
+
+/** The flame graph as folded stacks (`a;b;c value` per line, root frame first), one line per
+ * node with a self value, in depth-first order: the text `flamegraph.pl`, speedscope and
+ * Flamelet's own ingest read. */
+export function toFolded(rows: FlameRow[]): string {
+  const path: string[] = [];
+  let out = '';
+  for (const r of rows) {
+    path.length = r.level;
+    path.push(r.label);
+    // Level 0 is the synthetic root `total`; it has no frame of its own.
+    if (r.level > 0 && r.self > 0) out += `${path.slice(1).join(';')} ${r.self}\n`;
+  }
+  return out;
+}

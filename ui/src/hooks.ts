@@ -3,12 +3,6 @@ import { useEffect, useState } from 'react';
 
 export type Load<T> = { state: 'idle' } | { state: 'loading' } | { state: 'done'; value: T } | { state: 'error'; message: string };
 
-/** A range end as a person reads it: Unix seconds as a UTC date and time. */
-export function describeTime(t: string): string {
-  if (!/^\d{9,10}$/.test(t)) return t;
-  return `${new Date(Number(t) * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
-
 /** A view's state in the URL, following back and forward. */
 export function useUrlState<S>(
   parse: (search: string) => S,
