@@ -297,6 +297,45 @@ fn the_query_field_suggests_label_names_and_values() {
 }
 
 #[test]
+fn the_tag_explorer_shows_each_values_total_and_opens_its_flame_graph() {
+    let s = FlameletServer::start();
+    s.ingest("shop.cpu{region=eu-west}", T0, "main;a 30\n");
+    s.ingest("shop.cpu{region=us-east}", T0, "main;b 10\n");
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let page = open(
+        &s,
+        &format!(
+            "/explore?query={query}&groupBy=region&from={}&until={}",
+            T0 - 60,
+            T0 + 60
+        ),
+        "explore.png",
+        "explore",
+    );
+    // 8 steps of 15 s (T0 − 65 s to T0 + 55 s); each value in one of them: 300 ms is a mean
+    // of 37.5 ms and a deviation of √(300²/8 − 37.5²) = 99.2 ms per step.
+    assert_eq!(
+        page["explore"],
+        serde_json::json!([
+            ["eu-west", "300 ms", "75.00 %", "37.5 ms", "99.2 ms"],
+            ["us-east", "100 ms", "25.00 %", "12.5 ms", "33.1 ms"]
+        ]),
+        "{page}"
+    );
+    // The value's link: the single view of its series only.
+    let opened = page["opened"].as_str().expect("the opened URL");
+    assert!(opened.contains("region%3D%22eu-west%22"), "{opened}");
+    assert_eq!(
+        table(&page),
+        [
+            row(["a", "300 ms", "300 ms"]),
+            row(["main", "0 ns", "300 ms"]),
+            row(["total", "0 ns", "300 ms"])
+        ]
+    );
+}
+
+#[test]
 fn the_ui_unit_tests_pass() {
     // Vitest: the converters and the URL state (ui/src/*.test.ts); the host's build script
     // installed ui/node_modules.

@@ -1,12 +1,12 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
 // errors. Writes a screenshot.
-// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest) [EXTRA]
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore) [EXTRA]
 // `export` saves each export of the single view into the directory EXTRA; `suggest` types
 // into the query field after EXTRA (a profile type) and takes the suggestions offered.
 import { chromium } from 'playwright-core';
 
-const [url, screenshot, waitFor = 'table', extra] = process.argv.slice(2);
+let [url, screenshot, waitFor = 'table', extra] = process.argv.slice(2);
 const screenshotNow = (page, path) => page.screenshot({ path, fullPage: true });
 const browser = await chromium.launch({
   executablePath: process.env.FLAMELET_CHROMIUM ?? '/usr/bin/chromium',
@@ -34,6 +34,8 @@ const out = {
   downloads: {},
   suggestions: [],
   query: null,
+  explore: [],
+  opened: null,
 };
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -49,6 +51,20 @@ try {
       await page.waitForTimeout(500);
       out.panes[name] = cells(await rows.allInnerTexts());
     }
+  } else if (waitFor === 'explore') {
+    // The tag explorer's table, then the flame graph its first value links to.
+    const rows = page.locator('table[aria-label="Values"] tbody tr');
+    await rows.first().waitFor({ timeout: 30_000 });
+    out.explore = await rows.evaluateAll((trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())),
+    );
+    await screenshotNow(page, screenshot);
+    await rows.first().getByRole('link').click();
+    await page.locator('[role="table"] [role="row"]').nth(1).waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
+    out.opened = page.url();
+    screenshot = screenshot.replace(/\.png$/, '-opened.png');
   } else if (waitFor === 'alert') {
     await page.getByRole('alert').waitFor({ timeout: 30_000 });
     out.alert = (await page.getByRole('alert').innerText()).trim();

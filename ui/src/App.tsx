@@ -7,22 +7,13 @@ import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
 import { ComparisonView } from './ComparisonView';
 import { DiffView } from './DiffView';
+import { ExploreView } from './ExploreView';
 import { useLoad, useUrlState, type Load } from './hooks';
-import { describeTime } from './time';
 import { Export } from './Export';
 import { QueryEditor } from './QueryEditor';
+import { RangePicker } from './RangePicker';
 import { Status } from './Status';
 import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
-
-const QUICK_RANGES = [
-  ['now-5m', 'Last 5 minutes'],
-  ['now-15m', 'Last 15 minutes'],
-  ['now-1h', 'Last hour'],
-  ['now-6h', 'Last 6 hours'],
-  ['now-24h', 'Last 24 hours'],
-  ['now-7d', 'Last 7 days'],
-  ['now-30d', 'Last 30 days'],
-];
 
 function useDarkMode(): boolean {
   const query = window.matchMedia?.('(prefers-color-scheme: dark)');
@@ -44,6 +35,7 @@ export function App() {
   const path = window.location.pathname.replace(/\/+$/, '') || '/';
   const diff = path === '/comparison-diff';
   const comparison = path === '/comparison';
+  const explore = path === '/explore';
   // Each view keeps its own URL parameters; switching carries the query over.
   const here = new URLSearchParams(window.location.search);
   const query = here.get('query') ?? here.get('leftQuery') ?? '';
@@ -52,7 +44,7 @@ export function App() {
     <div className={`app ${dark ? 'dark' : 'light'}`}>
       <nav>
         <h1>Flamelet</h1>
-        <a href={`/${carry}`} aria-current={diff || comparison ? undefined : 'page'}>
+        <a href={`/${carry}`} aria-current={diff || comparison || explore ? undefined : 'page'}>
           Single
         </a>
         <a href={`/comparison${carry}`} aria-current={comparison ? 'page' : undefined}>
@@ -60,6 +52,9 @@ export function App() {
         </a>
         <a href={`/comparison-diff${carry}`} aria-current={diff ? 'page' : undefined}>
           Diff
+        </a>
+        <a href={`/explore${carry}`} aria-current={explore ? 'page' : undefined}>
+          Tag explorer
         </a>
         <label className="org">
           Organisation
@@ -76,6 +71,8 @@ export function App() {
       </nav>
       {diff ? (
         <DiffView org={org} theme={theme} />
+      ) : explore ? (
+        <ExploreView org={org} />
       ) : comparison ? (
         <ComparisonView org={org} theme={theme} />
       ) : (
@@ -139,7 +136,6 @@ function SingleView({ org, theme }: ViewProps) {
   const error =
     answer.state === 'error' ? answer.message : services.state === 'error' ? services.message : undefined;
   const graph = useRef<HTMLElement>(null);
-  const quick = QUICK_RANGES.some(([v]) => v === view.from) && view.until === 'now';
 
   return (
     <>
@@ -180,21 +176,7 @@ function SingleView({ org, theme }: ViewProps) {
           until={view.until}
           onSubmit={(query) => setView({ ...view, query })}
         />
-        <label>
-          Range
-          <select
-            aria-label="Range"
-            value={quick ? view.from : 'custom'}
-            onChange={(e) => setView({ ...view, from: e.target.value, until: 'now' })}
-          >
-            {quick ? null : <option value="custom">{`${describeTime(view.from)} to ${describeTime(view.until)}`}</option>}
-            {QUICK_RANGES.map(([v, label]) => (
-              <option key={v} value={v}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </label>
+        <RangePicker from={view.from} until={view.until} onChange={(from, until) => setView({ ...view, from, until })} />
         <label>
           Max nodes
           <input

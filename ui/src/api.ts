@@ -62,16 +62,14 @@ export interface Render {
   flamebearer: Flamebearer;
   metadata: { units: string; name: string; sampleRate: number };
   timeline: { startTime: number; samples: number[]; durationDelta: number } | null;
+  /** With `groupBy`: one timeline per value of the label. */
+  groups?: Record<string, { startTime: number; samples: number[]; durationDelta: number }> | null;
 }
 
-export async function render(query: string, from: string, until: string, maxNodes: number): Promise<Render> {
-  const r = await get('/pyroscope/render', {
-    query,
-    from,
-    until,
-    'max-nodes': String(maxNodes),
-    format: 'json',
-  });
+export async function render(query: string, from: string, until: string, maxNodes: number, groupBy?: string): Promise<Render> {
+  const params: Record<string, string> = { query, from, until, 'max-nodes': String(maxNodes), format: 'json' };
+  if (groupBy) params.groupBy = groupBy;
+  const r = await get('/pyroscope/render', params);
   return (await r.json()) as Render;
 }
 

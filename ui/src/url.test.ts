@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPair, formatSingle, parsePair, parseSingle, serviceOf, splitQuery, withService } from './url';
+import { formatPair, formatSingle, parsePair, parseSingle, serviceOf, splitQuery, withService, formatExplore, parseExplore, withLabel } from './url';
 
 describe('single view URL state', () => {
   it('reads Pyroscope URLs and writes them back', () => {
@@ -49,5 +49,20 @@ describe('diff view URL state', () => {
     const s = parsePair('?query=a%7B%7D&from=now-6h');
     expect(s.left).toEqual({ query: 'a{}', from: 'now-6h', until: 'now' });
     expect(s.right).toEqual(s.left);
+  });
+});
+
+describe('tag explorer URL state', () => {
+  it('reads and writes query, groupBy and range', () => {
+    const s = parseExplore('?query=a%7Bservice_name%3D%22x%22%7D&groupBy=region&from=now-6h');
+    expect(s).toEqual({ query: 'a{service_name="x"}', groupBy: 'region', from: 'now-6h', until: 'now' });
+    expect(parseExplore(formatExplore(s))).toEqual(s);
+  });
+
+  it('narrows a selector to one value of the group-by label', () => {
+    expect(withLabel('{service_name="x"}', 'region', 'eu')).toBe('{service_name="x", region="eu"}');
+    expect(withLabel('{service_name="x", region="us", regional="y"}', 'region', 'e"u')).toBe(
+      '{service_name="x", regional="y", region="e\\"u"}',
+    );
   });
 });

@@ -47,15 +47,49 @@ export function serviceOf(selector: string): string | undefined {
   return m ? m[1].replace(/\\(.)/g, '$1') : undefined;
 }
 
-/** A selector with `service_name="service"`, replacing one that is there. */
-export function withService(selector: string, service: string): string {
-  const quoted = `service_name="${service.replace(/["\\]/g, '\\$&')}"`;
+/** A selector with `name="value"`, replacing an `=` matcher of that label that is there;
+ * `service_name` goes first, as Pyroscope writes it, other labels last. */
+export function withLabel(selector: string, name: string, value: string): string {
+  const quoted = `${name}="${value.replace(/["\\]/g, '\\$&')}"`;
   const inner = selector.trim().replace(/^\{|\}$/g, '').trim();
+  const same = new RegExp(`^${name.replace(/\./g, '\\.')}\\s*=[^~]`);
   const rest = inner
     .split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)
     .map((m) => m.trim())
-    .filter((m) => m && !/^service_name\s*=[^~]/.test(m));
-  return `{${[quoted, ...rest].join(', ')}}`;
+    .filter((m) => m && !same.test(m));
+  return `{${(name === 'service_name' ? [quoted, ...rest] : [...rest, quoted]).join(', ')}}`;
+}
+
+/** A selector with `service_name="service"`, replacing one that is there. */
+export function withService(selector: string, service: string): string {
+  return withLabel(selector, 'service_name', service);
+}
+
+/** The tag explorer's state (`/explore?query=…&groupBy=…&from=…&until=…`). */
+export interface ExploreState {
+  query: string;
+  groupBy: string;
+  from: string;
+  until: string;
+}
+
+export function parseExplore(search: string): ExploreState {
+  const p = new URLSearchParams(search);
+  return {
+    query: p.get('query') ?? '',
+    groupBy: p.get('groupBy') ?? '',
+    from: p.get('from') || DEFAULT_RANGE.from,
+    until: p.get('until') || DEFAULT_RANGE.until,
+  };
+}
+
+export function formatExplore(s: ExploreState): string {
+  const p = new URLSearchParams();
+  if (s.query) p.set('query', s.query);
+  if (s.groupBy) p.set('groupBy', s.groupBy);
+  p.set('from', s.from);
+  p.set('until', s.until);
+  return `?${p.toString()}`;
 }
 
 /** The diff and comparison views' state: Pyroscope's `leftQuery`, `leftFrom`, … parameters. */

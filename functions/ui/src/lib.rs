@@ -19,7 +19,7 @@ struct Asset {
 static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The paths of the UI's views: each answers the page, which reads its state from the URL.
-const VIEWS: [&str; 3] = ["/", "/comparison", "/comparison-diff"];
+const VIEWS: [&str; 4] = ["/", "/comparison", "/comparison-diff", "/explore"];
 
 /// Hashed assets are cached for good; pages are revalidated, so a new build is seen at once.
 const IMMUTABLE: &[(&str, &str)] = &[
