@@ -158,6 +158,7 @@ mod tests {
         assert_eq!(r.route(""), Some("ui"));
         assert_eq!(r.route("/comparison-diff"), Some("ui"));
         assert_eq!(r.route("/explore"), Some("ui"));
+        assert_eq!(r.route("/call-graph"), Some("ui"));
         assert_eq!(r.route("/assets/index-abc.js"), Some("ui"));
         assert_eq!(r.route("/img/icons/unicons/search.svg"), Some("ui"));
         assert_eq!(m.cron_triggers().len(), 1);

@@ -336,6 +336,42 @@ fn the_tag_explorer_shows_each_values_total_and_opens_its_flame_graph() {
 }
 
 #[test]
+fn the_call_graph_lays_out_the_functions_and_finds_them() {
+    let s = FlameletServer::start();
+    s.ingest(
+        "shop.cpu",
+        T0,
+        "main;work;compute 30\nmain;work;io 10\nmain;gc 5\n",
+    );
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let page = open_with(
+        &s,
+        &format!(
+            "/call-graph?query={query}&from={}&until={}",
+            T0 - 60,
+            T0 + 60
+        ),
+        "call-graph.png",
+        "callgraph",
+        "o",
+    );
+    // One node per function, laid out by Graphviz in the page (and the legend's box).
+    assert_eq!(
+        page["nodes"],
+        serde_json::json!(["Type: cpu", "compute", "gc", "io", "main", "work"]),
+        "{page}"
+    );
+    // The search marks the functions whose names contain it.
+    assert_eq!(
+        page["matches"],
+        serde_json::json!(["compute", "io", "work"]),
+        "{page}"
+    );
+    // Of the five functions (the legend is not one).
+    assert_eq!(page["matchCount"], "3 of 5 match");
+}
+
+#[test]
 fn the_ui_unit_tests_pass() {
     // Vitest: the converters and the URL state (ui/src/*.test.ts); the host's build script
     // installed ui/node_modules.

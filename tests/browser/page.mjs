@@ -1,7 +1,7 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
 // errors. Writes a screenshot.
-// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore) [EXTRA]
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph) [EXTRA]
 // `export` saves each export of the single view into the directory EXTRA; `suggest` types
 // into the query field after EXTRA (a profile type) and takes the suggestions offered.
 import { chromium } from 'playwright-core';
@@ -36,6 +36,9 @@ const out = {
   query: null,
   explore: [],
   opened: null,
+  nodes: [],
+  matches: [],
+  matchCount: null,
 };
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -65,6 +68,18 @@ try {
     out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
     out.opened = page.url();
     screenshot = screenshot.replace(/\.png$/, '-opened.png');
+  } else if (waitFor === 'callgraph') {
+    // The laid-out call graph's functions, then a search for EXTRA and what it marks.
+    const nodes = page.locator('[aria-label="Call graph"] g.node');
+    await nodes.first().waitFor({ timeout: 30_000 });
+    const functions = () => nodes.evaluateAll((gs) => gs.map((g) => g.querySelector('text').textContent));
+    out.nodes = (await functions()).sort();
+    await page.getByLabel('Search functions').fill(extra);
+    await page.waitForTimeout(200);
+    out.matches = (
+      await page.locator('[aria-label="Call graph"] g.node.match').evaluateAll((gs) => gs.map((g) => g.querySelector('text').textContent))
+    ).sort();
+    out.matchCount = await page.locator('.matches').innerText();
   } else if (waitFor === 'alert') {
     await page.getByRole('alert').waitFor({ timeout: 30_000 });
     out.alert = (await page.getByRole('alert').innerText()).trim();

@@ -5,6 +5,7 @@ import { FlameGraph } from '@grafana/flamegraph';
 import { labelValues, render, setTenant, tenant, type Render } from './api';
 import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
+import { CallGraphView } from './CallGraphView';
 import { ComparisonView } from './ComparisonView';
 import { DiffView } from './DiffView';
 import { ExploreView } from './ExploreView';
@@ -36,6 +37,7 @@ export function App() {
   const diff = path === '/comparison-diff';
   const comparison = path === '/comparison';
   const explore = path === '/explore';
+  const callGraph = path === '/call-graph';
   // Each view keeps its own URL parameters; switching carries the query over.
   const here = new URLSearchParams(window.location.search);
   const query = here.get('query') ?? here.get('leftQuery') ?? '';
@@ -44,7 +46,7 @@ export function App() {
     <div className={`app ${dark ? 'dark' : 'light'}`}>
       <nav>
         <h1>Flamelet</h1>
-        <a href={`/${carry}`} aria-current={diff || comparison || explore ? undefined : 'page'}>
+        <a href={`/${carry}`} aria-current={diff || comparison || explore || callGraph ? undefined : 'page'}>
           Single
         </a>
         <a href={`/comparison${carry}`} aria-current={comparison ? 'page' : undefined}>
@@ -55,6 +57,9 @@ export function App() {
         </a>
         <a href={`/explore${carry}`} aria-current={explore ? 'page' : undefined}>
           Tag explorer
+        </a>
+        <a href={`/call-graph${carry}`} aria-current={callGraph ? 'page' : undefined}>
+          Call graph
         </a>
         <label className="org">
           Organisation
@@ -71,6 +76,8 @@ export function App() {
       </nav>
       {diff ? (
         <DiffView org={org} theme={theme} />
+      ) : callGraph ? (
+        <CallGraphView org={org} />
       ) : explore ? (
         <ExploreView org={org} />
       ) : comparison ? (

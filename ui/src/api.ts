@@ -73,6 +73,13 @@ export async function render(query: string, from: string, until: string, maxNode
   return (await r.json()) as Render;
 }
 
+/** The call graph of a query as Graphviz text (`/pyroscope/render?format=dot`), keeping the
+ * `maxNodes` functions with the largest cumulative values. */
+export async function callGraph(query: string, from: string, until: string, maxNodes: number): Promise<string> {
+  const r = await get('/pyroscope/render', { query, from, until, 'max-nodes': String(maxNodes), format: 'dot' });
+  return r.text();
+}
+
 /** A diff answer (`/pyroscope/render-diff`). */
 export interface DiffRender {
   flamebearer: DiffFlamebearer;

@@ -19,7 +19,13 @@ struct Asset {
 static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The paths of the UI's views: each answers the page, which reads its state from the URL.
-const VIEWS: [&str; 4] = ["/", "/comparison", "/comparison-diff", "/explore"];
+const VIEWS: [&str; 5] = [
+    "/",
+    "/comparison",
+    "/comparison-diff",
+    "/explore",
+    "/call-graph",
+];
 
 /// Hashed assets are cached for good; pages are revalidated, so a new build is seen at once.
 const IMMUTABLE: &[(&str, &str)] = &[
