@@ -159,6 +159,8 @@ mod tests {
         assert_eq!(r.route("/comparison-diff"), Some("ui"));
         assert_eq!(r.route("/explore"), Some("ui"));
         assert_eq!(r.route("/call-graph"), Some("ui"));
+        assert_eq!(r.route("/adhoc"), Some("ui"));
+        assert_eq!(r.route("/flamelet/adhoc"), Some("query"));
         assert_eq!(r.route("/assets/index-abc.js"), Some("ui"));
         assert_eq!(r.route("/img/icons/unicons/search.svg"), Some("ui"));
         assert_eq!(m.cron_triggers().len(), 1);

@@ -2,7 +2,7 @@
 //! every figure of the report is produced and sane. Never a time assertion: counts and
 //! equalities only, and that each measurement is a positive, finite number.
 
-use crate::util::{dist, s3, server, wasmtime};
+use crate::util::{dist, s3, server, test_deps, wasmtime};
 
 #[path = "../../host/benches/suite/harness/mod.rs"]
 mod harness;
@@ -85,6 +85,17 @@ fn benchmark_harness_produces_every_figure() {
         "{p:?}"
     );
 
+    // The web UI: what the first page loads is part of the bundle; each time is measured.
+    let b = report.browser.as_ref().expect("the browser leg ran");
+    assert!(
+        0 < b.single_view_gzip && b.single_view_gzip < b.bundle_gzip,
+        "{b:?}"
+    );
+    assert!(b.cold_ui_ms > 0.0, "{b:?}");
+    measured("ui component", &b.warm_ui_ms);
+    measured("render", &b.render_ms);
+    measured("navigation to drawn", &b.drawn_ms);
+
     let md = report.markdown();
     for needle in [
         "decode floor",
@@ -93,6 +104,7 @@ fn benchmark_harness_produces_every_figure() {
         "Stored per profile",
         "peak RSS",
         "deployable artefact",
+        "Web UI in Chromium",
     ] {
         assert!(md.contains(needle), "{needle} missing from:\n{md}");
     }

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use crate::util::{FlameletServer, T0, server::encode, test_deps};
 
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
 /// Opens `path` in Chromium, waits for the top table (`table`) or an error (`alert`), and
 /// returns what the page showed.
 fn open(s: &FlameletServer, path: &str, screenshot: &str, wait_for: &str) -> serde_json::Value {
@@ -21,6 +23,18 @@ fn open_with(
     wait_for: &str,
     extra: &str,
 ) -> serde_json::Value {
+    open_in(s, path, screenshot, wait_for, extra, "light")
+}
+
+/// [`open_with`] in a browser whose system colour scheme is `scheme` (`light`, `dark`).
+fn open_in(
+    s: &FlameletServer,
+    path: &str,
+    screenshot: &str,
+    wait_for: &str,
+    extra: &str,
+    scheme: &str,
+) -> serde_json::Value {
     test_deps();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let shots = root.join("target/ui-screenshots");
@@ -31,6 +45,7 @@ fn open_with(
         .arg(shots.join(screenshot))
         .arg(wait_for)
         .arg(extra)
+        .env("FLAMELET_COLOR_SCHEME", scheme)
         .output()
         .expect("running node tests/browser/page.mjs");
     assert!(
@@ -66,7 +81,7 @@ fn table_with<const N: usize>(page: &serde_json::Value, header: [&str; N]) -> Ve
 /// `view` with `shop`'s CPU profiles two minutes around T0 as the baseline and an hour later
 /// as the comparison (Pyroscope's `leftQuery`, `leftFrom`, … parameters).
 fn around_t0_and_an_hour_later(view: &str) -> String {
-    let query = encode("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"shop\"}");
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
     let (left, right) = ((T0 - 60, T0 + 60), (T0 + 3540, T0 + 3660));
     format!(
         "{view}?leftQuery={query}&leftFrom={}&leftUntil={}&rightQuery={query}&rightFrom={}&rightUntil={}",
@@ -108,14 +123,27 @@ fn the_single_view_shows_the_ingested_functions_with_their_values() {
 }
 
 #[test]
+fn the_page_follows_the_systems_dark_theme() {
+    let s = FlameletServer::start();
+    s.ingest("shop.cpu", T0, "main;work 3\n");
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let path = format!("/?query={query}&from={}&until={}", T0 - 60, T0 + 60);
+    let dark = open_in(&s, &path, "single-dark.png", "table", "", "dark");
+    // The page's dark background (#111217, Grafana's), and the same table as in light.
+    assert_eq!(dark["background"], "rgb(17, 18, 23)", "{dark}");
+    let light = open(&s, &path, "single-light.png", "table");
+    assert_eq!(light["background"], "rgb(244, 245, 245)", "{light}");
+    assert_eq!(table(&dark), table(&light));
+}
+
+#[test]
 fn a_shared_url_opens_its_view_and_an_api_error_shows_its_reason() {
     let s = FlameletServer::start();
     s.ingest("a.cpu", T0, "x;y 7\n");
     s.ingest("b.cpu", T0, "main;z 3\n");
-    let cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
     let range = format!("&from={}&until={}", T0 - 60, T0 + 60);
     // Pyroscope's URL shape: the query and an absolute range.
-    let query = encode(&format!("{cpu}{{service_name=\"b\"}}"));
+    let query = encode(&format!("{CPU}{{service_name=\"b\"}}"));
     let page = open(
         &s,
         &format!("/?query={query}{range}"),
@@ -131,8 +159,19 @@ fn a_shared_url_opens_its_view_and_an_api_error_shows_its_reason() {
             row(["z", "30 ms", "30 ms"])
         ]
     );
+    // An absolute start typed as a date and time (UTC): the URL holds it as Unix seconds.
+    let page = open_with(
+        &s,
+        &format!("/?query={query}{range}"),
+        "typed-range.png",
+        "typed-range",
+        "2023-11-14 22:12:00",
+    );
+    let opened = page["opened"].as_str().expect("the URL");
+    assert!(opened.contains("from=1699999920&"), "{opened}");
+    assert_eq!(page["fromShown"], "2023-11-14 22:12:00 UTC");
     // A selector the server rejects: its one-line reason in the page, not a blank screen.
-    let bad = encode(&format!("{cpu}{{service_name=\"b\""));
+    let bad = encode(&format!("{CPU}{{service_name=\"b\""));
     let page = open(
         &s,
         &format!("/?query={bad}{range}"),
@@ -217,9 +256,9 @@ fn the_comparison_view_shows_each_side_with_its_own_range() {
             row(["total", "0 ns", "20 ms"])
         ]
     );
+    // The search typed into the baseline is the comparison's search too.
+    assert_eq!(page["synced"], "ma", "{page}");
 }
-
-const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
 #[test]
 fn the_single_view_exports_pprof_flamebearer_folded_and_png() {
@@ -369,6 +408,63 @@ fn the_call_graph_lays_out_the_functions_and_finds_them() {
     );
     // Of the five functions (the legend is not one).
     assert_eq!(page["matchCount"], "3 of 5 match");
+}
+
+#[test]
+fn an_ad_hoc_upload_shows_its_flame_graph_without_storing_it() {
+    let s = FlameletServer::start();
+    let file = crate::corpus::corpus_dir().join("cpu.pb.gz");
+    let page = open_with(
+        &s,
+        "/adhoc",
+        "adhoc.png",
+        "adhoc",
+        file.to_str().expect("a UTF-8 path"),
+    );
+    // The file's CPU time first; the table's first rows are its functions with the most self
+    // time, as the independent decoder reads them (all whole milliseconds).
+    assert_eq!(page["profileType"], CPU);
+    let (_, types) = crate::corpus::independent(&file);
+    let mut selfs = std::collections::BTreeMap::<String, i64>::new();
+    for (stack, v) in &types["cpu:nanoseconds"] {
+        let leaf = stack.rsplit(';').next().expect("a frame");
+        *selfs.entry(leaf.to_string()).or_default() += v;
+    }
+    let mut want: Vec<(i64, String)> = selfs.into_iter().map(|(f, v)| (-v, f)).collect();
+    want.sort();
+    let rows: Vec<Vec<String>> = serde_json::from_value(page["rows"].clone()).expect("rows");
+    let mut shown: Vec<(i64, String)> = rows[1..=want.len()]
+        .iter()
+        .map(|r| {
+            let ms: i64 = r[1]
+                .trim_end_matches(" ms")
+                .parse()
+                .expect("a self time in ms");
+            (-ms * 1_000_000, r[0].clone())
+        })
+        .collect();
+    shown.sort();
+    assert_eq!(shown, want, "{page}");
+    // Nothing was stored.
+    let stored = s.get("/pyroscope/label-values?label=service_name&from=946684800&until=now");
+    assert_eq!(stored.body.trim(), "[]", "{}", stored.body);
+
+    // A file that is not a profile: the server's reason in the page.
+    let dir = tempfile::tempdir().expect("a directory");
+    let bad = dir.path().join("broken.pb");
+    std::fs::write(&bad, b"this is not a pprof").expect("writing the file");
+    let page = open_with(
+        &s,
+        "/adhoc",
+        "adhoc-error.png",
+        "adhoc-alert",
+        bad.to_str().expect("a UTF-8 path"),
+    );
+    let alert = page["alert"].as_str().expect("an error message");
+    assert!(
+        alert.starts_with("broken.pb: 400: invalid pprof"),
+        "{alert}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
 // errors. Writes a screenshot.
-// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph) [EXTRA]
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range) [EXTRA]
 // `export` saves each export of the single view into the directory EXTRA; `suggest` types
 // into the query field after EXTRA (a profile type) and takes the suggestions offered.
 import { chromium } from 'playwright-core';
@@ -39,9 +39,15 @@ const out = {
   nodes: [],
   matches: [],
   matchCount: null,
+  profileType: null,
+  synced: null,
+  background: null,
+  fromShown: null,
 };
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // The system's colour scheme, as the page sees it (prefers-color-scheme).
+  const colorScheme = process.env.FLAMELET_COLOR_SCHEME ?? 'light';
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, colorScheme });
   page.on('pageerror', (e) => out.pageErrors.push(String(e)));
   await page.goto(url);
   // A top table's rows, each as its cells.
@@ -54,6 +60,11 @@ try {
       await page.waitForTimeout(500);
       out.panes[name] = cells(await rows.allInnerTexts());
     }
+    // One search for both: typed into the baseline's, it is the comparison's too.
+    const search = (name) => page.locator(`section[aria-label="${name}"] input[placeholder="Search..."]`);
+    await search('Baseline').pressSequentially('ma');
+    await page.waitForTimeout(300);
+    out.synced = await search('Comparison').inputValue();
   } else if (waitFor === 'explore') {
     // The tag explorer's table, then the flame graph its first value links to.
     const rows = page.locator('table[aria-label="Values"] tbody tr');
@@ -80,6 +91,18 @@ try {
       await page.locator('[aria-label="Call graph"] g.node.match').evaluateAll((gs) => gs.map((g) => g.querySelector('text').textContent))
     ).sort();
     out.matchCount = await page.locator('.matches').innerText();
+  } else if (waitFor === 'adhoc' || waitFor === 'adhoc-alert') {
+    // Choose the file EXTRA in the ad hoc view: its flame graph's table, or the error shown.
+    await page.getByLabel('Profile file').setInputFiles(extra);
+    if (waitFor === 'adhoc-alert') {
+      await page.getByRole('alert').waitFor({ timeout: 30_000 });
+      out.alert = (await page.getByRole('alert').innerText()).trim();
+    } else {
+      await page.locator('[role="table"] [role="row"]').nth(1).waitFor({ timeout: 30_000 });
+      await page.waitForTimeout(500);
+      out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
+      out.profileType = await page.getByLabel('Profile type').inputValue({ timeout: 1000 }).catch(() => null);
+    }
   } else if (waitFor === 'alert') {
     await page.getByRole('alert').waitFor({ timeout: 30_000 });
     out.alert = (await page.getByRole('alert').innerText()).trim();
@@ -105,7 +128,15 @@ try {
       last = now;
     }
     out.rows = last;
-    if (waitFor === 'export') {
+    if (waitFor === 'typed-range') {
+      // Type EXTRA (a date and time) as the range's start, as a person would.
+      const from = page.getByLabel('From', { exact: true });
+      await from.fill(extra);
+      await from.press('Enter');
+      await page.waitForTimeout(300);
+      out.opened = page.url();
+      out.fromShown = await page.getByLabel('From', { exact: true }).inputValue();
+    } else if (waitFor === 'export') {
       // Each export as a person takes it: pick it in the menu, the browser downloads a file.
       for (const format of ['pprof', 'json', 'folded', 'png']) {
         const download = page.waitForEvent('download', { timeout: 30_000 });
@@ -134,7 +165,8 @@ try {
     }
   }
   out.title = await page.title();
-  out.service = await page.getByLabel('Service').inputValue().catch(() => null);
+  out.background = await page.evaluate(() => getComputedStyle(document.querySelector('.app')).backgroundColor);
+  out.service = await page.getByLabel('Service').inputValue({ timeout: 1000 }).catch(() => null);
   await page.screenshot({ path: screenshot, fullPage: true });
 } finally {
   await browser.close();

@@ -1,10 +1,11 @@
 // The single view: pick a service and a profile type, a range, and see its flame graph.
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { createTheme, type GrafanaTheme2 } from '@grafana/data';
 import { FlameGraph } from '@grafana/flamegraph';
 import { labelValues, render, setTenant, tenant, type Render } from './api';
 import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
+import { AdhocView } from './AdhocView';
 import { CallGraphView } from './CallGraphView';
 import { ComparisonView } from './ComparisonView';
 import { DiffView } from './DiffView';
@@ -38,6 +39,7 @@ export function App() {
   const comparison = path === '/comparison';
   const explore = path === '/explore';
   const callGraph = path === '/call-graph';
+  const adhoc = path === '/adhoc';
   // Each view keeps its own URL parameters; switching carries the query over.
   const here = new URLSearchParams(window.location.search);
   const query = here.get('query') ?? here.get('leftQuery') ?? '';
@@ -46,7 +48,7 @@ export function App() {
     <div className={`app ${dark ? 'dark' : 'light'}`}>
       <nav>
         <h1>Flamelet</h1>
-        <a href={`/${carry}`} aria-current={diff || comparison || explore || callGraph ? undefined : 'page'}>
+        <a href={`/${carry}`} aria-current={diff || comparison || explore || callGraph || adhoc ? undefined : 'page'}>
           Single
         </a>
         <a href={`/comparison${carry}`} aria-current={comparison ? 'page' : undefined}>
@@ -60,6 +62,9 @@ export function App() {
         </a>
         <a href={`/call-graph${carry}`} aria-current={callGraph ? 'page' : undefined}>
           Call graph
+        </a>
+        <a href="/adhoc" aria-current={adhoc ? 'page' : undefined}>
+          Ad hoc
         </a>
         <label className="org">
           Organisation
@@ -76,6 +81,8 @@ export function App() {
       </nav>
       {diff ? (
         <DiffView org={org} theme={theme} />
+      ) : adhoc ? (
+        <AdhocView theme={theme} />
       ) : callGraph ? (
         <CallGraphView org={org} />
       ) : explore ? (
@@ -143,6 +150,21 @@ function SingleView({ org, theme }: ViewProps) {
   const error =
     answer.state === 'error' ? answer.message : services.state === 'error' ? services.message : undefined;
   const graph = useRef<HTMLElement>(null);
+  // Stable props: the widget redoes its layout when they change.
+  const getTheme = useCallback(() => theme, [theme]);
+  const exportMenu = useMemo(
+    () =>
+      answer.state === 'done' ? (
+        <Export
+          answer={answer.value}
+          query={view.query}
+          from={view.from}
+          until={view.until}
+          canvas={() => graph.current?.querySelector('canvas') ?? null}
+        />
+      ) : null,
+    [answer, view.query, view.from, view.until],
+  );
 
   return (
     <>
@@ -211,19 +233,7 @@ function SingleView({ org, theme }: ViewProps) {
       ) : null}
       {frame && answer.state === 'done' && answer.value.flamebearer.numTicks > 0 ? (
         <main className="flamegraph" ref={graph}>
-          <FlameGraph
-            data={frame}
-            getTheme={() => theme}
-            extraHeaderElements={
-              <Export
-                answer={answer.value}
-                query={view.query}
-                from={view.from}
-                until={view.until}
-                canvas={() => graph.current?.querySelector('canvas') ?? null}
-              />
-            }
-          />
+          <FlameGraph data={frame} getTheme={getTheme} extraHeaderElements={exportMenu} />
         </main>
       ) : null}
     </>

@@ -1,6 +1,6 @@
 // The comparison view (`/comparison?leftQuery=…&rightQuery=…&leftFrom=…`): two flame graphs
-// side by side, each with its own query, range and timeline.
-import { useMemo } from 'react';
+// side by side, each with its own query, range and timeline, and one search for both.
+import { useEffect, useMemo, useRef } from 'react';
 import type { GrafanaTheme2 } from '@grafana/data';
 import { FlameGraph } from '@grafana/flamegraph';
 import { render, type Render, type Side } from './api';
@@ -60,10 +60,40 @@ function Pane({
   );
 }
 
+/** The flame graph widget's own search field (@grafana/flamegraph 11.3's header input). */
+const SEARCH_FIELD = 'input[placeholder="Search..."]';
+
+/** Types what is typed into one graph's search into the others' too. The widget keeps its
+ * search to itself (no prop), so the other inputs get the value as if typed: React's value
+ * setter, then an input event. */
+function useSyncedSearch(root: React.RefObject<HTMLElement>) {
+  useEffect(() => {
+    const el = root.current;
+    if (!el) return;
+    const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')?.set;
+    let syncing = false;
+    const onInput = (e: Event) => {
+      const source = e.target;
+      if (syncing || !(source instanceof HTMLInputElement) || !source.matches(SEARCH_FIELD)) return;
+      syncing = true;
+      for (const other of el.querySelectorAll<HTMLInputElement>(SEARCH_FIELD)) {
+        if (other === source || other.value === source.value) continue;
+        setValue?.call(other, source.value);
+        other.dispatchEvent(new Event('input', { bubbles: true }));
+      }
+      syncing = false;
+    };
+    el.addEventListener('input', onInput);
+    return () => el.removeEventListener('input', onInput);
+  }, [root]);
+}
+
 export function ComparisonView({ org, theme }: Props) {
   const [view, setView] = useUrlState<PairState>(parsePair, formatPair);
+  const panes = useRef<HTMLDivElement>(null);
+  useSyncedSearch(panes);
   return (
-    <div className="panes">
+    <div className="panes" ref={panes}>
       <Pane
         name="Baseline"
         side={view.left}

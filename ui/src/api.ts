@@ -160,3 +160,22 @@ export async function labelValuesOf(name: string, matchers: string[], startMs: n
   });
   return [...(r.names ?? [])].sort();
 }
+
+/** One profile type of an uploaded file, rendered (`POST /flamelet/adhoc`). */
+export interface AdhocProfile {
+  profileType: string;
+  flamebearer: Flamebearer;
+  metadata: Render['metadata'];
+}
+
+/** The flame graphs of `file` in `format` (as `/ingest` reads it), nothing stored. */
+export async function renderUpload(file: Blob, format: string, maxNodes: number): Promise<AdhocProfile[]> {
+  const params = new URLSearchParams({ 'max-nodes': String(maxNodes) });
+  if (format) params.set('format', format);
+  const r = await send(`/flamelet/adhoc?${params.toString()}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/octet-stream' },
+    body: file,
+  });
+  return ((await r.json()) as { profiles: AdhocProfile[] }).profiles;
+}

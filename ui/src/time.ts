@@ -34,3 +34,21 @@ export function describeTime(t: string): string {
   if (!/^\d{9,10}$/.test(t)) return t;
   return `${new Date(Number(t) * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
+
+/** A range end as a person types it, in the API's form: `now`, `now-2h`, Unix times and
+ * `YYYYMMDD` as they are; `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `…:SS` (UTC, a `T` or a
+ * trailing `UTC`/`Z` allowed) as Unix seconds; `undefined` if it is none of these. */
+export function fromTyped(text: string): string | undefined {
+  const v = text.trim();
+  if (toMillis(v, 0) !== undefined) return v;
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?\s*(?:UTC|Z)?$/i.exec(v);
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', s = '0'] = m;
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+  // Date.UTC rolls 2023-02-31 over into March: a date that is not one is refused.
+  const back = new Date(ms);
+  if (back.getUTCMonth() !== Number(mo) - 1 || back.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
+    return undefined;
+  }
+  return String(ms / 1000);
+}

@@ -1,10 +1,13 @@
 //! The query component: `GET /pyroscope/render`, `/pyroscope/render-diff`,
-//! `/pyroscope/label-values`, and the
+//! `/pyroscope/label-values`, `POST /flamelet/adhoc` (an uploaded file's flame graphs, not
+//! stored), and the
 //! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`).
 //! Deciding the answer is [`flamelet::query::pyroscope`] and [`flamelet::query::connect`]; this
 //! file is the HTTP adapter.
 
 use flamelet::compact::CompactionConfig;
+use flamelet::ingest::IngestRequest;
+use flamelet::query::adhoc::render_upload;
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
 use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
@@ -51,6 +54,9 @@ fn handle(req: &Request) -> Response {
     if service == querier::QUERIER_SERVICE || service == querier::SETTINGS_SERVICE {
         return connect(req, path, &cx, &store);
     }
+    if path == "/flamelet/adhoc" {
+        return adhoc(req, &cx);
+    }
     if req.method != "GET" {
         return Response::method_not_allowed("GET");
     }
@@ -81,6 +87,24 @@ fn handle(req: &Request) -> Response {
         }
         other => Response::error(404, &format!("no route for `{other}`")),
     }
+}
+
+/// `POST /flamelet/adhoc?format=…&name=…&max-nodes=…`: the body parsed as `/ingest` would
+/// and rendered as `/pyroscope/render` would, nothing stored.
+fn adhoc(req: &Request, cx: &QueryContext) -> Response {
+    if req.method != "POST" {
+        return Response::method_not_allowed("POST");
+    }
+    let result = req.tenant().and_then(|_| {
+        let max_nodes = cx.parse_max_nodes(&req.params)?;
+        let upload = IngestRequest {
+            params: &req.params,
+            content_type: req.header("content-type"),
+            body: &req.body,
+        };
+        render_upload(&upload, max_nodes, cx.now_nanos)
+    });
+    respond(result, |r| Response::json(&r))
 }
 
 /// A Connect unary call: POST only; errors as Connect error JSON.

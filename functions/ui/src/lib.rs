@@ -19,12 +19,13 @@ struct Asset {
 static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The paths of the UI's views: each answers the page, which reads its state from the URL.
-const VIEWS: [&str; 5] = [
+const VIEWS: [&str; 6] = [
     "/",
     "/comparison",
     "/comparison-diff",
     "/explore",
     "/call-graph",
+    "/adhoc",
 ];
 
 /// Hashed assets are cached for good; pages are revalidated, so a new build is seen at once.

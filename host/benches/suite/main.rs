@@ -1,4 +1,4 @@
-//! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR]`: the benchmark
+//! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]`: the benchmark
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
@@ -6,7 +6,7 @@
 #[allow(dead_code, unused_imports)]
 mod util;
 
-use util::{dist, s3, server, wasmtime};
+use util::{dist, s3, server, test_deps, wasmtime};
 
 mod harness;
 
@@ -51,6 +51,15 @@ fn main() {
         println!(
             "{}",
             harness::packaged::measure(&dir, config.rounds, total).markdown()
+        );
+        return;
+    }
+    // `--browser`: only the web UI's figures, on the compacted data set of an earlier run.
+    if args.iter().any(|a| a == "--browser") {
+        let dir = harness::compacted_dir(&config);
+        println!(
+            "{}",
+            harness::browser::measure(&dir, config.rounds).markdown()
         );
         return;
     }

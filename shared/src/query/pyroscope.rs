@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::Result;
+use crate::profile::ProfileType;
 use crate::render::flamebearer::{self, FlameGraph};
 use crate::render::timeline::{Timeline, TimelineBuilder};
 use crate::storage::store::SharedStore;
@@ -29,6 +30,21 @@ pub struct RenderMetadata {
     pub units: &'static str,
     /// The sample type.
     pub name: String,
+}
+
+impl RenderMetadata {
+    /// The metadata of a flame graph of `profile_type`: `format` is `single`, or `double`
+    /// for a diff.
+    pub fn of(profile_type: &ProfileType, format: &'static str) -> Self {
+        let (units, sample_rate) = profile_type.render_units();
+        RenderMetadata {
+            format,
+            spy_name: String::new(),
+            sample_rate,
+            units,
+            name: profile_type.sample_type.clone(),
+        }
+    }
 }
 
 /// The JSON answer of `/pyroscope/render`.
@@ -84,17 +100,10 @@ pub fn render(store: &SharedStore, tenant: &Tenant, req: &RenderRequest) -> Resu
                 .add(time, total);
         }
     }
-    let (units, sample_rate) = req.profile_type.render_units();
     Ok(Rendered::Json(Box::new(RenderResponse {
         version: 1,
         flamebearer: flamebearer::encode(&merged.tree, req.max_nodes),
-        metadata: RenderMetadata {
-            format: "single",
-            spy_name: String::new(),
-            sample_rate,
-            units,
-            name: req.profile_type.sample_type.clone(),
-        },
+        metadata: RenderMetadata::of(&req.profile_type, "single"),
         timeline: timeline.finish(req.aggregation),
         groups: groups.map(|g| {
             g.into_iter()
@@ -157,18 +166,11 @@ pub fn render_diff(
     let left = select(store, tenant, &req.left.0, &req.left.1, Wanted::TREE)?;
     let right = select(store, tenant, &req.right.0, &req.right.1, Wanted::TREE)?;
     let graph = flamebearer::encode_diff(&left.tree, &right.tree, req.max_nodes);
-    let (units, sample_rate) = req.profile_type.render_units();
     Ok(DiffResponse {
         version: 1,
         left_ticks: graph.left_ticks,
         right_ticks: graph.right_ticks,
         flamebearer: graph,
-        metadata: RenderMetadata {
-            format: "double",
-            spy_name: String::new(),
-            sample_rate,
-            units,
-            name: req.profile_type.sample_type.clone(),
-        },
+        metadata: RenderMetadata::of(&req.profile_type, "double"),
     })
 }

@@ -6,6 +6,7 @@
 //! full size; the end-to-end suite runs a tiny configuration (`Config::smoke`) to check that
 //! every figure is produced.
 
+pub mod browser;
 mod data;
 mod dir_store;
 pub mod packaged;
@@ -359,6 +360,8 @@ pub struct Report {
     pub rss_reset_worked: bool,
     /// The 24 h flame graph through the deployable artefact against the native S3 path.
     pub packaged: Option<packaged::Packaged>,
+    /// The web UI in Chromium: bundle, ui component, navigation to a drawn 24 h flame graph.
+    pub browser: Option<browser::Browser>,
 }
 
 /// Runs everything.
@@ -491,6 +494,7 @@ pub fn run(config: &Config) -> Report {
     if let Some(day) = rows.iter().find(|r| r.hours == 24) {
         report.packaged = Some(packaged::measure(&after, config.rounds, day.total));
     }
+    report.browser = Some(browser::measure(&after, config.rounds));
     report.queries = rows;
     report
 }
@@ -1033,6 +1037,10 @@ impl Report {
         if let Some(p) = &self.packaged {
             line(String::new());
             out.push_str(&p.markdown());
+        }
+        if let Some(b) = &self.browser {
+            out.push('\n');
+            out.push_str(&b.markdown());
         }
         out
     }
