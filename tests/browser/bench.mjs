@@ -1,6 +1,7 @@
 // The UI's browser benchmark: opens URL ROUNDS times, each in a fresh browser context (an
 // empty cache, as a first visit), and prints as JSON the milliseconds from navigation start
-// to the flame graph drawn (its canvas painted and its top table listing functions).
+// to the flame graph drawn (its canvas painted and its top table listing functions), and the
+// bytes of assets the page fetched (as sent: gzipped).
 // Usage: node bench.mjs URL ROUNDS
 import { chromium } from 'playwright-core';
 
@@ -18,7 +19,7 @@ const browser = await chromium.launch({
     '--disable-sync',
   ],
 });
-const out = { url, drawnMs: [], nodes: null };
+const out = { url, drawnMs: [], assetBytes: 0 };
 try {
   for (let i = 0; i < Number(rounds); i++) {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -38,6 +39,12 @@ try {
       { timeout: 120_000, polling: 'raf' },
     );
     out.drawnMs.push(await page.evaluate(() => performance.now()));
+    out.assetBytes = await page.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => new URL(e.name).pathname.startsWith('/assets/'))
+        .reduce((sum, e) => sum + e.encodedBodySize, 0),
+    );
     await context.close();
   }
 } finally {

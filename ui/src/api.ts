@@ -66,11 +66,34 @@ export interface Render {
   groups?: Record<string, { startTime: number; samples: number[]; durationDelta: number }> | null;
 }
 
-export async function render(query: string, from: string, until: string, maxNodes: number, groupBy?: string): Promise<Render> {
+async function fetchRender(query: string, from: string, until: string, maxNodes: number, groupBy?: string): Promise<Render> {
   const params: Record<string, string> = { query, from, until, 'max-nodes': String(maxNodes), format: 'json' };
   if (groupBy) params.groupBy = groupBy;
   const r = await get('/pyroscope/render', params);
   return (await r.json()) as Render;
+}
+
+/** Render calls started before the views' code loaded (see main.tsx), each taken once. */
+const early = new Map<string, Promise<Render>>();
+const renderKey = (...args: unknown[]) => JSON.stringify([...args, tenant()]);
+
+/** Starts the render call a view is about to make, so that it runs while the browser is
+ * still loading the views' code. */
+export function prefetchRender(query: string, from: string, until: string, maxNodes: number): void {
+  const answer = fetchRender(query, from, until, maxNodes);
+  // Its error is the view's to show, when it takes the answer.
+  answer.catch(() => undefined);
+  early.set(renderKey(query, from, until, maxNodes, undefined), answer);
+}
+
+export function render(query: string, from: string, until: string, maxNodes: number, groupBy?: string): Promise<Render> {
+  const key = renderKey(query, from, until, maxNodes, groupBy);
+  const started = early.get(key);
+  if (started) {
+    early.delete(key);
+    return started;
+  }
+  return fetchRender(query, from, until, maxNodes, groupBy);
 }
 
 /** The call graph of a query as Graphviz text (`/pyroscope/render?format=dot`), keeping the

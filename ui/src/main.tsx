@@ -1,13 +1,11 @@
-import { StrictMode } from 'react';
-import { createRoot } from 'react-dom/client';
-import { App } from './App';
+// The entry: small, so that the single view's flame graph is asked for at once, while the
+// views' code (React, Grafana's flame graph) loads and starts; then the page itself.
+import { prefetchRender } from './api';
+import { parseSingle } from './url';
 import './style.css';
 
-const root = document.getElementById('root');
-if (root) {
-  createRoot(root).render(
-    <StrictMode>
-      <App />
-    </StrictMode>,
-  );
+if ((window.location.pathname.replace(/\/+$/, '') || '/') === '/') {
+  const view = parseSingle(window.location.search);
+  if (view.query) prefetchRender(view.query, view.from, view.until, view.maxNodes);
 }
+void import('./boot');
