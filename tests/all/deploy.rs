@@ -193,7 +193,17 @@ fn wasmtime_serve_runs_the_packaged_app_with_the_answers_of_flamelet_serve() {
         .expect("the page's script");
     let r = ui.get(script);
     assert_eq!(r.status, 200, "{script}");
-    assert!(r.body.len() > 100_000, "{script}: {} bytes", r.body.len());
+    // The small entry loads the views' chunk (React and the flame graph).
+    let views = r
+        .body
+        .split("boot-")
+        .nth(1)
+        .and_then(|s| s.split(".js").next())
+        .map(|hash| format!("/assets/boot-{hash}.js"))
+        .unwrap_or_else(|| panic!("{script} names no views' chunk: {}", r.body));
+    let r = ui.get(&views);
+    assert_eq!(r.status, 200, "{views}");
+    assert!(r.body.len() > 100_000, "{views}: {} bytes", r.body.len());
     // The reference: flamelet serve with its native S3 client, on another prefix.
     let native = FlameletServer::start_with(&native_storage, &["--no-cron"]);
 

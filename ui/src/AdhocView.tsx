@@ -2,12 +2,12 @@
 // query component parses and renders it as it would an upload; nothing is stored.
 import { useMemo, useState } from 'react';
 import type { GrafanaTheme2 } from '@grafana/data';
-import { FlameGraph } from '@grafana/flamegraph';
 import { renderUpload, type AdhocProfile } from './api';
 import { formatOf, preferredType } from './adhoc';
 import { toDataFrame, unitOf } from './frame';
 import type { Load } from './hooks';
 import { Status } from './Status';
+import { Graph } from './Graph';
 
 const FORMATS = [
   ['', 'From the file name'],
@@ -103,7 +103,7 @@ export function AdhocView({ theme }: { theme: GrafanaTheme2 }) {
       {answer.state === 'done' && answer.value.length === 0 ? <div className="empty">The file holds no samples.</div> : null}
       {frame ? (
         <main className="flamegraph">
-          <FlameGraph data={frame} getTheme={() => theme} />
+          <Graph data={frame} theme={theme} />
         </main>
       ) : null}
     </>

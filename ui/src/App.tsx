@@ -1,7 +1,6 @@
 // The single view: pick a service and a profile type, a range, and see its flame graph.
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { createTheme, type GrafanaTheme2 } from '@grafana/data';
-import { FlameGraph } from '@grafana/flamegraph';
 import { labelValues, render, setTenant, tenant, type Render } from './api';
 import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
@@ -16,6 +15,7 @@ import { QueryEditor } from './QueryEditor';
 import { RangePicker } from './RangePicker';
 import { Status } from './Status';
 import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
+import { Graph } from './Graph';
 
 function useDarkMode(): boolean {
   const query = window.matchMedia?.('(prefers-color-scheme: dark)');
@@ -150,8 +150,7 @@ function SingleView({ org, theme }: ViewProps) {
   const error =
     answer.state === 'error' ? answer.message : services.state === 'error' ? services.message : undefined;
   const graph = useRef<HTMLElement>(null);
-  // Stable props: the widget redoes its layout when they change.
-  const getTheme = useCallback(() => theme, [theme]);
+  // Stable props: the graph renders again only when they change.
   const exportMenu = useMemo(
     () =>
       answer.state === 'done' ? (
@@ -233,7 +232,7 @@ function SingleView({ org, theme }: ViewProps) {
       ) : null}
       {frame && answer.state === 'done' && answer.value.flamebearer.numTicks > 0 ? (
         <main className="flamegraph" ref={graph}>
-          <FlameGraph data={frame} getTheme={getTheme} extraHeaderElements={exportMenu} />
+          <Graph data={frame} theme={theme} extra={exportMenu} />
         </main>
       ) : null}
     </>

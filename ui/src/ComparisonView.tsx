@@ -2,7 +2,6 @@
 // side by side, each with its own query, range and timeline, and one search for both.
 import { useEffect, useMemo, useRef } from 'react';
 import type { GrafanaTheme2 } from '@grafana/data';
-import { FlameGraph } from '@grafana/flamegraph';
 import { render, type Render, type Side } from './api';
 import { SideEditor } from './SideEditor';
 import { useLoad, useUrlState } from './hooks';
@@ -10,6 +9,7 @@ import { Status } from './Status';
 import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
 import { formatPair, parsePair, type PairState } from './url';
+import { Graph } from './Graph';
 
 interface Props {
   org: string;
@@ -53,7 +53,7 @@ function Pane({
       ) : null}
       {frame ? (
         <div className="flamegraph">
-          <FlameGraph data={frame} getTheme={() => theme} vertical />
+          <Graph data={frame} theme={theme} vertical />
         </div>
       ) : null}
     </section>

@@ -2,7 +2,6 @@
 // graph of two selections and the functions whose share changed most.
 import { useMemo } from 'react';
 import type { GrafanaTheme2 } from '@grafana/data';
-import { FlameGraph } from '@grafana/flamegraph';
 import { renderDiff, type DiffRender } from './api';
 import { SideEditor } from './SideEditor';
 import { useLoad, useUrlState } from './hooks';
@@ -10,6 +9,7 @@ import { Status } from './Status';
 import { biggestChanges, toDiffRows } from './flamebearer';
 import { toDiffDataFrame, unitOf } from './frame';
 import { formatPair, parsePair, type PairState } from './url';
+import { Graph } from './Graph';
 
 interface Props {
   org: string;
@@ -73,7 +73,7 @@ export function DiffView({ org, theme }: Props) {
             </tbody>
           </table>
           <main className="flamegraph">
-            <FlameGraph data={shown.frame} getTheme={() => theme} />
+            <Graph data={shown.frame} theme={theme} />
           </main>
         </>
       ) : null}
