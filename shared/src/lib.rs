@@ -15,14 +15,20 @@
 //!   samples with a [`query::SampleFilter`], and merges stacks into a [`tree`].
 //! - [`render`] draws merged stacks: flame graphs, dot, timelines, the tree format, pprof.
 //! - [`compact`] merges small segments into larger ones and publishes manifest versions.
+//! - [`metrics`]: export rules evaluated over profiles into exact counters.
+//! - [`adhoc`] renders an uploaded file through ingest's parse and render's encoding, storing
+//!   nothing.
 //!
 //! What may import what (no circles): `wire`, `storage` and `render` never import `ingest` or
-//! `query`; `query` never imports `ingest`. docs/architecture.md draws the tree.
+//! `query`; `query` never imports `ingest` (`adhoc` is the one place that uses both ingest's
+//! parse and render). docs/architecture.md draws the tree.
 #![deny(missing_docs)]
 
+pub mod adhoc;
 pub mod compact;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod profile;
 pub mod query;
 pub mod render;

@@ -5,9 +5,9 @@
 //! Deciding the answer is [`flamelet::query::pyroscope`] and [`flamelet::query::connect`]; this
 //! file is the HTTP adapter.
 
+use flamelet::adhoc::render_upload;
 use flamelet::compact::CompactionConfig;
 use flamelet::ingest::IngestRequest;
-use flamelet::query::adhoc::render_upload;
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
 use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};

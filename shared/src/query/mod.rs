@@ -7,7 +7,6 @@
 //! one call tree by function name, or one pprof) → an answer ([`pyroscope`] for the HTTP API,
 //! [`connect`] for the Connect API).
 
-pub mod adhoc;
 pub mod connect;
 mod error;
 pub mod filter;

@@ -6,46 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::Result;
-use crate::profile::ProfileType;
-use crate::render::flamebearer::{self, FlameGraph};
+use crate::render::flamebearer::{self, FlameGraph, RenderMetadata};
 use crate::render::timeline::{Timeline, TimelineBuilder};
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 
 use super::merge::{Wanted, matching_series, select};
 use super::request::{DiffRequest, LabelValuesRequest, RenderFormat, RenderRequest};
-
-/// `metadata` of the render answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct RenderMetadata {
-    /// `single`, or `double` for a diff.
-    pub format: &'static str,
-    /// The profiler's name (empty).
-    #[serde(rename = "spyName")]
-    pub spy_name: String,
-    /// Ticks per second of the values.
-    #[serde(rename = "sampleRate")]
-    pub sample_rate: u64,
-    /// Unit name.
-    pub units: &'static str,
-    /// The sample type.
-    pub name: String,
-}
-
-impl RenderMetadata {
-    /// The metadata of a flame graph of `profile_type`: `format` is `single`, or `double`
-    /// for a diff.
-    pub fn of(profile_type: &ProfileType, format: &'static str) -> Self {
-        let (units, sample_rate) = profile_type.render_units();
-        RenderMetadata {
-            format,
-            spy_name: String::new(),
-            sample_rate,
-            units,
-            name: profile_type.sample_type.clone(),
-        }
-    }
-}
 
 /// The JSON answer of `/pyroscope/render`.
 #[derive(Debug, Clone, Serialize)]

@@ -10,12 +10,45 @@ use serde::Serialize;
 
 use std::collections::HashMap;
 
+use crate::profile::ProfileType;
 use crate::tree::{OTHER, ROOT, Tree, threshold};
 
 /// Default `maxNodes`.
 pub const DEFAULT_MAX_NODES: usize = 8192;
 /// Largest `maxNodes` accepted; more is a 400.
 pub const MAX_MAX_NODES: usize = 1_048_576;
+
+/// `metadata` of a render answer: how to read the graph's values.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderMetadata {
+    /// `single`, or `double` for a diff.
+    pub format: &'static str,
+    /// The profiler's name (empty).
+    #[serde(rename = "spyName")]
+    pub spy_name: String,
+    /// Ticks per second of the values.
+    #[serde(rename = "sampleRate")]
+    pub sample_rate: u64,
+    /// Unit name.
+    pub units: &'static str,
+    /// The sample type.
+    pub name: String,
+}
+
+impl RenderMetadata {
+    /// The metadata of a flame graph of `profile_type`: `format` is `single`, or `double`
+    /// for a diff.
+    pub fn of(profile_type: &ProfileType, format: &'static str) -> Self {
+        let (units, sample_rate) = profile_type.render_units();
+        RenderMetadata {
+            format,
+            spy_name: String::new(),
+            sample_rate,
+            units,
+            name: profile_type.sample_type.clone(),
+        }
+    }
+}
 
 /// A flame graph in Pyroscope's encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -10,10 +10,8 @@ use serde::Serialize;
 use crate::Result;
 use crate::ingest::{IngestRequest, parse};
 use crate::profile::ProfileType;
-use crate::render::flamebearer::{self, FlameGraph};
+use crate::render::flamebearer::{self, FlameGraph, RenderMetadata};
 use crate::tree::Tree;
-
-use super::pyroscope::RenderMetadata;
 
 /// The name an upload gets when it names none: the text formats read the profile type from
 /// the name's suffix, and an upload is most often a CPU profile.
