@@ -3,22 +3,10 @@
 // to the flame graph drawn (its canvas painted and its top table listing functions), and the
 // bytes of assets the page fetched (as sent: gzipped).
 // Usage: node bench.mjs URL ROUNDS
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [url, rounds = '5'] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.FLAMELET_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launch();
 const out = { url, drawnMs: [], assetBytes: 0 };
 try {
   for (let i = 0; i < Number(rounds); i++) {

@@ -4,24 +4,11 @@
 // Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range) [EXTRA]
 // `export` saves each export of the single view into the directory EXTRA; `suggest` types
 // into the query field after EXTRA (a profile type) and takes the suggestions offered.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 let [url, screenshot, waitFor = 'table', extra] = process.argv.slice(2);
 const screenshotNow = (page, path) => page.screenshot({ path, fullPage: true });
-const browser = await chromium.launch({
-  executablePath: process.env.FLAMELET_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  // Debian's Chromium as root needs no sandbox; the rest keeps it off the (closed) network.
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launch();
 const out = {
   url,
   rows: [],

@@ -16,6 +16,7 @@ import { RangePicker } from './RangePicker';
 import { Status } from './Status';
 import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
 import { Graph } from './Graph';
+import { NodesField } from './NodesField';
 
 function useDarkMode(): boolean {
   const query = window.matchMedia?.('(prefers-color-scheme: dark)');
@@ -205,20 +206,7 @@ function SingleView({ org, theme }: ViewProps) {
           onSubmit={(query) => setView({ ...view, query })}
         />
         <RangePicker from={view.from} until={view.until} onChange={(from, until) => setView({ ...view, from, until })} />
-        <label>
-          Max nodes
-          <input
-            aria-label="Max nodes"
-            type="number"
-            min={1}
-            key={view.maxNodes}
-            defaultValue={view.maxNodes}
-            onKeyDown={(e) => {
-              const n = Number(e.currentTarget.value);
-              if (e.key === 'Enter' && Number.isInteger(n) && n > 0) setView({ ...view, maxNodes: n });
-            }}
-          />
-        </label>
+        <NodesField label="Max nodes" value={view.maxNodes} onChange={(maxNodes) => setView({ ...view, maxNodes })} />
       </header>
       <Status load={answer} error={error} />
       {answer.state === 'done' && answer.value.timeline ? (

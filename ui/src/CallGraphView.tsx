@@ -8,6 +8,7 @@ import { QueryEditor } from './QueryEditor';
 import { RangePicker } from './RangePicker';
 import { Status } from './Status';
 import { formatSingle, parseSingle, type SingleState } from './url';
+import { NodesField } from './NodesField';
 
 /** pprof's default node count: a graph of more functions is hard to read. */
 const DEFAULT_CALL_GRAPH_NODES = 80;
@@ -93,20 +94,7 @@ export function CallGraphView({ org }: { org: string }) {
           onSubmit={(query) => setView({ ...view, query })}
         />
         <RangePicker from={view.from} until={view.until} onChange={(from, until) => setView({ ...view, from, until })} />
-        <label>
-          Nodes
-          <input
-            aria-label="Nodes"
-            type="number"
-            min={1}
-            key={view.maxNodes}
-            defaultValue={view.maxNodes}
-            onKeyDown={(e) => {
-              const n = Number(e.currentTarget.value);
-              if (e.key === 'Enter' && Number.isInteger(n) && n > 0) setView({ ...view, maxNodes: n });
-            }}
-          />
-        </label>
+        <NodesField label="Nodes" value={view.maxNodes} onChange={(maxNodes) => setView({ ...view, maxNodes })} />
         <label>
           Search functions
           <input aria-label="Search functions" value={search} onChange={(e) => setSearch(e.target.value)} />

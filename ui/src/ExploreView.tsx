@@ -11,7 +11,7 @@ import { QueryEditor } from './QueryEditor';
 import { RangePicker } from './RangePicker';
 import { Status } from './Status';
 import { toMillis } from './time';
-import { DEFAULT_MAX_NODES, formatExplore, formatSingle, parseExplore, serviceOf, splitQuery, withLabel } from './url';
+import { DEFAULT_MAX_NODES, formatExplore, formatSingle, parseExplore, serviceOf, splitQuery, withLabel, withService } from './url';
 
 const COLOURS = ['#3d71d9', '#e0752d', '#56a64b', '#d44a3a', '#8f3bb8', '#1f9e9e', '#c9a800', '#d66ba8', '#6e7a8a', '#7ab317'];
 
@@ -50,7 +50,7 @@ export function ExploreView({ org }: { org: string }) {
     const now = Date.now();
     const start = toMillis(view.from, now) ?? now - 3_600_000;
     const end = toMillis(view.until, now) ?? now;
-    const scope = service ? [`{service_name="${service.replace(/["\\]/g, '\\$&')}"}`] : [];
+    const scope = service ? [withService('{}', service)] : [];
     labelNames(scope, start, end)
       .then((names) => live && setLabels(names.filter((n) => n !== 'service_name')))
       .catch(() => live && setLabels([]));

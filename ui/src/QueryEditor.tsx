@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'react';
 import { labelNames, labelValuesOf } from './api';
 import { applyCompletion, completionAt, matching, type Completion } from './completion';
 import { toMillis } from './time';
-import { serviceOf, splitQuery } from './url';
+import { serviceOf, splitQuery, withService } from './url';
 
 interface Props {
   label: string;
@@ -33,7 +33,7 @@ export function QueryEditor({ label, value, from, until, onSubmit }: Props) {
     const end = toMillis(until, now) ?? now;
     const c = at.completion;
     // Values of a label among the service's series (all series for the service name itself).
-    const scope = service && !(c.kind === 'value' && c.label === 'service_name') ? [`{service_name="${service.replace(/["\\]/g, '\\$&')}"}`] : [];
+    const scope = service && !(c.kind === 'value' && c.label === 'service_name') ? [withService('{}', service)] : [];
     const load = c.kind === 'name' ? labelNames(scope, start, end) : labelValuesOf(c.label, scope, start, end);
     load.then((o) => live && setOptions(o)).catch(() => live && setOptions([]));
     return () => {
