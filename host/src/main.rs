@@ -137,6 +137,10 @@ struct CommonArgs {
     /// --env` gives it: e.g. the S3 provider's credentials for a packaged app.
     #[arg(long = "env", value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// The server configuration file (Pyroscope's YAML format; `metrics-export-rules` is
+    /// read, other keys ignored). A bad rule stops the server at start.
+    #[arg(long, env = "FLAMELET_CONFIG")]
+    config: Option<PathBuf>,
     /// Staging files of interrupted local writes (`KEY#N`) older than this many seconds are
     /// removed (by `serve` at start and hourly, by `compact` before its pass); a write under
     /// way is far younger.
@@ -265,6 +269,11 @@ fn load(args: CommonArgs, (manifest, sources): (SpinManifest, Sources)) -> anyho
         if let Some(value) = value {
             env.push((name.to_string(), value));
         }
+    }
+    if let Some(path) = &args.config {
+        let config = flamelet_host::config::Config::load(path)?;
+        tracing::info!("{}: {} metrics-export-rules", path.display(), config.rules);
+        env.extend(config.env());
     }
     env.extend(args.env);
     let runtime = Runtime::load(

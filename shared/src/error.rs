@@ -131,6 +131,9 @@ pub enum Error {
     /// A setting of the component is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Export rules or their exposition failed.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -161,7 +164,9 @@ impl Error {
                 StoreError::InvalidKey { .. } | StoreError::Config { .. } => ErrorKind::Internal,
                 StoreError::Other { .. } | StoreError::PastGrace { .. } => ErrorKind::Unavailable,
             },
-            Error::Segment(_) | Error::Corrupt { .. } | Error::Config(_) => ErrorKind::Internal,
+            Error::Segment(_) | Error::Corrupt { .. } | Error::Config(_) | Error::Metrics(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ mod crash;
 mod deploy;
 mod host;
 mod ingest;
+mod metrics;
 mod profiles;
 mod provider;
 mod querier;

@@ -1,5 +1,6 @@
 //! The query component: `GET /pyroscope/render`, `/pyroscope/render-diff`,
-//! `/pyroscope/label-values`, `POST /flamelet/adhoc` (an uploaded file's flame graphs, not
+//! `/pyroscope/label-values`, `/exported-metrics` (the counters of the export rules, in the
+//! Prometheus text format), `POST /flamelet/adhoc` (an uploaded file's flame graphs, not
 //! stored), and the
 //! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`).
 //! Deciding the answer is [`flamelet::query::pyroscope`] and [`flamelet::query::connect`]; this
@@ -8,6 +9,7 @@
 use flamelet::adhoc::render_upload;
 use flamelet::compact::CompactionConfig;
 use flamelet::ingest::IngestRequest;
+use flamelet::metrics::{self, ExportRules, MetricsError, exposition, stored_counters};
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
 use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
@@ -84,6 +86,17 @@ fn handle(req: &Request) -> Response {
                 list_label_values(&store, &tenant, &q)
             });
             respond(result, |v| Response::json(&v))
+        }
+        "/exported-metrics" => {
+            let result = req.tenant().and_then(|tenant| {
+                let rules = ExportRules::from_env(|name| std::env::var(name).ok())?;
+                let counters = stored_counters(&store, &tenant, &rules)?;
+                Ok(exposition(&rules, &counters).map_err(MetricsError::from)?)
+            });
+            respond(result, |text| Response {
+                content_type: metrics::CONTENT_TYPE,
+                ..Response::text(200, text)
+            })
         }
         other => Response::error(404, &format!("no route for `{other}`")),
     }

@@ -2,11 +2,33 @@
 //! stack pattern and group-by labels), evaluated over profiles into exact counters.
 //!
 //! [`rules`] parses and validates the rules; [`counters`] evaluates them over a profile and
-//! adds the results up. Where the counters live between requests, and how they are served, is
-//! the storage's and the components' part.
+//! adds the results up; [`export`] computes them over a tenant's stored profiles and writes
+//! them in the Prometheus text format.
 
 pub mod counters;
+pub mod export;
 pub mod rules;
 
 pub use counters::Counters;
-pub use rules::{ExportRule, ExportRules, NodeMatch, RuleError, RuleSpec};
+pub use export::{CONTENT_TYPE, ExpositionError, exposition, stored_counters};
+pub use rules::{ExportRule, ExportRules, NodeMatch, RULES_ENV, RuleError, RuleSpec};
+
+/// What can go wrong in the metrics part: a rule refused, rules a component cannot read from
+/// its environment, or the exposition.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// A rule is invalid.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The rules handed to a component are not the JSON map the host writes.
+    #[error("{name}: not a JSON map of metrics-export-rules: {reason}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// The text format could not be written.
+    #[error(transparent)]
+    Exposition(#[from] ExpositionError),
+}

@@ -5,13 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::profile::{ProfileType, validate_label_name};
 use crate::selector::Selector;
 
+/// The environment variable through which the host hands the rules of its configuration file
+/// to the components: the `metrics-export-rules` map as JSON.
+pub const RULES_ENV: &str = "FLAMELET_METRICS_EXPORT_RULES";
+
 /// A rule as written in the configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// The selector.
@@ -133,10 +137,15 @@ impl ExportRule {
         let node = match spec.node.trim() {
             "" | "total" => NodeMatch::Total,
             pattern => {
-                NodeMatch::Stack(regex::Regex::new(pattern).map_err(|e| RuleError::Node {
-                    name: name.to_string(),
-                    node: spec.node.clone(),
-                    reason: e.to_string(),
+                NodeMatch::Stack(regex::Regex::new(pattern).map_err(|e| {
+                    // The parser's message draws the pattern over lines; its last says why.
+                    let text = e.to_string();
+                    let why = text.lines().last().unwrap_or_default().trim();
+                    RuleError::Node {
+                        name: name.to_string(),
+                        node: spec.node.clone(),
+                        reason: why.trim_start_matches("error: ").to_string(),
+                    }
                 })?)
             }
         };
@@ -187,6 +196,19 @@ impl ExportRules {
             .map(|(name, spec)| ExportRule::new(name, spec))
             .collect::<Result<_, _>>()?;
         Ok(ExportRules { rules })
+    }
+
+    /// The rules the host handed over in [`RULES_ENV`] (none when it is unset or blank).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, super::MetricsError> {
+        let Some(json) = get(RULES_ENV).filter(|v| !v.trim().is_empty()) else {
+            return Ok(ExportRules::default());
+        };
+        let specs: BTreeMap<String, RuleSpec> =
+            serde_json::from_str(&json).map_err(|e| super::MetricsError::Env {
+                name: RULES_ENV,
+                reason: e.to_string(),
+            })?;
+        Ok(ExportRules::new(&specs)?)
     }
 
     /// No rules at all.
@@ -245,7 +267,10 @@ mod tests {
         assert!(e("a", spec("app.cpu{env=", "", &[])).contains("expr `app.cpu{env=`"));
         assert!(e("a", spec("{env=\"x\"}", "", &[])).contains("names no profile type"));
         let node = e("a", spec("app.cpu", "main;(", &[]));
-        assert!(node.contains("node `main;(`"), "{node}");
+        assert!(
+            node.ends_with("node `main;(` is not a regular expression: unclosed group"),
+            "{node}"
+        );
         assert!(e("a", spec("app.cpu", "", &["bad-label"])).contains("`bad-label`"));
     }
 

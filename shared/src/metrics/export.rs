@@ -1,0 +1,233 @@
+//! The counters of the export rules over everything a tenant has stored: per rule, the
+//! matching series' totals (`node: total`) or the values of their stacks the pattern matches,
+//! split by the group-by labels. Read through the query path, so exact before, during and
+//! after compaction and whichever host wrote the data (storage.md, *Exported-metric
+//! counters*); every scrape reads the tenant's whole history for now.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::Result;
+use crate::query::{Wanted, select};
+use crate::selector::{Matcher, Op};
+use crate::storage::keys::DAY_NANOS;
+use crate::storage::manifest::data_days;
+use crate::storage::store::SharedStore;
+use crate::tenant::Tenant;
+use crate::time::TimeRange;
+use crate::tree::{ROOT, Tree};
+
+use super::counters::Counters;
+use super::rules::{ExportRule, ExportRules, NodeMatch};
+
+/// The counters of `rules` over the tenant's stored profiles.
+pub fn stored_counters(
+    store: &SharedStore,
+    tenant: &Tenant,
+    rules: &ExportRules,
+) -> Result<Counters> {
+    let mut counters = Counters::default();
+    let days = data_days(store.as_ref(), tenant)?;
+    let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        return Ok(counters);
+    };
+    let range = TimeRange {
+        from: first.start_nanos(),
+        until: last.start_nanos() + DAY_NANOS - 1,
+    };
+    for rule in &rules.rules {
+        add_rule(store, tenant, rule, &range, &mut counters)?;
+    }
+    Ok(counters)
+}
+
+fn add_rule(
+    store: &SharedStore,
+    tenant: &Tenant,
+    rule: &ExportRule,
+    range: &TimeRange,
+    counters: &mut Counters,
+) -> Result<()> {
+    let totals = select(store, tenant, &rule.selector, range, Wanted::TOTALS)?;
+    let group_of = |series: u32| -> Vec<String> {
+        let s = &totals.series[series as usize];
+        rule.group_by
+            .iter()
+            .map(|l| s.label(l).unwrap_or_default())
+            .collect()
+    };
+    match &rule.node {
+        NodeMatch::Total => {
+            let mut sums: BTreeMap<Vec<String>, i64> = BTreeMap::new();
+            for (&(series, _), &v) in &totals.profile_totals {
+                *sums.entry(group_of(series)).or_default() += v;
+            }
+            for (group, v) in sums.into_iter().filter(|(_, v)| *v != 0) {
+                *counters
+                    .values
+                    .entry((rule.name.clone(), group))
+                    .or_default() += v;
+            }
+        }
+        NodeMatch::Stack(pattern) => {
+            let groups: BTreeSet<Vec<String>> = totals
+                .profile_totals
+                .keys()
+                .map(|&(s, _)| group_of(s))
+                .collect();
+            for group in groups {
+                // The group's series only: the rule's selector and its group-by values
+                // (an empty value matches series without the label).
+                let mut selector = rule.selector.clone();
+                for (label, value) in rule.group_by.iter().zip(&group) {
+                    selector.matchers.push(Matcher::new(label, Op::Eq, value)?);
+                }
+                let merged = select(store, tenant, &selector, range, Wanted::TREE)?;
+                let v = matching_self(&merged.tree, pattern);
+                if v != 0 {
+                    *counters
+                        .values
+                        .entry((rule.name.clone(), group))
+                        .or_default() += v;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The sum of the self values of the tree's nodes whose path (root first, `;`-joined, without
+/// the synthetic root) the pattern finds a match in: each node's self value is the value of
+/// the stacks that end there.
+fn matching_self(tree: &Tree, pattern: &regex::Regex) -> i64 {
+    let nodes = tree.nodes();
+    let mut sum = 0;
+    // (node, the length of its parent's path, whether it has a parent below the root).
+    let mut work: Vec<(usize, usize, bool)> = nodes[ROOT]
+        .children
+        .iter()
+        .map(|&c| (c, 0, false))
+        .collect();
+    let mut path = String::new();
+    while let Some((n, len, nested)) = work.pop() {
+        path.truncate(len);
+        if nested {
+            path.push(';');
+        }
+        path.push_str(tree.name(n));
+        if nodes[n].self_value != 0 && pattern.is_match(&path) {
+            sum += nodes[n].self_value;
+        }
+        let here = path.len();
+        work.extend(nodes[n].children.iter().map(|&c| (c, here, true)));
+    }
+    sum
+}
+
+/// The content type of [`exposition`]'s text (Prometheus' text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Errors of the exposition itself (a rule set that names one metric twice cannot happen:
+/// rules are keyed by name).
+#[derive(Debug, thiserror::Error)]
+#[error("exported metrics: {reason}")]
+pub struct ExpositionError {
+    reason: String,
+}
+
+impl From<prometheus::Error> for ExpositionError {
+    fn from(e: prometheus::Error) -> Self {
+        ExpositionError {
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The counters in the Prometheus text format: one counter family per rule (those that have
+/// counted nothing yet too, without samples), one sample per group-by value set, in the
+/// rule's unit (CPU time in seconds).
+pub fn exposition(
+    rules: &ExportRules,
+    counters: &Counters,
+) -> std::result::Result<String, ExpositionError> {
+    let registry = prometheus::Registry::new();
+    for rule in &rules.rules {
+        let help = format!("metrics-export-rules: {}", rule.name);
+        let labels: Vec<&str> = rule.group_by.iter().map(String::as_str).collect();
+        let family = prometheus::CounterVec::new(prometheus::Opts::new(&rule.name, help), &labels)?;
+        registry.register(Box::new(family.clone()))?;
+        let start = (rule.name.clone(), Vec::new());
+        for ((_, group), &stored) in counters
+            .values
+            .range(start..)
+            .take_while(|((name, _), _)| *name == rule.name)
+        {
+            let values: Vec<&str> = group.iter().map(String::as_str).collect();
+            family
+                .get_metric_with_label_values(&values)?
+                .inc_by(rule.exposed(stored.max(0)));
+        }
+    }
+    let mut out = String::new();
+    prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::rules::RuleSpec;
+
+    fn rules(specs: &[(&str, &str, &str, &[&str])]) -> ExportRules {
+        let specs = specs
+            .iter()
+            .map(|(name, expr, node, group_by)| {
+                let spec = RuleSpec {
+                    expr: expr.to_string(),
+                    node: node.to_string(),
+                    group_by: group_by.iter().map(|s| s.to_string()).collect(),
+                    labels: vec![],
+                };
+                (name.to_string(), spec)
+            })
+            .collect();
+        ExportRules::new(&specs).unwrap()
+    }
+
+    #[test]
+    fn the_text_format_names_each_counter_as_its_rule() {
+        let r = rules(&[
+            ("a_total", "app.cpu", "total", &[]),
+            ("a_slow", "app.cpu", "slowFunction", &["env"]),
+            ("heap", "memory:inuse_space:bytes:space:bytes{}", "", &[]),
+        ]);
+        let mut c = Counters::default();
+        c.values
+            .insert(("a_total".into(), vec![]), 3_768_000_000_000);
+        c.values
+            .insert(("a_slow".into(), vec!["prod".into()]), 1_260_000_000_000);
+        c.values
+            .insert(("a_slow".into(), vec!["staging".into()]), 1_701_000_000_000);
+        let text = exposition(&r, &c).unwrap();
+        assert!(
+            text.contains("# TYPE a_total counter\na_total 3768\n"),
+            "{text}"
+        );
+        assert!(text.contains("a_slow{env=\"prod\"} 1260\n"), "{text}");
+        assert!(text.contains("a_slow{env=\"staging\"} 1701\n"), "{text}");
+        // A rule that counted nothing has its family but no sample yet.
+        assert!(!text.contains("\nheap "), "{text}");
+    }
+
+    #[test]
+    fn a_pattern_matches_the_paths_of_the_tree() {
+        let mut tree = Tree::new();
+        tree.add_stack(&["main", "slowFunction"], 5);
+        tree.add_stack(&["main", "slowFunction", "work"], 7);
+        tree.add_stack(&["main", "fast"], 11);
+        let p = |s: &str| regex::Regex::new(s).unwrap();
+        assert_eq!(matching_self(&tree, &p("slowFunction")), 12);
+        assert_eq!(matching_self(&tree, &p("slowFunction$")), 5);
+        assert_eq!(matching_self(&tree, &p("^main;fast$")), 11);
+        assert_eq!(matching_self(&tree, &p("^total")), 0);
+    }
+}
