@@ -123,6 +123,35 @@ fn the_single_view_shows_the_ingested_functions_with_their_values() {
 }
 
 #[test]
+fn the_organisation_field_sends_the_tenant_and_is_remembered() {
+    let s = FlameletServer::start();
+    // Only team-b has data; the page starts as the default tenant.
+    let r = s.post_as(
+        "team-b",
+        &format!("/ingest?name=shop.cpu&from={T0}"),
+        b"main;billing 6\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let page = open_with(
+        &s,
+        &format!("/?query={query}&from={}&until={}", T0 - 60, T0 + 60),
+        "organisation.png",
+        "org",
+        "team-b",
+    );
+    assert_eq!(page["org"], "team-b");
+    assert_eq!(
+        table(&page),
+        [
+            row(["billing", "60 ms", "60 ms"]),
+            row(["main", "0 ns", "60 ms"]),
+            row(["total", "0 ns", "60 ms"])
+        ]
+    );
+}
+
+#[test]
 fn the_page_follows_the_systems_dark_theme() {
     let s = FlameletServer::start();
     s.ingest("shop.cpu", T0, "main;work 3\n");

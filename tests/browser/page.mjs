@@ -1,7 +1,7 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
 // errors. Writes a screenshot.
-// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range) [EXTRA]
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range|org) [EXTRA]
 // `export` saves each export of the single view into the directory EXTRA; `suggest` types
 // into the query field after EXTRA (a profile type) and takes the suggestions offered.
 import { launch } from './chromium.mjs';
@@ -30,6 +30,7 @@ const out = {
   synced: null,
   background: null,
   fromShown: null,
+  org: null,
 };
 try {
   // The system's colour scheme, as the page sees it (prefers-color-scheme).
@@ -90,6 +91,19 @@ try {
       out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
       out.profileType = await page.getByLabel('Profile type').inputValue({ timeout: 1000 }).catch(() => null);
     }
+  } else if (waitFor === 'org') {
+    // Type the organisation EXTRA, leave the field, then open the page again: the field
+    // remembers it and the table shows that tenant's functions.
+    await page.getByText('No data in this range.').waitFor({ timeout: 30_000 });
+    const org = page.getByLabel('Organisation');
+    await org.fill(extra);
+    await org.press('Tab');
+    await page.locator('[role="table"] [role="row"]').nth(1).waitFor({ timeout: 30_000 });
+    await page.reload();
+    await page.locator('[role="table"] [role="row"]').nth(1).waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
+    out.org = await page.getByLabel('Organisation').inputValue();
   } else if (waitFor === 'alert') {
     await page.getByRole('alert').waitFor({ timeout: 30_000 });
     out.alert = (await page.getByRole('alert').innerText()).trim();
