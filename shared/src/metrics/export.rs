@@ -174,8 +174,12 @@ pub fn exposition(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::ingest::{IngestRequest, ingest};
     use crate::metrics::rules::RuleSpec;
+    use crate::storage::store::MemoryStore;
 
     fn rules(specs: &[(&str, &str, &str, &[&str])]) -> ExportRules {
         let specs = specs
@@ -191,6 +195,115 @@ mod tests {
             })
             .collect();
         ExportRules::new(&specs).unwrap()
+    }
+
+    /// A store holding folded uploads, as `/ingest` stores them (100 Hz: one sample is
+    /// 10 ms).
+    fn stored(uploads: &[(&str, &str)]) -> (SharedStore, Tenant) {
+        let store: SharedStore = Arc::new(MemoryStore::default());
+        let tenant = Tenant::from_header(None).unwrap();
+        for (name, body) in uploads {
+            let params = vec![
+                ("name".to_string(), name.to_string()),
+                ("from".to_string(), "1700000000".to_string()),
+            ];
+            let req = IngestRequest {
+                params: &params,
+                content_type: None,
+                body: body.as_bytes(),
+            };
+            ingest(store.as_ref(), &tenant, &req, 0).unwrap();
+        }
+        (store, tenant)
+    }
+
+    fn value(c: &Counters, name: &str, labels: &[&str]) -> Option<i64> {
+        let key = (
+            name.to_string(),
+            labels.iter().map(|s| s.to_string()).collect(),
+        );
+        c.values.get(&key).copied()
+    }
+
+    const MS10: i64 = 10_000_000;
+
+    #[test]
+    fn totals_patterns_and_groups_as_the_reference_documents() {
+        // The rules of api.md's example, over two environments.
+        let r = rules(&[
+            ("a_total", "app.cpu", "total", &[]),
+            ("a_slow_prod", "app.cpu{env=\"prod\"}", "slowFunction", &[]),
+            ("a_slow", "app.cpu", "slowFunction", &["env"]),
+        ]);
+        let (store, tenant) = stored(&[
+            (
+                "app.cpu{env=prod}",
+                "main;slowFunction 12\nmain;fastFunction 3\n",
+            ),
+            (
+                "app.cpu{env=staging}",
+                "main;slowFunction;work 17\nmain 4\n",
+            ),
+            // Another service counts nowhere.
+            ("other.cpu{env=prod}", "main;slowFunction 100\n"),
+        ]);
+        let c = stored_counters(&store, &tenant, &r).unwrap();
+        assert_eq!(value(&c, "a_total", &[]), Some(36 * MS10));
+        assert_eq!(value(&c, "a_slow_prod", &[]), Some(12 * MS10));
+        assert_eq!(value(&c, "a_slow", &["prod"]), Some(12 * MS10));
+        assert_eq!(value(&c, "a_slow", &["staging"]), Some(17 * MS10));
+        assert_eq!(c.values.len(), 4, "{c:?}");
+        // Exposed in seconds.
+        assert_eq!(r.rules[0].exposed(36 * MS10), 0.36);
+    }
+
+    #[test]
+    fn the_pattern_is_unanchored_over_the_whole_stack() {
+        let r = rules(&[
+            ("a", "app.cpu", "^main;work", &[]),
+            ("b", "app.cpu", "io$", &[]),
+            ("c", "app.cpu", "nothing", &[]),
+        ]);
+        let (store, tenant) = stored(&[(
+            "app.cpu",
+            "main;work;io 1\nmain;work 2\nmain;io 4\nidle;main;work 8\n",
+        )]);
+        let c = stored_counters(&store, &tenant, &r).unwrap();
+        assert_eq!(value(&c, "a", &[]), Some(3 * MS10));
+        assert_eq!(value(&c, "b", &[]), Some(5 * MS10));
+        // A rule that matched nothing has no counter yet.
+        assert_eq!(value(&c, "c", &[]), None);
+    }
+
+    #[test]
+    fn a_missing_group_label_is_the_empty_value() {
+        let r = rules(&[
+            ("a", "app.cpu", "", &["env", "region"]),
+            ("b", "app.cpu", "main", &["region"]),
+        ]);
+        let (store, tenant) = stored(&[
+            ("app.cpu{env=prod}", "main 1\n"),
+            ("app.cpu{env=prod}", "main 2\n"),
+            ("app.cpu{region=eu}", "main 4\n"),
+        ]);
+        let c = stored_counters(&store, &tenant, &r).unwrap();
+        assert_eq!(value(&c, "a", &["prod", ""]), Some(3 * MS10));
+        assert_eq!(value(&c, "a", &["", "eu"]), Some(4 * MS10));
+        // With a pattern, the group without the label is its own tree.
+        assert_eq!(value(&c, "b", &[""]), Some(3 * MS10));
+        assert_eq!(value(&c, "b", &["eu"]), Some(4 * MS10));
+    }
+
+    #[test]
+    fn nothing_stored_is_no_counters() {
+        let r = rules(&[("a", "app.cpu", "", &[])]);
+        let (store, tenant) = stored(&[]);
+        assert!(
+            stored_counters(&store, &tenant, &r)
+                .unwrap()
+                .values
+                .is_empty()
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Metrics from profiles: Pyroscope's `metrics-export-rules` (a metric name → a selector, a
 //! stack pattern and group-by labels), evaluated over profiles into exact counters.
 //!
-//! [`rules`] parses and validates the rules; [`counters`] evaluates them over a profile and
-//! adds the results up; [`export`] computes them over a tenant's stored profiles and writes
-//! them in the Prometheus text format.
+//! [`rules`] parses and validates the rules; [`counters`] holds their values; [`export`]
+//! computes them over a tenant's stored profiles and writes them in the Prometheus text
+//! format.
 
 pub mod counters;
 pub mod export;
