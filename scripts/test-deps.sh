@@ -6,7 +6,8 @@
 # client program (target/clients/rust), Azurite from npm (into tests/emulators) with the
 # azure-storage-blob client from PyPI that creates its containers, and `wasmtime-cli` (the host the project did not write,
 # for the packaged components), Debian's Chromium and playwright-core (npm, into
-# tests/browser) for the UI's browser tests. Debian's clang compiles the S3 provider component's C (ring,
+# tests/browser) for the UI's browser tests, Debian's Prometheus (it scrapes /exported-metrics in
+# the metrics tests). Debian's clang compiles the S3 provider component's C (ring,
 # for request signing) for wasm32. Does nothing when they are already there.
 set -euo pipefail
 # Installs Debian package $2 unless command $1 exists; $3 says what needs it.
@@ -23,6 +24,8 @@ apt_install clang clang "to build functions/s3-store"
 # Debian's Chromium for the UI's browser tests (a browser download does not work here), and
 # playwright-core from npm to drive it (tests/browser).
 apt_install chromium chromium "for the UI's browser tests"
+# A real Prometheus for the metrics tests (the package does not start it here).
+apt_install prometheus prometheus "for the metrics tests"
 # wasmtime serve with only what it needs; cargo installs it once into ~/.cargo/bin.
 WASMTIME_VERSION=48.0.8
 if ! "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime" --version 2>/dev/null | grep -q "^wasmtime $WASMTIME_VERSION"; then

@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/push/v1/push.proto",
         "proto/querier/v1/querier.proto",
         "proto/settings/v1/setting.proto",
+        "proto/settings/v1/recording_rules.proto",
         "proto/jfr/v1/labels.proto",
         "proto/opentelemetry/proto/collector/profiles/v1development/profiles_service.proto",
     ];

@@ -272,7 +272,12 @@ fn load(args: CommonArgs, (manifest, sources): (SpinManifest, Sources)) -> anyho
     }
     if let Some(path) = &args.config {
         let config = flamelet_host::config::Config::load(path)?;
-        tracing::info!("{}: {} metrics-export-rules", path.display(), config.rules);
+        tracing::info!(
+            "{}: {} metrics-export-rules, {} recording-rules",
+            path.display(),
+            config.rules,
+            config.recording_rules
+        );
         env.extend(config.env());
     }
     env.extend(args.env);

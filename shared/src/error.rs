@@ -29,6 +29,9 @@ pub enum ErrorKind {
     NotFound,
     /// A concurrent writer won a create-only race (409).
     Conflict,
+    /// The request names a state that is not the stored one, or changes what may not be
+    /// changed (412; Connect `failed_precondition`).
+    FailedPrecondition,
     /// Storage failed; retrying may help (503).
     Unavailable,
     /// A bug, a broken invariant or a bad setting here (500).
@@ -47,6 +50,7 @@ impl ErrorKind {
             ErrorKind::Rejected => 422,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
+            ErrorKind::FailedPrecondition => 412,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
             ErrorKind::Unimplemented => 501,
@@ -134,6 +138,9 @@ pub enum Error {
     /// Export rules or their exposition failed.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// A recording-rules call was refused.
+    #[error(transparent)]
+    Recording(#[from] crate::metrics::RecordingRuleError),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -167,6 +174,7 @@ impl Error {
             Error::Segment(_) | Error::Corrupt { .. } | Error::Config(_) | Error::Metrics(_) => {
                 ErrorKind::Internal
             }
+            Error::Recording(e) => e.kind(),
         }
     }
 }

@@ -30,6 +30,14 @@ pub enum TenantError {
         /// What was found.
         what: &'static str,
     },
+    /// A scrape named two different tenants.
+    #[error("X-Scope-OrgID `{header}` and tenant=`{param}` name different tenants")]
+    Disagree {
+        /// The header's tenant.
+        header: String,
+        /// The parameter's.
+        param: String,
+    },
 }
 
 /// A validated tenant ID.
@@ -60,6 +68,22 @@ impl Tenant {
             return Err(forbidden("a control character"));
         }
         Ok(Tenant(id.to_string()))
+    }
+
+    /// The tenant of a scrape (`/exported-metrics`): the header, or the `tenant` query
+    /// parameter of scrapers that cannot send headers; when both name one they must agree.
+    pub fn for_scrape(header: Option<&str>, param: Option<&str>) -> Result<Self, TenantError> {
+        fn named(v: Option<&str>) -> Option<&str> {
+            v.filter(|v| !v.trim().is_empty())
+        }
+        match (named(header), named(param)) {
+            (Some(h), Some(p)) if h.trim() != p.trim() => Err(TenantError::Disagree {
+                header: h.escape_default().to_string(),
+                param: p.escape_default().to_string(),
+            }),
+            (Some(h), _) => Self::from_header(Some(h)),
+            (None, p) => Self::from_header(p),
+        }
     }
 
     /// Returns the ID as the client sent it.
@@ -118,6 +142,21 @@ mod tests {
             Tenant::from_header(Some("team-a")).unwrap().as_str(),
             "team-a"
         );
+    }
+
+    #[test]
+    fn a_scrape_names_its_tenant_by_header_or_parameter() {
+        let t = |h, p| Tenant::for_scrape(h, p).map(|t| t.as_str().to_string());
+        assert_eq!(t(None, None).unwrap(), "anonymous");
+        assert_eq!(t(None, Some("team-b")).unwrap(), "team-b");
+        assert_eq!(t(Some("team-b"), None).unwrap(), "team-b");
+        assert_eq!(t(Some("team-b"), Some("team-b")).unwrap(), "team-b");
+        let e = t(Some("team-a"), Some("team-b")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "X-Scope-OrgID `team-a` and tenant=`team-b` name different tenants"
+        );
+        assert!(t(None, Some("../x")).is_err());
     }
 
     #[test]

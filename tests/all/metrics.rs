@@ -1,9 +1,14 @@
-//! Metrics from profiles (issue #16): `flamelet serve --config` with `metrics-export-rules`,
-//! and `GET /exported-metrics` in the Prometheus text format, exact through compaction.
+//! Metrics from profiles (issue #16): `flamelet serve --config` with `metrics-export-rules`
+//! and `recording-rules`, the recording rules' Connect API, and `GET /exported-metrics` in the
+//! Prometheus text format, exact through compaction, restarts and two hosts, as a real
+//! Prometheus scrapes it.
 
 use std::collections::BTreeMap;
 
-use crate::util::{FlameletServer, T0, server::encode};
+use serde_json::json;
+
+use crate::util::prometheus::{Job, Prometheus};
+use crate::util::{FlameletServer, T0, corpus, server::encode};
 
 const RULES: &str = r#"
 # Pyroscope's own keys are ignored.
@@ -110,6 +115,324 @@ fn a_bad_rule_stops_the_server_at_start_with_its_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("a_slow: node `main;(` is not a regular expression: unclosed group"),
+        "{err}"
+    );
+}
+
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+/// Export rules for CPU time per environment, the stacks through `main;slowFunction` (anchored:
+/// the corpus pprof has a `main.slowFunction` of its own), and a Java service; a recording rule provisioned for every tenant.
+fn scraped_config() -> String {
+    format!(
+        r#"
+metrics-export-rules:
+  app_cpu_seconds_total:
+    expr: app.cpu
+    group_by: [env]
+  app_slow_seconds_total:
+    expr: app.cpu
+    node: ^main;slowFunction
+  java_cpu_seconds_total:
+    expr: '{CPU}{{service_name="javaapp"}}'
+recording-rules:
+  - metric_name: profiles_recorded_app_cpu
+    matchers: ['{{__profile_type__="{CPU}", service_name="app"}}']
+    group_by: [env]
+    external_labels: [{{name: source, value: config}}]
+"#
+    )
+}
+
+/// One JSON Connect call of the recording rules' service as `tenant`.
+fn rules_call(
+    s: &FlameletServer,
+    tenant: &str,
+    method: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = s.post_raw(
+        &format!("/settings.v1.RecordingRulesService/{method}"),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Scope-OrgID", tenant),
+        ],
+        body.to_string().as_bytes(),
+    );
+    (r.status, serde_json::from_slice(&r.body).expect("JSON"))
+}
+
+/// What Prometheus scrapes of one counter of one tenant (its job) from one server.
+fn series(metric: &str, job: &str, s: &FlameletServer, labels: &str) -> String {
+    let instance = s.base.trim_start_matches("http://");
+    format!("{metric}{{job=\"{job}\",instance=\"{instance}\"{labels}}}")
+}
+
+#[test]
+fn prometheus_scrapes_exact_counters_per_tenant_through_compaction_restarts_and_two_hosts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("flamelet.yaml");
+    std::fs::write(&config, scraped_config()).expect("writing the config");
+    let data = dir.path().join("data");
+    let args = ["--no-cron", "--config", config.to_str().expect("UTF-8")];
+    let s = FlameletServer::start_on(&data, &args);
+
+    // The default tenant: folded stacks (100 Hz, 10 ms a sample) and a Go pprof (470 ms).
+    s.ingest(
+        "app.cpu{env=prod}",
+        T0,
+        "main;slowFunction 12\nmain;fastFunction 3\n",
+    );
+    let r = s.post(
+        &format!(
+            "/ingest?name={}&from={T0}&format=pprof",
+            encode("app{env=dev}")
+        ),
+        &corpus("pprof/cpu.pb.gz"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // team-b: a JFR recording (21.88 s of CPU, corpus README) and folded stacks.
+    let r = s.post_as(
+        "team-b",
+        &format!(
+            "/ingest?name={}&from={T0}&format=jfr",
+            encode("javaapp{env=prod}")
+        ),
+        &corpus("jfr/dump1.jfr.gz"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post_as(
+        "team-b",
+        &format!("/ingest?name={}&from={T0}", encode("app.cpu{env=staging}")),
+        b"main;slowFunction;work 7\nmain 3\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // team-b's own recording rule: the stacks through `work`, kept in the bucket.
+    let (status, created) = rules_call(
+        &s,
+        "team-b",
+        "UpsertRecordingRule",
+        json!({
+            "metricName": "profiles_recorded_work",
+            "matchers": [format!("{{__profile_type__=\"{CPU}\"}}")],
+            "stacktraceFilter": {"functionName": {"functionName": "work"}},
+        }),
+    );
+    assert_eq!(status, 200, "{created}");
+
+    let prometheus = Prometheus::start(&[
+        Job {
+            name: "anonymous",
+            path: "/exported-metrics",
+            params: &[],
+        },
+        Job {
+            name: "team-b",
+            path: "/exported-metrics",
+            params: &[("tenant", "team-b")],
+        },
+    ]);
+    let target = |s: &FlameletServer| s.base.trim_start_matches("http://").to_string();
+    prometheus.set_targets(&[&target(&s)]);
+
+    // (metric, job, labels, value): seconds for the export rules, nanoseconds as stored for
+    // the recording rules.
+    let want: Vec<(&str, &str, &str, f64)> = vec![
+        ("app_cpu_seconds_total", "anonymous", ",env=\"prod\"", 0.15),
+        ("app_cpu_seconds_total", "anonymous", ",env=\"dev\"", 0.47),
+        ("app_slow_seconds_total", "anonymous", "", 0.12),
+        (
+            "profiles_recorded_app_cpu",
+            "anonymous",
+            ",env=\"prod\",source=\"config\"",
+            150e6,
+        ),
+        (
+            "profiles_recorded_app_cpu",
+            "anonymous",
+            ",env=\"dev\",source=\"config\"",
+            470e6,
+        ),
+        ("java_cpu_seconds_total", "team-b", "", 21.88),
+        ("app_cpu_seconds_total", "team-b", ",env=\"staging\"", 0.1),
+        ("app_slow_seconds_total", "team-b", "", 0.07),
+        (
+            "profiles_recorded_app_cpu",
+            "team-b",
+            ",env=\"staging\",source=\"config\"",
+            100e6,
+        ),
+        ("profiles_recorded_work", "team-b", "", 70e6),
+    ];
+    let check = |s: &FlameletServer, want: &[(&str, &str, &str, f64)]| {
+        for (metric, job, labels, value) in want {
+            prometheus.wait_for(&series(metric, job, s, labels), *value);
+        }
+    };
+    check(&s, &want);
+    // Tenants never see each other's counters.
+    let leaked = prometheus.query("java_cpu_seconds_total{job=\"anonymous\"}");
+    assert!(leaked.is_empty(), "{leaked:?}");
+    let leaked = prometheus.query("profiles_recorded_work{job=\"anonymous\"}");
+    assert!(leaked.is_empty(), "{leaked:?}");
+
+    // The same after compaction merged the uploads.
+    s.compact();
+    check(&s, &want);
+
+    // The same from a new server on the same data, on another port.
+    drop(s);
+    let s = FlameletServer::start_on(&data, &args);
+    prometheus.set_targets(&[&target(&s)]);
+    check(&s, &want);
+
+    // Two hosts ingesting at once on one bucket: 20 uploads of 10 ms through each.
+    let other = FlameletServer::start_on(&data, &args);
+    std::thread::scope(|scope| {
+        for host in [&s, &other] {
+            scope.spawn(move || {
+                for i in 0..20 {
+                    host.ingest("app.cpu{env=prod}", T0 + 1 + i, "main;slowFunction 1\n");
+                }
+            });
+        }
+    });
+    let mut more = want.clone();
+    more[0].3 = 0.55;
+    more[2].3 = 0.52;
+    more[3].3 = 550e6;
+    // Scraped from either host.
+    prometheus.set_targets(&[&target(&s), &target(&other)]);
+    check(&s, &more);
+    check(&other, &more);
+}
+
+#[test]
+fn recording_rules_through_the_connect_api_in_binary_and_json() {
+    use flamelet::wire::proto::settings::v1 as pb;
+    use prost::Message;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("flamelet.yaml");
+    std::fs::write(&config, scraped_config()).expect("writing the config");
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", config.to_str().expect("UTF-8")],
+    );
+    // Binary, as Grafana's settings client sends it.
+    let upsert = pb::UpsertRecordingRuleRequest {
+        metric_name: "profiles_recorded_checkout".into(),
+        matchers: vec![format!(
+            "{{__profile_type__=\"{CPU}\", service_name=\"checkout\"}}"
+        )],
+        group_by: vec!["region".into()],
+        ..Default::default()
+    };
+    let r = s.post_raw(
+        "/settings.v1.RecordingRulesService/UpsertRecordingRule",
+        &[("Content-Type", "application/proto")],
+        &upsert.encode_to_vec(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let rule = pb::UpsertRecordingRuleResponse::decode(&r.body[..])
+        .expect("a response")
+        .rule
+        .expect("a rule");
+    assert_eq!(rule.generation, 1);
+    assert_eq!(rule.profile_type, CPU);
+    assert!(!rule.provisioned);
+    // JSON: the list holds the provisioned rule first, then the stored one.
+    let (status, list) = rules_call(&s, "", "ListRecordingRules", json!({}));
+    assert_eq!(status, 200, "{list}");
+    let rules = list["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 2, "{list}");
+    assert_eq!(rules[0]["metricName"], "profiles_recorded_app_cpu");
+    assert_eq!(rules[0]["provisioned"], true);
+    assert_eq!(rules[1]["id"], rule.id.as_str());
+    // A stale generation is a failed precondition; the right one updates.
+    let update = |generation: i64| {
+        rules_call(
+            &s,
+            "",
+            "UpsertRecordingRule",
+            json!({"id": rule.id, "metricName": "profiles_recorded_checkout", "matchers": upsert.matchers, "generation": generation.to_string()}),
+        )
+    };
+    let (status, e) = update(5);
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (400, Some("failed_precondition")),
+        "{e}"
+    );
+    let (status, updated) = update(1);
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["rule"]["generation"], "2");
+    // Bad rules: invalid_argument with the reason.
+    for (body, reason) in [
+        (
+            json!({"metricName": "checkout_cpu", "matchers": upsert.matchers}),
+            "must start with `profiles_recorded_`",
+        ),
+        (
+            json!({"metricName": "profiles_recorded_x", "matchers": ["{service_name=\"x\"}"]}),
+            "__profile_type__",
+        ),
+        (
+            json!({"metricName": "profiles_recorded_x", "matchers": ["{service_name=~\"(\"}"]}),
+            "invalid regex",
+        ),
+    ] {
+        let (status, e) = rules_call(&s, "", "UpsertRecordingRule", body);
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (400, Some("invalid_argument")),
+            "{e}"
+        );
+        assert!(
+            e["message"].as_str().expect("a message").contains(reason),
+            "{e}"
+        );
+    }
+    // The provisioned rule is read-only.
+    let (status, e) = rules_call(&s, "", "DeleteRecordingRule", json!({"id": rules[0]["id"]}));
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (400, Some("failed_precondition")),
+        "{e}"
+    );
+    // Another tenant has only the provisioned rule; delete, then not found.
+    let (_, list) = rules_call(&s, "team-b", "ListRecordingRules", json!({}));
+    assert_eq!(list["rules"].as_array().expect("rules").len(), 1, "{list}");
+    let (status, _) = rules_call(&s, "", "DeleteRecordingRule", json!({"id": rule.id}));
+    assert_eq!(status, 200);
+    let (status, e) = rules_call(&s, "", "GetRecordingRule", json!({"id": rule.id}));
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (404, Some("not_found")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_provisioned_recording_rule_stops_the_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("flamelet.yaml");
+    std::fs::write(
+        &path,
+        "recording-rules:\n  - metric_name: profiles_recorded_x\n    matchers: ['{service_name=\"a\"}']\n",
+    )
+    .expect("writing the config");
+    let out = std::process::Command::new(crate::util::server::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--storage"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("running flamelet");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("recording-rules"), "{err}");
+    assert!(
+        err.contains("invalid recording rule: matchers `{service_name=\"a\"}` must include a `__profile_type__=\"…\"` matcher"),
         "{err}"
     );
 }

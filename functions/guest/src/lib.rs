@@ -128,6 +128,20 @@ impl Request {
             self.header("x-scope-orgid"),
         )?)
     }
+
+    /// Validates the tenant of a scrape: `X-Scope-OrgID`, or the `tenant` parameter for
+    /// scrapers that cannot send headers; when both are there they must agree.
+    pub fn scrape_tenant(&self) -> Result<flamelet::tenant::Tenant, Error> {
+        let param = self
+            .params
+            .iter()
+            .find(|(k, _)| k == "tenant")
+            .map(|(_, v)| v.as_str());
+        Ok(flamelet::tenant::Tenant::for_scrape(
+            self.header("x-scope-orgid"),
+            param,
+        )?)
+    }
 }
 
 /// An HTTP response.

@@ -2,14 +2,18 @@
 //! `/pyroscope/label-values`, `/exported-metrics` (the counters of the export rules, in the
 //! Prometheus text format), `POST /flamelet/adhoc` (an uploaded file's flame graphs, not
 //! stored), and the
-//! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`).
+//! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`)
+//! and the recording rules (`/settings.v1.RecordingRulesService/*`).
 //! Deciding the answer is [`flamelet::query::pyroscope`] and [`flamelet::query::connect`]; this
 //! file is the HTTP adapter.
 
 use flamelet::adhoc::render_upload;
 use flamelet::compact::CompactionConfig;
 use flamelet::ingest::IngestRequest;
-use flamelet::metrics::{self, ExportRules, MetricsError, exposition, stored_counters};
+use flamelet::metrics::recording::service::{
+    self as recording, RECORDING_RULES_SERVICE, RulesConfig,
+};
+use flamelet::metrics::{self, ExportRule, ExportRules, MetricsError, exposition, stored_counters};
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
 use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
@@ -53,7 +57,10 @@ fn handle(req: &Request) -> Response {
         Ok(context) => context,
         Err(e) => return Response::connect_error(&e),
     };
-    if service == querier::QUERIER_SERVICE || service == querier::SETTINGS_SERVICE {
+    if service == querier::QUERIER_SERVICE
+        || service == querier::SETTINGS_SERVICE
+        || service == RECORDING_RULES_SERVICE
+    {
         return connect(req, path, &cx, &store);
     }
     if path == "/flamelet/adhoc" {
@@ -88,8 +95,13 @@ fn handle(req: &Request) -> Response {
             respond(result, |v| Response::json(&v))
         }
         "/exported-metrics" => {
-            let result = req.tenant().and_then(|tenant| {
-                let rules = ExportRules::from_env(|name| std::env::var(name).ok())?;
+            // Scrapers that cannot send headers (Prometheus before 2.55) name the tenant as
+            // `?tenant=`.
+            let result = req.scrape_tenant().and_then(|tenant| {
+                let env = |name: &str| std::env::var(name).ok();
+                let mut rules: Vec<ExportRule> = ExportRules::from_env(env)?.rules;
+                let recording = RulesConfig::from_env(env)?.rules(store.as_ref(), &tenant)?;
+                rules.extend(recording.iter().map(|(rule, _)| rule.counting_rule()));
                 let counters = stored_counters(&store, &tenant, &rules)?;
                 Ok(exposition(&rules, &counters).map_err(MetricsError::from)?)
             });
@@ -132,9 +144,17 @@ fn connect(req: &Request, path: &str, cx: &QueryContext, store: &SharedStore) ->
         accept_encoding: req.header("accept-encoding"),
         body: &req.body,
     };
-    let result = req
-        .tenant()
-        .and_then(|tenant| querier::call(store, &tenant, &call, cx));
+    let result = req.tenant().and_then(|tenant| {
+        if path
+            .trim_start_matches('/')
+            .starts_with(RECORDING_RULES_SERVICE)
+        {
+            let config = RulesConfig::from_env(|name| std::env::var(name).ok())?;
+            recording::call(store.as_ref(), &tenant, &config, &call)
+        } else {
+            querier::call(store, &tenant, &call, cx)
+        }
+    });
     match result {
         Ok(encoded) => Response::connect(encoded),
         Err(e) => Response::connect_error(&e),

@@ -17,13 +17,13 @@ use crate::time::TimeRange;
 use crate::tree::{ROOT, Tree};
 
 use super::counters::Counters;
-use super::rules::{ExportRule, ExportRules, NodeMatch};
+use super::rules::{ExportRule, NodeMatch};
 
 /// The counters of `rules` over the tenant's stored profiles.
 pub fn stored_counters(
     store: &SharedStore,
     tenant: &Tenant,
-    rules: &ExportRules,
+    rules: &[ExportRule],
 ) -> Result<Counters> {
     let mut counters = Counters::default();
     let days = data_days(store.as_ref(), tenant)?;
@@ -34,7 +34,7 @@ pub fn stored_counters(
         from: first.start_nanos(),
         until: last.start_nanos() + DAY_NANOS - 1,
     };
-    for rule in &rules.rules {
+    for rule in rules {
         add_rule(store, tenant, rule, &range, &mut counters)?;
     }
     Ok(counters)
@@ -64,11 +64,11 @@ fn add_rule(
             for (group, v) in sums.into_iter().filter(|(_, v)| *v != 0) {
                 *counters
                     .values
-                    .entry((rule.name.clone(), group))
+                    .entry((rule.key.clone(), group))
                     .or_default() += v;
             }
         }
-        NodeMatch::Stack(pattern) => {
+        NodeMatch::Stack(_) | NodeMatch::Function(_) => {
             let groups: BTreeSet<Vec<String>> = totals
                 .profile_totals
                 .keys()
@@ -82,11 +82,11 @@ fn add_rule(
                     selector.matchers.push(Matcher::new(label, Op::Eq, value)?);
                 }
                 let merged = select(store, tenant, &selector, range, Wanted::TREE)?;
-                let v = matching_self(&merged.tree, pattern);
+                let v = matching_self(&merged.tree, &rule.node);
                 if v != 0 {
                     *counters
                         .values
-                        .entry((rule.name.clone(), group))
+                        .entry((rule.key.clone(), group))
                         .or_default() += v;
                 }
             }
@@ -95,30 +95,43 @@ fn add_rule(
     Ok(())
 }
 
-/// The sum of the self values of the tree's nodes whose path (root first, `;`-joined, without
-/// the synthetic root) the pattern finds a match in: each node's self value is the value of
-/// the stacks that end there.
-fn matching_self(tree: &Tree, pattern: &regex::Regex) -> i64 {
+/// The sum of the self values of the tree's nodes that `node` selects: those whose path (root
+/// first, `;`-joined, without the synthetic root) a pattern finds a match in, or that have the
+/// function on their path. A node's self value is the value of the stacks that end there, so
+/// each stack counts once.
+fn matching_self(tree: &Tree, node: &NodeMatch) -> i64 {
     let nodes = tree.nodes();
     let mut sum = 0;
-    // (node, the length of its parent's path, whether it has a parent below the root).
-    let mut work: Vec<(usize, usize, bool)> = nodes[ROOT]
+    // (node, the length of its parent's path, whether it has a parent below the root, whether
+    // the function is on the path above it).
+    let mut work: Vec<(usize, usize, bool, bool)> = nodes[ROOT]
         .children
         .iter()
-        .map(|&c| (c, 0, false))
+        .map(|&c| (c, 0, false, false))
         .collect();
     let mut path = String::new();
-    while let Some((n, len, nested)) = work.pop() {
-        path.truncate(len);
-        if nested {
-            path.push(';');
-        }
-        path.push_str(tree.name(n));
-        if nodes[n].self_value != 0 && pattern.is_match(&path) {
+    while let Some((n, len, nested, above)) = work.pop() {
+        let name = tree.name(n);
+        let (matches, through) = match node {
+            NodeMatch::Total => (true, above),
+            NodeMatch::Function(f) => {
+                let through = above || name == f;
+                (through, through)
+            }
+            NodeMatch::Stack(pattern) => {
+                path.truncate(len);
+                if nested {
+                    path.push(';');
+                }
+                path.push_str(name);
+                (nodes[n].self_value != 0 && pattern.is_match(&path), false)
+            }
+        };
+        if matches {
             sum += nodes[n].self_value;
         }
         let here = path.len();
-        work.extend(nodes[n].children.iter().map(|&c| (c, here, true)));
+        work.extend(nodes[n].children.iter().map(|&c| (c, here, true, through)));
     }
     sum
 }
@@ -142,29 +155,57 @@ impl From<prometheus::Error> for ExpositionError {
     }
 }
 
-/// The counters in the Prometheus text format: one counter family per rule (those that have
-/// counted nothing yet too, without samples), one sample per group-by value set, in the
-/// rule's unit (CPU time in seconds).
+/// The counters in the Prometheus text format: one counter family per metric name (those that
+/// have counted nothing yet too, without samples), one sample per rule and group-by value set,
+/// in the rule's unit. Rules that share a name (recording rules of several services, say)
+/// share the family; its label names are all their group-by and external labels, a rule's
+/// sample leaving the others empty, which Prometheus reads as absent.
 pub fn exposition(
-    rules: &ExportRules,
+    rules: &[ExportRule],
     counters: &Counters,
 ) -> std::result::Result<String, ExpositionError> {
+    let mut families: BTreeMap<&str, Vec<&ExportRule>> = BTreeMap::new();
+    for rule in rules {
+        families.entry(&rule.name).or_default().push(rule);
+    }
     let registry = prometheus::Registry::new();
-    for rule in &rules.rules {
-        let help = format!("metrics-export-rules: {}", rule.name);
-        let labels: Vec<&str> = rule.group_by.iter().map(String::as_str).collect();
-        let family = prometheus::CounterVec::new(prometheus::Opts::new(&rule.name, help), &labels)?;
+    for (name, rules) in families {
+        let mut labels: Vec<&str> = Vec::new();
+        for rule in &rules {
+            let names = rule
+                .group_by
+                .iter()
+                .chain(rule.external_labels.iter().map(|(n, _)| n));
+            for label in names {
+                if !labels.contains(&label.as_str()) {
+                    labels.push(label);
+                }
+            }
+        }
+        let family =
+            prometheus::CounterVec::new(prometheus::Opts::new(name, &rules[0].help), &labels)?;
         registry.register(Box::new(family.clone()))?;
-        let start = (rule.name.clone(), Vec::new());
-        for ((_, group), &stored) in counters
-            .values
-            .range(start..)
-            .take_while(|((name, _), _)| *name == rule.name)
-        {
-            let values: Vec<&str> = group.iter().map(String::as_str).collect();
-            family
-                .get_metric_with_label_values(&values)?
-                .inc_by(rule.exposed(stored.max(0)));
+        for rule in rules {
+            let start = (rule.key.clone(), Vec::new());
+            for ((_, group), &stored) in counters
+                .values
+                .range(start..)
+                .take_while(|((key, _), _)| *key == rule.key)
+            {
+                let value_of = |label: &str| {
+                    let external = rule.external_labels.iter().find(|(n, _)| n == label);
+                    let grouped = rule.group_by.iter().position(|g| g == label);
+                    match (external, grouped) {
+                        (Some((_, v)), _) => v.as_str(),
+                        (None, Some(i)) => group[i].as_str(),
+                        (None, None) => "",
+                    }
+                };
+                let values: Vec<&str> = labels.iter().map(|l| value_of(l)).collect();
+                family
+                    .get_metric_with_label_values(&values)?
+                    .inc_by(rule.exposed(stored.max(0)));
+            }
         }
     }
     let mut out = String::new();
@@ -178,7 +219,7 @@ mod tests {
 
     use super::*;
     use crate::ingest::{IngestRequest, ingest};
-    use crate::metrics::rules::RuleSpec;
+    use crate::metrics::rules::{ExportRules, RuleSpec};
     use crate::storage::store::MemoryStore;
 
     fn rules(specs: &[(&str, &str, &str, &[&str])]) -> ExportRules {
@@ -247,7 +288,7 @@ mod tests {
             // Another service counts nowhere.
             ("other.cpu{env=prod}", "main;slowFunction 100\n"),
         ]);
-        let c = stored_counters(&store, &tenant, &r).unwrap();
+        let c = stored_counters(&store, &tenant, &r.rules).unwrap();
         assert_eq!(value(&c, "a_total", &[]), Some(36 * MS10));
         assert_eq!(value(&c, "a_slow_prod", &[]), Some(12 * MS10));
         assert_eq!(value(&c, "a_slow", &["prod"]), Some(12 * MS10));
@@ -268,7 +309,7 @@ mod tests {
             "app.cpu",
             "main;work;io 1\nmain;work 2\nmain;io 4\nidle;main;work 8\n",
         )]);
-        let c = stored_counters(&store, &tenant, &r).unwrap();
+        let c = stored_counters(&store, &tenant, &r.rules).unwrap();
         assert_eq!(value(&c, "a", &[]), Some(3 * MS10));
         assert_eq!(value(&c, "b", &[]), Some(5 * MS10));
         // A rule that matched nothing has no counter yet.
@@ -286,7 +327,7 @@ mod tests {
             ("app.cpu{env=prod}", "main 2\n"),
             ("app.cpu{region=eu}", "main 4\n"),
         ]);
-        let c = stored_counters(&store, &tenant, &r).unwrap();
+        let c = stored_counters(&store, &tenant, &r.rules).unwrap();
         assert_eq!(value(&c, "a", &["prod", ""]), Some(3 * MS10));
         assert_eq!(value(&c, "a", &["", "eu"]), Some(4 * MS10));
         // With a pattern, the group without the label is its own tree.
@@ -299,7 +340,7 @@ mod tests {
         let r = rules(&[("a", "app.cpu", "", &[])]);
         let (store, tenant) = stored(&[]);
         assert!(
-            stored_counters(&store, &tenant, &r)
+            stored_counters(&store, &tenant, &r.rules)
                 .unwrap()
                 .values
                 .is_empty()
@@ -320,7 +361,7 @@ mod tests {
             .insert(("a_slow".into(), vec!["prod".into()]), 1_260_000_000_000);
         c.values
             .insert(("a_slow".into(), vec!["staging".into()]), 1_701_000_000_000);
-        let text = exposition(&r, &c).unwrap();
+        let text = exposition(&r.rules, &c).unwrap();
         assert!(
             text.contains("# TYPE a_total counter\na_total 3768\n"),
             "{text}"
@@ -337,10 +378,21 @@ mod tests {
         tree.add_stack(&["main", "slowFunction"], 5);
         tree.add_stack(&["main", "slowFunction", "work"], 7);
         tree.add_stack(&["main", "fast"], 11);
-        let p = |s: &str| regex::Regex::new(s).unwrap();
+        let p = |s: &str| NodeMatch::Stack(regex::Regex::new(s).unwrap());
         assert_eq!(matching_self(&tree, &p("slowFunction")), 12);
         assert_eq!(matching_self(&tree, &p("slowFunction$")), 5);
         assert_eq!(matching_self(&tree, &p("^main;fast$")), 11);
         assert_eq!(matching_self(&tree, &p("^total")), 0);
+        // A function filter: every stack through it, once however often it recurs.
+        tree.add_stack(&["main", "slowFunction", "x", "slowFunction"], 13);
+        tree.add_stack(&["slowFunction"], 17);
+        let f = |s: &str| NodeMatch::Function(s.to_string());
+        assert_eq!(matching_self(&tree, &f("slowFunction")), 5 + 7 + 13 + 17);
+        assert_eq!(matching_self(&tree, &f("x")), 13);
+        assert_eq!(matching_self(&tree, &f("slow")), 0, "names match whole");
+        assert_eq!(
+            matching_self(&tree, &NodeMatch::Total),
+            5 + 7 + 11 + 13 + 17
+        );
     }
 }

@@ -1,16 +1,18 @@
 //! Metrics from profiles: Pyroscope's `metrics-export-rules` (a metric name → a selector, a
 //! stack pattern and group-by labels), evaluated over profiles into exact counters.
 //!
-//! [`rules`] parses and validates the rules; [`counters`] holds their values; [`export`]
-//! computes them over a tenant's stored profiles and writes them in the Prometheus text
-//! format.
+//! [`rules`] parses and validates the rules; [`recording`] keeps Pyroscope 2.x's recording
+//! rules, counted the same way; [`counters`] holds their values; [`export`] computes them over
+//! a tenant's stored profiles and writes them in the Prometheus text format.
 
 pub mod counters;
 pub mod export;
+pub mod recording;
 pub mod rules;
 
 pub use counters::Counters;
 pub use export::{CONTENT_TYPE, ExpositionError, exposition, stored_counters};
+pub use recording::RecordingRuleError;
 pub use rules::{ExportRule, ExportRules, NodeMatch, RULES_ENV, RuleError, RuleSpec};
 
 /// What can go wrong in the metrics part: a rule refused, rules a component cannot read from

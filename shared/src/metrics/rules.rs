@@ -89,11 +89,18 @@ pub enum NodeMatch {
     Total,
     /// Those whose `;`-joined stack (root first) the expression finds a match in.
     Stack(regex::Regex),
+    /// Those whose stack has a frame of this function (a recording rule's
+    /// `stacktrace_filter`); a stack counts once however often the function recurs in it.
+    Function(String),
 }
 
-/// A validated rule.
+/// A validated rule: an export rule of the configuration file, or a recording rule
+/// ([`super::recording`]) counted the same way.
 #[derive(Debug, Clone)]
 pub struct ExportRule {
+    /// What tells the rule's counters apart from other rules': an export rule's metric name,
+    /// `recording/<id>` for a recording rule (several of which may share a metric name).
+    pub key: String,
     /// The metric name.
     pub name: String,
     /// The selector, which names a profile type.
@@ -104,9 +111,17 @@ pub struct ExportRule {
     pub node: NodeMatch,
     /// The labels whose values split the counter, in the order given.
     pub group_by: Vec<String>,
+    /// Labels every counter of the rule carries (a recording rule's `external_labels`).
+    pub external_labels: Vec<(String, String)>,
+    /// Whether CPU time is exposed in seconds (export rules) or as stored (recording rules,
+    /// as the reference server sends them).
+    pub in_seconds: bool,
+    /// The `# HELP` text.
+    pub help: String,
 }
 
-fn is_metric_name(name: &str) -> bool {
+/// Tells whether `name` is a Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+pub fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
@@ -162,18 +177,22 @@ impl ExportRule {
             }
         }
         Ok(ExportRule {
+            key: name.to_string(),
             name: name.to_string(),
             selector,
             profile_type,
             node,
             group_by,
+            external_labels: Vec::new(),
+            in_seconds: true,
+            help: format!("metrics-export-rules: {name}"),
         })
     }
 
-    /// A stored sum in the counter's unit: CPU time (nanoseconds) in seconds, everything
-    /// else as stored.
+    /// A stored sum in the counter's unit: for export rules CPU time (nanoseconds) in
+    /// seconds, everything else as stored.
     pub fn exposed(&self, stored: i64) -> f64 {
-        if self.profile_type.sample_unit == "nanoseconds" {
+        if self.in_seconds && self.profile_type.sample_unit == "nanoseconds" {
             stored as f64 / 1e9
         } else {
             stored as f64

@@ -274,6 +274,46 @@ impl fmt::Display for LeaseKey {
     }
 }
 
+/// The key of one version of a tenant's stored recording rules
+/// (`tenants/{tenant}/settings/recording-rules/{version:020}.json`): each change writes the next
+/// version with a create-only put, so of two concurrent writers exactly one wins.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordingRulesKey {
+    /// The owner.
+    pub tenant: Tenant,
+    /// The version, starting at 1.
+    pub version: u64,
+}
+
+impl RecordingRulesKey {
+    /// Returns the prefix under which the versions are listed.
+    pub fn prefix(tenant: &Tenant) -> String {
+        format!("{}settings/recording-rules/", tenant_prefix(tenant))
+    }
+
+    /// Parses a key written by [`RecordingRulesKey::to_string`].
+    pub fn parse(key: &str) -> Option<Self> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let ["tenants", tenant, "settings", "recording-rules", file] = parts.as_slice() else {
+            return None;
+        };
+        let n = file.strip_suffix(".json")?;
+        if n.len() != 20 {
+            return None;
+        }
+        Some(RecordingRulesKey {
+            tenant: Tenant::from_key_segment(tenant)?,
+            version: n.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for RecordingRulesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{:020}.json", Self::prefix(&self.tenant), self.version)
+    }
+}
+
 const MANIFESTS_DIR: &str = "manifests";
 const LEASES_DIR: &str = "leases";
 

@@ -140,6 +140,7 @@ pub fn error_code(kind: ErrorKind) -> (&'static str, u16) {
         ErrorKind::Unsupported => ("unimplemented", 415),
         ErrorKind::NotFound => ("not_found", 404),
         ErrorKind::Conflict => ("aborted", 409),
+        ErrorKind::FailedPrecondition => ("failed_precondition", 400),
         ErrorKind::Unavailable => ("unavailable", 503),
         ErrorKind::Internal => ("internal", 500),
         ErrorKind::Unimplemented => ("unimplemented", 501),

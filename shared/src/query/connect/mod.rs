@@ -59,8 +59,8 @@ pub fn call(
     c: &Call<'_>,
     cx: &QueryContext,
 ) -> Result<Encoded> {
-    let codec = Codec::from_content_type(c.content_type)?;
-    let gzip = connect::accepts_gzip(c.accept_encoding);
+    // An unsupported content type is the answer before an unknown method is.
+    Codec::from_content_type(c.content_type)?;
     let (service, method) = c
         .path
         .trim_start_matches('/')
@@ -69,11 +69,9 @@ pub fn call(
             path: c.path.to_string(),
         })?;
     macro_rules! answer {
-        ($f:expr) => {{
-            let req = connect::decode(codec, c.content_encoding, c.body)?;
-            let resp = $f(req)?;
-            Ok(connect::encode(codec, &resp, gzip)?)
-        }};
+        ($f:expr) => {
+            unary(c, $f)
+        };
     }
     match (service, method) {
         (QUERIER_SERVICE, "ProfileTypes") => answer!(|r: q::ProfileTypesRequest| {
@@ -131,6 +129,23 @@ pub fn call(
         }
         .into()),
     }
+}
+
+/// Answers one unary call: decodes its request in the call's codec, answers it with `f` and
+/// encodes the answer in the same codec (gzipped when the client accepts it).
+pub fn unary<Req, Resp>(c: &Call<'_>, f: impl FnOnce(Req) -> Result<Resp>) -> Result<Encoded>
+where
+    Req: prost::Message + serde::de::DeserializeOwned + Default,
+    Resp: prost::Message + serde::Serialize,
+{
+    let codec = Codec::from_content_type(c.content_type)?;
+    let req = connect::decode(codec, c.content_encoding, c.body)?;
+    let resp = f(req)?;
+    Ok(connect::encode(
+        codec,
+        &resp,
+        connect::accepts_gzip(c.accept_encoding),
+    )?)
 }
 
 /// Parses Connect `matchers`: each a selector such as `{service_name="app"}`.
