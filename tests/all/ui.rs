@@ -152,6 +152,60 @@ fn the_organisation_field_sends_the_tenant_and_is_remembered() {
 }
 
 #[test]
+fn a_flame_graph_node_becomes_a_recording_rule_counted_at_exported_metrics() {
+    let s = FlameletServer::start();
+    // Level 1: idle (50 ms), then main (150 ms); level 2 under main: fastFunction (30 ms),
+    // then slowFunction (120 ms), from 40 % of the width to its end.
+    s.ingest(
+        "shop.cpu{env=prod}",
+        T0,
+        "main;slowFunction 12\nmain;fastFunction 3\nidle 5\n",
+    );
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let page = open_with(
+        &s,
+        &format!("/?query={query}&from={}&until={}", T0 - 60, T0 + 60),
+        "create-metric.png",
+        "metric",
+        "env",
+    );
+    let metric = &page["metric"];
+    assert_eq!(metric["function"], "slowFunction", "{page}");
+    assert_eq!(
+        metric["name"], "profiles_recorded_shop_slowfunction",
+        "{page}"
+    );
+    let created = metric["created"].as_str().expect("the dialog's answer");
+    assert!(
+        created.starts_with("Created recording rule ")
+            && created.ends_with(": profiles_recorded_shop_slowfunction."),
+        "{created}"
+    );
+    // The rule as the API keeps it, and its counter: the stacks through slowFunction.
+    let r = s.post_raw(
+        "/settings.v1.RecordingRulesService/ListRecordingRules",
+        &[("Content-Type", "application/json")],
+        b"{}",
+    );
+    let list: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    let rule = &list["rules"][0];
+    assert_eq!(
+        rule["matchers"][0],
+        format!("{{__profile_type__=\"{CPU}\", service_name=\"shop\"}}")
+    );
+    assert_eq!(rule["groupBy"], serde_json::json!(["env"]));
+    assert_eq!(
+        rule["stacktraceFilter"]["functionName"]["functionName"],
+        "slowFunction"
+    );
+    let text = s.get("/exported-metrics").body;
+    assert!(
+        text.contains("profiles_recorded_shop_slowfunction{env=\"prod\"} 120000000\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_page_follows_the_systems_dark_theme() {
     let s = FlameletServer::start();
     s.ingest("shop.cpu", T0, "main;work 3\n");

@@ -1,7 +1,7 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
 // errors. Writes a screenshot.
-// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range|org) [EXTRA]
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range|org|metric) [EXTRA]
 // `export` saves each export of the single view into the directory EXTRA; `suggest` types
 // into the query field after EXTRA (a profile type) and takes the suggestions offered.
 import { launch } from './chromium.mjs';
@@ -31,6 +31,7 @@ const out = {
   background: null,
   fromShown: null,
   org: null,
+  metric: null,
 };
 try {
   // The system's colour scheme, as the page sees it (prefers-color-scheme).
@@ -104,6 +105,27 @@ try {
     await page.waitForTimeout(500);
     out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
     out.org = await page.getByLabel('Organisation').inputValue();
+  } else if (waitFor === 'metric') {
+    // Click the flame graph's third level (22 px a level) at 80 % of its width, choose "Create
+    // metric from this function" in that node's menu, group by EXTRA, create; read what the
+    // dialog says.
+    await page.locator('[role="table"] [role="row"]').nth(1).waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    const canvas = page.locator('main.flamegraph canvas').first();
+    const box = await canvas.boundingBox();
+    await canvas.click({ position: { x: box.width * 0.8, y: 2 * 22 + 11 } });
+    await page.waitForTimeout(300);
+    await screenshotNow(page, screenshot.replace(/\.png$/, '-menu.png'));
+    const item = page.getByText('Create metric from this function');
+    await item.waitFor({ timeout: 10_000 });
+    await item.click();
+    const dialog = page.getByRole('dialog', { name: 'Create metric' });
+    out.metric = { function: await dialog.locator('code').first().innerText(), name: await dialog.getByLabel('Metric name').inputValue() };
+    await dialog.getByLabel('Group by').fill(extra ?? '');
+    await screenshotNow(page, screenshot.replace(/\.png$/, '-form.png'));
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.getByRole('status').waitFor({ timeout: 30_000 });
+    out.metric.created = (await dialog.getByRole('status').innerText()).trim();
   } else if (waitFor === 'alert') {
     await page.getByRole('alert').waitFor({ timeout: 30_000 });
     out.alert = (await page.getByRole('alert').innerText()).trim();

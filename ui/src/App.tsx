@@ -1,5 +1,5 @@
 // The single view: pick a service and a profile type, a range, and see its flame graph.
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { createTheme, type GrafanaTheme2 } from '@grafana/data';
 import { labelValues, render, setTenant, tenant, type Render } from './api';
 import { toDataFrame, unitOf } from './frame';
@@ -15,7 +15,8 @@ import { QueryEditor } from './QueryEditor';
 import { RangePicker } from './RangePicker';
 import { Status } from './Status';
 import { formatSingle, parseSingle, serviceOf, splitQuery, withService } from './url';
-import { Graph } from './Graph';
+import { CreateMetric } from './CreateMetric';
+import { Graph, type MenuButtons } from './Graph';
 import { NodesField } from './NodesField';
 
 function useDarkMode(): boolean {
@@ -151,6 +152,15 @@ function SingleView({ org, theme }: ViewProps) {
   const error =
     answer.state === 'error' ? answer.message : services.state === 'error' ? services.message : undefined;
   const graph = useRef<HTMLElement>(null);
+  // "Create metric from this function" on every node but the root.
+  const [metricFor, setMetricFor] = useState<string | null>(null);
+  const menu = useCallback<MenuButtons>(
+    (clicked) =>
+      clicked.item.level === 0
+        ? []
+        : [{ label: 'Create metric from this function', icon: 'chart-line', onClick: () => setMetricFor(clicked.label) }],
+    [],
+  );
   // Stable props: the graph renders again only when they change.
   const exportMenu = useMemo(
     () =>
@@ -220,9 +230,10 @@ function SingleView({ org, theme }: ViewProps) {
       ) : null}
       {frame && answer.state === 'done' && answer.value.flamebearer.numTicks > 0 ? (
         <main className="flamegraph" ref={graph}>
-          <Graph data={frame} theme={theme} extra={exportMenu} />
+          <Graph data={frame} theme={theme} extra={exportMenu} menu={menu} />
         </main>
       ) : null}
+      {metricFor !== null ? <CreateMetric fn={metricFor} query={view.query} onClose={() => setMetricFor(null)} /> : null}
     </>
   );
 }

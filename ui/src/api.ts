@@ -152,9 +152,10 @@ export async function mergedProfile(query: string, startMs: number, endMs: numbe
   return new Blob([await r.arrayBuffer()], { type: 'application/octet-stream' });
 }
 
-/** A Connect call in JSON (the querier's `LabelNames`, `LabelValues`, …). */
-async function connect<T>(method: string, request: unknown): Promise<T> {
-  const r = await send(`/querier.v1.QuerierService/${method}`, {
+/** A Connect call in JSON (the querier's `LabelNames`, `LabelValues`, …; the recording rules'
+ * service's methods). */
+export async function connect<T>(method: string, request: unknown, service = 'querier.v1.QuerierService'): Promise<T> {
+  const r = await send(`/${service}/${method}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(request),
