@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/querier/v1/querier.proto",
         "proto/settings/v1/setting.proto",
         "proto/settings/v1/recording_rules.proto",
+        "proto/prometheus/remote.proto",
         "proto/jfr/v1/labels.proto",
         "proto/opentelemetry/proto/collector/profiles/v1development/profiles_service.proto",
     ];

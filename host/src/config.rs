@@ -1,7 +1,8 @@
 //! The server configuration file (`--config`, `FLAMELET_CONFIG`): Pyroscope's YAML format, of
 //! which Flamelet reads `metrics-export-rules`, and `recording-rules` (rules of
 //! `settings.v1.RecordingRulesService` provisioned for every tenant, read-only through the
-//! API) with `max-recording-rules` (per tenant, default 25); other keys of a Pyroscope server
+//! API) with `max-recording-rules` (per tenant, default 25), and `remote-write` (where the
+//! compact component sends the recording rules' samples); other keys of a Pyroscope server
 //! file are ignored, so an existing one can be pointed at unchanged.
 
 use std::collections::BTreeMap;
@@ -9,6 +10,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use flamelet::metrics::recording::{self, MAX_RULES_ENV, RECORDING_RULES_ENV};
+use flamelet::metrics::remote_write::{
+    DELAY_ENV, RemoteWriteConfig, TENANT_LABEL_ENV, URL_ENV, WINDOW_ENV,
+};
 use flamelet::metrics::{ExportRules, RULES_ENV, RuleSpec};
 use flamelet::wire::proto::settings::v1::RecordingRule;
 use serde::Deserialize;
@@ -22,6 +26,21 @@ struct ConfigFile {
     recording_rules: Vec<RecordingRule>,
     #[serde(rename = "max-recording-rules")]
     max_recording_rules: Option<usize>,
+    #[serde(rename = "remote-write")]
+    remote_write: Option<RemoteWrite>,
+}
+
+/// Where the recording rules' samples go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteWrite {
+    url: String,
+    #[serde(rename = "window-seconds")]
+    window_seconds: Option<u64>,
+    #[serde(rename = "delay-seconds")]
+    delay_seconds: Option<u64>,
+    #[serde(rename = "tenant-label")]
+    tenant_label: Option<String>,
 }
 
 /// The file's settings, checked: what the components get through their environment.
@@ -38,6 +57,10 @@ pub struct Config {
     pub recording_rules: usize,
     /// How many recording rules a tenant may store.
     pub max_recording_rules: Option<usize>,
+    /// The remote-write settings as the compact component reads them.
+    pub remote_write_env: Vec<(String, String)>,
+    /// The receiver's `scheme://host[:port]`, which the scheduled components may reach.
+    pub remote_write_destination: Option<String>,
 }
 
 impl Config {
@@ -63,6 +86,31 @@ impl Config {
             .transpose()?;
         // Checked here so that a bad rule stops the server instead of failing every call.
         recording::provisioned(file.recording_rules).context("recording-rules")?;
+        let mut remote_write_env = Vec::new();
+        let mut remote_write_destination = None;
+        if let Some(rw) = file.remote_write {
+            remote_write_env.push((URL_ENV.to_string(), rw.url.clone()));
+            for (name, value) in [
+                (WINDOW_ENV, rw.window_seconds.map(|s| s.to_string())),
+                (DELAY_ENV, rw.delay_seconds.map(|s| s.to_string())),
+                (TENANT_LABEL_ENV, rw.tenant_label.clone()),
+            ] {
+                if let Some(v) = value {
+                    remote_write_env.push((name.to_string(), v));
+                }
+            }
+            // The component's own check, so that a bad value stops the server here.
+            RemoteWriteConfig::from_env(|name| {
+                remote_write_env
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+            .context("remote-write")?;
+            let (scheme, rest) = rw.url.split_once("://").unwrap_or(("http", &rw.url));
+            let authority = rest.split('/').next().unwrap_or(rest);
+            remote_write_destination = Some(format!("{scheme}://{authority}"));
+        }
         Ok(Config {
             rules: rules.rules.len(),
             rules_json: (!rules.is_empty())
@@ -71,6 +119,8 @@ impl Config {
             recording_json,
             recording_rules,
             max_recording_rules: file.max_recording_rules,
+            remote_write_env,
+            remote_write_destination,
         })
     }
 
@@ -86,6 +136,7 @@ impl Config {
         if let Some(max) = self.max_recording_rules {
             env.push((MAX_RULES_ENV.to_string(), max.to_string()));
         }
+        env.extend(self.remote_write_env.iter().cloned());
         env
     }
 }
@@ -131,6 +182,25 @@ mod tests {
             line.contains("recording-rules: invalid recording rule: metric_name `cpu`"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn remote_write_names_the_receiver_the_scheduled_components_may_reach() {
+        let c = Config::parse(
+            "remote-write:\n  url: http://127.0.0.1:9090/api/v1/write\n  window-seconds: 10\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.remote_write_destination.as_deref(),
+            Some("http://127.0.0.1:9090")
+        );
+        let env: BTreeMap<String, String> = c.env().into_iter().collect();
+        let rw = RemoteWriteConfig::from_env(|n| env.get(n).cloned())
+            .unwrap()
+            .unwrap();
+        assert_eq!((rw.window, rw.delay), (10_000_000_000, 300_000_000_000));
+        let e = Config::parse("remote-write:\n  url: localhost:9090\n").unwrap_err();
+        assert!(format!("{e:#}").contains("remote-write: FLAMELET_REMOTE_WRITE_URL=`localhost:9090` is not an http:// or https:// URL"), "{e:#}");
     }
 
     #[test]

@@ -236,7 +236,10 @@ fn read_manifest(path: Option<&Path>) -> anyhow::Result<(SpinManifest, Sources)>
 }
 
 /// Opens the storage and compiles the manifest's components.
-fn load(args: CommonArgs, (manifest, sources): (SpinManifest, Sources)) -> anyhow::Result<Loaded> {
+fn load(
+    args: CommonArgs,
+    (mut manifest, sources): (SpinManifest, Sources),
+) -> anyhow::Result<Loaded> {
     let storage = Arc::new(Storage::open(&args.storage)?);
     tracing::info!("storage: {}", storage.describe());
     let limits = Limits {
@@ -272,6 +275,10 @@ fn load(args: CommonArgs, (manifest, sources): (SpinManifest, Sources)) -> anyho
     }
     if let Some(path) = &args.config {
         let config = flamelet_host::config::Config::load(path)?;
+        // The scheduled components (compaction) send the recording rules' samples.
+        if let Some(destination) = &config.remote_write_destination {
+            manifest.allow_for_cron_components(destination);
+        }
         tracing::info!(
             "{}: {} metrics-export-rules, {} recording-rules",
             path.display(),

@@ -90,6 +90,15 @@ impl SpinManifest {
     pub fn cron_triggers(&self) -> &[CronTrigger] {
         &self.trigger.cron
     }
+
+    /// Lets every component a cron trigger runs reach `destination` (`scheme://host[:port]`).
+    pub fn allow_for_cron_components(&mut self, destination: &str) {
+        for trigger in &self.trigger.cron {
+            if let Some(def) = self.component.get_mut(&trigger.component) {
+                def.allowed_outbound_hosts.push(destination.to_string());
+            }
+        }
+    }
 }
 
 /// HTTP routes, most specific first, as Spin matches them: an exact route, or a wildcard

@@ -138,6 +138,12 @@ pub enum Error {
     /// Export rules or their exposition failed.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// Other writers changed a tenant's versioned state on every attempt (409, `aborted`).
+    #[error(transparent)]
+    Contended(#[from] crate::storage::versioned::Contended),
+    /// A remote-write receiver did not take the recording rules' samples.
+    #[error(transparent)]
+    RemoteWrite(#[from] crate::metrics::remote_write::SendError),
     /// A recording-rules call was refused.
     #[error(transparent)]
     Recording(#[from] crate::metrics::RecordingRuleError),
@@ -175,6 +181,8 @@ impl Error {
                 ErrorKind::Internal
             }
             Error::Recording(e) => e.kind(),
+            Error::Contended(_) => ErrorKind::Conflict,
+            Error::RemoteWrite(e) => e.kind(),
         }
     }
 }

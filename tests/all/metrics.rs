@@ -436,3 +436,158 @@ fn a_bad_provisioned_recording_rule_stops_the_server() {
         "{err}"
     );
 }
+
+/// The newest version of a tenant's remote-write watermark in the data directory: its path
+/// and `until` (ns).
+fn watermark(data: &std::path::Path, tenant: &str) -> (std::path::PathBuf, i64) {
+    let dir = data.join(format!("tenants/{tenant}/settings/remote-write"));
+    let newest = std::fs::read_dir(&dir)
+        .expect("the watermark's directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .max()
+        .expect("a watermark");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&newest).expect("reading it")).expect("JSON");
+    (newest, json["until"].as_i64().expect("until"))
+}
+
+#[test]
+fn recording_rules_are_remote_written_to_prometheus_once_per_window() {
+    let prometheus = Prometheus::start(&[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("flamelet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+recording-rules:
+  - metric_name: profiles_recorded_app_cpu
+    matchers: ['{{__profile_type__="{CPU}", service_name="app"}}']
+    group_by: [env]
+remote-write:
+  url: {}/api/v1/write
+  window-seconds: 2
+  delay-seconds: 1
+  tenant-label: tenant
+"#,
+            prometheus.base
+        ),
+    )
+    .expect("writing the config");
+    let data = dir.path().join("data");
+    let s = FlameletServer::start_on(
+        &data,
+        &["--no-cron", "--config", config.to_str().expect("UTF-8")],
+    );
+    // team-b's own rule: the stacks through `work`.
+    let (status, created) = rules_call(
+        &s,
+        "team-b",
+        "UpsertRecordingRule",
+        json!({
+            "metricName": "profiles_recorded_work",
+            "matchers": [format!("{{__profile_type__=\"{CPU}\"}}")],
+            "stacktraceFilter": {"functionName": {"functionName": "work"}},
+        }),
+    );
+    assert_eq!(status, 200, "{created}");
+    // The default tenant has older data; a first pass starts both watermarks (new data only).
+    s.ingest("app.cpu{env=prod}", T0, "main;old 1000\n");
+    let pass = || {
+        let r = s.post("/flamelet/compact", b"");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["remote_write"].clone()
+    };
+    let first = pass();
+    assert_eq!(first["errors"], json!([]), "{first}");
+    assert_eq!(
+        first["delivered"].as_array().map(Vec::len),
+        Some(2),
+        "{first}"
+    );
+    // New profiles of now, in three series of two tenants.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    s.ingest(
+        "app.cpu{env=prod}",
+        now,
+        "main;slowFunction 12\nmain;fastFunction 3\n",
+    );
+    s.ingest("app.cpu{env=dev}", now, "main 4\n");
+    let r = s.post_as(
+        "team-b",
+        &format!("/ingest?name={}&from={now}", encode("app.cpu{env=staging}")),
+        b"main;slowFunction;work 7\nmain 3\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Once their window has closed and the delay passed, a pass sends them.
+    let due = (now + 2 + 2 + 1) * 1_000_000_000;
+    while (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64)
+        < due
+    {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let second = pass();
+    assert_eq!(second["errors"], json!([]), "{second}");
+    let want = [
+        (
+            "profiles_recorded_app_cpu{tenant=\"anonymous\",env=\"prod\"}",
+            150e6,
+        ),
+        (
+            "profiles_recorded_app_cpu{tenant=\"anonymous\",env=\"dev\"}",
+            40e6,
+        ),
+        (
+            "profiles_recorded_app_cpu{tenant=\"team-b\",env=\"staging\"}",
+            100e6,
+        ),
+        ("profiles_recorded_work{tenant=\"team-b\"}", 70e6),
+    ];
+    let check = || {
+        for (series, value) in want {
+            prometheus.wait_for(&format!("sum_over_time({series}[1h])"), value);
+        }
+        // Each window once: one sample per series.
+        for (series, _) in want {
+            let n = prometheus.query(&format!("count_over_time({series}[1h])"));
+            assert_eq!(n.len(), 1, "{series}: {n:?}");
+            assert_eq!(n[0].1, 1.0, "{series}: {n:?}");
+        }
+    };
+    check();
+    // A pass that finds the watermark behind what was sent (its put lost after the send)
+    // sends the same samples again: the series are unchanged.
+    let (path, until) = watermark(&data, "anonymous");
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a version");
+    let behind = path.with_file_name(format!(
+        "{:020}.json",
+        stem.parse::<u64>().expect("a number") + 1
+    ));
+    let start = first["delivered"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["tenant"] == "anonymous"))
+        .and_then(|d| d["until"].as_i64())
+        .expect("the first watermark");
+    assert!(start < until);
+    std::fs::write(&behind, json!({ "until": start }).to_string()).expect("moving it back");
+    let again = pass();
+    assert_eq!(again["errors"], json!([]), "{again}");
+    let resent = &again["delivered"][0];
+    assert_eq!(resent["tenant"], "anonymous", "{again}");
+    // Both series again, and Prometheus took them as the samples it has.
+    assert_eq!(resent["series"], 2, "{again}");
+    assert_eq!(resent["refused"], serde_json::Value::Null, "{again}");
+    check();
+    // Data of a window already sent is counted at /exported-metrics, not remote-written again.
+    assert!(watermark(&data, "anonymous").1 >= until);
+}

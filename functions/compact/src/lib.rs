@@ -1,9 +1,14 @@
 //! The compaction component. Spin's cron trigger calls `handle-cron-event`; other schedulers
 //! and `flamelet compact` call `POST /flamelet/compact`, which answers the pass's report as
-//! JSON. The pass itself is [`flamelet::compact::run`].
+//! JSON. The pass itself is [`flamelet::compact::run`]; after it, when
+//! `FLAMELET_REMOTE_WRITE_URL` is set, the recording rules' due samples are sent there
+//! ([`flamelet::metrics::remote_write`]).
 
 use flamelet::compact::{CompactionConfig, CompactionReport, run};
-use flamelet_guest::{HostStore, Request, Response, respond};
+use flamelet::metrics::recording::service::RulesConfig;
+use flamelet::metrics::remote_write::{DeliveryReport, RemoteWriteConfig, SendError, deliver_all};
+use flamelet::tenant::Tenant;
+use flamelet_guest::{HostStore, Request, Response, outbound, respond};
 use wasip2::exports::http::incoming_handler::Guest as HttpGuest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
@@ -20,11 +25,73 @@ mod cron {
 
 struct Component;
 
+/// What a pass did: the compaction, and the remote-write when there is one.
+#[derive(serde::Serialize)]
+struct PassReport {
+    #[serde(flatten)]
+    compaction: CompactionReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_write: Option<DeliveryReport>,
+}
+
 /// Runs one pass with the tunables of the environment the host gives the component; a bad
 /// setting fails the pass with a message naming it.
-fn pass() -> Result<CompactionReport, flamelet::Error> {
-    let config = CompactionConfig::from_config(|name| std::env::var(name).ok())?;
-    run(&HostStore, &flamelet::time::now_nanos, &config)
+fn pass() -> Result<PassReport, flamelet::Error> {
+    let env = |name: &str| std::env::var(name).ok();
+    let config = CompactionConfig::from_config(env)?;
+    let compaction = run(&HostStore, &flamelet::time::now_nanos, &config)?;
+    let remote_write = match RemoteWriteConfig::from_env(env)? {
+        Some(remote) => {
+            let rules = RulesConfig::from_env(env)?;
+            let mut send = |tenant: &Tenant, body: &[u8]| send(&remote.url, tenant, body);
+            let now = flamelet::time::now_nanos();
+            Some(deliver_all(
+                &HostStore::shared(),
+                &rules,
+                &remote,
+                now,
+                &mut send,
+            )?)
+        }
+        None => None,
+    };
+    Ok(PassReport {
+        compaction,
+        remote_write,
+    })
+}
+
+/// One remote-write request, tried three times (1 s, then 2 s apart) while the receiver is
+/// unavailable.
+fn send(url: &str, tenant: &Tenant, body: &[u8]) -> Result<(), SendError> {
+    let headers = [
+        ("x-scope-orgid", tenant.as_str()),
+        ("content-type", "application/x-protobuf"),
+        ("content-encoding", "snappy"),
+        ("x-prometheus-remote-write-version", "0.1.0"),
+        ("user-agent", "flamelet"),
+    ];
+    let mut last = None;
+    for attempt in 0..3u64 {
+        if attempt > 0 {
+            wasip2::clocks::monotonic_clock::subscribe_duration(attempt * 1_000_000_000).block();
+        }
+        let result = match outbound::post(url, &headers, body) {
+            Ok(answer) => SendError::from_status(url, answer.status, &answer.reason),
+            Err(reason) => Err(SendError::Unavailable {
+                url: url.to_string(),
+                reason,
+            }),
+        };
+        match result {
+            Err(e @ SendError::Unavailable { .. }) => last = Some(e),
+            done => return done,
+        }
+    }
+    Err(last.unwrap_or(SendError::Unavailable {
+        url: url.to_string(),
+        reason: "not sent".to_string(),
+    }))
 }
 
 impl cron::Guest for Component {
@@ -32,7 +99,10 @@ impl cron::Guest for Component {
         _metadata: cron::fermyon::spin_cron::cron_types::Metadata,
     ) -> Result<(), cron::fermyon::spin_cron::cron_types::Error> {
         match pass() {
-            Ok(report) => {
+            Ok(PassReport {
+                compaction: report,
+                remote_write,
+            }) => {
                 if !report.merged.is_empty() || !report.deleted.is_empty() {
                     eprintln!(
                         "compaction: {} merged, {} deleted, {} conflicts",
@@ -40,6 +110,9 @@ impl cron::Guest for Component {
                         report.deleted.len(),
                         report.conflicts.len()
                     );
+                }
+                for e in remote_write.iter().flat_map(|r| &r.errors) {
+                    eprintln!("remote write: {e}");
                 }
                 Ok(())
             }

@@ -14,9 +14,8 @@ pub use plan::{Merge, MergeOutput, Plan, next_manifest, orphans, plan};
 
 use crate::Result;
 use crate::error::ConfigError;
-use crate::storage::keys::{TENANTS_PREFIX, parse_tenant_prefix};
 use crate::storage::manifest;
-use crate::storage::store::{ObjectStore, list_prefixes};
+use crate::storage::store::ObjectStore;
 use pass::Pass;
 
 /// Default time between replacing an object and deleting it: longer than any query.
@@ -189,10 +188,7 @@ pub fn run(
 ) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
     let deadline = clock().saturating_add(config.pass_nanos);
-    for tenant_dir in list_prefixes(store, TENANTS_PREFIX)? {
-        let Some(tenant) = parse_tenant_prefix(&tenant_dir) else {
-            continue;
-        };
+    for tenant in manifest::tenants(store)? {
         let days = manifest::data_days(store, &tenant)?;
         for day in days {
             let pass = Pass {

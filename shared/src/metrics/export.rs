@@ -25,17 +25,27 @@ pub fn stored_counters(
     tenant: &Tenant,
     rules: &[ExportRule],
 ) -> Result<Counters> {
-    let mut counters = Counters::default();
     let days = data_days(store.as_ref(), tenant)?;
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
-        return Ok(counters);
+        return Ok(Counters::default());
     };
     let range = TimeRange {
         from: first.start_nanos(),
         until: last.start_nanos() + DAY_NANOS - 1,
     };
+    counters_over(store, tenant, rules, &range)
+}
+
+/// The counters of `rules` over the tenant's profiles in `range` (a recording rule's window).
+pub fn counters_over(
+    store: &SharedStore,
+    tenant: &Tenant,
+    rules: &[ExportRule],
+    range: &TimeRange,
+) -> Result<Counters> {
+    let mut counters = Counters::default();
     for rule in rules {
-        add_rule(store, tenant, rule, &range, &mut counters)?;
+        add_rule(store, tenant, rule, range, &mut counters)?;
     }
     Ok(counters)
 }

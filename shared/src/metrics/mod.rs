@@ -8,10 +8,11 @@
 pub mod counters;
 pub mod export;
 pub mod recording;
+pub mod remote_write;
 pub mod rules;
 
 pub use counters::Counters;
-pub use export::{CONTENT_TYPE, ExpositionError, exposition, stored_counters};
+pub use export::{CONTENT_TYPE, ExpositionError, counters_over, exposition, stored_counters};
 pub use recording::RecordingRuleError;
 pub use rules::{ExportRule, ExportRules, NodeMatch, RULES_ENV, RuleError, RuleSpec};
 

@@ -274,44 +274,31 @@ impl fmt::Display for LeaseKey {
     }
 }
 
-/// The key of one version of a tenant's stored recording rules
-/// (`tenants/{tenant}/settings/recording-rules/{version:020}.json`): each change writes the next
-/// version with a create-only put, so of two concurrent writers exactly one wins.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RecordingRulesKey {
-    /// The owner.
-    pub tenant: Tenant,
-    /// The version, starting at 1.
-    pub version: u64,
+/// The prefix of the versions of a tenant's recording rules
+/// (`tenants/{tenant}/settings/recording-rules/`; see [`crate::storage::versioned`]).
+pub fn recording_rules_prefix(tenant: &Tenant) -> String {
+    format!("{}settings/recording-rules/", tenant_prefix(tenant))
 }
 
-impl RecordingRulesKey {
-    /// Returns the prefix under which the versions are listed.
-    pub fn prefix(tenant: &Tenant) -> String {
-        format!("{}settings/recording-rules/", tenant_prefix(tenant))
-    }
-
-    /// Parses a key written by [`RecordingRulesKey::to_string`].
-    pub fn parse(key: &str) -> Option<Self> {
-        let parts: Vec<&str> = key.split('/').collect();
-        let ["tenants", tenant, "settings", "recording-rules", file] = parts.as_slice() else {
-            return None;
-        };
-        let n = file.strip_suffix(".json")?;
-        if n.len() != 20 {
-            return None;
-        }
-        Some(RecordingRulesKey {
-            tenant: Tenant::from_key_segment(tenant)?,
-            version: n.parse().ok()?,
-        })
-    }
+/// The prefix of the versions of a tenant's remote-write watermark
+/// (`tenants/{tenant}/settings/remote-write/`).
+pub fn remote_write_prefix(tenant: &Tenant) -> String {
+    format!("{}settings/remote-write/", tenant_prefix(tenant))
 }
 
-impl fmt::Display for RecordingRulesKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{:020}.json", Self::prefix(&self.tenant), self.version)
+/// The key of one version of the state under `prefix`: `{prefix}{version:020}.json`, so that
+/// listing order is version order.
+pub fn versioned_key(prefix: &str, version: u64) -> String {
+    format!("{prefix}{version:020}.json")
+}
+
+/// Parses a key written by [`versioned_key`] under `prefix`.
+pub fn parse_version(prefix: &str, key: &str) -> Option<u64> {
+    let n = key.strip_prefix(prefix)?.strip_suffix(".json")?;
+    if n.len() != 20 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    n.parse().ok()
 }
 
 const MANIFESTS_DIR: &str = "manifests";

@@ -157,6 +157,16 @@ pub fn publish(
     }
 }
 
+/// Every tenant that has objects in the store.
+pub fn tenants(store: &dyn ObjectStore) -> Result<Vec<Tenant>> {
+    Ok(
+        crate::storage::store::list_prefixes(store, crate::storage::keys::TENANTS_PREFIX)?
+            .iter()
+            .filter_map(|p| crate::storage::keys::parse_tenant_prefix(p))
+            .collect(),
+    )
+}
+
 /// A segment a query must read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentRef {

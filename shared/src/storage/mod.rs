@@ -14,3 +14,4 @@ pub mod keys;
 pub mod manifest;
 pub mod segment;
 pub mod store;
+pub mod versioned;

@@ -42,6 +42,11 @@ pub mod settings {
     }
 }
 
+/// Prometheus remote-write (`prometheus`), for recording rules' samples.
+pub mod prometheus {
+    include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
+}
+
 /// The labels beside a JFR upload (`jfr.v1`).
 pub mod jfr {
     pub mod v1 {

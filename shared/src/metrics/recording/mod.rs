@@ -74,12 +74,6 @@ pub enum RecordingRuleError {
         /// The limit.
         limit: usize,
     },
-    /// Other writers changed the rules on every attempt.
-    #[error("recording rules changed concurrently {attempts} times in a row; retry")]
-    Contended {
-        /// How often this writer lost.
-        attempts: usize,
-    },
     /// The rules or the limit handed to a component cannot be read.
     #[error("{name}: {reason}")]
     Env {
@@ -100,7 +94,6 @@ impl RecordingRuleError {
                 ErrorKind::FailedPrecondition
             }
             RecordingRuleError::TooMany { .. } => ErrorKind::TooLarge,
-            RecordingRuleError::Contended { .. } => ErrorKind::Conflict,
             RecordingRuleError::Env { .. } => ErrorKind::Internal,
         }
     }

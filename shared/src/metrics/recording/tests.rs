@@ -4,7 +4,7 @@ use super::service::{RECORDING_RULES_SERVICE, RulesConfig, call};
 use super::*;
 use crate::metrics::{Counters, exposition, stored_counters};
 use crate::query::connect::Call;
-use crate::storage::keys::RecordingRulesKey;
+use crate::storage::keys::{parse_version, recording_rules_prefix};
 use crate::storage::store::{MemoryStore, SharedStore, list_all};
 use crate::tenant::Tenant;
 
@@ -205,11 +205,11 @@ fn upsert_get_list_and_delete_with_generations() {
     .unwrap_err();
     assert_eq!(status, 404);
     // Only the two newest versions are kept.
-    let versions: Vec<u64> = list_all(store.as_ref(), &RecordingRulesKey::prefix(&tenant))
+    let prefix = recording_rules_prefix(&tenant);
+    let versions: Vec<u64> = list_all(store.as_ref(), &prefix)
         .unwrap()
         .iter()
-        .filter_map(|o| RecordingRulesKey::parse(&o.key))
-        .map(|k| k.version)
+        .filter_map(|o| parse_version(&prefix, &o.key))
         .collect();
     assert_eq!(versions, [2, 3]);
 }
