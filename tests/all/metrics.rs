@@ -591,3 +591,114 @@ remote-write:
     // Data of a window already sent is counted at /exported-metrics, not remote-written again.
     assert!(watermark(&data, "anonymous").1 >= until);
 }
+
+#[test]
+fn every_ingest_format_feeds_the_counters() {
+    use flamelet::wire::proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+    use flamelet::wire::proto::types::v1::LabelPair;
+    use prost::Message;
+    // One service per format, a `total` rule for each.
+    let services = [
+        "folded",
+        "lines",
+        "pprof",
+        "pushed",
+        "javaapp",
+        "speedscope",
+        "unknown_service",
+    ];
+    let mut config = String::from("metrics-export-rules:\n");
+    for service in services {
+        config.push_str(&format!(
+            "  {}_cpu_seconds_total:\n    expr: '{CPU}{{service_name=\"{service}\"}}'\n",
+            service.replace('_', "")
+        ));
+    }
+    let (s, _dir) = start(&config);
+    let post = |path: String, body: &[u8], headers: &[(&str, &str)]| {
+        let r = s.post_with(&path, headers, body);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    };
+    post(
+        format!("/ingest?name=folded.cpu&from={T0}"),
+        b"a;b 30\na;c 4\n",
+        &[],
+    );
+    post(
+        format!("/ingest?name=lines.cpu&from={T0}&format=lines"),
+        b"a;b\na;c\na;c\n",
+        &[],
+    );
+    let cpu = corpus("pprof/cpu.pb.gz");
+    post(
+        format!("/ingest?name=pprof&from={T0}&format=pprof"),
+        &cpu,
+        &[],
+    );
+    let push = PushRequest {
+        series: vec![RawProfileSeries {
+            labels: vec![LabelPair {
+                name: "service_name".into(),
+                value: "pushed".into(),
+            }],
+            samples: vec![RawSample {
+                raw_profile: cpu.clone(),
+                id: String::new(),
+            }],
+            annotations: vec![],
+        }],
+    };
+    post(
+        "/push.v1.PusherService/Push".into(),
+        &push.encode_to_vec(),
+        &[("Content-Type", "application/proto")],
+    );
+    post(
+        format!("/ingest?name=javaapp&from={T0}&format=jfr"),
+        &corpus("jfr/dump1.jfr.gz"),
+        &[],
+    );
+    post(
+        format!("/ingest?name=speedscope.cpu&from={T0}&format=speedscope"),
+        &corpus("speedscope/two-sampled.speedscope.json"),
+        &[],
+    );
+    post(
+        "/v1development/profiles".into(),
+        &corpus("otlp/otel-ebpf-profile.pb.bin"),
+        &[("Content-Type", "application/x-protobuf")],
+    );
+    // Each counter in seconds, from totals known independently where the corpus gives them.
+    let otlp: serde_json::Value =
+        serde_json::from_slice(&corpus("otlp/otel-ebpf-profile-cpu.out.json")).expect("JSON");
+    let otlp_ns: i64 = otlp["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .map(|s| {
+            s["values"]
+                .as_str()
+                .and_then(|v| v.parse::<i64>().ok())
+                .expect("a value")
+        })
+        .sum();
+    let ms = 1_000_000i64;
+    let want_ns = [
+        ("folded", 340 * ms),
+        // `lines`: one sample a line, at 100 Hz.
+        ("lines", 30 * ms),
+        // cpu.pb.gz holds 470 ms (tests/all/ui.rs reads it with the independent decoder).
+        ("pprof", 470 * ms),
+        ("pushed", 470 * ms),
+        // The corpus README's total for dump1's CPU time.
+        ("javaapp", 21_880 * ms),
+        // two-sampled.speedscope.json: 28 s (tests/all/ingest.rs).
+        ("speedscope", 28_000 * ms),
+        ("unknown_service", otlp_ns),
+    ];
+    let got = samples(&s.get("/exported-metrics").body);
+    for (service, ns) in want_ns {
+        let name = format!("{}_cpu_seconds_total", service.replace('_', ""));
+        assert_eq!(got.get(&name), Some(&(ns as f64 / 1e9)), "{name}: {got:?}");
+    }
+}
