@@ -87,6 +87,10 @@ struct PackageArgs {
     /// More environment for every component, KEY=VALUE (repeatable).
     #[arg(long = "env", value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// A server configuration file whose rules and remote-write go into spin.toml (the
+    /// remote-write receiver into the compact component's allowed_outbound_hosts).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -430,6 +434,12 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
     .into_iter()
     .filter_map(|(k, v)| Some((k.to_string(), v?)))
     .collect();
+    let mut cron_outbound_hosts = Vec::new();
+    if let Some(path) = &args.config {
+        let config = flamelet_host::config::Config::load(path)?;
+        environment.extend(config.env());
+        cron_outbound_hosts.extend(config.remote_write_destination);
+    }
     environment.extend(args.env);
     let deployment = package::Deployment {
         environment,
@@ -437,6 +447,7 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
             args.s3_endpoint.as_deref(),
             &args.s3_region,
         )?],
+        cron_outbound_hosts,
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

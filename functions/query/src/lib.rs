@@ -13,7 +13,7 @@ use flamelet::ingest::IngestRequest;
 use flamelet::metrics::recording::service::{
     self as recording, RECORDING_RULES_SERVICE, RulesConfig,
 };
-use flamelet::metrics::{self, ExportRule, ExportRules, MetricsError, exposition, stored_counters};
+use flamelet::metrics::{self, ExportRule, ExportRules, MetricsError, cached_counters, exposition};
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
 use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
@@ -102,7 +102,7 @@ fn handle(req: &Request) -> Response {
                 let mut rules: Vec<ExportRule> = ExportRules::from_env(env)?.rules;
                 let recording = RulesConfig::from_env(env)?.rules(store.as_ref(), &tenant)?;
                 rules.extend(recording.iter().map(|(rule, _)| rule.counting_rule()));
-                let counters = stored_counters(&store, &tenant, &rules)?;
+                let counters = cached_counters(&store, &tenant, &rules)?;
                 Ok(exposition(&rules, &counters).map_err(MetricsError::from)?)
             });
             respond(result, |text| Response {

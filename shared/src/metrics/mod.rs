@@ -5,12 +5,14 @@
 //! rules, counted the same way; [`counters`] holds their values; [`export`] computes them over
 //! a tenant's stored profiles and writes them in the Prometheus text format.
 
+pub mod cache;
 pub mod counters;
 pub mod export;
 pub mod recording;
 pub mod remote_write;
 pub mod rules;
 
+pub use cache::cached_counters;
 pub use counters::Counters;
 pub use export::{CONTENT_TYPE, ExpositionError, counters_over, exposition, stored_counters};
 pub use recording::RecordingRuleError;

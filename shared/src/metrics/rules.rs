@@ -118,6 +118,18 @@ pub struct ExportRule {
     pub in_seconds: bool,
     /// The `# HELP` text.
     pub help: String,
+    /// What decides the rule's stored sums (its selector, node and group-by as written, not
+    /// its name or labels), hashed: the key of its counters in the per-day cache.
+    pub fingerprint: String,
+}
+
+/// A fingerprint of what decides a rule's sums: the parts, each length-prefixed, hashed.
+pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut text = String::new();
+    for part in parts {
+        text.push_str(&format!("{}:{part};", part.len()));
+    }
+    format!("{:032x}", twox_hash::XxHash3_128::oneshot(text.as_bytes()))
 }
 
 /// Tells whether `name` is a Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
@@ -176,6 +188,11 @@ impl ExportRule {
                 group_by.push(label.clone());
             }
         }
+        let fingerprint = fingerprint(
+            ["expr", spec.expr.as_str(), spec.node.trim()]
+                .into_iter()
+                .chain(group_by.iter().map(String::as_str)),
+        );
         Ok(ExportRule {
             key: name.to_string(),
             name: name.to_string(),
@@ -186,6 +203,7 @@ impl ExportRule {
             external_labels: Vec::new(),
             in_seconds: true,
             help: format!("metrics-export-rules: {name}"),
+            fingerprint,
         })
     }
 

@@ -286,6 +286,12 @@ pub fn remote_write_prefix(tenant: &Tenant) -> String {
     format!("{}settings/remote-write/", tenant_prefix(tenant))
 }
 
+/// The prefix of a tenant's cached counters of one day (`tenants/{tenant}/counters/{day}/`):
+/// one object per set of segments the day's query read (see `metrics::cache`).
+pub fn counters_prefix(tenant: &Tenant, day: Day) -> String {
+    format!("{}counters/{day}/", tenant_prefix(tenant))
+}
+
 /// The key of one version of the state under `prefix`: `{prefix}{version:020}.json`, so that
 /// listing order is version order.
 pub fn versioned_key(prefix: &str, version: u64) -> String {

@@ -316,6 +316,14 @@ impl RecordingRule {
             external_labels: self.external_labels.clone(),
             in_seconds: false,
             help: format!("recording rule {}", self.id),
+            fingerprint: super::rules::fingerprint(
+                ["matchers"]
+                    .into_iter()
+                    .chain(self.matchers.iter().map(String::as_str))
+                    .chain(["function", self.function_name.as_deref().unwrap_or("")])
+                    .chain(["group_by"])
+                    .chain(self.group_by.iter().map(String::as_str)),
+            ),
         }
     }
 }

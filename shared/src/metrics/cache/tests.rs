@@ -1,0 +1,165 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::compact::{CompactionConfig, run};
+use crate::metrics::export::stored_counters;
+use crate::metrics::rules::{ExportRules, RuleSpec};
+use crate::profile::{NamedSample, Profile, ProfileType, Series};
+use crate::storage::store::MemoryStore;
+
+const S: i64 = 1_000_000_000;
+/// 2023-11-15T00:00:00Z.
+const D: i64 = 1_700_006_400 * S;
+const H: i64 = 3600 * S;
+
+fn rules(specs: &[(&str, &str, &str, &[&str])]) -> Vec<ExportRule> {
+    let specs = specs
+        .iter()
+        .map(|(name, expr, node, group_by)| {
+            let spec = RuleSpec {
+                expr: expr.to_string(),
+                node: node.to_string(),
+                group_by: group_by.iter().map(|s| s.to_string()).collect(),
+                labels: vec![],
+            };
+            (name.to_string(), spec)
+        })
+        .collect();
+    ExportRules::new(&specs).unwrap().rules
+}
+
+fn profile(env: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
+    let labels = [
+        ("service_name", "app"),
+        ("env", env),
+        ("__name__", "process_cpu"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let series = Series {
+        profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds").unwrap(),
+        labels,
+    };
+    let samples = stacks
+        .iter()
+        .map(|(s, v)| NamedSample {
+            stack: s.split(';').map(String::from).collect(),
+            value: *v,
+        })
+        .collect();
+    Profile::from_named(series, time, samples)
+}
+
+/// One upload (one L0 segment) of `profiles`.
+fn upload(store: &SharedStore, tenant: &Tenant, profiles: &[Profile]) {
+    crate::ingest::store_profiles(store.as_ref(), tenant, profiles).unwrap();
+}
+
+/// The cached objects per day directory.
+fn cached_objects(store: &SharedStore, tenant: &Tenant) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    let prefix = format!("{}counters/", crate::storage::keys::tenant_prefix(tenant));
+    for o in list_all(store.as_ref(), &prefix).unwrap() {
+        let day = o.key[prefix.len()..].split('/').next().unwrap().to_string();
+        *out.entry(day).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn cached_counters_equal_the_whole_history_as_data_changes_and_compaction_runs() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    let r = rules(&[
+        ("a_total", "app.cpu", "total", &["env"]),
+        ("a_slow", "app.cpu", "^main;slow", &[]),
+    ]);
+    let same = |r: &[ExportRule]| {
+        let cached = cached_counters(&store, &tenant, r).unwrap();
+        assert_eq!(cached, stored_counters(&store, &tenant, r).unwrap());
+        cached
+    };
+    upload(
+        &store,
+        &tenant,
+        &[profile(
+            "prod",
+            D + 10 * H,
+            &[("main;slow", 5), ("main", 1)],
+        )],
+    );
+    // One upload from 23:50 that runs past midnight: its second profile is the next day's.
+    upload(
+        &store,
+        &tenant,
+        &[
+            profile("prod", D + 24 * H - 600 * S, &[("main;slow;x", 7)]),
+            profile("dev", D + 24 * H + 1200 * S, &[("main;slow", 11)]),
+        ],
+    );
+    // Three days later, after days without data.
+    upload(
+        &store,
+        &tenant,
+        &[profile("dev", D + 3 * 24 * H, &[("main", 13)])],
+    );
+    let c = same(&r);
+    let v = |c: &Counters, k: &str, g: &[&str]| {
+        c.values
+            .get(&(k.to_string(), g.iter().map(|s| s.to_string()).collect()))
+            .copied()
+    };
+    assert_eq!(v(&c, "a_total", &["prod"]), Some(13));
+    assert_eq!(v(&c, "a_total", &["dev"]), Some(24));
+    assert_eq!(
+        v(&c, "a_slow", &[]),
+        Some(23),
+        "the profile past midnight counts"
+    );
+    let days = cached_objects(&store, &tenant);
+    assert_eq!(days.len(), 3, "{days:?}");
+    assert!(days.values().all(|n| *n == 1), "{days:?}");
+    // The second scrape reads the cache: it gives the same.
+    assert_eq!(cached_counters(&store, &tenant, &r).unwrap(), c);
+    // New data in a cached day: that day is computed again, its old entry gone.
+    upload(
+        &store,
+        &tenant,
+        &[profile("prod", D + 11 * H, &[("main;slow", 100)])],
+    );
+    let c = same(&r);
+    assert_eq!(v(&c, "a_slow", &[]), Some(123));
+    assert!(cached_objects(&store, &tenant).values().all(|n| *n == 1));
+    // Compaction (hours, then the days rolled up): other segments, the same sums.
+    let config = CompactionConfig {
+        grace_nanos: 0,
+        ..CompactionConfig::default()
+    };
+    let merged: usize = (0..3)
+        .map(|i| {
+            let report = run(store.as_ref(), &|| D + 30 * 24 * H + i * S, &config).unwrap();
+            report.merged.len()
+        })
+        .sum();
+    assert!(merged > 0);
+    assert_eq!(same(&r), c);
+    // A rule added later is computed over the history; the others come from the cache.
+    let more = rules(&[
+        ("a_total", "app.cpu", "total", &["env"]),
+        ("a_slow", "app.cpu", "^main;slow", &[]),
+        ("a_x", "app.cpu", "x$", &[]),
+    ]);
+    assert_eq!(v(&same(&more), "a_x", &[]), Some(7));
+    // An unreadable entry is recomputed.
+    for o in list_all(store.as_ref(), "tenants/anonymous/counters/").unwrap() {
+        store
+            .put(
+                &o.key,
+                bytes::Bytes::from_static(b"{not json"),
+                PutMode::Overwrite,
+            )
+            .unwrap();
+    }
+    same(&more);
+}
