@@ -96,6 +96,20 @@ fn benchmark_harness_produces_every_figure() {
     measured("render", &b.render_ms);
     measured("navigation to drawn", &b.drawn_ms);
 
+    // Exported metrics: each rule count answered, the same later as first (asserted inside),
+    // with more samples for more rules.
+    let m = report.metrics.as_ref().expect("the metrics leg ran");
+    let counts: Vec<usize> = m.rows.iter().map(|r| r.rules).collect();
+    assert_eq!(counts, [1, 10, 100]);
+    for r in &m.rows {
+        assert!(r.samples > 0 && r.first_ms > 0.0, "{r:?}");
+        measured("exported metrics", &r.later_ms);
+    }
+    assert!(
+        m.rows.windows(2).all(|w| w[0].samples < w[1].samples),
+        "{m:?}"
+    );
+
     let md = report.markdown();
     for needle in [
         "decode floor",
@@ -105,6 +119,7 @@ fn benchmark_harness_produces_every_figure() {
         "peak RSS",
         "deployable artefact",
         "Web UI in Chromium",
+        "Exported metrics",
     ] {
         assert!(md.contains(needle), "{needle} missing from:\n{md}");
     }

@@ -1,4 +1,5 @@
-//! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]`: the benchmark
+//! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]
+//! [-- --metrics]`: the benchmark
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
@@ -51,6 +52,15 @@ fn main() {
         println!(
             "{}",
             harness::packaged::measure(&dir, config.rounds, total).markdown()
+        );
+        return;
+    }
+    // `--metrics`: only `/exported-metrics`, on the compacted data set (made if missing).
+    if args.iter().any(|a| a == "--metrics") {
+        let dir = harness::prepared_dir(&config);
+        println!(
+            "{}",
+            harness::metrics::measure(&dir, config.rounds).markdown()
         );
         return;
     }

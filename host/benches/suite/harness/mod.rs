@@ -9,6 +9,7 @@
 pub mod browser;
 mod data;
 mod dir_store;
+pub mod metrics;
 pub mod packaged;
 
 use std::path::{Path, PathBuf};
@@ -362,6 +363,7 @@ pub struct Report {
     pub packaged: Option<packaged::Packaged>,
     /// The web UI in Chromium: bundle, ui component, navigation to a drawn 24 h flame graph.
     pub browser: Option<browser::Browser>,
+    pub metrics: Option<metrics::Metrics>,
 }
 
 /// Runs everything.
@@ -377,28 +379,8 @@ pub fn run(config: &Config) -> Report {
     };
     ingest_throughput(config, &services[0], &mut report);
 
-    // After compaction: a hard-linked copy (objects are immutable), compacted by the real
-    // compact component through `flamelet compact`.
     let after = compacted_dir(config);
-    let _ = std::fs::remove_dir_all(&after);
-    link_tree(&before, &after);
-    let t = Instant::now();
-    let out = Command::new(server::BIN)
-        .args(["compact", "--timeout-secs", "86400", "--storage"])
-        .arg(&after)
-        .arg("--cache-dir")
-        .arg(server::cache_dir())
-        .output()
-        .expect("running flamelet compact");
-    report.compaction_secs = t.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "flamelet compact: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let compacted: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("compaction report");
-    report.compaction_merges = compacted["merged"].as_array().map_or(0, Vec::len);
+    (report.compaction_secs, report.compaction_merges) = compact_copy(&before, &after);
 
     report.stored_before_bytes = bytes_since(&before, "l0", END - DAY);
     report.stored_after_bytes =
@@ -495,6 +477,7 @@ pub fn run(config: &Config) -> Report {
         report.packaged = Some(packaged::measure(&after, config.rounds, day.total));
     }
     report.browser = Some(browser::measure(&after, config.rounds));
+    report.metrics = Some(metrics::measure(&after, config.rounds));
     report.queries = rows;
     report
 }
@@ -551,6 +534,45 @@ pub fn native_flame_graph(dir: &Path, hours: i64) -> i64 {
     let cx = flamelet::query::QueryContext::at(END * 1_000_000_000);
     let answer = flamelet::query::connect::call(&store, &tenant, &call, &cx).expect("native query");
     flame_graph_total(&answer.body)
+}
+
+/// After compaction: a hard-linked copy of `before` (objects are immutable) in `after`,
+/// compacted by the real compact component through `flamelet compact`; the seconds it took
+/// and its merges.
+fn compact_copy(before: &Path, after: &Path) -> (f64, usize) {
+    let _ = std::fs::remove_dir_all(after);
+    link_tree(before, after);
+    let t = Instant::now();
+    let out = Command::new(server::BIN)
+        .args(["compact", "--timeout-secs", "86400", "--storage"])
+        .arg(after)
+        .arg("--cache-dir")
+        .arg(server::cache_dir())
+        .output()
+        .expect("running flamelet compact");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "flamelet compact: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compacted: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("compaction report");
+    (secs, compacted["merged"].as_array().map_or(0, Vec::len))
+}
+
+/// The compacted data directory of `config`'s data set, made (generated and compacted) unless
+/// an earlier run made it. (For `--metrics`; the tests' copy of the harness runs it all.)
+#[allow(dead_code)]
+pub fn prepared_dir(config: &Config) -> PathBuf {
+    let after = compacted_dir(config);
+    if !after.join(format!("tenants/{TENANT}/manifests")).exists() {
+        let root = config.cache.join(config.fingerprint());
+        let before = root.join("l0");
+        load(config, &config.services(), &root, &before);
+        compact_copy(&before, &after);
+    }
+    after
 }
 
 /// The compacted data directory of `config`'s data set, if a run made it.
@@ -1041,6 +1063,10 @@ impl Report {
         if let Some(b) = &self.browser {
             out.push('\n');
             out.push_str(&b.markdown());
+        }
+        if let Some(m) = &self.metrics {
+            out.push('\n');
+            out.push_str(&m.markdown());
         }
         out
     }
