@@ -95,15 +95,11 @@ fn exported_metrics_count_the_rules_exactly_through_compaction() {
     assert!((after["a_total"] - (0.36 + 0.47)).abs() < 1e-9, "{after:?}");
 }
 
-#[test]
-fn a_bad_rule_stops_the_server_at_start_with_its_reason() {
+/// What `flamelet serve --config` with `config` says on stderr as it refuses to start.
+fn refused(config: &str) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("flamelet.yaml");
-    std::fs::write(
-        &path,
-        "metrics-export-rules:\n  a_slow:\n    expr: app.cpu\n    node: \"main;(\"\n",
-    )
-    .expect("writing the config");
+    std::fs::write(&path, config).expect("writing the config");
     let out = std::process::Command::new(crate::util::server::BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--storage"])
         .arg(dir.path().join("data"))
@@ -112,7 +108,13 @@ fn a_bad_rule_stops_the_server_at_start_with_its_reason() {
         .output()
         .expect("running flamelet");
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_bad_rule_stops_the_server_at_start_with_its_reason() {
+    let err =
+        refused("metrics-export-rules:\n  a_slow:\n    expr: app.cpu\n    node: \"main;(\"\n");
     assert!(
         err.contains("a_slow: node `main;(` is not a regular expression: unclosed group"),
         "{err}"
@@ -162,6 +164,21 @@ fn rules_call(
     (r.status, serde_json::from_slice(&r.body).expect("JSON"))
 }
 
+/// Gives team-b a recording rule of its own through the API: the stacks through `work`.
+fn add_work_rule(s: &FlameletServer) {
+    let (status, created) = rules_call(
+        s,
+        "team-b",
+        "UpsertRecordingRule",
+        json!({
+            "metricName": "profiles_recorded_work",
+            "matchers": [format!("{{__profile_type__=\"{CPU}\"}}")],
+            "stacktraceFilter": {"functionName": {"functionName": "work"}},
+        }),
+    );
+    assert_eq!(status, 200, "{created}");
+}
+
 /// What Prometheus scrapes of one counter of one tenant (its job) from one server.
 fn series(metric: &str, job: &str, s: &FlameletServer, labels: &str) -> String {
     let instance = s.base.trim_start_matches("http://");
@@ -208,17 +225,7 @@ fn prometheus_scrapes_exact_counters_per_tenant_through_compaction_restarts_and_
     );
     assert_eq!(r.status, 200, "{}", r.body);
     // team-b's own recording rule: the stacks through `work`, kept in the bucket.
-    let (status, created) = rules_call(
-        &s,
-        "team-b",
-        "UpsertRecordingRule",
-        json!({
-            "metricName": "profiles_recorded_work",
-            "matchers": [format!("{{__profile_type__=\"{CPU}\"}}")],
-            "stacktraceFilter": {"functionName": {"functionName": "work"}},
-        }),
-    );
-    assert_eq!(status, 200, "{created}");
+    add_work_rule(&s);
 
     let prometheus = Prometheus::start(&[
         Job {
@@ -414,22 +421,9 @@ fn recording_rules_through_the_connect_api_in_binary_and_json() {
 
 #[test]
 fn a_bad_provisioned_recording_rule_stops_the_server() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("flamelet.yaml");
-    std::fs::write(
-        &path,
+    let err = refused(
         "recording-rules:\n  - metric_name: profiles_recorded_x\n    matchers: ['{service_name=\"a\"}']\n",
-    )
-    .expect("writing the config");
-    let out = std::process::Command::new(crate::util::server::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--storage"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .expect("running flamelet");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(err.contains("recording-rules"), "{err}");
     assert!(
         err.contains("invalid recording rule: matchers `{service_name=\"a\"}` must include a `__profile_type__=\"…\"` matcher"),
@@ -481,17 +475,7 @@ remote-write:
         &["--no-cron", "--config", config.to_str().expect("UTF-8")],
     );
     // team-b's own rule: the stacks through `work`.
-    let (status, created) = rules_call(
-        &s,
-        "team-b",
-        "UpsertRecordingRule",
-        json!({
-            "metricName": "profiles_recorded_work",
-            "matchers": [format!("{{__profile_type__=\"{CPU}\"}}")],
-            "stacktraceFilter": {"functionName": {"functionName": "work"}},
-        }),
-    );
-    assert_eq!(status, 200, "{created}");
+    add_work_rule(&s);
     // The default tenant has older data; a first pass starts both watermarks (new data only).
     s.ingest("app.cpu{env=prod}", T0, "main;old 1000\n");
     let pass = || {

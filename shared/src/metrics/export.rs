@@ -228,25 +228,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::ingest::{IngestRequest, ingest};
-    use crate::metrics::rules::{ExportRules, RuleSpec};
+    use crate::metrics::testing::{ingest_folded, rules, value};
     use crate::storage::store::MemoryStore;
-
-    fn rules(specs: &[(&str, &str, &str, &[&str])]) -> ExportRules {
-        let specs = specs
-            .iter()
-            .map(|(name, expr, node, group_by)| {
-                let spec = RuleSpec {
-                    expr: expr.to_string(),
-                    node: node.to_string(),
-                    group_by: group_by.iter().map(|s| s.to_string()).collect(),
-                    labels: vec![],
-                };
-                (name.to_string(), spec)
-            })
-            .collect();
-        ExportRules::new(&specs).unwrap()
-    }
 
     /// A store holding folded uploads, as `/ingest` stores them (100 Hz: one sample is
     /// 10 ms).
@@ -254,26 +237,9 @@ mod tests {
         let store: SharedStore = Arc::new(MemoryStore::default());
         let tenant = Tenant::from_header(None).unwrap();
         for (name, body) in uploads {
-            let params = vec![
-                ("name".to_string(), name.to_string()),
-                ("from".to_string(), "1700000000".to_string()),
-            ];
-            let req = IngestRequest {
-                params: &params,
-                content_type: None,
-                body: body.as_bytes(),
-            };
-            ingest(store.as_ref(), &tenant, &req, 0).unwrap();
+            ingest_folded(&store, &tenant, name, 1_700_000_000, body);
         }
         (store, tenant)
-    }
-
-    fn value(c: &Counters, name: &str, labels: &[&str]) -> Option<i64> {
-        let key = (
-            name.to_string(),
-            labels.iter().map(|s| s.to_string()).collect(),
-        );
-        c.values.get(&key).copied()
     }
 
     const MS10: i64 = 10_000_000;
@@ -298,14 +264,14 @@ mod tests {
             // Another service counts nowhere.
             ("other.cpu{env=prod}", "main;slowFunction 100\n"),
         ]);
-        let c = stored_counters(&store, &tenant, &r.rules).unwrap();
+        let c = stored_counters(&store, &tenant, &r).unwrap();
         assert_eq!(value(&c, "a_total", &[]), Some(36 * MS10));
         assert_eq!(value(&c, "a_slow_prod", &[]), Some(12 * MS10));
         assert_eq!(value(&c, "a_slow", &["prod"]), Some(12 * MS10));
         assert_eq!(value(&c, "a_slow", &["staging"]), Some(17 * MS10));
         assert_eq!(c.values.len(), 4, "{c:?}");
         // Exposed in seconds.
-        assert_eq!(r.rules[0].exposed(36 * MS10), 0.36);
+        assert_eq!(r[0].exposed(36 * MS10), 0.36);
     }
 
     #[test]
@@ -319,7 +285,7 @@ mod tests {
             "app.cpu",
             "main;work;io 1\nmain;work 2\nmain;io 4\nidle;main;work 8\n",
         )]);
-        let c = stored_counters(&store, &tenant, &r.rules).unwrap();
+        let c = stored_counters(&store, &tenant, &r).unwrap();
         assert_eq!(value(&c, "a", &[]), Some(3 * MS10));
         assert_eq!(value(&c, "b", &[]), Some(5 * MS10));
         // A rule that matched nothing has no counter yet.
@@ -337,7 +303,7 @@ mod tests {
             ("app.cpu{env=prod}", "main 2\n"),
             ("app.cpu{region=eu}", "main 4\n"),
         ]);
-        let c = stored_counters(&store, &tenant, &r.rules).unwrap();
+        let c = stored_counters(&store, &tenant, &r).unwrap();
         assert_eq!(value(&c, "a", &["prod", ""]), Some(3 * MS10));
         assert_eq!(value(&c, "a", &["", "eu"]), Some(4 * MS10));
         // With a pattern, the group without the label is its own tree.
@@ -350,7 +316,7 @@ mod tests {
         let r = rules(&[("a", "app.cpu", "", &[])]);
         let (store, tenant) = stored(&[]);
         assert!(
-            stored_counters(&store, &tenant, &r.rules)
+            stored_counters(&store, &tenant, &r)
                 .unwrap()
                 .values
                 .is_empty()
@@ -371,7 +337,7 @@ mod tests {
             .insert(("a_slow".into(), vec!["prod".into()]), 1_260_000_000_000);
         c.values
             .insert(("a_slow".into(), vec!["staging".into()]), 1_701_000_000_000);
-        let text = exposition(&r.rules, &c).unwrap();
+        let text = exposition(&r, &c).unwrap();
         assert!(
             text.contains("# TYPE a_total counter\na_total 3768\n"),
             "{text}"

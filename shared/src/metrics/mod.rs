@@ -11,6 +11,8 @@ pub mod export;
 pub mod recording;
 pub mod remote_write;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 
 pub use cache::cached_counters;
 pub use counters::Counters;

@@ -84,9 +84,7 @@ impl RemoteWriteConfig {
             .map(|s| s.unwrap_or(default) * NANOS_PER_SECOND)
         };
         let tenant_label = ConfigError::read(&get, TENANT_LABEL_ENV, "a label name", |v| {
-            crate::profile::validate_label_name(v)
-                .ok()
-                .map(|()| v.to_string())
+            super::rules::is_exposed_label_name(v).then(|| v.to_string())
         })?;
         Ok(Some(RemoteWriteConfig {
             url,

@@ -132,6 +132,12 @@ pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a str>) -> Strin
     format!("{:032x}", twox_hash::XxHash3_128::oneshot(text.as_bytes()))
 }
 
+/// Tells whether `name` may label an exposed counter: a label name that does not start with
+/// `__` (Prometheus keeps those for itself).
+pub fn is_exposed_label_name(name: &str) -> bool {
+    validate_label_name(name).is_ok() && !name.starts_with("__")
+}
+
 /// Tells whether `name` is a Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -178,7 +184,7 @@ impl ExportRule {
         };
         let mut group_by = Vec::new();
         for label in spec.group_by.iter().chain(&spec.labels) {
-            if validate_label_name(label).is_err() {
+            if !is_exposed_label_name(label) {
                 return Err(RuleError::GroupBy {
                     name: name.to_string(),
                     label: label.clone(),
@@ -309,6 +315,7 @@ mod tests {
             "{node}"
         );
         assert!(e("a", spec("app.cpu", "", &["bad-label"])).contains("`bad-label`"));
+        assert!(e("a", spec("app.cpu", "", &["__name__"])).contains("`__name__`"));
     }
 
     #[test]

@@ -3,8 +3,9 @@ use std::sync::Arc;
 use super::*;
 use crate::compact::{CompactionConfig, run};
 use crate::metrics::export::stored_counters;
-use crate::metrics::rules::{ExportRules, RuleSpec};
-use crate::profile::{NamedSample, Profile, ProfileType, Series};
+use crate::metrics::testing::{rules, value};
+use crate::profile::Profile;
+use crate::storage::segment::tests::cpu_profile;
 use crate::storage::store::MemoryStore;
 
 const S: i64 = 1_000_000_000;
@@ -12,43 +13,8 @@ const S: i64 = 1_000_000_000;
 const D: i64 = 1_700_006_400 * S;
 const H: i64 = 3600 * S;
 
-fn rules(specs: &[(&str, &str, &str, &[&str])]) -> Vec<ExportRule> {
-    let specs = specs
-        .iter()
-        .map(|(name, expr, node, group_by)| {
-            let spec = RuleSpec {
-                expr: expr.to_string(),
-                node: node.to_string(),
-                group_by: group_by.iter().map(|s| s.to_string()).collect(),
-                labels: vec![],
-            };
-            (name.to_string(), spec)
-        })
-        .collect();
-    ExportRules::new(&specs).unwrap().rules
-}
-
 fn profile(env: &str, time: i64, stacks: &[(&str, i64)]) -> Profile {
-    let labels = [
-        ("service_name", "app"),
-        ("env", env),
-        ("__name__", "process_cpu"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let series = Series {
-        profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds").unwrap(),
-        labels,
-    };
-    let samples = stacks
-        .iter()
-        .map(|(s, v)| NamedSample {
-            stack: s.split(';').map(String::from).collect(),
-            value: *v,
-        })
-        .collect();
-    Profile::from_named(series, time, samples)
+    cpu_profile(&[("service_name", "app"), ("env", env)], time, stacks)
 }
 
 /// One upload (one L0 segment) of `profiles`.
@@ -105,11 +71,7 @@ fn cached_counters_equal_the_whole_history_as_data_changes_and_compaction_runs()
         &[profile("dev", D + 3 * 24 * H, &[("main", 13)])],
     );
     let c = same(&r);
-    let v = |c: &Counters, k: &str, g: &[&str]| {
-        c.values
-            .get(&(k.to_string(), g.iter().map(|s| s.to_string()).collect()))
-            .copied()
-    };
+    let v = value;
     assert_eq!(v(&c, "a_total", &["prod"]), Some(13));
     assert_eq!(v(&c, "a_total", &["dev"]), Some(24));
     assert_eq!(

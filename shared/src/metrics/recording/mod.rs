@@ -10,11 +10,11 @@ pub mod service;
 pub mod store;
 
 use crate::ErrorKind;
-use crate::profile::{PROFILE_TYPE_LABEL, ProfileType, validate_label_name};
+use crate::profile::{PROFILE_TYPE_LABEL, ProfileType};
 use crate::selector::{Op, Selector};
 use crate::wire::proto::settings::v1 as pb;
 
-use super::rules::{ExportRule, NodeMatch, is_metric_name};
+use super::rules::{ExportRule, NodeMatch, is_exposed_label_name, is_metric_name};
 
 /// Every recording rule's metric name starts with this (the reference server's rule).
 pub const METRIC_PREFIX: &str = "profiles_recorded_";
@@ -155,8 +155,10 @@ impl RecordingRule {
                 format!("must start with `{METRIC_PREFIX}`"),
             ));
         }
-        let mut selector =
-            Selector::parse("{}").map_err(|e| invalid("matchers", "{}", e.to_string()))?;
+        let mut selector = Selector {
+            profile_type: None,
+            matchers: Vec::new(),
+        };
         let mut profile_type = None;
         for text in &fields.matchers {
             let parsed =
@@ -202,7 +204,7 @@ impl RecordingRule {
         selector.profile_type = Some(profile_type.clone());
         let mut group_by: Vec<String> = Vec::new();
         for label in &fields.group_by {
-            if validate_label_name(label).is_err() {
+            if !is_exposed_label_name(label) {
                 return Err(invalid("group_by", label, "is not a label name"));
             }
             if !group_by.contains(label) {
@@ -211,7 +213,7 @@ impl RecordingRule {
         }
         let mut external_labels: Vec<(String, String)> = Vec::new();
         for pair in &fields.external_labels {
-            if validate_label_name(&pair.name).is_err() {
+            if !is_exposed_label_name(&pair.name) {
                 return Err(invalid(
                     "external_labels",
                     &pair.name,

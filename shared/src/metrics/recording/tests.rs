@@ -62,6 +62,9 @@ fn rules_are_checked_as_the_reference_server_checks_them() {
     bad.group_by = vec!["bad-label".into()];
     assert!(e(bad).contains("group_by `bad-label` is not a label name"));
     let mut bad = fields("profiles_recorded_x", &[&m]);
+    bad.group_by = vec!["__name__".into()];
+    assert!(e(bad).contains("group_by `__name__` is not a label name"));
+    let mut bad = fields("profiles_recorded_x", &[&m]);
     bad.group_by = vec!["env".into()];
     bad.external_labels = vec![crate::wire::proto::types::v1::LabelPair {
         name: "env".into(),
@@ -346,16 +349,7 @@ fn recording_rules_count_totals_and_stacks_through_a_function() {
         ("app.cpu{env=staging}", "main;slow 17\nmain 4\n"),
         ("other.cpu{env=prod}", "main;slow 100\n"),
     ] {
-        let params = vec![
-            ("name".to_string(), name.to_string()),
-            ("from".to_string(), "1700000000".to_string()),
-        ];
-        let req = crate::ingest::IngestRequest {
-            params: &params,
-            content_type: None,
-            body: body.as_bytes(),
-        };
-        crate::ingest::ingest(store.as_ref(), &tenant, &req, 0).unwrap();
+        crate::metrics::testing::ingest_folded(&store, &tenant, name, 1_700_000_000, body);
     }
     let rule = |id: &str,
                 metric: &str,

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::*;
+use crate::metrics::testing::ingest_folded;
 use crate::storage::store::MemoryStore;
 use crate::wire::proto::settings::v1 as pb;
 
@@ -66,19 +67,6 @@ fn rule() -> RecordingRule {
     .unwrap()
 }
 
-fn ingest(store: &SharedStore, tenant: &Tenant, name: &str, at: i64, folded: &str) {
-    let params = vec![
-        ("name".to_string(), name.to_string()),
-        ("from".to_string(), at.to_string()),
-    ];
-    let req = crate::ingest::IngestRequest {
-        params: &params,
-        content_type: None,
-        body: folded.as_bytes(),
-    };
-    crate::ingest::ingest(store.as_ref(), tenant, &req, 0).unwrap();
-}
-
 /// One sent series: its labels, value and timestamp (ms).
 type Sent = (Vec<(String, String)>, f64, i64);
 
@@ -114,22 +102,22 @@ fn each_window_is_sent_once_and_a_failed_send_is_sent_again_the_same() {
         .unwrap();
     assert_eq!((d.windows, d.until), (0, BASE * S));
     // 100 Hz folded samples: 12 in the first window, 3 + 4 in the second (two envs).
-    ingest(
+    ingest_folded(
         &store,
         &tenant,
         "app.cpu{env=prod}",
         BASE + 10,
         "main;a 12\n",
     );
-    ingest(
+    ingest_folded(
         &store,
         &tenant,
         "app.cpu{env=prod}",
         BASE + 70,
         "main;b 3\n",
     );
-    ingest(&store, &tenant, "app.cpu{env=dev}", BASE + 80, "main;b 4\n");
-    ingest(
+    ingest_folded(&store, &tenant, "app.cpu{env=dev}", BASE + 80, "main;b 4\n");
+    ingest_folded(
         &store,
         &tenant,
         "other.cpu{env=prod}",
@@ -202,7 +190,7 @@ fn samples_the_receiver_refuses_are_passed_over() {
     let now = (BASE + 300) * S;
     let mut never = |_: &Tenant, _: &[u8]| -> Result<(), SendError> { panic!("nothing to send") };
     deliver(&store, &tenant, &rules, &c, now, &mut never).unwrap();
-    ingest(
+    ingest_folded(
         &store,
         &tenant,
         "app.cpu{env=prod}",

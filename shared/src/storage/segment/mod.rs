@@ -373,7 +373,7 @@ const PROFILE_TOTALS: &str = "profile_totals";
 const DAY_SUMS: &str = "day_sums";
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::profile::NamedSample;
     use crate::profile::{Profile, ProfileType};
@@ -385,7 +385,7 @@ mod tests {
 
     /// A CPU profile of the series with `labels` (and `__name__`) at `time`, from folded
     /// stacks.
-    pub(super) fn cpu_profile(
+    pub(crate) fn cpu_profile(
         labels: &[(&str, &str)],
         time: i64,
         stacks: &[(&str, i64)],
