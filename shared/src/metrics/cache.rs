@@ -2,7 +2,7 @@
 //! that a scrape recomputes only the days whose data changed and the rules it has not seen.
 //!
 //! A day's entry is keyed by a hash of the keys of the segments its query reads
-//! (`live_segments` over the day): segments are immutable, so the same set holds the same
+//! (`live_segments` over the day, from each day directory's listing read once per scrape): segments are immutable, so the same set holds the same
 //! samples and the counters computed from it stay right. When a compaction publishes or an
 //! upload lands, the set changes and the day is computed again under a new key (the others of
 //! the day are deleted). A set changing between the listing and the computation makes the entry
@@ -10,13 +10,14 @@
 //! a counter a moment ahead of its listing, never behind, and equal to what the next
 //! computation gives. Entries are a cache: unreadable ones are recomputed.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::storage::keys::{DAY_NANOS, Day, counters_prefix};
-use crate::storage::manifest::{data_days, live_segments};
+use crate::storage::manifest::{DayListing, data_days, days_for_range};
 use crate::storage::store::{PutMode, SharedStore, StoreError, list_all};
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
@@ -47,27 +48,37 @@ pub fn cached_counters(
         .into_iter()
         .flat_map(|d| [d, Day(d.0 + 1)])
         .collect();
+    // Each day directory is read once, though a day's range also reads the day before's.
+    let mut listings: BTreeMap<Day, DayListing> = BTreeMap::new();
     for day in days {
-        add_day(store, tenant, rules, day, &mut counters)?;
+        let range = TimeRange {
+            from: day.start_nanos(),
+            until: day.start_nanos() + DAY_NANOS - 1,
+        };
+        let mut keys = Vec::new();
+        for listed in days_for_range(&range) {
+            let listing = match listings.entry(listed) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(DayListing::read(store.as_ref(), tenant, listed)?),
+            };
+            keys.extend(listing.segments_in(&range).map(|r| r.key));
+        }
+        add_day(store, tenant, rules, day, &range, keys, &mut counters)?;
     }
     Ok(counters)
 }
 
+/// Adds one day's counters: from its entry for the segment set `keys`, computing the rules
+/// the entry lacks over `range`.
 fn add_day(
     store: &SharedStore,
     tenant: &Tenant,
     rules: &[ExportRule],
     day: Day,
+    range: &TimeRange,
+    mut keys: Vec<String>,
     counters: &mut Counters,
 ) -> Result<()> {
-    let range = TimeRange {
-        from: day.start_nanos(),
-        until: day.start_nanos() + DAY_NANOS - 1,
-    };
-    let mut keys: Vec<String> = live_segments(store.as_ref(), tenant, &range)?
-        .into_iter()
-        .map(|r| r.key)
-        .collect();
     if keys.is_empty() {
         return Ok(());
     }
@@ -88,7 +99,7 @@ fn add_day(
         .cloned()
         .collect();
     if !missing.is_empty() {
-        let computed = counters_over(store, tenant, &missing, &range)?;
+        let computed = counters_over(store, tenant, &missing, range)?;
         for rule in &missing {
             let start = (rule.key.clone(), Vec::new());
             let values = computed

@@ -214,40 +214,73 @@ pub fn live_segments(
 ) -> Result<Vec<SegmentRef>> {
     let mut out = Vec::new();
     for day in days_for_range(range) {
-        // The manifest first, then the listing: see the module doc.
+        out.extend(DayListing::read(store, tenant, day)?.segments_in(range));
+    }
+    Ok(out)
+}
+
+/// What one day directory holds for queries: its newest manifest's compacted segments and its
+/// L0 segments that manifest does not cover. [`live_segments`] over a range is
+/// [`DayListing::segments_in`] of each of [`days_for_range`]'s listings, so a caller that needs
+/// several ranges can read each day once.
+#[derive(Debug, Clone, Default)]
+pub struct DayListing {
+    compacted: Vec<CompactedSegment>,
+    /// (key, size, the hour it starts in).
+    l0: Vec<(String, u64, i64)>,
+}
+
+impl DayListing {
+    /// Reads a day: the manifest first, then the L0 listing (see the module doc).
+    pub fn read(store: &dyn ObjectStore, tenant: &Tenant, day: Day) -> Result<Self> {
         let manifest = load_latest(store, tenant, day)?
             .map(|(_, m)| m)
             .unwrap_or_default();
         let skipped = manifest.skipped_keys();
-        for s in &manifest.segments {
-            if range.overlaps(s.min_time, s.max_time) {
-                out.push(SegmentRef {
-                    key: s.key.clone(),
-                    size: s.size,
-                    hot_start: s.hot_start,
-                });
-            }
-        }
+        let mut l0 = Vec::new();
         for o in list_all(store, &SegmentKey::prefix(tenant, Level::L0, day))? {
             let Some(key) = SegmentKey::parse(&o.key) else {
                 continue;
             };
-            // An L0 segment starts in its hour and spans at most one more.
-            let start = key.hour_start();
-            if start > range.until
-                || start + 2 * HOUR_NANOS < range.from
-                || skipped.contains(o.key.as_str())
-            {
-                continue;
+            if !skipped.contains(o.key.as_str()) {
+                l0.push((o.key, o.size, key.hour_start()));
             }
-            out.push(SegmentRef {
-                key: o.key,
-                size: o.size,
+        }
+        Ok(DayListing {
+            compacted: manifest.segments,
+            l0,
+        })
+    }
+
+    /// The day's segments that can hold data of `range`.
+    pub fn segments_in(&self, range: &TimeRange) -> impl Iterator<Item = SegmentRef> + '_ {
+        let range = TimeRange {
+            from: range.from,
+            until: range.until,
+        };
+        let compacted = self
+            .compacted
+            .iter()
+            .filter(move |s| range.overlaps(s.min_time, s.max_time))
+            .map(|s| SegmentRef {
+                key: s.key.clone(),
+                size: s.size,
+                hot_start: s.hot_start,
+            });
+        // An L0 segment starts in its hour and spans at most one more.
+        let l0 = self
+            .l0
+            .iter()
+            .filter(move |(_, _, start)| {
+                *start <= range.until && start + 2 * HOUR_NANOS >= range.from
+            })
+            .map(|(key, size, _)| SegmentRef {
+                key: key.clone(),
+                size: *size,
                 hot_start: None,
             });
-        }
+        compacted.chain(l0)
     }
-    Ok(out)
 }
 
 #[cfg(test)]
