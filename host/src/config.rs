@@ -46,21 +46,16 @@ struct RemoteWrite {
 /// The file's settings, checked: what the components get through their environment.
 #[derive(Debug, Default)]
 pub struct Config {
-    /// The rules as the components read them ([`RULES_ENV`]), if there are any.
-    pub rules_json: Option<String>,
-    /// How many rules there are.
+    /// How many export rules there are.
     pub rules: usize,
-    /// The provisioned recording rules as the components read them
-    /// ([`RECORDING_RULES_ENV`]), if there are any.
-    pub recording_json: Option<String>,
     /// How many recording rules are provisioned.
     pub recording_rules: usize,
-    /// How many recording rules a tenant may store.
-    pub max_recording_rules: Option<usize>,
-    /// The remote-write settings as the compact component reads them.
-    pub remote_write_env: Vec<(String, String)>,
-    /// The receiver's `scheme://host[:port]`, which the scheduled components may reach.
+    /// The remote-write receiver's `scheme://host[:port]`, which the scheduled components may
+    /// reach.
     pub remote_write_destination: Option<String>,
+    /// The components' environment: the rules as JSON ([`RULES_ENV`],
+    /// [`RECORDING_RULES_ENV`]), the limit, the remote-write settings.
+    env: Vec<(String, String)>,
 }
 
 impl Config {
@@ -79,32 +74,37 @@ impl Config {
         } else {
             yaml_serde::from_str(text)?
         };
+        let mut env: Vec<(String, String)> = Vec::new();
         let rules = ExportRules::new(&file.metrics_export_rules)?;
+        if !rules.is_empty() {
+            let json = serde_json::to_string(&file.metrics_export_rules)?;
+            env.push((RULES_ENV.to_string(), json));
+        }
         let recording_rules = file.recording_rules.len();
-        let recording_json = (recording_rules > 0)
-            .then(|| serde_json::to_string(&file.recording_rules))
-            .transpose()?;
+        if recording_rules > 0 {
+            let json = serde_json::to_string(&file.recording_rules)?;
+            env.push((RECORDING_RULES_ENV.to_string(), json));
+        }
         // Checked here so that a bad rule stops the server instead of failing every call.
         recording::provisioned(file.recording_rules).context("recording-rules")?;
-        let mut remote_write_env = Vec::new();
+        if let Some(max) = file.max_recording_rules {
+            env.push((MAX_RULES_ENV.to_string(), max.to_string()));
+        }
         let mut remote_write_destination = None;
         if let Some(rw) = file.remote_write {
-            remote_write_env.push((URL_ENV.to_string(), rw.url.clone()));
             for (name, value) in [
+                (URL_ENV, Some(rw.url.clone())),
                 (WINDOW_ENV, rw.window_seconds.map(|s| s.to_string())),
                 (DELAY_ENV, rw.delay_seconds.map(|s| s.to_string())),
                 (TENANT_LABEL_ENV, rw.tenant_label.clone()),
             ] {
                 if let Some(v) = value {
-                    remote_write_env.push((name.to_string(), v));
+                    env.push((name.to_string(), v));
                 }
             }
             // The component's own check, so that a bad value stops the server here.
             RemoteWriteConfig::from_env(|name| {
-                remote_write_env
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
+                env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
             })
             .context("remote-write")?;
             let (scheme, rest) = rw.url.split_once("://").unwrap_or(("http", &rw.url));
@@ -113,31 +113,15 @@ impl Config {
         }
         Ok(Config {
             rules: rules.rules.len(),
-            rules_json: (!rules.is_empty())
-                .then(|| serde_json::to_string(&file.metrics_export_rules))
-                .transpose()?,
-            recording_json,
             recording_rules,
-            max_recording_rules: file.max_recording_rules,
-            remote_write_env,
             remote_write_destination,
+            env,
         })
     }
 
     /// The environment the components get from the file.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = Vec::new();
-        if let Some(json) = &self.rules_json {
-            env.push((RULES_ENV.to_string(), json.clone()));
-        }
-        if let Some(json) = &self.recording_json {
-            env.push((RECORDING_RULES_ENV.to_string(), json.clone()));
-        }
-        if let Some(max) = self.max_recording_rules {
-            env.push((MAX_RULES_ENV.to_string(), max.to_string()));
-        }
-        env.extend(self.remote_write_env.iter().cloned());
-        env
+        self.env.clone()
     }
 }
 

@@ -14,9 +14,9 @@ use wasip2::http::types::{
 };
 use wasip2::io::streams::StreamError;
 
-/// Bindings of the `flamelet:host/function` world (the storage import).
 pub mod outbound;
 
+/// Bindings of the `flamelet:host/function` world (the storage import).
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",

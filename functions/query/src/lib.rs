@@ -95,8 +95,8 @@ fn handle(req: &Request) -> Response {
             respond(result, |v| Response::json(&v))
         }
         "/exported-metrics" => {
-            // Scrapers that cannot send headers (Prometheus before 2.55) name the tenant as
-            // `?tenant=`.
+            // Scrapers that cannot send headers (Prometheus scrape configs without
+            // `http_headers`) name the tenant as `?tenant=`.
             let result = req.scrape_tenant().and_then(|tenant| {
                 let env = |name: &str| std::env::var(name).ok();
                 let mut rules: Vec<ExportRule> = ExportRules::from_env(env)?.rules;

@@ -2,10 +2,10 @@
 //! that a scrape recomputes only the days whose data changed and the rules it has not seen.
 //!
 //! A day's entry is keyed by a hash of the keys of the segments its query reads
-//! (`live_segments` over the day, from each day directory's listing read once per scrape): segments are immutable, so the same set holds the same
-//! samples and the counters computed from it stay right. When a compaction publishes or an
-//! upload lands, the set changes and the day is computed again under a new key (the others of
-//! the day are deleted). A set changing between the listing and the computation makes the entry
+//! (`live_segments` over the day, from each day directory's listing read once per scrape):
+//! segments are immutable, so the same set holds the same samples and the counters computed
+//! from it stay right. When a compaction publishes or an upload lands, the set changes and the
+//! day is computed again under a new key (the others of the day are deleted). A set changing between the listing and the computation makes the entry
 //! hold the newer data under the older key, which only a scrape listing that older set reads:
 //! a counter a moment ahead of its listing, never behind, and equal to what the next
 //! computation gives. Entries are a cache: unreadable ones are recomputed.
