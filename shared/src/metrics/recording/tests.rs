@@ -111,6 +111,23 @@ fn json_call(
     }
 }
 
+/// The tenant's rules as `ListRecordingRules` answers them.
+fn listed(store: &SharedStore, tenant: &Tenant, config: &RulesConfig) -> Vec<serde_json::Value> {
+    let list = json_call(
+        store,
+        tenant,
+        config,
+        "ListRecordingRules",
+        serde_json::json!({}),
+    )
+    .unwrap();
+    // protojson leaves an empty list out.
+    list.get("rules")
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[test]
 fn upsert_get_list_and_delete_with_generations() {
     let (store, tenant, config) = setup("");
@@ -156,29 +173,12 @@ fn upsert_get_list_and_delete_with_generations() {
     assert_eq!(updated["rule"]["generation"], "2");
     assert_eq!(updated["rule"]["metricName"], "profiles_recorded_app_cpu2");
     assert!(update("1").is_err(), "the old generation is stale now");
-    let list = json_call(
-        &store,
-        &tenant,
-        &config,
-        "ListRecordingRules",
-        serde_json::json!({}),
-    )
-    .unwrap();
-    assert_eq!(list["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(listed(&store, &tenant, &config).len(), 1);
     // Another tenant sees none of them.
     let other = Tenant::from_header(Some("team-b")).unwrap();
-    let list = json_call(
-        &store,
-        &other,
-        &config,
-        "ListRecordingRules",
-        serde_json::json!({}),
-    )
-    .unwrap();
-    assert!(
-        list.get("rules")
-            .is_none_or(|r| r.as_array().unwrap().is_empty()),
-        "{list}"
+    assert_eq!(
+        listed(&store, &other, &config),
+        Vec::<serde_json::Value>::new()
     );
     // Delete, then it is gone.
     json_call(
@@ -269,16 +269,8 @@ fn provisioned_rules_come_first_and_cannot_be_changed() {
         Ok(())
     })
     .unwrap();
-    let list = json_call(
-        &store,
-        &tenant,
-        &config,
-        "ListRecordingRules",
-        serde_json::json!({}),
-    )
-    .unwrap();
-    let rules = list["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 2, "{list}");
+    let rules = listed(&store, &tenant, &config);
+    assert_eq!(rules.len(), 2, "{rules:?}");
     assert_eq!(rules[0]["id"], derived.as_str());
     assert_eq!(rules[0]["provisioned"], true);
     assert_eq!(rules[1]["metricName"], "profiles_recorded_named");
