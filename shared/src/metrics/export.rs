@@ -1,16 +1,15 @@
-//! The counters of the export rules over everything a tenant has stored: per rule, the
-//! matching series' totals (`node: total`) or the values of their stacks the pattern matches,
-//! split by the group-by labels. Read through the query path, so exact before, during and
-//! after compaction and whichever host wrote the data (storage.md, *Exported-metric
-//! counters*); every scrape reads the tenant's whole history for now.
+//! The counters of rules over a range of a tenant's profiles: per rule, the matching series'
+//! totals (`node: total`) or the values of their stacks the pattern or function filter
+//! selects, split by the group-by labels. Read through the query path, so exact before,
+//! during and after compaction and whichever host wrote the data (storage.md,
+//! *Exported-metric counters*). Scrapes sum them per day through [`super::cache`]; the
+//! remote-write sums them per window.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Result;
 use crate::query::{Wanted, select};
 use crate::selector::{Matcher, Op};
-use crate::storage::keys::DAY_NANOS;
-use crate::storage::manifest::data_days;
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
@@ -19,19 +18,21 @@ use crate::tree::{ROOT, Tree};
 use super::counters::Counters;
 use super::rules::{ExportRule, NodeMatch};
 
-/// The counters of `rules` over the tenant's stored profiles.
+/// The counters of `rules` over the tenant's whole history in one computation: what the
+/// per-day cache must equal (the tests' reference).
+#[cfg(test)]
 pub fn stored_counters(
     store: &SharedStore,
     tenant: &Tenant,
     rules: &[ExportRule],
 ) -> Result<Counters> {
-    let days = data_days(store.as_ref(), tenant)?;
+    let days = crate::storage::manifest::data_days(store.as_ref(), tenant)?;
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return Ok(Counters::default());
     };
     let range = TimeRange {
         from: first.start_nanos(),
-        until: last.start_nanos() + DAY_NANOS - 1,
+        until: last.start_nanos() + crate::storage::keys::DAY_NANOS - 1,
     };
     counters_over(store, tenant, rules, &range)
 }
@@ -228,6 +229,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::metrics::cache::cached_counters;
     use crate::metrics::testing::{ingest_folded, rules, value};
     use crate::storage::store::MemoryStore;
 
@@ -264,7 +266,7 @@ mod tests {
             // Another service counts nowhere.
             ("other.cpu{env=prod}", "main;slowFunction 100\n"),
         ]);
-        let c = stored_counters(&store, &tenant, &r).unwrap();
+        let c = cached_counters(&store, &tenant, &r).unwrap();
         assert_eq!(value(&c, "a_total", &[]), Some(36 * MS10));
         assert_eq!(value(&c, "a_slow_prod", &[]), Some(12 * MS10));
         assert_eq!(value(&c, "a_slow", &["prod"]), Some(12 * MS10));
@@ -285,7 +287,7 @@ mod tests {
             "app.cpu",
             "main;work;io 1\nmain;work 2\nmain;io 4\nidle;main;work 8\n",
         )]);
-        let c = stored_counters(&store, &tenant, &r).unwrap();
+        let c = cached_counters(&store, &tenant, &r).unwrap();
         assert_eq!(value(&c, "a", &[]), Some(3 * MS10));
         assert_eq!(value(&c, "b", &[]), Some(5 * MS10));
         // A rule that matched nothing has no counter yet.
@@ -303,7 +305,7 @@ mod tests {
             ("app.cpu{env=prod}", "main 2\n"),
             ("app.cpu{region=eu}", "main 4\n"),
         ]);
-        let c = stored_counters(&store, &tenant, &r).unwrap();
+        let c = cached_counters(&store, &tenant, &r).unwrap();
         assert_eq!(value(&c, "a", &["prod", ""]), Some(3 * MS10));
         assert_eq!(value(&c, "a", &["", "eu"]), Some(4 * MS10));
         // With a pattern, the group without the label is its own tree.
@@ -316,7 +318,7 @@ mod tests {
         let r = rules(&[("a", "app.cpu", "", &[])]);
         let (store, tenant) = stored(&[]);
         assert!(
-            stored_counters(&store, &tenant, &r)
+            cached_counters(&store, &tenant, &r)
                 .unwrap()
                 .values
                 .is_empty()

@@ -2,8 +2,9 @@
 //! stack pattern and group-by labels), evaluated over profiles into exact counters.
 //!
 //! [`rules`] parses and validates the rules; [`recording`] keeps Pyroscope 2.x's recording
-//! rules, counted the same way; [`counters`] holds their values; [`export`] computes them over
-//! a tenant's stored profiles and writes them in the Prometheus text format.
+//! rules, counted the same way, and [`remote_write`] sends their samples; [`counters`] holds
+//! their values; [`export`] computes them over a range of a tenant's profiles and writes them
+//! in the Prometheus text format; [`cache`] keeps them per day for scrapes.
 
 pub mod cache;
 pub mod counters;
@@ -16,7 +17,7 @@ mod testing;
 
 pub use cache::cached_counters;
 pub use counters::Counters;
-pub use export::{CONTENT_TYPE, ExpositionError, counters_over, exposition, stored_counters};
+pub use export::{CONTENT_TYPE, ExpositionError, counters_over, exposition};
 pub use recording::RecordingRuleError;
 pub use rules::{ExportRule, ExportRules, NodeMatch, RULES_ENV, RuleError, RuleSpec};
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::service::{RECORDING_RULES_SERVICE, RulesConfig, call};
 use super::*;
-use crate::metrics::{Counters, exposition, stored_counters};
+use crate::metrics::{Counters, cached_counters, exposition};
 use crate::query::connect::Call;
 use crate::storage::keys::{parse_version, recording_rules_prefix};
 use crate::storage::store::{MemoryStore, SharedStore, list_all};
@@ -390,7 +390,7 @@ fn recording_rules_count_totals_and_stacks_through_a_function() {
             &[("only", "work")],
         ),
     ];
-    let c: Counters = stored_counters(&store, &tenant, &rules).unwrap();
+    let c: Counters = cached_counters(&store, &tenant, &rules).unwrap();
     const MS10: i64 = 10_000_000;
     let key = |k: &str, g: &[&str]| {
         (
