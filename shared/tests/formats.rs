@@ -547,13 +547,9 @@ fn meaning(d: &SegmentData) -> Vec<String> {
 
 #[test]
 fn segment_v5_fixture_partitions_by_service() {
+    // Frozen: written by the format-5 encoder, never rewritten (bless writes format 6's).
     let parquet = data_dir().join("segment/v5/partitioned.parquet");
-    if bless() {
-        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
-        let encoded = segment::encode_compacted(&v5_segment(), segment::Sums::HoursAndDays);
-        std::fs::write(&parquet, encoded.unwrap().bytes).unwrap();
-    }
-    let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let bytes = std::fs::read(&parquet).expect("the format-5 fixture");
     let mut reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
     assert_eq!(reader.meta().format, 5);
     assert!(reader.has_sums() && reader.has_day_sums());
@@ -626,4 +622,57 @@ fn segment_v5_fixture_partitions_by_service() {
     let l0 = segment::encode(&v5_segment()).unwrap();
     let l0 = segment::SegmentReader::open(Bytes::from(l0)).unwrap();
     assert!(l0.meta().partitions.is_empty());
+}
+
+#[test]
+fn segment_v6_fixture_fingerprints_day_sums() {
+    let parquet = data_dir().join("segment/v6/day.parquet");
+    if bless() {
+        std::fs::create_dir_all(parquet.parent().unwrap()).unwrap();
+        let encoded = segment::encode_compacted(&v5_segment(), segment::Sums::HoursAndDays);
+        std::fs::write(&parquet, encoded.unwrap().bytes).unwrap();
+    }
+    let bytes = std::fs::read(&parquet).expect("fixture (FLAMELET_BLESS=1 writes it)");
+    let mut reader = segment::SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
+    assert_eq!(reader.meta().format, 6);
+    assert!(reader.has_sums() && reader.has_fingerprints());
+    let decoded = segment::decode(Bytes::from(bytes)).expect("v6 segment decodes");
+    assert_eq!(meaning(&decoded), meaning(&v5_segment()));
+    // Each day sum carries its stack's name-path fingerprint, the same in every partition:
+    // `main` of `app` and `main` of `db` are one path.
+    let path = |names: &[&str]| {
+        names
+            .iter()
+            .fold(None, |p, n| Some(segment::path_fingerprint(p, n)))
+            .unwrap()
+    };
+    let mut got: Vec<(u128, i64)> = Vec::new();
+    for keep in [|s: u32| s < 2, |s: u32| s == 2] {
+        assert!(reader.focus(&keep).unwrap());
+        let strings = reader.read_strings().unwrap();
+        let nodes = reader.read_nodes(strings.len()).unwrap();
+        assert_eq!(reader.node_count(), nodes.len());
+        let (sums, fps) = reader
+            .read_fingerprinted_day_sums(&keep, nodes.len(), i64::MIN, i64::MAX)
+            .unwrap();
+        let want = segment::path_fingerprints(&nodes, &strings).unwrap();
+        assert_eq!(fps.len(), sums.len());
+        for (i, fp) in fps.iter().enumerate() {
+            assert_eq!(*fp, want[sums.stack[i] as usize]);
+            got.push((*fp, sums.value[i]));
+        }
+    }
+    let of = |p: u128| {
+        got.iter()
+            .filter(|(f, _)| *f == p)
+            .map(|(_, v)| v)
+            .sum::<i64>()
+    };
+    assert_eq!(of(path(&["main", "query"])), 4);
+    assert_eq!(of(path(&["main", "query", "scan"])), 6);
+    // Format 5 has no fingerprints.
+    let v5 = std::fs::read(data_dir().join("segment/v5/partitioned.parquet")).unwrap();
+    let v5 = segment::SegmentReader::open(Bytes::from(v5)).unwrap();
+    assert!(v5.has_day_sums() && !v5.has_fingerprints());
+    assert!(v5.read_fingerprinted_day_sums(&|_| true, 9, 0, 0).is_err());
 }

@@ -160,6 +160,7 @@ proptest! {
                             hour: merge.hour,
                             day: merge.day,
                             hot_start: None,
+                            day_sums_start: None,
                             min_time: hour_start,
                             max_time: hour_start + 1,
                             size: 1,

@@ -267,6 +267,7 @@ impl Pass<'_> {
             hour: merge.hour,
             day: merge.day,
             hot_start: Some(encoded.hot_start),
+            day_sums_start: encoded.day_sums_start,
             min_time,
             max_time,
             size: bytes.len() as u64,

@@ -334,6 +334,7 @@ mod tests {
                 hour,
                 day,
                 hot_start: None,
+                day_sums_start: None,
                 min_time: 0,
                 max_time: 1,
                 size: 1,

@@ -85,16 +85,24 @@ fn scan_parts<T>(
     tenant: &Tenant,
     (from, until): (i64, i64),
     reads: crate::query::Reads,
-    mut f: impl FnMut(&crate::query::Part<'_>) -> T,
+    mut f: impl FnMut(&mut crate::query::Part<'_>) -> T,
 ) -> Vec<T> {
     let selector = crate::selector::Selector::parse("app.cpu{}").unwrap();
     let range = crate::time::TimeRange { from, until };
     let filter = crate::query::SampleFilter::default();
     let mut out = Vec::new();
-    crate::query::scan(store, tenant, &selector, &range, &filter, reads, |part| {
-        out.push(f(&part));
-        Ok(())
-    })
+    crate::query::scan(
+        store,
+        tenant,
+        &selector,
+        &range,
+        &filter,
+        reads,
+        |mut part| {
+            out.push(f(&mut part));
+            Ok(())
+        },
+    )
     .unwrap();
     out
 }
@@ -524,6 +532,29 @@ fn stack_sums_answer_exactly_what_the_rows_do() {
         !stamps.is_empty() && stamps.iter().all(|t| t % day == 0),
         "{stamps:?}"
     );
+    // Asked for fingerprints, a day segment within whole days comes as its day sums with
+    // each stack's path fingerprint, the trie unread until asked for; a range that cuts the
+    // day reads the trie as before.
+    let fingerprinted = crate::query::Reads {
+        fingerprints: true,
+        ..sums
+    };
+    let parts = scan_parts(&store, &tenant, range, fingerprinted, |p| {
+        assert!(p.nodes.is_empty() && p.strings.is_empty(), "trie unread");
+        assert_eq!(p.fingerprints.len(), p.samples.len());
+        let fingerprints = p.fingerprints.clone();
+        p.read_trie().unwrap();
+        let paths = crate::storage::segment::path_fingerprints(&p.nodes, &p.strings).unwrap();
+        for (i, fp) in fingerprints.iter().enumerate() {
+            assert_eq!(*fp, paths[p.samples.stack[i] as usize]);
+        }
+        fingerprints.len()
+    });
+    assert_eq!(parts.len(), 2, "both days");
+    assert!(parts.iter().all(|n| *n > 0));
+    let cut = ((T0 - 80_000) * S, (T0 + 7200) * S);
+    let unread = scan_parts(&store, &tenant, cut, fingerprinted, |p| p.nodes.is_empty());
+    assert_eq!(unread, [true, false], "the first day whole, the second cut");
 }
 
 #[test]

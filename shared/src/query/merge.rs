@@ -4,16 +4,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::Result;
 use crate::profile::Series;
 use crate::selector::Selector;
 use crate::storage::chunks::ObjectChunks;
 use crate::storage::manifest::{self, SegmentRef};
+use crate::storage::segment::PathFingerprint;
 use crate::storage::segment::{SegmentMeta, SegmentReader};
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
 use crate::tree::Tree;
+use crate::{FastMap, Result};
 
 use super::stack_paths::PathIndex;
 use super::{QueryError, Reads, SampleFilter, scan};
@@ -89,13 +90,16 @@ pub fn select_filtered(
     };
     let mut series_ids: HashMap<Series, u32> = HashMap::new();
     let mut paths = PathIndex::default();
+    // Tree nodes by stored path fingerprint, from the day segments read so far.
+    let mut by_fingerprint: FastMap<PathFingerprint, usize> = FastMap::default();
     let reads = Reads {
         symbols: false,
         sums: true,
         stacks: wanted.tree,
         profile_totals: wanted.profile_totals,
+        fingerprints: true,
     };
-    scan(store, tenant, selector, range, filter, reads, |part| {
+    scan(store, tenant, selector, range, filter, reads, |mut part| {
         let global: Vec<u32> = part
             .meta
             .series
@@ -107,14 +111,33 @@ pub fn select_filtered(
                 })
             })
             .collect();
-        let samples = &part.samples;
         if wanted.tree {
-            let mut stacks = paths.segment(&mut merged.tree, &part.nodes, &part.strings);
-            for i in 0..samples.len() {
-                let node = stacks.tree_node(samples.stack[i]);
-                stacks.add_self(node, samples.value[i]);
+            // Stacks seen before in a day segment are added by fingerprint; the trie is read
+            // only for the others (and for parts without fingerprints).
+            let mut unknown = Vec::new();
+            for (i, fp) in part.fingerprints.iter().enumerate() {
+                match by_fingerprint.get(fp) {
+                    Some(&node) => merged.tree.add_self(node, part.samples.value[i]),
+                    None => unknown.push(i),
+                }
+            }
+            let fingerprinted = part.fingerprints.len();
+            if !unknown.is_empty() || fingerprinted < part.samples.len() {
+                part.read_trie()?;
+                let samples = &part.samples;
+                let mut stacks = paths.segment(&mut merged.tree, &part.nodes, &part.strings);
+                for i in unknown {
+                    let node = stacks.tree_node(samples.stack[i]);
+                    by_fingerprint.insert(part.fingerprints[i], node);
+                    stacks.add_self(node, samples.value[i]);
+                }
+                for i in fingerprinted..samples.len() {
+                    let node = stacks.tree_node(samples.stack[i]);
+                    stacks.add_self(node, samples.value[i]);
+                }
             }
         }
+        let samples = &part.samples;
         if wanted.profile_totals {
             for &(series, time, total) in &part.profile_totals {
                 let t = merged
@@ -171,6 +194,7 @@ pub fn select_profile(
         sums: true,
         stacks: true,
         profile_totals: false,
+        fingerprints: false,
     };
     scan(store, tenant, selector, range, filter, reads, |part| {
         let Some(symbols) = &part.symbols else {

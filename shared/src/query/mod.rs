@@ -30,7 +30,8 @@ use crate::storage::chunks::ObjectChunks;
 use crate::storage::keys::{DAY_NANOS, HOUR_NANOS};
 use crate::storage::manifest;
 use crate::storage::segment::{
-    FunctionRow, MappingRow, NodeFrame, Samples, SegmentMeta, SegmentReader, StackNode,
+    FunctionRow, MappingRow, NodeFrame, PathFingerprint, Samples, SegmentError, SegmentMeta,
+    SegmentReader, StackNode,
 };
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
@@ -60,6 +61,9 @@ pub struct Reads {
     pub stacks: bool,
     /// With sums: the per-profile totals of those hours ([`Part::profile_totals`]).
     pub profile_totals: bool,
+    /// With sums and stacks: a day segment within the whole days of the range may be handed
+    /// over as its stacks' fingerprints, its trie unread ([`Part::fingerprints`]).
+    pub fingerprints: bool,
 }
 
 /// One segment's selected samples and the tables they refer to.
@@ -83,6 +87,32 @@ pub struct Part<'a> {
     /// With [`Reads::profile_totals`]: (series, time, total) of each profile in those whole
     /// hours (the other profiles' totals are in their rows).
     pub profile_totals: Vec<(u32, i64, i64)>,
+    /// With [`Reads::fingerprints`], for a day segment that stores them: the path fingerprint
+    /// of each sample's stack (all samples are day sums then). `strings` and `nodes` are
+    /// empty until [`Part::read_trie`].
+    pub fingerprints: Vec<PathFingerprint>,
+    unread_trie: Option<&'a SegmentReader<ObjectChunks>>,
+}
+
+impl Part<'_> {
+    /// Reads `strings` and `nodes` if they were left unread ([`Part::fingerprints`]).
+    pub fn read_trie(&mut self) -> Result<()> {
+        if let Some(reader) = self.unread_trie.take() {
+            self.strings = reader.read_strings()?;
+            self.nodes = reader.read_nodes(self.strings.len())?;
+            if self
+                .samples
+                .stack
+                .iter()
+                .any(|s| *s as usize >= self.nodes.len())
+            {
+                return Err(
+                    SegmentError::Invalid("a day sum refers outside the trie".into()).into(),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Reads every live segment of the range and hands each one's matching samples, filtered, to
@@ -98,8 +128,29 @@ pub fn scan(
     reads: Reads,
     mut visit: impl FnMut(Part<'_>) -> Result<()>,
 ) -> Result<()> {
+    // Sums stand in for rows only when no sample can be dropped by its link or call site.
+    let summable = reads.sums && !filter.reads_links() && filter.call_site.is_empty();
+    let whole = whole_hours(range).filter(|_| summable);
+    let days = whole.and_then(|(first, end)| whole_days(first, end));
     for r in manifest::live_segments(store.as_ref(), tenant, range)? {
-        let mut reader = SegmentReader::open(ObjectChunks::open(store, &r)?)?;
+        let within =
+            |(first, end): (i64, i64)| matches!(r.time, Some((lo, hi)) if first <= lo && hi < end);
+        // A compacted segment within the whole hours is answered from its hot part alone: a
+        // day segment's rows are two thirds of its bytes, not worth copying for nothing.
+        let hot_only = !reads.symbols && filter.go_pgo.is_none() && whole.is_some_and(within);
+        // A day segment within the whole days, for a caller that knows stacks by their
+        // fingerprints: its fingerprinted day sums alone, the trie only if asked for.
+        let by_fingerprint = hot_only
+            && reads.stacks
+            && reads.fingerprints
+            && r.day_sums_start.is_some()
+            && days.is_some_and(within);
+        let start = match (by_fingerprint, hot_only) {
+            (true, _) => r.day_sums_start,
+            (false, true) => r.hot_start,
+            (false, false) => None,
+        };
+        let mut reader = SegmentReader::open(ObjectChunks::open_from(store, &r, start)?)?;
         let meta = reader.meta();
         if !range.overlaps(meta.min_time, meta.max_time) {
             continue;
@@ -111,15 +162,42 @@ pub fn scan(
         let keep = |s: u32| matching[s as usize];
         // One service's series: decode that service's tables only.
         reader.focus(&keep)?;
+        if let (true, true, Some((first_day, end_day)), Some((first, end))) =
+            (by_fingerprint, reader.has_fingerprints(), days, whole)
+        {
+            let (samples, fingerprints) = reader.read_fingerprinted_day_sums(
+                &keep,
+                reader.node_count(),
+                first_day,
+                end_day - DAY_NANOS,
+            )?;
+            let profile_totals = if reads.profile_totals {
+                reader.read_profile_totals(&keep, first, end - 1)?
+            } else {
+                Vec::new()
+            };
+            if !samples.is_empty() || !profile_totals.is_empty() {
+                visit(Part {
+                    meta: reader.meta(),
+                    strings: Vec::new(),
+                    nodes: Vec::new(),
+                    symbols: None,
+                    summed: samples.len(),
+                    samples,
+                    links: vec![crate::profile::Link::default()],
+                    profile_totals,
+                    fingerprints,
+                    unread_trie: Some(&reader),
+                })?;
+            }
+            continue;
+        }
         let meta = reader.meta();
         let strings = reader.read_strings()?;
         let nodes = reader.read_nodes(strings.len())?;
         let mut links = vec![crate::profile::Link::default()];
-        // The whole hours of the range, answered from the segment's sums when they are exact:
-        // no sample may be dropped by its link or call site.
-        let hours = whole_hours(range).filter(|_| {
-            reads.sums && reader.has_sums() && !filter.reads_links() && filter.call_site.is_empty()
-        });
+        // The whole hours of the range, answered from the segment's sums when it has them.
+        let hours = whole.filter(|_| reader.has_sums());
         let (samples, summed, profile_totals) = match hours {
             Some((first, end)) => {
                 let mut sums = Samples::default();
@@ -199,6 +277,8 @@ pub fn scan(
             links,
             summed,
             profile_totals,
+            fingerprints: Vec::new(),
+            unread_trie: None,
         };
         filter.apply(&mut part);
         if !part.samples.is_empty() || !part.profile_totals.is_empty() {

@@ -47,6 +47,17 @@ impl ObjectChunks {
         Self::open_with(store, r, WHOLE_OBJECT_BYTES, FOOTER_PREFETCH_BYTES)
     }
 
+    /// Fetches a compacted segment from `start` to its end only, whatever its size, for a
+    /// reader that needs nothing before it (its hot part for a range of whole hours; its day
+    /// sums for whole days); anything else it reads is fetched by ranges. Without a `start`,
+    /// as [`ObjectChunks::open`].
+    pub fn open_from(store: &SharedStore, r: &SegmentRef, start: Option<u64>) -> Result<Self> {
+        match start {
+            Some(start) => Self::ranged(store, r, start.min(r.size)),
+            None => Self::open(store, r),
+        }
+    }
+
     /// [`ObjectChunks::open`] with objects larger than `whole` read by ranges, at least the
     /// last `prefetch` bytes first.
     fn open_with(store: &SharedStore, r: &SegmentRef, whole: u64, prefetch: u64) -> Result<Self> {
@@ -59,6 +70,11 @@ impl ObjectChunks {
             .size
             .saturating_sub(prefetch)
             .min(r.hot_start.unwrap_or(u64::MAX));
+        Self::ranged(store, r, tail_start)
+    }
+
+    /// Ranged reads, the bytes from `tail_start` to the end fetched now.
+    fn ranged(store: &SharedStore, r: &SegmentRef, tail_start: u64) -> Result<Self> {
         let tail = store.get_range(&r.key, tail_start..r.size)?;
         Ok(ObjectChunks::Ranged {
             store: store.clone(),
@@ -192,6 +208,8 @@ mod tests {
                 key: "s".into(),
                 size,
                 hot_start,
+                time: None,
+                day_sums_start: None,
             };
             let chunks = ObjectChunks::open_with(&store, &r, 0, 0).unwrap();
             let reader = SegmentReader::open(chunks).unwrap();
@@ -217,6 +235,8 @@ mod tests {
             key: "s".into(),
             size,
             hot_start: Some(encoded.hot_start),
+            time: None,
+            day_sums_start: None,
         };
         let chunks = ObjectChunks::open_with(&store, &r, 0, 0).unwrap();
         let reader = SegmentReader::open(chunks).unwrap();
@@ -229,5 +249,63 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 200 * 50);
         assert_eq!(counting.reads() - before, 1);
+    }
+
+    #[test]
+    fn a_day_segment_opened_at_its_day_sums_reads_them_and_the_totals_at_once() {
+        let mut labels = crate::profile::Labels::new();
+        labels.insert("service_name".into(), "app".into());
+        let series = Series {
+            profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
+                .unwrap(),
+            labels,
+        };
+        let mut b = SegmentBuilder::new("t");
+        for p in 0..100i64 {
+            let samples = (0..20)
+                .map(|k| NamedSample {
+                    stack: vec!["main".to_string(), format!("f{}", (p + k) % 70)],
+                    value: 1,
+                })
+                .collect();
+            b.add_profile(&Profile::from_named(
+                series.clone(),
+                1_700_000_000_000_000_000 + p * 60_000_000_000,
+                samples,
+            ));
+        }
+        let encoded =
+            encode_compacted(&b.finish(), crate::storage::segment::Sums::HoursAndDays).unwrap();
+        let size = encoded.bytes.len() as u64;
+        let start = encoded.day_sums_start.expect("a day segment's day sums");
+        assert!(encoded.hot_start < start && start < size);
+        let counting = Arc::new(MemoryStore::default());
+        counting
+            .put("s", Bytes::from(encoded.bytes), PutMode::Create)
+            .unwrap();
+        let store: SharedStore = counting.clone();
+        let r = SegmentRef {
+            key: "s".into(),
+            size,
+            hot_start: Some(encoded.hot_start),
+            time: None,
+            day_sums_start: Some(start),
+        };
+        let reader =
+            SegmentReader::open(ObjectChunks::open_from(&store, &r, Some(start)).unwrap()).unwrap();
+        let nodes = reader.node_count();
+        let (sums, fingerprints) = reader
+            .read_fingerprinted_day_sums(&|_| true, nodes, i64::MIN, i64::MAX)
+            .unwrap();
+        let totals = reader
+            .read_profile_totals(&|_| true, i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!(sums.value.iter().sum::<i64>(), 2000);
+        assert_eq!((fingerprints.len(), totals.len()), (sums.len(), 100));
+        assert_eq!(counting.reads(), 1, "one read: day sums, totals and footer");
+        // The trie, if a query needs it after all, costs one more.
+        let strings = reader.read_strings().unwrap();
+        assert_eq!(reader.read_nodes(strings.len()).unwrap().len(), nodes);
+        assert_eq!(counting.reads(), 2);
     }
 }

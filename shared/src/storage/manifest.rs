@@ -51,6 +51,10 @@ pub struct CompactedSegment {
     /// query fetches with one ranged read; absent in segments written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hot_start: Option<u64>,
+    /// In a day segment of format 6, the offset of its fingerprinted day sums (then profile
+    /// totals and the footer): what a query over whole days reads when it knows the stacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_sums_start: Option<u64>,
 }
 
 /// An object scheduled for deletion.
@@ -176,6 +180,10 @@ pub struct SegmentRef {
     pub size: u64,
     /// Where its hot part starts, when the manifest says (compacted segments).
     pub hot_start: Option<u64>,
+    /// Its earliest and latest profile times, when the manifest says (compacted segments).
+    pub time: Option<(i64, i64)>,
+    /// Where its fingerprinted day sums start, when the manifest says (day segments).
+    pub day_sums_start: Option<u64>,
 }
 
 /// Returns the days whose L0 listings and manifests can hold data of `range`: an L0 segment
@@ -266,6 +274,8 @@ impl DayListing {
                 key: s.key.clone(),
                 size: s.size,
                 hot_start: s.hot_start,
+                time: Some((s.min_time, s.max_time)),
+                day_sums_start: s.day_sums_start,
             });
         // An L0 segment starts in its hour and spans at most one more.
         let l0 = self
@@ -278,6 +288,8 @@ impl DayListing {
                 key: key.clone(),
                 size: *size,
                 hot_start: None,
+                time: None,
+                day_sums_start: None,
             });
         compacted.chain(l0)
     }
@@ -321,6 +333,7 @@ mod tests {
             hour: 3,
             day: false,
             hot_start: None,
+            day_sums_start: None,
             min_time: hour(3),
             max_time: hour(3) + 1000,
             size: 10,

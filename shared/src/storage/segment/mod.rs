@@ -15,7 +15,8 @@
 //! is format 3 without them. Format 4 adds per-day sums to day segments. Format 5 partitions
 //! compacted segments by service ([`partition`]): each service's series, symbol tables and
 //! trie are contiguous and in row groups of their own, so a one-service query decodes only
-//! its part.
+//! its part. Format 6 adds to day sums each stack's [`path_fingerprint`], so that a query
+//! that has seen a stack before adds its day sum without decoding the trie.
 //!
 //! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
 //! function with only a name, and every sample has the empty link.
@@ -26,11 +27,13 @@ use serde::{Deserialize, Serialize};
 use crate::profile::{Labels, Link, Series};
 
 mod build;
+mod fingerprint;
 mod partition;
 mod read;
 mod write;
 
 pub use build::SegmentBuilder;
+pub use fingerprint::{PathFingerprint, path_fingerprint, path_fingerprints};
 pub use partition::{PARTITION_LABEL, Partition, by_service};
 pub use read::{SegmentMeta, SegmentReader, decode};
 pub use write::{Encoded, Sums, encode, encode_compacted};
@@ -52,12 +55,13 @@ pub const META_ROW_GROUPS: &str = "flamelet.row_groups";
 /// table's `[start, end)` ids per partition ([`Partition`]).
 pub const META_PARTITIONS: &str = "flamelet.partitions";
 /// The layout version this code writes.
-pub const FORMAT_VERSION: &str = "5";
+pub const FORMAT_VERSION: &str = "6";
 /// Rows per sample row group: large enough for good compression, small enough to prune.
 pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
 
-/// The columns of formats 2 to 5, in schema order. Format 1 has the first [`V1_COLUMNS`].
-const COLUMNS: [(&str, PhysicalType); 25] = [
+/// The columns of format 6, in schema order. Formats 2 to 5 have the first [`V5_COLUMNS`],
+/// format 1 the first [`V1_COLUMNS`].
+const COLUMNS: [(&str, PhysicalType); 27] = [
     ("string", PhysicalType::BYTE_ARRAY),
     ("node_parent", PhysicalType::INT32),
     ("node_name", PhysicalType::INT32),
@@ -83,8 +87,11 @@ const COLUMNS: [(&str, PhysicalType); 25] = [
     ("span_id", PhysicalType::BYTE_ARRAY),
     ("trace_id", PhysicalType::BYTE_ARRAY),
     ("profile_id", PhysicalType::BYTE_ARRAY),
+    ("path_fingerprint_high", PhysicalType::INT64),
+    ("path_fingerprint_low", PhysicalType::INT64),
 ];
 const V1_COLUMNS: usize = 7;
+const V5_COLUMNS: usize = 25;
 const COL_STRING: usize = 0;
 const COL_NODE_PARENT: usize = 1;
 const COL_NODE_NAME: usize = 2;
@@ -110,6 +117,8 @@ const COL_NODE_INLINED: usize = 21;
 const COL_SPAN_ID: usize = 22;
 const COL_TRACE_ID: usize = 23;
 const COL_PROFILE_ID: usize = 24;
+const COL_FINGERPRINT_HIGH: usize = 25;
+const COL_FINGERPRINT_LOW: usize = 26;
 
 /// Why a segment could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]

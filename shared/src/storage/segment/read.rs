@@ -15,7 +15,7 @@ use crate::profile::{Link, ProfileType, Series, intern};
 /// What a segment's footer says, read without touching its column data.
 #[derive(Debug, Clone)]
 pub struct SegmentMeta {
-    /// The layout version (1 to 5).
+    /// The layout version (1 to 6).
     pub format: u32,
     /// The owning tenant's ID.
     pub tenant: String,
@@ -64,10 +64,11 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         let md = reader.metadata();
         let (format, columns) = match kv(md, META_FORMAT)? {
             "1" => (1, V1_COLUMNS),
-            "2" => (2, COLUMNS.len()),
-            "3" => (3, COLUMNS.len()),
-            "4" => (4, COLUMNS.len()),
-            "5" => (5, COLUMNS.len()),
+            "2" => (2, V5_COLUMNS),
+            "3" => (3, V5_COLUMNS),
+            "4" => (4, V5_COLUMNS),
+            "5" => (5, V5_COLUMNS),
+            "6" => (6, COLUMNS.len()),
             other => return Err(invalid(format!("unsupported segment format `{other}`"))),
         };
         let schema = md.file_metadata().schema_descr();
@@ -535,6 +536,45 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         )
     }
 
+    /// Whether the day sums carry their stacks' path fingerprints (a day segment of format 6).
+    pub fn has_fingerprints(&self) -> bool {
+        self.meta.format >= 6 && self.has_day_sums()
+    }
+
+    /// [`SegmentReader::read_day_sums`], with each row's stack [`PathFingerprint`]
+    /// (format 6; see [`SegmentReader::has_fingerprints`]).
+    pub fn read_fingerprinted_day_sums(
+        &self,
+        keep_series: &dyn Fn(u32) -> bool,
+        nodes: usize,
+        first_day: i64,
+        last_day: i64,
+    ) -> Result<(Samples, Vec<PathFingerprint>)> {
+        if !self.has_fingerprints() {
+            return Err(invalid("no fingerprinted day sums"));
+        }
+        let mut fingerprints = Vec::new();
+        let sums = self.read_rows_with(
+            RowGroupKind::DaySums,
+            (first_day, last_day),
+            keep_series,
+            nodes,
+            None,
+            Some(&mut fingerprints),
+        )?;
+        Ok((sums, fingerprints))
+    }
+
+    /// The number of trie nodes [`SegmentReader::read_nodes`] would return, from the row
+    /// groups' metadata alone.
+    pub fn node_count(&self) -> usize {
+        let md = self.reader.metadata();
+        self.groups(RowGroupKind::Nodes)
+            .into_iter()
+            .map(|i| md.row_group(i).num_rows().max(0) as usize)
+            .sum()
+    }
+
     /// Reads the totals of the profiles at `[from, until]` of the series `keep_series`
     /// accepts: (series, time, total), sorted by series and time.
     pub fn read_profile_totals(
@@ -575,7 +615,21 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         until: i64,
         keep_series: &dyn Fn(u32) -> bool,
         nodes: usize,
+        links: Option<&mut Vec<Link>>,
+    ) -> Result<Samples> {
+        self.read_rows_with(kind, (from, until), keep_series, nodes, links, None)
+    }
+
+    /// [`SegmentReader::read_rows`] over `[from, until]`, with the rows' fingerprints too
+    /// when `fingerprints` is given.
+    fn read_rows_with(
+        &self,
+        kind: RowGroupKind,
+        (from, until): (i64, i64),
+        keep_series: &dyn Fn(u32) -> bool,
+        nodes: usize,
         mut links: Option<&mut Vec<Link>>,
+        mut fingerprints: Option<&mut Vec<PathFingerprint>>,
     ) -> Result<Samples> {
         let mut out = Samples::default();
         let md = self.reader.metadata();
@@ -618,6 +672,17 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
             if [time.len(), stack.len(), value.len()] != [rows; 3] {
                 return Err(invalid("sample columns differ in length"));
             }
+            let fp_cols = match fingerprints {
+                Some(_) => {
+                    let high = self.read_column::<Int64Type>(rg, COL_FINGERPRINT_HIGH)?;
+                    let low = self.read_column::<Int64Type>(rg, COL_FINGERPRINT_LOW)?;
+                    if [high.len(), low.len()] != [rows; 2] {
+                        return Err(invalid("fingerprint columns differ in length"));
+                    }
+                    Some((high, low))
+                }
+                None => None,
+            };
             let link_cols = match links {
                 Some(_) if self.meta.format >= 2 => [COL_SPAN_ID, COL_TRACE_ID, COL_PROFILE_ID]
                     .into_iter()
@@ -656,6 +721,9 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
                     link_id = intern(links, &mut link_ids, link);
                 }
                 out.push(se as u32, time[j], st as u32, value[j], link_id);
+                if let (Some(fps), Some((high, low))) = (fingerprints.as_deref_mut(), &fp_cols) {
+                    fps.push((u128::from(high[j] as u64) << 64) | u128::from(low[j] as u64));
+                }
             }
         }
         Ok(out)

@@ -1,4 +1,4 @@
-//! Encoding a segment as Parquet (format 4): one row group per table, samples in groups of
+//! Encoding a segment as Parquet (format 6): one row group per table, samples in groups of
 //! [`SAMPLE_ROWS_PER_GROUP`] rows; the tables every query reads (strings, nodes, and for
 //! compacted segments the per-hour stack sums, for day segments the per-day ones, and the
 //! per-profile totals) last, before the footer.
@@ -9,9 +9,9 @@ use parquet::basic::{Compression, Repetition, Type as PhysicalType};
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::Type;
+use parquet::schema::types::{ColumnPath, Type};
 
 use super::*;
 use crate::profile::Link;
@@ -45,7 +45,7 @@ enum Col<'a> {
     Bytes(Vec<ByteArray>),
 }
 
-/// Encodes a segment as Parquet bytes (format 4): functions, mappings and samples, then the
+/// Encodes a segment as Parquet bytes (format 6): functions, mappings and samples, then the
 /// tables every query reads (strings, nodes), each table in row groups of its own, then the
 /// footer metadata.
 pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
@@ -60,6 +60,9 @@ pub struct Encoded {
     /// Offset of the tables a flame graph or series query reads (strings, nodes, stack sums,
     /// profile totals): from here to the end, footer included, one ranged read fetches them.
     pub hot_start: u64,
+    /// In a day segment, the offset of its day sums, which profile totals and the footer
+    /// follow: all a query of whole days reads once it knows the stacks' fingerprints.
+    pub day_sums_start: Option<u64>,
 }
 
 /// Which sums a compacted segment carries.
@@ -87,9 +90,15 @@ fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
         None => (data, &[][..]),
     };
     let layout = Layout::new(data, partitions);
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
+    let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    // Fingerprints are random: a dictionary or min/max statistics of them help no one.
+    for c in [COL_FINGERPRINT_HIGH, COL_FINGERPRINT_LOW] {
+        let path = ColumnPath::from(COLUMNS[c].0);
+        props = props
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    let props = props.build();
     let mut writer = SerializedFileWriter::new(Vec::new(), schema()?, Arc::new(props))?;
     let mut kinds = Vec::new();
     write_symbols(&mut writer, data, &layout, &mut kinds)?;
@@ -101,17 +110,25 @@ fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
     if let Some(sums) = sums {
         write_sums(&mut writer, data, &layout, sums, &mut kinds)?;
     }
-    let hot_start = writer
-        .flushed_row_groups()
-        .get(first_hot)
-        .and_then(|rg| rg.columns().first())
-        .map(|c| c.byte_range().0);
+    let start_of = |group: usize| {
+        writer
+            .flushed_row_groups()
+            .get(group)
+            .and_then(|rg| rg.columns().first())
+            .map(|c| c.byte_range().0)
+    };
+    let hot_start = start_of(first_hot);
+    let day_sums_start = kinds.iter().position(|k| *k == DAY_SUMS).and_then(start_of);
     for (k, v) in footer(data, partitions, &kinds)? {
         writer.append_key_value_metadata(KeyValue::new(k.to_string(), v));
     }
     let bytes = writer.into_inner()?;
     let hot_start = hot_start.unwrap_or(bytes.len() as u64);
-    Ok(Encoded { bytes, hot_start })
+    Ok(Encoded {
+        bytes,
+        hot_start,
+        day_sums_start,
+    })
 }
 
 type Writer = SerializedFileWriter<Vec<u8>>;
@@ -366,9 +383,11 @@ fn write_sums(
             _ => totals.push((s.series[i], s.time[i], s.value[i])),
         }
     }
-    write_bucket_sums(writer, data, layout, hour_bucket, STACK_SUMS, kinds)?;
+    write_bucket_sums(writer, data, layout, hour_bucket, None, kinds)?;
     if which == Sums::HoursAndDays {
-        write_bucket_sums(writer, data, layout, day_bucket, DAY_SUMS, kinds)?;
+        let fingerprints = path_fingerprints(&data.nodes, &data.strings)
+            .ok_or_else(|| invalid("stack trie refers outside its tables"))?;
+        write_bucket_sums(writer, data, layout, day_bucket, Some(&fingerprints), kinds)?;
     }
     for r in layout.rows(totals.len(), |i| totals[i].0) {
         let chunk = &totals[r];
@@ -384,15 +403,21 @@ fn write_sums(
     Ok(())
 }
 
-/// Per (series, `bucket` of the time, stack) sums of the samples, as row groups of `kind`.
+/// Per (series, `bucket` of the time, stack) sums of the samples: hour sums, or with the
+/// nodes' `fingerprints` day sums, each row with its stack's fingerprint.
 fn write_bucket_sums(
     writer: &mut Writer,
     data: &SegmentData,
     layout: &Layout,
     bucket: fn(i64) -> i64,
-    kind: &'static str,
+    fingerprints: Option<&[PathFingerprint]>,
     kinds: &mut Vec<&'static str>,
 ) -> Result<()> {
+    let kind = if fingerprints.is_some() {
+        DAY_SUMS
+    } else {
+        STACK_SUMS
+    };
     let s = &data.samples;
     let mut sums: crate::FastMap<(u32, i64, u32), i64> = crate::FastMap::default();
     for i in 0..s.len() {
@@ -403,6 +428,13 @@ fn write_bucket_sums(
     }
     let mut sums: Vec<((u32, i64, u32), i64)> = sums.into_iter().collect();
     sums.sort_unstable();
+    if let Some(fps) = fingerprints
+        && sums
+            .iter()
+            .any(|((_, _, stack), _)| *stack as usize >= fps.len())
+    {
+        return Err(invalid("a sample refers outside the stack trie"));
+    }
     for r in layout.rows(sums.len(), |i| sums[i].0.0) {
         let chunk = &sums[r];
         let cols = row_group_cols(|c| match c {
@@ -410,6 +442,18 @@ fn write_bucket_sums(
             COL_TIME => Some(Col::I64(chunk.iter().map(|r| r.0.1).collect())),
             COL_STACK => Some(Col::I32(chunk.iter().map(|r| r.0.2 as i32).collect())),
             COL_VALUE => Some(Col::I64(chunk.iter().map(|r| r.1).collect())),
+            COL_FINGERPRINT_HIGH | COL_FINGERPRINT_LOW => fingerprints.map(|fps| {
+                let shift = if c == COL_FINGERPRINT_HIGH { 64 } else { 0 };
+                Col::I64(
+                    chunk
+                        .iter()
+                        .map(|r| {
+                            let fp = fps.get(r.0.2 as usize).copied().unwrap_or_default();
+                            (fp >> shift) as u64 as i64
+                        })
+                        .collect(),
+                )
+            }),
             _ => None,
         });
         write_row_group(writer, chunk.len(), cols)?;
