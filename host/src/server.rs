@@ -36,6 +36,12 @@ pub async fn serve(
                 continue;
             }
         };
+        // A response goes out as several writes (head, then body chunks): with Nagle's
+        // algorithm each waits for the ACK of the one before, which a kept-alive client delays
+        // by up to 40 ms (measured: a 1 h flame graph took 88 ms instead of 56).
+        if let Err(e) = conn.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY for {peer}: {e}");
+        }
         let (runtime, router, ids) = (runtime.clone(), router.clone(), ids.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
