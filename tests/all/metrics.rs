@@ -52,29 +52,39 @@ fn start(config: &str) -> (FlameletServer, tempfile::TempDir) {
 #[test]
 fn exported_metrics_count_the_rules_exactly_through_compaction() {
     let (s, _dir) = start(RULES);
-    // 100 Hz samples: one is 10 ms.
+    // api.md's worked example, whose inputs it does not give: uploads chosen to make its
+    // outputs (100 Hz samples: one is 10 ms, so 126 000 samples are 1 260 s).
     s.ingest(
         "app.cpu{env=prod}",
         T0,
-        "main;slowFunction 12\nmain;fastFunction 3\n",
+        "main;slowFunction 126000\nmain;fastFunction 30000\n",
     );
     s.ingest(
         "app.cpu{env=staging}",
         T0 + 10,
-        "main;slowFunction;work 17\nmain 4\n",
+        "main;slowFunction;work 170100\nmain 50700\n",
     );
     // Another service counts nowhere.
     s.ingest("other.cpu{env=prod}", T0, "main;slowFunction 100\n");
     let want = BTreeMap::from([
-        ("a_total".to_string(), 0.36),
-        ("a_slow_prod".to_string(), 0.12),
-        ("a_slow{env=\"prod\"}".to_string(), 0.12),
-        ("a_slow{env=\"staging\"}".to_string(), 0.17),
+        ("a_total".to_string(), 3768.0),
+        ("a_slow_prod".to_string(), 1260.0),
+        ("a_slow{env=\"prod\"}".to_string(), 1260.0),
+        ("a_slow{env=\"staging\"}".to_string(), 1701.0),
     ]);
     let r = s.get("/exported-metrics");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("# TYPE a_total counter"), "{}", r.body);
     assert_eq!(samples(&r.body), want, "{}", r.body);
+    // Written as api.md writes them.
+    for line in [
+        "a_slow_prod 1260",
+        "a_slow{env=\"staging\"} 1701",
+        "a_slow{env=\"prod\"} 1260",
+        "a_total 3768",
+    ] {
+        assert!(r.body.lines().any(|l| l == line), "{line} in {}", r.body);
+    }
     // The same after compaction merged the uploads.
     s.compact();
     assert_eq!(samples(&s.get("/exported-metrics").body), want);
@@ -92,7 +102,10 @@ fn exported_metrics_count_the_rules_exactly_through_compaction() {
     assert_eq!(r.status, 200, "{}", r.body);
     let after = samples(&s.get("/exported-metrics").body);
     // cpu.pb.gz holds 470 ms of CPU time (tests/all/ui.rs reads it with the independent decoder).
-    assert!((after["a_total"] - (0.36 + 0.47)).abs() < 1e-9, "{after:?}");
+    assert!(
+        (after["a_total"] - (3768.0 + 0.47)).abs() < 1e-9,
+        "{after:?}"
+    );
 }
 
 /// What `flamelet serve --config` with `config` says on stderr as it refuses to start.
