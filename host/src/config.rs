@@ -2,7 +2,8 @@
 //! which Flamelet reads `metrics-export-rules`, and `recording-rules` (rules of
 //! `settings.v1.RecordingRulesService` provisioned for every tenant, read-only through the
 //! API) with `max-recording-rules` (per tenant, default 25), and `remote-write` (where the
-//! compact component sends the recording rules' samples); other keys of a Pyroscope server
+//! compact component sends the recording rules' samples), and `limits.retention_period` with
+//! per-tenant `overrides` (how long profiles are kept); other keys of a Pyroscope server
 //! file are ignored, so an existing one can be pointed at unchanged.
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use flamelet::metrics::remote_write::{
     DELAY_ENV, RemoteWriteConfig, TENANT_LABEL_ENV, URL_ENV, WINDOW_ENV,
 };
 use flamelet::metrics::{ExportRules, RULES_ENV, RuleSpec};
+use flamelet::retention::Retention;
 use flamelet::wire::proto::settings::v1::RecordingRule;
 use serde::Deserialize;
 
@@ -28,6 +30,19 @@ struct ConfigFile {
     max_recording_rules: Option<usize>,
     #[serde(rename = "remote-write")]
     remote_write: Option<RemoteWrite>,
+    /// Defaults of the per-tenant limits (`retention_period`).
+    #[serde(default)]
+    limits: Limits,
+    /// Per-tenant limits by tenant ID.
+    #[serde(default)]
+    overrides: BTreeMap<String, Limits>,
+}
+
+/// Per-tenant limits, in the shape of Pyroscope's `limits` and `overrides`.
+#[derive(Debug, Default, Deserialize)]
+struct Limits {
+    /// How long profiles are kept (`31d`; `0` keeps everything).
+    retention_period: Option<String>,
 }
 
 /// Where the recording rules' samples go.
@@ -90,6 +105,23 @@ impl Config {
         if let Some(max) = file.max_recording_rules {
             env.push((MAX_RULES_ENV.to_string(), max.to_string()));
         }
+        if let Some(period) = &file.limits.retention_period {
+            env.push((Retention::ENV.to_string(), period.clone()));
+        }
+        let overrides: BTreeMap<&String, &String> = file
+            .overrides
+            .iter()
+            .filter_map(|(tenant, l)| Some((tenant, l.retention_period.as_ref()?)))
+            .collect();
+        if !overrides.is_empty() {
+            env.push((
+                Retention::ENV_OVERRIDES.to_string(),
+                serde_json::to_string(&overrides)?,
+            ));
+        }
+        // The components' own check, so that a bad period stops the server here.
+        Retention::from_config(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .context("limits")?;
         let mut remote_write_destination = None;
         if let Some(rw) = file.remote_write {
             for (name, value) in [
@@ -185,6 +217,24 @@ mod tests {
         assert_eq!((rw.window, rw.delay), (10_000_000_000, 300_000_000_000));
         let e = Config::parse("remote-write:\n  url: localhost:9090\n").unwrap_err();
         assert!(format!("{e:#}").contains("remote-write: FLAMELET_REMOTE_WRITE_URL=`localhost:9090` is not an http:// or https:// URL"), "{e:#}");
+    }
+
+    #[test]
+    fn retention_has_a_default_and_per_tenant_overrides() {
+        let c = Config::parse(
+            "limits:\n  retention_period: 31d\noverrides:\n  team-a:\n    retention_period: 7d\n  team-b:\n    retention_period: \"0\"\n",
+        )
+        .unwrap();
+        let env: BTreeMap<String, String> = c.env().into_iter().collect();
+        let r = Retention::from_config(|n| env.get(n).cloned()).unwrap();
+        let day = 86_400 * flamelet::time::NANOS_PER_SECOND;
+        let tenant = |id| flamelet::tenant::Tenant::from_header(Some(id)).unwrap();
+        assert_eq!(r.period(&tenant("other")), Some(31 * day));
+        assert_eq!(r.period(&tenant("team-a")), Some(7 * day));
+        assert_eq!(r.period(&tenant("team-b")), None, "0 keeps everything");
+        let e = Config::parse("overrides:\n  t:\n    retention_period: soon\n").unwrap_err();
+        assert!(format!("{e:#}").contains("`soon` for `t`"), "{e:#}");
+        assert!(!format!("{e:#}").contains('\n'));
     }
 
     #[test]

@@ -131,6 +131,11 @@ struct CommonArgs {
     /// How far back a query may reach (7d, …); an earlier start is clamped. Default: none.
     #[arg(long, env = "FLAMELET_MAX_QUERY_LOOKBACK")]
     max_query_lookback: Option<String>,
+    /// How long profiles are kept (31d, …): queries never reach further back, and compaction
+    /// deletes whole days past it (after the grace period). 0 keeps everything (the default);
+    /// overrides the configuration file's `limits.retention_period`.
+    #[arg(long, env = "FLAMELET_RETENTION")]
+    retention: Option<String>,
     /// Flame-graph nodes when a query names no limit (default 8192).
     #[arg(long, env = "FLAMELET_MAX_FLAMEGRAPH_NODES_DEFAULT")]
     max_flamegraph_nodes_default: Option<usize>,
@@ -291,7 +296,17 @@ fn load(
         );
         env.extend(config.env());
     }
+    if let Some(period) = args.retention {
+        env.push((flamelet::retention::Retention::ENV.to_string(), period));
+    }
     env.extend(args.env);
+    // A bad period stops here, with its name, instead of failing every query and pass.
+    flamelet::retention::Retention::from_config(|name| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })?;
     let runtime = Runtime::load(
         &manifest,
         &sources,

@@ -147,6 +147,9 @@ pub enum Error {
     /// A recording-rules call was refused.
     #[error(transparent)]
     Recording(#[from] crate::metrics::RecordingRuleError),
+    /// The retention settings are unusable.
+    #[error(transparent)]
+    Retention(#[from] crate::retention::RetentionError),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -177,9 +180,11 @@ impl Error {
                 StoreError::InvalidKey { .. } | StoreError::Config { .. } => ErrorKind::Internal,
                 StoreError::Other { .. } | StoreError::PastGrace { .. } => ErrorKind::Unavailable,
             },
-            Error::Segment(_) | Error::Corrupt { .. } | Error::Config(_) | Error::Metrics(_) => {
-                ErrorKind::Internal
-            }
+            Error::Segment(_)
+            | Error::Corrupt { .. }
+            | Error::Config(_)
+            | Error::Metrics(_)
+            | Error::Retention(_) => ErrorKind::Internal,
             Error::Recording(e) => e.kind(),
             Error::Contended(_) => ErrorKind::Conflict,
             Error::RemoteWrite(e) => e.kind(),

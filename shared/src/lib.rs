@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod profile;
 pub mod query;
 pub mod render;
+pub mod retention;
 pub mod selector;
 pub mod storage;
 pub mod tenant;

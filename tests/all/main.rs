@@ -14,6 +14,7 @@ mod profiles;
 mod provider;
 mod querier;
 mod query;
+mod retention;
 mod scale;
 mod storage;
 mod ui;

@@ -5,8 +5,10 @@
 //! ([`flamelet::metrics::remote_write`]).
 
 use flamelet::compact::{CompactionConfig, CompactionReport, run};
+use flamelet::metrics::counted_rules;
 use flamelet::metrics::recording::service::RulesConfig;
 use flamelet::metrics::remote_write::{DeliveryReport, RemoteWriteConfig, SendError, deliver_all};
+use flamelet::retention::{Retention, RetentionReport, expire};
 use flamelet::tenant::Tenant;
 use flamelet_guest::{HostStore, Request, Response, outbound, respond};
 use wasip2::exports::http::incoming_handler::Guest as HttpGuest;
@@ -25,9 +27,11 @@ mod cron {
 
 struct Component;
 
-/// What a pass did: the compaction, and the remote-write when there is one.
+/// What a pass did: retention, the compaction, and the remote-write when there is one.
 #[derive(serde::Serialize)]
 struct PassReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<RetentionReport>,
     #[serde(flatten)]
     compaction: CompactionReport,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,6 +43,16 @@ struct PassReport {
 fn pass() -> Result<PassReport, flamelet::Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = CompactionConfig::from_config(env)?;
+    // Expired days first, so that the pass does not merge what is about to go.
+    let retention = Retention::from_config(env)?;
+    let retention = if retention.is_off() {
+        None
+    } else {
+        let store = HostStore::shared();
+        let rules = |tenant: &Tenant| counted_rules(&store, tenant, env);
+        let now = flamelet::time::now_nanos();
+        Some(expire(&store, &retention, config.grace_nanos, now, &rules)?)
+    };
     let compaction = run(&HostStore, &flamelet::time::now_nanos, &config)?;
     let remote_write = match RemoteWriteConfig::from_env(env)? {
         Some(remote) => {
@@ -56,6 +70,7 @@ fn pass() -> Result<PassReport, flamelet::Error> {
         None => None,
     };
     Ok(PassReport {
+        retention,
         compaction,
         remote_write,
     })
@@ -100,9 +115,17 @@ impl cron::Guest for Component {
     ) -> Result<(), cron::fermyon::spin_cron::cron_types::Error> {
         match pass() {
             Ok(PassReport {
+                retention,
                 compaction: report,
                 remote_write,
             }) => {
+                if let Some(r) = retention.filter(|r| !r.days.is_empty()) {
+                    eprintln!(
+                        "retention: deleted {} ({} objects)",
+                        r.days.join(", "),
+                        r.objects
+                    );
+                }
                 if !report.merged.is_empty() || !report.deleted.is_empty() {
                     eprintln!(
                         "compaction: {} merged, {} deleted, {} conflicts",

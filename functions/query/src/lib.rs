@@ -13,10 +13,11 @@ use flamelet::ingest::IngestRequest;
 use flamelet::metrics::recording::service::{
     self as recording, RECORDING_RULES_SERVICE, RulesConfig,
 };
-use flamelet::metrics::{self, ExportRule, ExportRules, MetricsError, cached_counters, exposition};
+use flamelet::metrics::{self, MetricsError, cached_counters, exposition};
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
 use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
+use flamelet::retention::Retention;
 use flamelet::storage::deadline::Deadline;
 use flamelet::storage::store::SharedStore;
 use flamelet_guest::{HostStore, Request, Response, respond};
@@ -32,14 +33,20 @@ impl Guest for Component {
     }
 }
 
-/// The clock and the limits the host configured (`FLAMELET_MAX_QUERY_LENGTH`, …), and the
-/// store, which refuses reads once the query has run for the compaction grace period
-/// (`FLAMELET_COMPACTION_GRACE_SECONDS`, as the compact component reads it).
-fn context() -> flamelet::Result<(QueryContext, SharedStore)> {
+/// The clock and the limits the host configured (`FLAMELET_MAX_QUERY_LENGTH`, …, and the
+/// request's tenant's retention as a lookback), and the store, which refuses reads once the
+/// query has run for the compaction grace period (`FLAMELET_COMPACTION_GRACE_SECONDS`, as the
+/// compact component reads it).
+fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore)> {
     let env = |name: &str| std::env::var(name).ok();
+    let retention = Retention::from_config(env)?;
+    // A bad tenant header fails the request where its tenant is read; until then the default.
+    let period = req
+        .tenant()
+        .map_or(retention.default_period(), |t| retention.period(&t));
     let cx = QueryContext {
         now_nanos: flamelet::time::now_nanos(),
-        limits: Limits::from_config(env)?,
+        limits: Limits::from_config(env)?.with_retention(period),
     };
     let grace = CompactionConfig::grace_from_config(env)?;
     let store = Deadline::wrap(
@@ -53,7 +60,7 @@ fn context() -> flamelet::Result<(QueryContext, SharedStore)> {
 fn handle(req: &Request) -> Response {
     let path = req.path.trim_end_matches('/');
     let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let (cx, store) = match context() {
+    let (cx, store) = match context(req) {
         Ok(context) => context,
         Err(e) => return Response::connect_error(&e),
     };
@@ -99,9 +106,7 @@ fn handle(req: &Request) -> Response {
             // `http_headers`) name the tenant as `?tenant=`.
             let result = req.scrape_tenant().and_then(|tenant| {
                 let env = |name: &str| std::env::var(name).ok();
-                let mut rules: Vec<ExportRule> = ExportRules::from_env(env)?.rules;
-                let recording = RulesConfig::from_env(env)?.rules(store.as_ref(), &tenant)?;
-                rules.extend(recording.iter().map(|(rule, _)| rule.counting_rule()));
+                let rules = metrics::counted_rules(&store, &tenant, env)?;
                 let counters = cached_counters(&store, &tenant, &rules)?;
                 Ok(exposition(&rules, &counters).map_err(MetricsError::from)?)
             });

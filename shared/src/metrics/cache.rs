@@ -1,38 +1,49 @@
-//! The counters of a tenant's rules, computed per UTC day and kept beside the segments, so
+//! The counters of a tenant's rules, computed per filing day and kept beside the segments, so
 //! that a scrape recomputes only the days whose data changed and the rules it has not seen.
 //!
-//! A day's entry is keyed by a hash of the keys of the segments its query reads
-//! (`live_segments` over the day, from each day directory's listing read once per scrape):
-//! segments are immutable, so the same set holds the same samples and the counters computed
-//! from it stay right. When a compaction publishes or an upload lands, the set changes and the
-//! day is computed again under a new key (the others of the day are deleted). A set changing between the listing and the computation makes the entry
-//! hold the newer data under the older key, which only a scrape listing that older set reads:
-//! a counter a moment ahead of its listing, never behind, and equal to what the next
-//! computation gives. Entries are a cache: unreadable ones are recomputed.
+//! A filing day is what one day directory holds: its uploads and compacted segments, whose
+//! profiles lie in the day and up to one request span past it. Every sample is filed under
+//! exactly one day, so the counters are the sum over days of the counters of each day's live
+//! segments (its newest manifest's and the uploads that manifest does not cover), plus those of
+//! the days retention deleted (`super::retired`).
+//!
+//! A day's entry is keyed by a hash of the keys of those segments: segments are immutable, so
+//! the same set holds the same samples and the counters computed from it stay right. When a
+//! compaction publishes or an upload lands, the set changes and the day is computed again under
+//! a new key (the others of the day are deleted). A set changing between the listing and the
+//! computation makes the entry hold the newer data under the older key, which only a scrape
+//! listing that older set reads: a counter a moment ahead of its listing, never behind, and
+//! equal to what the next computation gives. Entries are a cache: unreadable ones are
+//! recomputed.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::storage::keys::{DAY_NANOS, Day, counters_prefix};
-use crate::storage::manifest::{DayListing, data_days, days_for_range};
+use crate::query::Source;
+use crate::storage::keys::{DAY_NANOS, Day, MAX_REQUEST_SPAN_NANOS, counters_prefix};
+use crate::storage::manifest::{DayListing, data_days};
 use crate::storage::store::{PutMode, SharedStore, StoreError, list_all};
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
 
 use super::counters::Counters;
-use super::export::counters_over;
+use super::export::counters_from;
+use super::retired;
 use super::rules::ExportRule;
 
-/// One day's cached counters: per rule fingerprint, each group-by value set's sum.
+/// One filing day's counters: per rule fingerprint, each group-by value set's sum.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct DayCounters {
-    rules: BTreeMap<String, Vec<(Vec<String>, i64)>>,
+pub(crate) struct DayCounters {
+    pub(crate) rules: BTreeMap<String, Vec<(Vec<String>, i64)>>,
 }
 
-/// The counters of `rules` over everything the tenant has stored, day by day.
+/// What an entry's key hashes before the segment keys: entries of the earlier per-UTC-day
+/// cache, keyed by segment sets too, counted other samples and must not be read as these.
+const ENTRY_KIND: &str = "filing-day";
+
+/// The counters of `rules` over everything the tenant has stored, and what retention deleted.
 pub fn cached_counters(
     store: &SharedStore,
     tenant: &Tenant,
@@ -42,51 +53,52 @@ pub fn cached_counters(
     if rules.is_empty() {
         return Ok(counters);
     }
-    // Each day with objects, and the next: an upload's profiles may run an hour past the day
-    // it is filed under.
-    let days: BTreeSet<Day> = data_days(store.as_ref(), tenant)?
-        .into_iter()
-        .flat_map(|d| [d, Day(d.0 + 1)])
-        .collect();
-    // Each day directory is read once, though a day's range also reads the day before's.
-    let mut listings: BTreeMap<Day, DayListing> = BTreeMap::new();
-    for day in days {
-        let range = TimeRange {
-            from: day.start_nanos(),
-            until: day.start_nanos() + DAY_NANOS - 1,
-        };
-        let mut keys = Vec::new();
-        for listed in days_for_range(&range) {
-            let listing = match listings.entry(listed) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => e.insert(DayListing::read(store.as_ref(), tenant, listed)?),
-            };
-            keys.extend(listing.segments_in(&range).map(|r| r.key));
+    let retired = retired::load(store, tenant)?;
+    for day in data_days(store.as_ref(), tenant)? {
+        // A retired day's leftovers (a deletion under way) are counted in the retired sums.
+        if retired.has(day) {
+            continue;
         }
-        add_day(store, tenant, rules, day, &range, keys, &mut counters)?;
+        let entry = day_counters(store, tenant, rules, day)?;
+        for rule in rules {
+            for (group, v) in entry.rules.get(&rule.fingerprint).into_iter().flatten() {
+                let c = counters
+                    .values
+                    .entry((rule.key.clone(), group.clone()))
+                    .or_default();
+                *c = c.saturating_add(*v);
+            }
+        }
     }
+    retired.add_to(rules, &mut counters);
     Ok(counters)
 }
 
-/// Adds one day's counters: from its entry for the segment set `keys`, computing the rules
-/// the entry lacks over `range`.
-fn add_day(
+/// One filing day's counters of (at least) `rules`: from its entry for the day's live segment
+/// set, computing the rules the entry lacks.
+pub(crate) fn day_counters(
     store: &SharedStore,
     tenant: &Tenant,
     rules: &[ExportRule],
     day: Day,
-    range: &TimeRange,
-    mut keys: Vec<String>,
-    counters: &mut Counters,
-) -> Result<()> {
-    if keys.is_empty() {
-        return Ok(());
+) -> Result<DayCounters> {
+    // Every profile filed under the day lies in this range.
+    let range = TimeRange {
+        from: day.start_nanos(),
+        until: day.start_nanos() + DAY_NANOS + MAX_REQUEST_SPAN_NANOS,
+    };
+    let segments: Vec<_> = DayListing::read(store.as_ref(), tenant, day)?
+        .segments_in(&range)
+        .collect();
+    if segments.is_empty() {
+        return Ok(DayCounters::default());
     }
-    keys.sort();
+    let mut keys: Vec<&str> = segments.iter().map(|r| r.key.as_str()).collect();
+    keys.sort_unstable();
     let prefix = counters_prefix(tenant, day);
     let key = format!(
         "{prefix}{}.json",
-        super::rules::fingerprint(keys.iter().map(String::as_str))
+        super::rules::fingerprint(std::iter::once(ENTRY_KIND).chain(keys))
     );
     let mut cached: DayCounters = match store.get(&key) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
@@ -99,7 +111,7 @@ fn add_day(
         .cloned()
         .collect();
     if !missing.is_empty() {
-        let computed = counters_over(store, tenant, &missing, range)?;
+        let computed = counters_from(store, tenant, Source::Segments(&segments), &missing, &range)?;
         for rule in &missing {
             let start = (rule.key.clone(), Vec::new());
             let values = computed
@@ -112,15 +124,7 @@ fn add_day(
         }
         save(store, &prefix, &key, &cached);
     }
-    for rule in rules {
-        for (group, v) in cached.rules.get(&rule.fingerprint).into_iter().flatten() {
-            *counters
-                .values
-                .entry((rule.key.clone(), group.clone()))
-                .or_default() += v;
-        }
-    }
-    Ok(())
+    Ok(cached)
 }
 
 /// Writes the day's entry and deletes the day's others. Best effort: a failure only costs a

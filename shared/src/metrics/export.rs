@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Result;
-use crate::query::{Wanted, select};
-use crate::selector::{Matcher, Op};
+use crate::query::{SampleFilter, Source, Wanted, select_from};
+use crate::selector::{Matcher, Op, Selector};
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
@@ -44,9 +44,20 @@ pub fn counters_over(
     rules: &[ExportRule],
     range: &TimeRange,
 ) -> Result<Counters> {
+    counters_from(store, tenant, Source::Live, rules, range)
+}
+
+/// [`counters_over`] the segments `source` names (a filing day's, for the per-day cache).
+pub fn counters_from(
+    store: &SharedStore,
+    tenant: &Tenant,
+    source: Source<'_>,
+    rules: &[ExportRule],
+    range: &TimeRange,
+) -> Result<Counters> {
     let mut counters = Counters::default();
     for rule in rules {
-        add_rule(store, tenant, rule, range, &mut counters)?;
+        add_rule(store, tenant, source, rule, range, &mut counters)?;
     }
     Ok(counters)
 }
@@ -54,11 +65,23 @@ pub fn counters_over(
 fn add_rule(
     store: &SharedStore,
     tenant: &Tenant,
+    source: Source<'_>,
     rule: &ExportRule,
     range: &TimeRange,
     counters: &mut Counters,
 ) -> Result<()> {
-    let totals = select(store, tenant, &rule.selector, range, Wanted::TOTALS)?;
+    let select = |selector: &Selector, wanted| {
+        select_from(
+            store,
+            tenant,
+            source,
+            selector,
+            range,
+            &SampleFilter::default(),
+            wanted,
+        )
+    };
+    let totals = select(&rule.selector, Wanted::TOTALS)?;
     let group_of = |series: u32| -> Vec<String> {
         let s = &totals.series[series as usize];
         rule.group_by
@@ -92,7 +115,7 @@ fn add_rule(
                 for (label, value) in rule.group_by.iter().zip(&group) {
                     selector.matchers.push(Matcher::new(label, Op::Eq, value)?);
                 }
-                let merged = select(store, tenant, &selector, range, Wanted::TREE)?;
+                let merged = select(&selector, Wanted::TREE)?;
                 let v = matching_self(&merged.tree, &rule.node);
                 if v != 0 {
                     *counters

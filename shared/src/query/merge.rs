@@ -17,7 +17,7 @@ use crate::tree::Tree;
 use crate::{FastMap, Result};
 
 use super::stack_paths::PathIndex;
-use super::{QueryError, Reads, SampleFilter, scan};
+use super::{QueryError, Reads, SampleFilter, Source, scan, scan_from};
 
 /// The merged result of a selection: tree plus per-profile totals.
 pub struct Merged {
@@ -83,6 +83,19 @@ pub fn select_filtered(
     filter: &SampleFilter,
     wanted: Wanted,
 ) -> Result<Merged> {
+    select_from(store, tenant, Source::Live, selector, range, filter, wanted)
+}
+
+/// [`select_filtered`] over the segments `source` names.
+pub fn select_from(
+    store: &SharedStore,
+    tenant: &Tenant,
+    source: Source<'_>,
+    selector: &Selector,
+    range: &TimeRange,
+    filter: &SampleFilter,
+    wanted: Wanted,
+) -> Result<Merged> {
     let mut merged = Merged {
         tree: Tree::new(),
         series: Vec::new(),
@@ -99,76 +112,85 @@ pub fn select_filtered(
         profile_totals: wanted.profile_totals,
         fingerprints: true,
     };
-    scan(store, tenant, selector, range, filter, reads, |mut part| {
-        let global: Vec<u32> = part
-            .meta
-            .series
-            .iter()
-            .map(|s| {
-                *series_ids.entry(s.clone()).or_insert_with(|| {
-                    merged.series.push(s.clone());
-                    merged.series.len() as u32 - 1
+    scan_from(
+        store,
+        tenant,
+        source,
+        selector,
+        range,
+        filter,
+        reads,
+        |mut part| {
+            let global: Vec<u32> = part
+                .meta
+                .series
+                .iter()
+                .map(|s| {
+                    *series_ids.entry(s.clone()).or_insert_with(|| {
+                        merged.series.push(s.clone());
+                        merged.series.len() as u32 - 1
+                    })
                 })
-            })
-            .collect();
-        if wanted.tree {
-            // Stacks seen before in a day segment are added by fingerprint; the trie is read
-            // only for the others (and for parts without fingerprints).
-            let mut unknown = Vec::new();
-            for (i, fp) in part.fingerprints.iter().enumerate() {
-                match by_fingerprint.get(fp) {
-                    Some(&node) => merged.tree.add_self(node, part.samples.value[i]),
-                    None => unknown.push(i),
+                .collect();
+            if wanted.tree {
+                // Stacks seen before in a day segment are added by fingerprint; the trie is read
+                // only for the others (and for parts without fingerprints).
+                let mut unknown = Vec::new();
+                for (i, fp) in part.fingerprints.iter().enumerate() {
+                    match by_fingerprint.get(fp) {
+                        Some(&node) => merged.tree.add_self(node, part.samples.value[i]),
+                        None => unknown.push(i),
+                    }
                 }
-            }
-            let fingerprinted = part.fingerprints.len();
-            if !unknown.is_empty() || fingerprinted < part.samples.len() {
-                part.read_trie()?;
-                let samples = &part.samples;
-                let mut stacks = paths.segment(&mut merged.tree, &part.nodes, &part.strings);
-                for i in unknown {
-                    let node = stacks.tree_node(samples.stack[i]);
-                    by_fingerprint.insert(part.fingerprints[i], node);
-                    stacks.add_self(node, samples.value[i]);
-                }
-                for i in fingerprinted..samples.len() {
-                    let node = stacks.tree_node(samples.stack[i]);
-                    stacks.add_self(node, samples.value[i]);
-                }
-            }
-        }
-        let samples = &part.samples;
-        if wanted.profile_totals {
-            for &(series, time, total) in &part.profile_totals {
-                let t = merged
-                    .profile_totals
-                    .entry((global[series as usize], time))
-                    .or_default();
-                *t = t.saturating_add(total);
-            }
-            // The per-profile rows (after the sums) are sorted by (series, time) within each
-            // of at most three reads: sum each profile's run, then add it once. Saturating,
-            // as the sums and totals tables are.
-            let mut profile: Option<((u32, i64), i64)> = None;
-            for i in part.summed..samples.len() {
-                let key = (global[samples.series[i] as usize], samples.time[i]);
-                match &mut profile {
-                    Some((k, sum)) if *k == key => *sum = sum.saturating_add(samples.value[i]),
-                    _ => {
-                        if let Some((k, sum)) = profile.replace((key, samples.value[i])) {
-                            let t = merged.profile_totals.entry(k).or_default();
-                            *t = t.saturating_add(sum);
-                        }
+                let fingerprinted = part.fingerprints.len();
+                if !unknown.is_empty() || fingerprinted < part.samples.len() {
+                    part.read_trie()?;
+                    let samples = &part.samples;
+                    let mut stacks = paths.segment(&mut merged.tree, &part.nodes, &part.strings);
+                    for i in unknown {
+                        let node = stacks.tree_node(samples.stack[i]);
+                        by_fingerprint.insert(part.fingerprints[i], node);
+                        stacks.add_self(node, samples.value[i]);
+                    }
+                    for i in fingerprinted..samples.len() {
+                        let node = stacks.tree_node(samples.stack[i]);
+                        stacks.add_self(node, samples.value[i]);
                     }
                 }
             }
-            if let Some((k, sum)) = profile {
-                let t = merged.profile_totals.entry(k).or_default();
-                *t = t.saturating_add(sum);
+            let samples = &part.samples;
+            if wanted.profile_totals {
+                for &(series, time, total) in &part.profile_totals {
+                    let t = merged
+                        .profile_totals
+                        .entry((global[series as usize], time))
+                        .or_default();
+                    *t = t.saturating_add(total);
+                }
+                // The per-profile rows (after the sums) are sorted by (series, time) within each
+                // of at most three reads: sum each profile's run, then add it once. Saturating,
+                // as the sums and totals tables are.
+                let mut profile: Option<((u32, i64), i64)> = None;
+                for i in part.summed..samples.len() {
+                    let key = (global[samples.series[i] as usize], samples.time[i]);
+                    match &mut profile {
+                        Some((k, sum)) if *k == key => *sum = sum.saturating_add(samples.value[i]),
+                        _ => {
+                            if let Some((k, sum)) = profile.replace((key, samples.value[i])) {
+                                let t = merged.profile_totals.entry(k).or_default();
+                                *t = t.saturating_add(sum);
+                            }
+                        }
+                    }
+                }
+                if let Some((k, sum)) = profile {
+                    let t = merged.profile_totals.entry(k).or_default();
+                    *t = t.saturating_add(sum);
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     Ok(merged)
 }
 

@@ -18,7 +18,7 @@ mod stack_paths;
 pub use error::QueryError;
 pub use filter::{LeafLocations, SampleFilter};
 pub use merge::{
-    Merged, Wanted, footers, matching_series, select, select_filtered, select_profile,
+    Merged, Wanted, footers, matching_series, select, select_filtered, select_from, select_profile,
 };
 pub use request::{
     DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderFormat, RenderRequest,
@@ -126,13 +126,51 @@ pub fn scan(
     range: &TimeRange,
     filter: &SampleFilter,
     reads: Reads,
+    visit: impl FnMut(Part<'_>) -> Result<()>,
+) -> Result<()> {
+    scan_from(
+        store,
+        tenant,
+        Source::Live,
+        selector,
+        range,
+        filter,
+        reads,
+        visit,
+    )
+}
+
+/// Which segments a query reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// The live segments of its range (what every API query reads).
+    Live,
+    /// These, for a caller that has listed them (each sample in exactly one): a filing day's
+    /// segments, whose counters retention keeps when it deletes them.
+    Segments(&'a [manifest::SegmentRef]),
+}
+
+/// [`scan`] over the segments `source` names.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_from(
+    store: &SharedStore,
+    tenant: &Tenant,
+    source: Source<'_>,
+    selector: &Selector,
+    range: &TimeRange,
+    filter: &SampleFilter,
+    reads: Reads,
     mut visit: impl FnMut(Part<'_>) -> Result<()>,
 ) -> Result<()> {
+    let segments = match source {
+        Source::Live => manifest::live_segments(store.as_ref(), tenant, range)?,
+        Source::Segments(refs) => refs.to_vec(),
+    };
     // Sums stand in for rows only when no sample can be dropped by its link or call site.
     let summable = reads.sums && !filter.reads_links() && filter.call_site.is_empty();
     let whole = whole_hours(range).filter(|_| summable);
     let days = whole.and_then(|(first, end)| whole_days(first, end));
-    for r in manifest::live_segments(store.as_ref(), tenant, range)? {
+    for r in segments {
         let within =
             |(first, end): (i64, i64)| matches!(r.time, Some((lo, hi)) if first <= lo && hi < end);
         // A compacted segment within the whole hours is answered from its hot part alone: a

@@ -116,6 +116,16 @@ impl Limits {
         limits.max_nodes_default = limits.max_nodes_default.min(limits.max_nodes_max);
         Ok(limits)
     }
+
+    /// With the tenant's retention `period` (ns; `None` keeps everything) as a lookback too:
+    /// a query never reaches data older than the retention, even before it is deleted.
+    pub fn with_retention(mut self, period: Option<i64>) -> Self {
+        self.max_query_lookback = match (self.max_query_lookback, period) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
 }
 
 /// What every query is answered against: the current time and the limits.

@@ -292,6 +292,25 @@ pub fn counters_prefix(tenant: &Tenant, day: Day) -> String {
     format!("{}counters/{day}/", tenant_prefix(tenant))
 }
 
+/// The prefix of the versions of a tenant's retired exported-metric counters
+/// (`tenants/{tenant}/settings/retired-counters/`): the counters of the days retention deleted.
+pub fn retired_counters_prefix(tenant: &Tenant) -> String {
+    format!("{}settings/retired-counters/", tenant_prefix(tenant))
+}
+
+/// Every prefix that holds a tenant's objects of one filing day, in the order retention
+/// deletes them: uploads and segments first, the manifests, which make them live, last.
+pub fn day_prefixes(tenant: &Tenant, day: Day) -> [String; 6] {
+    [
+        SegmentKey::prefix(tenant, Level::L0, day),
+        SegmentKey::prefix(tenant, Level::Compacted, day),
+        format!("{}{QUARANTINE_DIR}/{day}/", tenant_prefix(tenant)),
+        counters_prefix(tenant, day),
+        LeaseKey::prefix(tenant, day),
+        ManifestKey::prefix(tenant, day),
+    ]
+}
+
 /// The key of one version of the state under `prefix`: `{prefix}{version:020}.json`, so that
 /// listing order is version order.
 pub fn versioned_key(prefix: &str, version: u64) -> String {
