@@ -8,6 +8,8 @@ use crate::util::FlameletServer;
 use crate::util::server::compact_with;
 
 const DAY: i64 = 86_400;
+/// A compaction pass with the server's retention, deleting at once what it replaces.
+const PASS: [&str; 4] = ["--retention", "3d", "--compaction-grace-secs", "0"];
 
 const CONFIG: &str = r#"
 metrics-export-rules:
@@ -114,17 +116,7 @@ fn data_past_the_retention_leaves_every_query_and_the_bucket_and_counters_keep_t
     let counters = exported(&s);
     assert!(counters.contains("a_total 0.31\n"), "{counters}");
 
-    let report = compact_with(
-        &s.storage,
-        &[
-            "--retention",
-            "3d",
-            "--compaction-grace-secs",
-            "0",
-            "--config",
-            config,
-        ],
-    );
+    let report = compact_with(&s.storage, &[&PASS[..], &["--config", config]].concat());
     let deleted: Vec<&str> = report["retention"]["days"]
         .as_array()
         .expect("the retention report")
@@ -148,17 +140,7 @@ fn data_past_the_retention_leaves_every_query_and_the_bucket_and_counters_keep_t
     assert_eq!(connect_totals(&s, now - 7 * DAY, now), (24, 24));
     assert_eq!(exported(&s), counters, "counters keep their values");
     // A second pass has nothing to delete; a restarted server counts the same.
-    let again = compact_with(
-        &s.storage,
-        &[
-            "--retention",
-            "3d",
-            "--compaction-grace-secs",
-            "0",
-            "--config",
-            config,
-        ],
-    );
+    let again = compact_with(&s.storage, &[&PASS[..], &["--config", config]].concat());
     assert_eq!(again["retention"]["days"], serde_json::json!([]), "{again}");
     drop(s);
     let s = FlameletServer::start_on(&data, &args);

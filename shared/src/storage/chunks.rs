@@ -170,8 +170,12 @@ mod tests {
     use crate::storage::store::{MemoryStore, ObjectStore, PutMode};
     use std::sync::Arc;
 
-    #[test]
-    fn one_ranged_read_fetches_what_a_flame_graph_reads() {
+    /// `profiles` CPU profiles of one series, `interval` ns apart, each `stacks(p)`.
+    fn segment(
+        profiles: i64,
+        interval: i64,
+        stacks: impl Fn(i64) -> Vec<NamedSample>,
+    ) -> crate::storage::segment::SegmentData {
         let mut labels = Labels::new();
         labels.insert("service_name".into(), "app".into());
         let series = Series {
@@ -180,20 +184,31 @@ mod tests {
             labels,
         };
         let mut b = SegmentBuilder::new("t");
-        for p in 0..200i64 {
-            let samples = (0..50)
-                .map(|k| NamedSample {
-                    stack: vec!["main".to_string(), format!("f{}", (p * 7 + k) % 300)],
-                    value: p + k,
-                })
-                .collect();
+        for p in 0..profiles {
             b.add_profile(&Profile::from_named(
                 series.clone(),
-                1_700_000_000_000_000_000 + p * 10_000_000_000,
-                samples,
+                1_700_000_000_000_000_000 + p * interval,
+                stacks(p),
             ));
         }
-        let encoded = encode_compacted(&b.finish(), crate::storage::segment::Sums::Hours).unwrap();
+        b.finish()
+    }
+
+    fn sample(stack: [&str; 2], value: i64) -> NamedSample {
+        NamedSample {
+            stack: stack.iter().map(|s| s.to_string()).collect(),
+            value,
+        }
+    }
+
+    #[test]
+    fn one_ranged_read_fetches_what_a_flame_graph_reads() {
+        let data = segment(200, 10_000_000_000, |p| {
+            (0..50)
+                .map(|k| sample(["main", &format!("f{}", (p * 7 + k) % 300)], p + k))
+                .collect()
+        });
+        let encoded = encode_compacted(&data, crate::storage::segment::Sums::Hours).unwrap();
         let size = encoded.bytes.len() as u64;
         assert!(encoded.hot_start > 0 && encoded.hot_start < size);
         let counting = Arc::new(MemoryStore::default());
@@ -253,29 +268,12 @@ mod tests {
 
     #[test]
     fn a_day_segment_opened_at_its_day_sums_reads_them_and_the_totals_at_once() {
-        let mut labels = crate::profile::Labels::new();
-        labels.insert("service_name".into(), "app".into());
-        let series = Series {
-            profile_type: ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
-                .unwrap(),
-            labels,
-        };
-        let mut b = SegmentBuilder::new("t");
-        for p in 0..100i64 {
-            let samples = (0..20)
-                .map(|k| NamedSample {
-                    stack: vec!["main".to_string(), format!("f{}", (p + k) % 70)],
-                    value: 1,
-                })
-                .collect();
-            b.add_profile(&Profile::from_named(
-                series.clone(),
-                1_700_000_000_000_000_000 + p * 60_000_000_000,
-                samples,
-            ));
-        }
-        let encoded =
-            encode_compacted(&b.finish(), crate::storage::segment::Sums::HoursAndDays).unwrap();
+        let data = segment(100, 60_000_000_000, |p| {
+            (0..20)
+                .map(|k| sample(["main", &format!("f{}", (p + k) % 70)], 1))
+                .collect()
+        });
+        let encoded = encode_compacted(&data, crate::storage::segment::Sums::HoursAndDays).unwrap();
         let size = encoded.bytes.len() as u64;
         let start = encoded.day_sums_start.expect("a day segment's day sums");
         assert!(encoded.hot_start < start && start < size);
