@@ -109,6 +109,12 @@ fn benchmark_harness_produces_every_figure() {
         m.rows.windows(2).all(|w| w[0].samples < w[1].samples),
         "{m:?}"
     );
+    // And uploads through servers with 0, 10 and 100 rules.
+    let counts: Vec<usize> = m.ingest.iter().map(|(n, _)| *n).collect();
+    assert_eq!(counts, [0, 10, 100]);
+    for (_, ms) in &m.ingest {
+        measured("ingest with rules", ms);
+    }
 
     let md = report.markdown();
     for needle in [
@@ -120,6 +126,7 @@ fn benchmark_harness_produces_every_figure() {
         "deployable artefact",
         "Web UI in Chromium",
         "Exported metrics",
+        "ms per upload",
     ] {
         assert!(md.contains(needle), "{needle} missing from:\n{md}");
     }

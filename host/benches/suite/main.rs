@@ -58,10 +58,7 @@ fn main() {
     // `--metrics`: only `/exported-metrics`, on the compacted data set (made if missing).
     if args.iter().any(|a| a == "--metrics") {
         let dir = harness::prepared_dir(&config);
-        println!(
-            "{}",
-            harness::metrics::measure(&dir, config.rounds).markdown()
-        );
+        println!("{}", harness::metrics::measure(&config, &dir).markdown());
         return;
     }
     // `--browser`: only the web UI's figures, on the compacted data set of an earlier run.

@@ -477,7 +477,7 @@ pub fn run(config: &Config) -> Report {
         report.packaged = Some(packaged::measure(&after, config.rounds, day.total));
     }
     report.browser = Some(browser::measure(&after, config.rounds));
-    report.metrics = Some(metrics::measure(&after, config.rounds));
+    report.metrics = Some(metrics::measure(config, &after));
     report.queries = rows;
     report
 }
