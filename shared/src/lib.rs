@@ -27,6 +27,7 @@
 pub mod adhoc;
 pub mod compact;
 pub mod error;
+pub mod fuzzing;
 pub mod ingest;
 pub mod metrics;
 pub mod profile;

@@ -1,0 +1,190 @@
+//! What the fuzz targets (`fuzz/`, `cargo fuzz`) run, and what the regression test
+//! (`shared/tests/fuzz_regressions.rs`) replays every input they ever crashed on through: each
+//! function feeds arbitrary bytes to one parser that sees a client's or the bucket's bytes, the
+//! way the server does, and must come back with an answer or an error, never a panic. Where a
+//! parser has variants (formats, codecs, methods), the first byte picks one.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::ingest::{IngestRequest, push::Codec};
+use crate::query::QueryContext;
+use crate::query::connect::{Call, call};
+use crate::storage::store::{MemoryStore, SharedStore};
+use crate::tenant::Tenant;
+
+/// One target's function: arbitrary bytes in, nothing out (it must only return).
+pub type Target = fn(&[u8]);
+
+/// Every target: its name (as `cargo fuzz run NAME` and the regression corpus's folder know
+/// it) and its function.
+pub const TARGETS: [(&str, Target); 9] = [
+    ("upload", upload),
+    ("pprof", pprof),
+    ("push", push),
+    ("otlp", otlp),
+    ("selector", selector),
+    ("time_params", time_params),
+    ("connect_query", connect_query),
+    ("segment", segment),
+    ("manifest", manifest),
+];
+
+/// A fixed time, so that runs repeat (2023-11-14T22:13:20Z).
+const NOW: i64 = 1_700_000_000_000_000_000;
+
+fn tenant() -> Option<Tenant> {
+    Tenant::from_header(Some("fuzz")).ok()
+}
+
+fn split(data: &[u8]) -> (u8, &[u8]) {
+    match data.split_first() {
+        Some((first, rest)) => (*first, rest),
+        None => (0, data),
+    }
+}
+
+/// `/ingest` of the body in a format the first byte picks (folded, lines, trie, tree,
+/// speedscope, pprof and JFR raw or as a multipart form), stored in memory.
+pub fn upload(data: &[u8]) {
+    let (pick, body) = split(data);
+    let formats = [
+        "folded",
+        "lines",
+        "trie",
+        "tree",
+        "speedscope",
+        "pprof",
+        "jfr",
+    ];
+    let format = formats[pick as usize % formats.len()];
+    let multipart = pick as usize / formats.len() % 2 == 1;
+    let params = vec![
+        ("name".to_string(), "app.cpu{env=fuzz}".to_string()),
+        ("format".to_string(), format.to_string()),
+        ("from".to_string(), "1700000000".to_string()),
+    ];
+    let req = IngestRequest {
+        params: &params,
+        content_type: multipart.then_some("multipart/form-data; boundary=B"),
+        body,
+    };
+    let Some(tenant) = tenant() else { return };
+    let _ = crate::ingest::ingest(&MemoryStore::default(), &tenant, &req, NOW);
+}
+
+/// A pprof profile, raw or gzipped, decoded.
+pub fn pprof(data: &[u8]) {
+    let _ = crate::wire::pprof::decode(data);
+}
+
+fn codec(pick: u8) -> (Codec, Option<&'static str>) {
+    match pick % 4 {
+        0 => (Codec::Proto, None),
+        1 => (Codec::Json, None),
+        2 => (Codec::Proto, Some("gzip")),
+        _ => (Codec::Json, Some("gzip")),
+    }
+}
+
+/// A Push request in the codec and encoding the first byte picks, stored in memory.
+pub fn push(data: &[u8]) {
+    let (pick, body) = split(data);
+    let (codec, encoding) = codec(pick);
+    let Some(tenant) = tenant() else { return };
+    let store = MemoryStore::default();
+    let _ = crate::ingest::ingest_push(&store, &tenant, codec, encoding, body, NOW);
+}
+
+/// An OTLP profiles export in the codec and encoding the first byte picks, stored in memory.
+pub fn otlp(data: &[u8]) {
+    let (pick, body) = split(data);
+    let (codec, encoding) = codec(pick);
+    let Some(tenant) = tenant() else { return };
+    let store = MemoryStore::default();
+    let _ = crate::ingest::ingest_otlp(&store, &tenant, codec, encoding, body, NOW);
+}
+
+/// A FlameQL selector, in both the legacy and the current form.
+pub fn selector(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = crate::selector::Selector::parse(&text);
+    let _ = crate::selector::Selector::parse_with_type(&text);
+}
+
+/// `from` and `until` parameters (split at the first NUL), as `/render` reads them.
+pub fn time_params(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (from, until) = text.split_once('\0').unwrap_or((&text, "now"));
+    let _ = crate::time::TimeRange::from_params(Some(from), Some(until), NOW);
+    let _ = QueryContext::at(NOW).range_params(Some(from), Some(until));
+}
+
+/// A store holding a little data, so that queries get past their listing.
+fn query_store() -> SharedStore {
+    static STORE: OnceLock<SharedStore> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let store: SharedStore = Arc::new(MemoryStore::default());
+            let params = vec![
+                ("name".to_string(), "app.cpu{env=a}".to_string()),
+                ("from".to_string(), "1699999000".to_string()),
+            ];
+            let req = IngestRequest {
+                params: &params,
+                content_type: None,
+                body: b"main;work;deep 3\nmain;idle 1\nmain;work 2\n",
+            };
+            if let Some(tenant) = tenant() {
+                let _ = crate::ingest::ingest(store.as_ref(), &tenant, &req, NOW);
+            }
+            store
+        })
+        .clone()
+}
+
+/// A Connect query call: the method and codec from the first byte, the body from the rest.
+pub fn connect_query(data: &[u8]) {
+    const METHODS: [&str; 14] = [
+        "ProfileTypes",
+        "LabelNames",
+        "LabelValues",
+        "Series",
+        "GetProfileStats",
+        "AnalyzeQuery",
+        "SelectMergeStacktraces",
+        "SelectSeries",
+        "SelectMergeSpanProfile",
+        "SelectMergeProfile",
+        "SelectHeatmap",
+        "Diff",
+        "Unknown",
+        "",
+    ];
+    let (pick, body) = split(data);
+    let method = METHODS[pick as usize % METHODS.len()];
+    let path = format!("/querier.v1.QuerierService/{method}");
+    let json = pick as usize / METHODS.len() % 2 == 1;
+    let c = Call {
+        path: &path,
+        content_type: Some(if json {
+            "application/json"
+        } else {
+            "application/proto"
+        }),
+        content_encoding: None,
+        accept_encoding: None,
+        body,
+    };
+    let Some(tenant) = tenant() else { return };
+    let _ = call(&query_store(), &tenant, &c, &QueryContext::at(NOW));
+}
+
+/// A stored segment's bytes, decoded whole.
+pub fn segment(data: &[u8]) {
+    let _ = crate::storage::segment::decode(bytes::Bytes::copy_from_slice(data));
+}
+
+/// A stored manifest's bytes, parsed.
+pub fn manifest(data: &[u8]) {
+    let _ = serde_json::from_slice::<crate::storage::manifest::Manifest>(data);
+}
