@@ -57,10 +57,19 @@ fn kv<'a>(md: &'a ParquetMetaData, key: &str) -> Result<&'a str> {
         .ok_or_else(|| invalid(format!("footer has no `{key}`")))
 }
 
+/// Runs a read through the parquet crate, whose decoders panic on some corrupt bytes instead
+/// of returning an error (parquet 60.1's plain byte-array decoder reads a value's length past
+/// the end of its page; docs/reliability.md): the panic becomes an invalid-segment error.
+/// (In a component, where a panic aborts, it fails that one request.)
+fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err(invalid("corrupt column data")))
+}
+
 impl<R: ChunkReader + 'static> SegmentReader<R> {
     /// Opens a segment and decodes its footer.
     pub fn open(chunks: R) -> Result<Self> {
-        let reader = SerializedFileReader::new(chunks)?;
+        let reader = guarded(|| Ok(SerializedFileReader::new(chunks)?))?;
         let md = reader.metadata();
         let (format, columns) = match kv(md, META_FORMAT)? {
             "1" => (1, V1_COLUMNS),
@@ -249,19 +258,22 @@ impl<R: ChunkReader + 'static> SegmentReader<R> {
         T::T: Default + Clone,
     {
         let rows = rg.metadata().num_rows() as usize;
-        let reader: ColumnReader = rg.get_column_reader(col)?;
-        let mut typed = get_typed_column_reader::<T>(reader);
-        let mut values = Vec::with_capacity(rows);
-        let mut defs = Vec::with_capacity(rows);
-        let mut read = 0;
-        while read < rows {
-            let (records, _, _) =
-                typed.read_records(rows - read, Some(&mut defs), None, &mut values)?;
-            if records == 0 {
-                break;
+        let (values, rows) = guarded(|| {
+            let reader: ColumnReader = rg.get_column_reader(col)?;
+            let mut typed = get_typed_column_reader::<T>(reader);
+            let mut values = Vec::with_capacity(rows);
+            let mut defs = Vec::with_capacity(rows);
+            let mut read = 0;
+            while read < rows {
+                let (records, _, _) =
+                    typed.read_records(rows - read, Some(&mut defs), None, &mut values)?;
+                if records == 0 {
+                    break;
+                }
+                read += records;
             }
-            read += records;
-        }
+            Ok((values, rows))
+        })?;
         match values.len() {
             n if n == rows => Ok(Some(values)),
             0 => Ok(None),
