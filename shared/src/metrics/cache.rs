@@ -39,6 +39,21 @@ pub(crate) struct DayCounters {
     pub(crate) rules: BTreeMap<String, Vec<(Vec<String>, i64)>>,
 }
 
+impl DayCounters {
+    /// Adds the sums of `rules` to `counters`.
+    pub(crate) fn add_to(&self, rules: &[ExportRule], counters: &mut Counters) {
+        for rule in rules {
+            for (group, v) in self.rules.get(&rule.fingerprint).into_iter().flatten() {
+                let c = counters
+                    .values
+                    .entry((rule.key.clone(), group.clone()))
+                    .or_default();
+                *c = c.saturating_add(*v);
+            }
+        }
+    }
+}
+
 /// What an entry's key hashes before the segment keys: entries of the earlier per-UTC-day
 /// cache, keyed by segment sets too, counted other samples and must not be read as these.
 const ENTRY_KIND: &str = "filing-day";
@@ -59,16 +74,7 @@ pub fn cached_counters(
         if retired.has(day) {
             continue;
         }
-        let entry = day_counters(store, tenant, rules, day)?;
-        for rule in rules {
-            for (group, v) in entry.rules.get(&rule.fingerprint).into_iter().flatten() {
-                let c = counters
-                    .values
-                    .entry((rule.key.clone(), group.clone()))
-                    .or_default();
-                *c = c.saturating_add(*v);
-            }
-        }
+        day_counters(store, tenant, rules, day)?.add_to(rules, &mut counters);
     }
     retired.add_to(rules, &mut counters);
     Ok(counters)

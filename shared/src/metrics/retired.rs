@@ -19,12 +19,14 @@ use super::counters::Counters;
 use super::rules::ExportRule;
 
 /// A tenant's retired counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Retired {
     /// The filing days deleted (`YYYY-MM-DD`).
     days: BTreeSet<String>,
-    /// Per rule fingerprint: each group's sum over those days.
-    rules: BTreeMap<String, Vec<(Vec<String>, i64)>>,
+    /// Per rule fingerprint: each group's sum over those days (as `rules`, a day entry's
+    /// shape).
+    #[serde(flatten)]
+    counted: DayCounters,
 }
 
 impl Retired {
@@ -35,15 +37,7 @@ impl Retired {
 
     /// Adds the retired sums of `rules` to `counters`.
     pub fn add_to(&self, rules: &[ExportRule], counters: &mut Counters) {
-        for rule in rules {
-            for (group, v) in self.rules.get(&rule.fingerprint).into_iter().flatten() {
-                let c = counters
-                    .values
-                    .entry((rule.key.clone(), group.clone()))
-                    .or_default();
-                *c = c.saturating_add(*v);
-            }
-        }
+        self.counted.add_to(rules, counters);
     }
 
     fn add_day(&mut self, day: Day, counted: &DayCounters) {
@@ -51,7 +45,7 @@ impl Retired {
             return;
         }
         for (fingerprint, groups) in &counted.rules {
-            let retired = self.rules.entry(fingerprint.clone()).or_default();
+            let retired = self.counted.rules.entry(fingerprint.clone()).or_default();
             let mut sums: BTreeMap<Vec<String>, i64> =
                 std::mem::take(retired).into_iter().collect();
             for (group, v) in groups {
