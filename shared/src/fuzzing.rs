@@ -86,22 +86,32 @@ fn codec(pick: u8) -> (Codec, Option<&'static str>) {
     }
 }
 
-/// A Push request in the codec and encoding the first byte picks, stored in memory.
-pub fn push(data: &[u8]) {
+/// The signature `ingest_push` and `ingest_otlp` share.
+type Decoded = fn(
+    &dyn crate::storage::store::ObjectStore,
+    &Tenant,
+    Codec,
+    Option<&str>,
+    &[u8],
+    i64,
+) -> crate::Result<crate::ingest::IngestOutcome>;
+
+/// A Connect-style body in the codec and encoding the first byte picks, stored in memory.
+fn decoded(data: &[u8], ingest: Decoded) {
     let (pick, body) = split(data);
     let (codec, encoding) = codec(pick);
     let Some(tenant) = tenant() else { return };
-    let store = MemoryStore::default();
-    let _ = crate::ingest::ingest_push(&store, &tenant, codec, encoding, body, NOW);
+    let _ = ingest(&MemoryStore::default(), &tenant, codec, encoding, body, NOW);
+}
+
+/// A Push request in the codec and encoding the first byte picks, stored in memory.
+pub fn push(data: &[u8]) {
+    decoded(data, crate::ingest::ingest_push);
 }
 
 /// An OTLP profiles export in the codec and encoding the first byte picks, stored in memory.
 pub fn otlp(data: &[u8]) {
-    let (pick, body) = split(data);
-    let (codec, encoding) = codec(pick);
-    let Some(tenant) = tenant() else { return };
-    let store = MemoryStore::default();
-    let _ = crate::ingest::ingest_otlp(&store, &tenant, codec, encoding, body, NOW);
+    decoded(data, crate::ingest::ingest_otlp);
 }
 
 /// A FlameQL selector, in both the legacy and the current form.
