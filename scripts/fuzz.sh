@@ -40,8 +40,33 @@ if [ -d "$corpus" ]; then
     seed otlp 1 "$corpus"/otlp/*           # JSON
     seed segment "" "$root"/shared/tests/data/segment/*/*.parquet
     seed manifest "" "$root"/shared/tests/data/manifest/*.json
+    # segment_query: the pick byte, then where the hot part and day sums start (0: unknown
+    # to the seed; the fuzzer moves them), then a segment.
+    mkdir -p fuzz/corpus/segment_query
+    for pick in 0 5 7 10; do
+        for f in "$root"/shared/tests/data/segment/*/*.parquet; do
+            out="fuzz/corpus/segment_query/seed-$pick-$(basename "$(dirname "$f")")-$(basename "$f")"
+            [ -e "$out" ] || { printf "\\$(printf '%03o' "$pick")\\0\\0\\0\\0\\0\\0\\0\\0"; cat "$f"; } >"$out"
+        done
+    done
+    # jfr_labels: the snapshot's length (two bytes, little-endian), the snapshot, the recording.
+    mkdir -p fuzz/corpus/jfr_labels
+    for labels in "$corpus"/jfr/*.labels.pb.gz; do
+        [ -f "$labels" ] || continue
+        dump="${labels%.labels.pb.gz}"
+        out="fuzz/corpus/jfr_labels/seed-$(basename "$dump")"
+        [ -e "$out" ] && continue
+        len=$(stat -c %s "$labels")
+        { printf "\\$(printf '%03o' $((len % 256)))\\$(printf '%03o' $((len / 256)))"
+          cat "$labels" "$dump.jfr.gz"; } >"$out"
+    done
 fi
-mkdir -p fuzz/corpus/upload fuzz/corpus/selector fuzz/corpus/time_params fuzz/corpus/connect_query
+mkdir -p fuzz/corpus/upload fuzz/corpus/selector fuzz/corpus/time_params fuzz/corpus/connect_query \
+    fuzz/corpus/multipart fuzz/corpus/tenant
+printf 'team-a' >fuzz/corpus/tenant/seed-plain
+printf '../x\000team-a' >fuzz/corpus/tenant/seed-climb
+printf 'multipart/form-data; boundary=B\n--B\r\nContent-Disposition: form-data; name="jfr"; filename="jfr"\r\nContent-Type: application/octet-stream\r\n\r\nJFR\r\n--B\r\nContent-Disposition: form-data; name="labels"\r\n\r\n\r\n--B--\r\n' \
+    >fuzz/corpus/multipart/seed-jfr
 printf '\000main;work;deep 3\nmain;idle 1\n' >fuzz/corpus/upload/seed-folded
 printf '\001main;work\nmain;idle\n' >fuzz/corpus/upload/seed-lines
 printf 'app.cpu{env="prod",region=~"eu-.*"}' >fuzz/corpus/selector/seed-legacy

@@ -62,3 +62,9 @@ fi
 # The Rust client (the `pyroscope` crate from crates.io); cargo does nothing when it is built.
 cargo build --quiet --release -j 2 --manifest-path "$root/tests/clients/rust/Cargo.toml" \
     --target-dir "$root/target/clients/rust"
+# cargo-fuzz, and the fuzz targets built (libFuzzer without a sanitizer, so stable Rust), which
+# the suite runs briefly (shared/tests/fuzz_brief.rs); cargo does nothing when they are built.
+if ! cargo fuzz --version 2>/dev/null | grep -q "0\.13\.2"; then
+    cargo install --quiet --locked cargo-fuzz@0.13.2
+fi
+(cd "$root" && CARGO_BUILD_JOBS=2 cargo fuzz build --sanitizer none >/dev/null)

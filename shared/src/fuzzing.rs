@@ -11,14 +11,17 @@ use crate::query::QueryContext;
 use crate::query::connect::{Call, call};
 use crate::storage::store::{MemoryStore, SharedStore};
 use crate::tenant::Tenant;
+use crate::time::TimeRange;
 
 /// One target's function: arbitrary bytes in, nothing out (it must only return).
 pub type Target = fn(&[u8]);
 
 /// Every target: its name (as `cargo fuzz run NAME` and the regression corpus's folder know
 /// it) and its function.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 13] = [
     ("upload", upload),
+    ("multipart", multipart),
+    ("jfr_labels", jfr_labels),
     ("pprof", pprof),
     ("push", push),
     ("otlp", otlp),
@@ -26,7 +29,9 @@ pub const TARGETS: [(&str, Target); 9] = [
     ("time_params", time_params),
     ("connect_query", connect_query),
     ("segment", segment),
+    ("segment_query", segment_query),
     ("manifest", manifest),
+    ("tenant", tenant_id),
 ];
 
 /// A fixed time, so that runs repeat (2023-11-14T22:13:20Z).
@@ -70,6 +75,34 @@ pub fn upload(data: &[u8]) {
     };
     let Some(tenant) = tenant() else { return };
     let _ = crate::ingest::ingest(&MemoryStore::default(), &tenant, &req, NOW);
+}
+
+/// A `multipart/form-data` body: the content type is the first line (its boundary among
+/// other parameters), the body the rest.
+pub fn multipart(data: &[u8]) {
+    let text_end = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
+    let content_type = String::from_utf8_lossy(&data[..text_end]);
+    let body = data.get(text_end + 1..).unwrap_or_default();
+    let _ = crate::ingest::multipart::fields(&content_type, body);
+}
+
+/// A JFR upload's labels snapshot with its recording, as a multipart JFR upload hands them
+/// over: the first two bytes are the snapshot's length (little-endian), then the snapshot
+/// (gzipped or not), then the recording (gzipped or not).
+pub fn jfr_labels(data: &[u8]) {
+    let Some((len, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let (labels, recording) = rest.split_at(usize::from(u16::from_le_bytes(*len)).min(rest.len()));
+    let Ok(labels) = crate::ingest::jfr::decode_labels(labels) else {
+        return;
+    };
+    let Ok(recording) = crate::wire::body::decode_body(recording) else {
+        return;
+    };
+    let mut base = crate::profile::Labels::new();
+    base.insert("service_name".to_string(), "fuzz".to_string());
+    let _ = crate::ingest::jfr::to_profiles(&recording, Some(&labels), &base, 100, NOW);
 }
 
 /// A pprof profile, raw or gzipped, decoded.
@@ -194,7 +227,136 @@ pub fn segment(data: &[u8]) {
     let _ = crate::storage::segment::decode(bytes::Bytes::copy_from_slice(data));
 }
 
+/// A stored segment read the ways queries read one: by ranges from where a manifest says its
+/// hot part or its day sums start (bytes 1–4 and 5–8, little-endian, each used or not as
+/// the first byte says), over whole days, whole hours or exactly its own span (the first
+/// byte again), merged into a flame graph with totals, and scanned with its symbols.
+pub fn segment_query(data: &[u8]) {
+    use crate::query::{Reads, SampleFilter, Source, merge};
+    use crate::storage::{manifest::SegmentRef, segment::SegmentReader};
+    const HOUR: i64 = 3_600_000_000_000;
+    const DAY: i64 = 24 * HOUR;
+    let (pick, rest) = split(data);
+    let Some((offsets, object)) = rest.split_first_chunk::<8>() else {
+        return;
+    };
+    let offset = |at: usize| {
+        let bytes = [
+            offsets[at],
+            offsets[at + 1],
+            offsets[at + 2],
+            offsets[at + 3],
+        ];
+        u64::from(u32::from_le_bytes(bytes))
+    };
+    let object = bytes::Bytes::copy_from_slice(object);
+    let Ok(reader) = SegmentReader::open(object.clone()) else {
+        return;
+    };
+    let (lo, hi) = (reader.meta().min_time, reader.meta().max_time);
+    // Whole units around the segment's span, as far as they can be counted.
+    let around = |unit: i64| {
+        let from = lo.checked_div_euclid(unit)?.checked_mul(unit)?;
+        let until = hi
+            .checked_div_euclid(unit)?
+            .checked_add(1)?
+            .checked_mul(unit)?;
+        Some(TimeRange {
+            from,
+            until: until.checked_sub(1)?,
+        })
+    };
+    let range = match pick >> 2 & 3 {
+        0 => around(DAY),
+        1 => around(HOUR),
+        _ => Some(TimeRange {
+            from: lo,
+            until: hi,
+        }),
+    };
+    let (Some(range), Some(tenant)) = (range, tenant()) else {
+        return;
+    };
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let key = "fuzz/segment";
+    let put = store.put(
+        key,
+        object.clone(),
+        crate::storage::store::PutMode::Overwrite,
+    );
+    if put.is_err() {
+        return;
+    }
+    let refs = [SegmentRef {
+        key: key.to_string(),
+        size: object.len() as u64,
+        hot_start: (pick & 1 != 0).then(|| offset(0)),
+        time: Some((lo, hi)),
+        day_sums_start: (pick & 2 != 0).then(|| offset(4)),
+    }];
+    let everything = crate::selector::Selector {
+        profile_type: None,
+        matchers: Vec::new(),
+    };
+    let filter = SampleFilter::default();
+    let source = Source::Segments(&refs);
+    let _ = merge::select_from(
+        &store,
+        &tenant,
+        source,
+        &everything,
+        &range,
+        &filter,
+        merge::Wanted::ALL,
+    );
+    let symbols = Reads {
+        symbols: true,
+        ..Reads::default()
+    };
+    let _ = crate::query::scan_from(
+        &store,
+        &tenant,
+        source,
+        &everything,
+        &range,
+        &filter,
+        symbols,
+        |_| Ok(()),
+    );
+}
+
 /// A stored manifest's bytes, parsed.
 pub fn manifest(data: &[u8]) {
     let _ = serde_json::from_slice::<crate::storage::manifest::Manifest>(data);
+}
+
+/// An `X-Scope-OrgID` value (and, after a NUL, a scrape's `tenant` parameter): what is
+/// accepted must become one storage path segment that cannot climb out of its prefix, and
+/// read back as the same tenant. Panics (a finding) if not.
+pub fn tenant_id(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (header, param) = match text.split_once('\0') {
+        Some((h, p)) => (h, Some(p)),
+        None => (&*text, None),
+    };
+    for accepted in [
+        Tenant::from_header(Some(header)),
+        Tenant::for_scrape(Some(header), param),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let segment = accepted.key_segment();
+        assert!(
+            !segment.is_empty() && segment != "." && segment != "..",
+            "{segment:?}"
+        );
+        assert!(
+            segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b)),
+            "{segment:?}"
+        );
+        assert_eq!(Tenant::from_key_segment(&segment).as_ref(), Some(&accepted));
+    }
 }

@@ -2,8 +2,9 @@
 //! query reads another tenant's prefix.
 //!
 //! The ID comes from the `X-Scope-OrgID` header (absent or empty: `anonymous`). It is validated
-//! here before it can reach a key, and then encoded so that it is one safe path segment on
-//! every object store.
+//! here before it can reach a key, as the reference server does (letters, digits and
+//! `! - _ . * ' ( )`; not `.` or `..`; at most 150 bytes), and then encoded so that it is one
+//! safe path segment on every object store.
 
 use std::fmt;
 
@@ -12,6 +13,9 @@ pub const DEFAULT_TENANT: &str = "anonymous";
 
 /// The longest tenant ID accepted, in bytes (the reference server's limit).
 pub const MAX_TENANT_BYTES: usize = 150;
+
+/// The characters a tenant ID may hold besides ASCII letters and digits (the reference's set).
+pub const TENANT_PUNCTUATION: &str = "!-_.*'()";
 
 /// Why a tenant ID was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,13 +26,21 @@ pub enum TenantError {
         /// Its length in bytes.
         len: usize,
     },
-    /// The ID contains a character that could escape its storage prefix.
-    #[error("tenant id `{id}` contains {what}")]
-    Forbidden {
+    /// The ID holds a character other than letters, digits and [`TENANT_PUNCTUATION`].
+    #[error(
+        "tenant id `{id}` contains `{character}`: only letters, digits and ! - _ . * ' ( ) are allowed"
+    )]
+    Character {
         /// The ID as given (control characters escaped).
         id: String,
-        /// What was found.
-        what: &'static str,
+        /// The first character not allowed (escaped).
+        character: String,
+    },
+    /// The ID is `.` or `..`, which are not path segments of their own.
+    #[error("tenant id `{id}` is not allowed")]
+    Dots {
+        /// The ID.
+        id: String,
     },
     /// A scrape named two different tenants.
     #[error("X-Scope-OrgID `{header}` and tenant=`{param}` name different tenants")]
@@ -54,18 +66,17 @@ impl Tenant {
         if id.len() > MAX_TENANT_BYTES {
             return Err(TenantError::TooLong { len: id.len() });
         }
-        let forbidden = |what| TenantError::Forbidden {
-            id: id.escape_default().to_string(),
-            what,
-        };
-        if id.contains('/') || id.contains('\\') {
-            return Err(forbidden("a path separator"));
+        if let Some(c) = id
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric() && !TENANT_PUNCTUATION.contains(*c))
+        {
+            return Err(TenantError::Character {
+                id: id.escape_default().to_string(),
+                character: c.escape_default().to_string(),
+            });
         }
-        if id.contains("..") || id == "." {
-            return Err(forbidden("`..` or is `.`"));
-        }
-        if id.chars().any(char::is_control) {
-            return Err(forbidden("a control character"));
+        if id == "." || id == ".." {
+            return Err(TenantError::Dots { id: id.to_string() });
         }
         Ok(Tenant(id.to_string()))
     }
@@ -161,8 +172,36 @@ mod tests {
 
     #[test]
     fn rejects_escapes() {
-        for bad in ["a/b", "..", "a..b", ".", "a\nb", "x\u{7f}", "a\\b"] {
+        for bad in [
+            "a/b",
+            "..",
+            ".",
+            "a\nb",
+            "x\u{7f}",
+            "a\\b",
+            "../x",
+            "%2e%2e",
+            "a\0b",
+            "a b",
+            "a|b",
+            "a~b",
+            "\u{ff0e}\u{ff0e}",
+            "a\u{2215}b",
+            "\u{202e}ab",
+            "tеam", // Cyrillic е
+        ] {
             assert!(Tenant::from_header(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Tenant::from_header(Some("a/b")).unwrap_err().to_string(),
+            "tenant id `a/b` contains `/`: only letters, digits and ! - _ . * ' ( ) are allowed"
+        );
+        assert_eq!(
+            Tenant::from_header(Some("..")).unwrap_err().to_string(),
+            "tenant id `..` is not allowed"
+        );
+        for good in ["a..b", "Team_1", "x.y-z", "!*'()", "..."] {
+            assert!(Tenant::from_header(Some(good)).is_ok(), "{good:?}");
         }
         assert!(Tenant::from_header(Some(&"x".repeat(151))).is_err());
         assert!(Tenant::from_header(Some(&"x".repeat(150))).is_ok());
@@ -170,7 +209,7 @@ mod tests {
 
     #[test]
     fn key_segment_round_trips_and_is_injective() {
-        for id in ["team-a", "a b", "a~20", "ü*()", "A.b_c"] {
+        for id in ["team-a", "a*()", "it's!", "A.b_c", "..."] {
             let t = Tenant::from_header(Some(id)).unwrap();
             let seg = t.key_segment();
             assert!(
@@ -179,8 +218,8 @@ mod tests {
             );
             assert_eq!(Tenant::from_key_segment(&seg).unwrap(), t);
         }
-        let a = Tenant::from_header(Some("a b")).unwrap().key_segment();
-        let b = Tenant::from_header(Some("a~20")).unwrap().key_segment();
+        let a = Tenant::from_header(Some("a*")).unwrap().key_segment();
+        let b = Tenant::from_header(Some("a-")).unwrap().key_segment();
         assert_ne!(a, b);
     }
 }

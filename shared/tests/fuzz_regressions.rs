@@ -82,3 +82,54 @@ fn every_corpus_file_goes_through_every_parser_that_reads_it() {
         "the shared corpus beside the repository: {fed} files"
     );
 }
+
+/// The segment fuzz target's timeout: a page header with a field holding a list that claims
+/// 161 million UUIDs in the 4.6 KB left, which parquet 60.1 skips 16 bytes at a time past the
+/// end of its input without noticing (9 s). The reader refuses it by its shape, before the
+/// crate sees it (flamelet::storage::thrift_shape).
+#[test]
+fn a_segment_whose_page_header_claims_millions_of_uuids_is_refused_unread() {
+    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/segment/parquet-skips-uuids-past-the-end");
+    let bytes = std::fs::read(input).expect("reading the input");
+    let err = flamelet::storage::segment::decode(bytes.into()).expect_err("a corrupt segment");
+    assert!(
+        err.to_string()
+            .contains("page header at 816: Thrift list at byte 862 claims 161118441 elements"),
+        "{err}"
+    );
+}
+
+/// The segment fuzz target's second timeout: a page header whose known field has another
+/// type in the bytes than in parquet-format's schema. The crate reads it by the schema, a
+/// walk by the bytes falls out of step with it, and the crate then skips a long list past
+/// the end (14 s in the fuzz build). The check walks known fields by the schema too.
+#[test]
+fn a_segment_whose_page_header_has_a_field_of_the_wrong_type_is_refused_unread() {
+    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/segment/parquet-reads-known-fields-by-their-schema-type");
+    let bytes = std::fs::read(input).expect("reading the input");
+    let err = flamelet::storage::segment::decode(bytes.into()).expect_err("a corrupt segment");
+    assert!(
+        err.to_string()
+            .contains("page header at 394: Thrift type 6 at byte 0 is not one Parquet stores"),
+        "{err}"
+    );
+}
+
+/// The segment fuzz target's third timeout: a 30-byte Snappy page that claims 940 MB once
+/// uncompressed (its size written as a varint past i32, which the crate truncates), which the
+/// crate allocates and zeroes before decompressing. The check bounds it by what Snappy can
+/// expand 30 bytes to.
+#[test]
+fn a_segment_whose_page_claims_more_than_snappy_expands_to_is_refused_unread() {
+    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/segment/parquet-zeroes-what-a-page-claims-uncompressed");
+    let bytes = std::fs::read(input).expect("reading the input");
+    let err = flamelet::storage::segment::decode(bytes.into()).expect_err("a corrupt segment");
+    assert!(
+        err.to_string()
+            .contains("page claims 939524096 bytes uncompressed from 30"),
+        "{err}"
+    );
+}

@@ -1,7 +1,10 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
 // errors. Writes a screenshot.
-// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range|org|metric) [EXTRA]
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range|org|metric|hover) [EXTRA]
+// Every mode reports the dialogs the page opened and `window.__pwned` (what the hostile-names
+// test's payloads set if they ever run); `hover` is `table`, then the pointer moved over the
+// flame graph so that its tooltips show.
 // `export` saves each export of the single view into the directory EXTRA; `suggest` types
 // into the query field after EXTRA (a profile type) and takes the suggestions offered.
 import { launch } from './chromium.mjs';
@@ -32,12 +35,18 @@ const out = {
   fromShown: null,
   org: null,
   metric: null,
+  dialogs: [],
+  pwned: null,
 };
 try {
   // The system's colour scheme, as the page sees it (prefers-color-scheme).
   const colorScheme = process.env.FLAMELET_COLOR_SCHEME ?? 'light';
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, colorScheme });
   page.on('pageerror', (e) => out.pageErrors.push(String(e)));
+  page.on('dialog', (d) => {
+    out.dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
   await page.goto(url);
   // A top table's rows, each as its cells.
   const cells = (texts) => texts.map((t) => t.split('\n').map((c) => c.trim()).filter(Boolean));
@@ -151,7 +160,18 @@ try {
       last = now;
     }
     out.rows = last;
-    if (waitFor === 'typed-range') {
+    if (waitFor === 'hover') {
+      // Across the flame graph's first levels (22 px each), pausing for the tooltip.
+      const canvas = page.locator('main.flamegraph canvas').first();
+      const box = await canvas.boundingBox();
+      for (let level = 0; level < 6; level++) {
+        for (const x of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+          await page.mouse.move(box.x + box.width * x, box.y + level * 22 + 11);
+          await page.waitForTimeout(60);
+        }
+      }
+      await screenshotNow(page, screenshot.replace(/\.png$/, '-tooltip.png'));
+    } else if (waitFor === 'typed-range') {
       // Type EXTRA (a date and time) as the range's start, as a person would.
       const from = page.getByLabel('From', { exact: true });
       await from.fill(extra);
@@ -187,6 +207,7 @@ try {
       out.query = await query.inputValue();
     }
   }
+  out.pwned = await page.evaluate(() => window.__pwned ?? null);
   out.title = await page.title();
   out.background = await page.evaluate(() => getComputedStyle(document.querySelector('.app')).backgroundColor);
   out.service = await page.getByLabel('Service').inputValue({ timeout: 1000 }).catch(() => null);

@@ -91,7 +91,7 @@ pub struct Part<'a> {
     /// of each sample's stack (all samples are day sums then). `strings` and `nodes` are
     /// empty until [`Part::read_trie`].
     pub fingerprints: Vec<PathFingerprint>,
-    unread_trie: Option<&'a SegmentReader<ObjectChunks>>,
+    unread_trie: Option<&'a SegmentReader>,
 }
 
 impl Part<'_> {

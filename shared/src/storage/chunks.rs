@@ -7,6 +7,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use crate::Result;
 use crate::storage::manifest::SegmentRef;
 use crate::storage::store::SharedStore;
+use crate::storage::thrift_shape;
 
 /// Segments up to this size are fetched whole (one read); larger ones footer first, then only
 /// the column chunks a query needs.
@@ -137,6 +138,12 @@ impl ObjectChunks {
     }
 }
 
+impl From<Bytes> for ObjectChunks {
+    fn from(bytes: Bytes) -> Self {
+        ObjectChunks::Whole(bytes)
+    }
+}
+
 impl Length for ObjectChunks {
     fn len(&self) -> u64 {
         match self {
@@ -149,11 +156,16 @@ impl Length for ObjectChunks {
 impl ChunkReader for ObjectChunks {
     type T = bytes::buf::Reader<Bytes>;
 
-    /// A reader from `start`: parquet reads a page header through it, so a bounded block is
-    /// enough (never the rest of a large object).
+    /// A reader from `start`: parquet reads a page header through it (the segment reader
+    /// reads the footer itself), so a bounded block is enough (never the rest of a large
+    /// object), and the header must pass [`thrift_shape::check_page_header`] first.
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
         let min_end = start.saturating_add(PAGE_HEADER_BYTES).min(self.len());
-        Ok(bytes::Buf::reader(self.from(start, min_end.max(start))?))
+        let bytes = self.from(start, min_end.max(start))?;
+        thrift_shape::check_page_header(&bytes).map_err(|e| {
+            parquet::errors::ParquetError::General(format!("page header at {start}: {e}"))
+        })?;
+        Ok(bytes::Buf::reader(bytes))
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {

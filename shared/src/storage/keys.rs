@@ -363,7 +363,7 @@ mod tests {
         for (t, nanos, id) in [
             ("anonymous", 0, Ulid::nil()),
             (
-                "a b~c",
+                "a(b)*c",
                 1_700_000_000 * NANOS_PER_SECOND,
                 Ulid::from_parts(1, 2),
             ),

@@ -14,4 +14,5 @@ pub mod keys;
 pub mod manifest;
 pub mod segment;
 pub mod store;
+pub mod thrift_shape;
 pub mod versioned;

@@ -3,14 +3,17 @@
 use bytes::Bytes;
 use parquet::column::reader::{ColumnReader, get_typed_column_reader};
 use parquet::data_type::{BoolType, ByteArrayType, DataType, Int32Type, Int64Type};
-use parquet::file::metadata::ParquetMetaData;
-use parquet::file::reader::{ChunkReader, FileReader, RowGroupReader};
-use parquet::file::serialized_reader::SerializedFileReader;
+use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::{ReaderProperties, ReaderPropertiesPtr};
+use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
+use parquet::file::serialized_reader::SerializedRowGroupReader;
 use parquet::file::statistics::Statistics;
 
 use super::*;
 use crate::FastMap;
 use crate::profile::{Link, ProfileType, Series, intern};
+use crate::storage::chunks::ObjectChunks;
+use crate::storage::thrift_shape;
 
 /// What a segment's footer says, read without touching its column data.
 #[derive(Debug, Clone)]
@@ -43,8 +46,8 @@ struct Window {
 }
 
 /// Reads a segment lazily: the footer first, then only the row groups and columns asked for.
-pub struct SegmentReader<R: ChunkReader + 'static> {
-    reader: SerializedFileReader<R>,
+pub struct SegmentReader {
+    reader: ParquetFile,
     meta: SegmentMeta,
     window: Option<Window>,
 }
@@ -66,10 +69,64 @@ fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(invalid("corrupt column data")))
 }
 
-impl<R: ChunkReader + 'static> SegmentReader<R> {
+/// A Parquet file whose footer passed [`thrift_shape::check_struct`] before the crate decoded
+/// it (page headers pass it in [`ObjectChunks`]): the one way segments are opened.
+struct ParquetFile {
+    chunks: std::sync::Arc<ObjectChunks>,
+    metadata: ParquetMetaData,
+    props: ReaderPropertiesPtr,
+}
+
+impl ParquetFile {
+    fn open(chunks: ObjectChunks) -> Result<Self> {
+        const TAIL: u64 = 8; // the footer's length and magic
+        let len = chunks.len();
+        if len < TAIL {
+            return Err(invalid(format!(
+                "{len} bytes is shorter than a Parquet footer"
+            )));
+        }
+        let tail: [u8; TAIL as usize] = chunks.get_bytes(len - TAIL, TAIL as usize)?[..]
+            .try_into()
+            .map_err(|_| invalid("short footer read"))?;
+        let footer_len = FooterTail::try_new(&tail)?.metadata_length() as u64;
+        if footer_len + TAIL > len {
+            return Err(invalid(format!(
+                "footer of {footer_len} bytes in a {len}-byte object"
+            )));
+        }
+        let footer = chunks.get_bytes(len - TAIL - footer_len, footer_len as usize)?;
+        thrift_shape::check_struct(&footer, thrift_shape::FILE_METADATA)
+            .map_err(|e| invalid(format!("footer: {e}")))?;
+        let metadata = guarded(|| Ok(ParquetMetaDataReader::decode_metadata(&footer)?))?;
+        Ok(ParquetFile {
+            chunks: std::sync::Arc::new(chunks),
+            metadata,
+            props: std::sync::Arc::new(ReaderProperties::builder().build()),
+        })
+    }
+
+    fn metadata(&self) -> &ParquetMetaData {
+        &self.metadata
+    }
+
+    fn get_row_group(&self, i: usize) -> Result<Box<dyn RowGroupReader + '_>> {
+        if i >= self.metadata.num_row_groups() {
+            return Err(invalid(format!("no row group {i}")));
+        }
+        Ok(Box::new(SerializedRowGroupReader::new(
+            self.chunks.clone(),
+            self.metadata.row_group(i),
+            self.metadata.page_index_for_row_group(i),
+            self.props.clone(),
+        )?))
+    }
+}
+
+impl SegmentReader {
     /// Opens a segment and decodes its footer.
-    pub fn open(chunks: R) -> Result<Self> {
-        let reader = guarded(|| Ok(SerializedFileReader::new(chunks)?))?;
+    pub fn open(chunks: impl Into<ObjectChunks>) -> Result<Self> {
+        let reader = ParquetFile::open(chunks.into())?;
         let md = reader.metadata();
         let (format, columns) = match kv(md, META_FORMAT)? {
             "1" => (1, V1_COLUMNS),
