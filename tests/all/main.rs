@@ -8,6 +8,7 @@ mod corpus;
 mod crash;
 mod deploy;
 mod host;
+mod hostile;
 mod ingest;
 mod metrics;
 mod profiles;

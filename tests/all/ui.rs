@@ -568,3 +568,34 @@ fn the_ui_unit_tests_pass() {
     );
     assert!(text.contains("Tests") && text.contains("passed"), "{text}");
 }
+
+#[test]
+fn hostile_names_are_shown_as_text_and_no_script_runs() {
+    use crate::hostile::{HOSTILE, ingest_hostile};
+    let s = FlameletServer::start();
+    ingest_hostile(&s, "shop", T0);
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let range = format!("query={query}&from={}&until={}", T0 - 60, T0 + 60);
+    // The single view, the pointer moved over the flame graph so that tooltips show.
+    let page = open(&s, &format!("/?{range}"), "hostile.png", "hover");
+    assert_eq!(page["pwned"], serde_json::Value::Null, "{page}");
+    assert_eq!(page["dialogs"], serde_json::json!([]), "{page}");
+    let symbols: Vec<String> = table(&page).into_iter().map(|r| r[0].clone()).collect();
+    for name in HOSTILE {
+        assert!(symbols.iter().any(|s| s == name), "{name:?} in {symbols:?}");
+    }
+    // The call graph, laid out by Graphviz in the page from the server's dot output.
+    let page = open_with(
+        &s,
+        &format!("/call-graph?{range}"),
+        "hostile-call-graph.png",
+        "callgraph",
+        "main",
+    );
+    assert_eq!(page["pwned"], serde_json::Value::Null, "{page}");
+    assert_eq!(page["dialogs"], serde_json::json!([]), "{page}");
+    let nodes: Vec<String> = serde_json::from_value(page["nodes"].clone()).expect("nodes");
+    for name in HOSTILE {
+        assert!(nodes.iter().any(|n| n == name), "{name:?} in {nodes:?}");
+    }
+}

@@ -170,6 +170,9 @@ try {
           await page.waitForTimeout(60);
         }
       }
+      // The last one on the second level, held, for the screenshot of its tooltip.
+      await page.mouse.move(box.x + box.width * 0.45, box.y + 22 + 11);
+      await page.waitForTimeout(400);
       await screenshotNow(page, screenshot.replace(/\.png$/, '-tooltip.png'));
     } else if (waitFor === 'typed-range') {
       // Type EXTRA (a date and time) as the range's start, as a person would.

@@ -1,0 +1,410 @@
+//! Hostile tenants and hostile profiles (issue #17, "Tenants and browsers"): tenant ids built
+//! to climb out of their storage prefix are refused on every route before anything is stored;
+//! every route answers only from the caller's tenant; names and label values that are markup,
+//! quotes or escapes stay data in JSON, Graphviz and Prometheus output; error answers carry
+//! no stack traces or internal paths. (The browser side is in `ui.rs`.)
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::util::{FlameletServer, T0, server::encode};
+
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+const Q: &str = "/querier.v1.QuerierService";
+const START_MS: i64 = (T0 - 60) * 1000;
+const END_MS: i64 = (T0 + 60) * 1000;
+
+/// Sends one HTTP/1.1 request with `X-Scope-OrgID` given as raw bytes (what a client library
+/// would refuse to send: NUL, control characters, non-ASCII); the status and body.
+fn raw(s: &FlameletServer, method: &str, path: &str, tenant: &[u8], body: &[u8]) -> (u16, String) {
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connecting");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Scope-OrgID: ",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(tenant);
+    request.extend_from_slice(b"\r\n\r\n");
+    request.extend_from_slice(body);
+    stream.write_all(&request).expect("sending");
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).expect("reading");
+    let reply = String::from_utf8_lossy(&reply).to_string();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {reply:?}"));
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// Every route a client can call with a tenant, with a body it accepts: (method, path, body).
+fn routes() -> Vec<(&'static str, String, String)> {
+    let select = json!({"profileTypeID": CPU, "labelSelector": "{}",
+        "start": START_MS.to_string(), "end": END_MS.to_string()})
+    .to_string();
+    let range = json!({"start": START_MS.to_string(), "end": END_MS.to_string()}).to_string();
+    let q = encode(&format!("{CPU}{{}}"));
+    let (from, until) = (T0 - 60, T0 + 60);
+    let mut out = vec![
+        (
+            "POST",
+            format!("/ingest?name=app.cpu&from={T0}"),
+            "a;b 1\n".to_string(),
+        ),
+        (
+            "POST",
+            format!("/pyroscope/ingest?name=app.cpu&from={T0}"),
+            "a;b 1\n".to_string(),
+        ),
+        (
+            "POST",
+            "/push.v1.PusherService/Push".to_string(),
+            "{}".to_string(),
+        ),
+        (
+            "POST",
+            "/v1development/profiles".to_string(),
+            "{}".to_string(),
+        ),
+        (
+            "GET",
+            format!("/pyroscope/render?query={q}&from={from}&until={until}"),
+            String::new(),
+        ),
+        (
+            "GET",
+            format!(
+                "/pyroscope/render-diff?leftQuery={q}&leftFrom={from}&leftUntil={until}&rightQuery={q}&rightFrom={from}&rightUntil={until}"
+            ),
+            String::new(),
+        ),
+        (
+            "GET",
+            format!("/pyroscope/label-values?label=service_name&from={from}&until={until}"),
+            String::new(),
+        ),
+        ("GET", "/exported-metrics".to_string(), String::new()),
+        (
+            "POST",
+            "/settings.v1.SettingsService/Get".to_string(),
+            "{}".to_string(),
+        ),
+        (
+            "POST",
+            "/settings.v1.RecordingRulesService/ListRecordingRules".to_string(),
+            "{}".to_string(),
+        ),
+    ];
+    out.push(("POST", format!("{Q}/ProfileTypes"), range));
+    out.push(("POST", format!("{Q}/GetProfileStats"), "{}".to_string()));
+    let matchers = json!({"matchers": ["{}"], "start": START_MS.to_string(),
+        "end": END_MS.to_string()});
+    out.push(("POST", format!("{Q}/LabelNames"), matchers.to_string()));
+    out.push(("POST", format!("{Q}/Series"), matchers.to_string()));
+    let mut values = matchers.clone();
+    values["name"] = json!("service_name");
+    out.push(("POST", format!("{Q}/LabelValues"), values.to_string()));
+    for method in [
+        "SelectMergeStacktraces",
+        "SelectMergeProfile",
+        "SelectMergeSpanProfile",
+    ] {
+        out.push(("POST", format!("{Q}/{method}"), select.clone()));
+    }
+    let mut series: Value = serde_json::from_str(&select).expect("JSON");
+    series["step"] = json!(15.0);
+    out.push(("POST", format!("{Q}/SelectSeries"), series.to_string()));
+    out.push((
+        "POST",
+        format!("{Q}/Diff"),
+        json!({"left": serde_json::from_str::<Value>(&select).expect("JSON"),
+               "right": serde_json::from_str::<Value>(&select).expect("JSON")})
+        .to_string(),
+    ));
+    out.push((
+        "POST",
+        format!("{Q}/AnalyzeQuery"),
+        json!({"query": format!("{CPU}{{}}"), "start": START_MS.to_string(),
+               "end": END_MS.to_string()})
+        .to_string(),
+    ));
+    out
+}
+
+#[test]
+fn tenant_ids_that_could_leave_their_prefix_are_refused_on_every_route_before_anything_is_stored() {
+    let s = FlameletServer::start();
+    let long = "x".repeat(151);
+    let bad: Vec<&[u8]> = vec![
+        b"../x",
+        b"..",
+        b".",
+        b"%2e%2e",
+        b"a/b",
+        b"a\\b",
+        b"a\x00b",
+        b"a\x01b",
+        b"a\x7fb",
+        long.as_bytes(),
+        "ｔｅａｍ".as_bytes(),         // fullwidth letters
+        "tеam".as_bytes(),             // a Cyrillic е
+        "a\u{2215}b".as_bytes(),       // a division slash
+        "\u{202e}maet".as_bytes(),     // a right-to-left override
+        "\u{ff0e}\u{ff0e}".as_bytes(), // fullwidth dots
+    ];
+    for (method, path, body) in routes() {
+        for tenant in &bad {
+            let (status, reply) = raw(&s, method, &path, tenant, body.as_bytes());
+            assert_eq!(
+                status,
+                400,
+                "{method} {path} as {:?}: {reply}",
+                String::from_utf8_lossy(tenant)
+            );
+            // Those that reach the server's check (the HTTP parser refuses NUL and control
+            // bytes in a header by itself) are named in a one-line reason.
+            if tenant.iter().all(|b| *b >= 0x20 && *b != 0x7f) {
+                let reason = reply.trim();
+                assert!(reason.contains("tenant id"), "{method} {path}: {reply}");
+                assert_eq!(reason.lines().count(), 1, "{reply}");
+            }
+        }
+    }
+    assert_eq!(s.stored_files(), Vec::<String>::new());
+    // The same routes with a good tenant work, so the 400s above were the tenant's.
+    for (method, path, body) in routes() {
+        let (status, reply) = raw(&s, method, &path, b"team-a", body.as_bytes());
+        assert!(status == 200, "{method} {path}: {status} {reply}");
+    }
+}
+
+#[test]
+fn every_route_answers_only_from_the_callers_tenant() {
+    let s = FlameletServer::start();
+    let r = s.post_as(
+        "team-a",
+        &format!(
+            "/ingest?name={}&from={T0}",
+            encode("secretsvc.cpu{env=hiddenenv}")
+        ),
+        b"secret_main;secret_leaf 5\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let leaks = |reply: &str| {
+        ["secret", "hiddenenv"]
+            .iter()
+            .any(|word| reply.contains(word))
+    };
+    let mut seen_by_owner = 0;
+    for (method, path, body) in routes() {
+        if method == "POST" && path.contains("ingest") {
+            continue;
+        }
+        let (status, owner) = raw(&s, method, &path, b"team-a", body.as_bytes());
+        assert_eq!(status, 200, "{method} {path} as team-a: {owner}");
+        seen_by_owner += usize::from(leaks(&owner));
+        for other in [&b"team-b"[..], b"anonymous", b"team-a-"] {
+            let (status, reply) = raw(&s, method, &path, other, body.as_bytes());
+            assert_eq!(status, 200, "{method} {path}: {reply}");
+            assert!(
+                !leaks(&reply),
+                "{method} {path} as {}: {reply}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
+    // The owner sees its data on the nine routes that return names or label values (render,
+    // render-diff, label-values, Series, LabelValues, SelectMergeStacktraces,
+    // SelectMergeProfile, SelectSeries, Diff), so the test can fail.
+    assert_eq!(seen_by_owner, 9);
+    // Nothing but the owner's prefix was written.
+    for f in s.stored_files() {
+        assert!(f.starts_with("tenants/team-a/"), "{f}");
+    }
+}
+
+/// Function names and a label value that are markup, script, quotes and escapes.
+pub const HOSTILE: [&str; 6] = [
+    "<img src=x onerror=\"window.__pwned=1\">",
+    "</script><script>window.__pwned=2</script>",
+    "javascript:window.__pwned=3",
+    "\"><svg onload=window.__pwned=4> \\N \\\" \\l",
+    "\u{202e}gnp.exe",
+    "a'b\"c\\d&amp<b>bold</b>&lt", // no `;`: folded stacks split frames there
+];
+
+/// Ingests the hostile names, each a leaf under `main`, with a hostile `env` value.
+pub fn ingest_hostile(s: &FlameletServer, service: &str, from: i64) {
+    let long = format!("long_{}", "x".repeat(5000));
+    let mut folded = String::new();
+    for (i, name) in HOSTILE.iter().chain([&long.as_str()]).enumerate() {
+        folded.push_str(&format!("main;{name} {}\n", i + 1));
+    }
+    let name = format!("{service}.cpu{{env=<b>\"x\\y</b>'z}}");
+    let r = s.post(
+        &format!("/ingest?name={}&from={from}", encode(&name)),
+        folded.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn hostile_names_stay_data_in_json_graphviz_and_prometheus_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("flamelet.yaml");
+    std::fs::write(
+        &config,
+        "metrics-export-rules:\n  h_total:\n    expr: shop.cpu\n    node: total\n    labels: [env]\n",
+    )
+    .expect("config");
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", config.to_str().expect("UTF-8")],
+    );
+    ingest_hostile(&s, "shop", T0);
+    let query = format!("{CPU}{{service_name=\"shop\"}}");
+    // JSON: valid, and each name exactly as sent.
+    let fb = s.render(&query, T0 - 60, T0 + 60, "");
+    let names: Vec<String> =
+        serde_json::from_value(fb["flamebearer"]["names"].clone()).expect("names");
+    for name in HOSTILE {
+        assert!(names.iter().any(|n| n == name), "{name:?} in {names:?}");
+    }
+    // Graphviz: every name is one quoted string, its quotes and backslashes escaped, so the
+    // graph has one node per function (the browser test lays it out with Graphviz itself).
+    let r = s.get(&format!(
+        "/pyroscope/render?query={}&from={}&until={}&format=dot",
+        encode(&query),
+        T0 - 60,
+        T0 + 60
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let label_of = |line: &str| -> Option<String> {
+        // `N1 [label="NAME\n…` up to the first unescaped quote.
+        let rest = line.split_once("[label=\"")?.1;
+        let (mut out, mut chars) = (String::new(), rest.chars());
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next()? {
+                    'n' => break, // where the node's values start
+                    other => out.push(other),
+                },
+                '"' => return None, // the label ended before its values: unescaped
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    };
+    let labels: Vec<String> = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with('N') && !l.contains("->"))
+        .map(|l| label_of(l).unwrap_or_else(|| panic!("unescaped label: {l}")))
+        .collect();
+    for name in HOSTILE {
+        assert!(labels.iter().any(|l| l == name), "{name:?} in {labels:?}");
+    }
+    // Prometheus: the label value escaped as the text format says; promtool reads it.
+    let r = s.get("/exported-metrics");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("h_total{env=\"<b>\\\"x\\\\y</b>'z\"} "),
+        "{}",
+        r.body
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running promtool (scripts/test-deps.sh installs prometheus)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(r.body.as_bytes())
+        .expect("writing to promtool");
+    let out = promtool.wait_with_output().expect("promtool");
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    // promtool's lint may suggest names; a parse error is what would fail here.
+    assert!(!said.contains("error while linting"), "{said}\n{}", r.body);
+    assert!(!said.to_lowercase().contains("parse"), "{said}\n{}", r.body);
+}
+
+#[test]
+fn error_answers_carry_no_stack_traces_or_internal_paths() {
+    let s = FlameletServer::start();
+    let q = encode(&format!("{CPU}{{}}"));
+    let bad: Vec<(&str, String, Vec<u8>)> = vec![
+        (
+            "GET",
+            "/pyroscope/render?query=%7B%7D%7D&from=1&until=2".into(),
+            vec![],
+        ),
+        (
+            "GET",
+            format!("/pyroscope/render?query={q}&from=yesterday-ish"),
+            vec![],
+        ),
+        (
+            "POST",
+            "/ingest?name=app.cpu&format=pprof".into(),
+            b"\x1f\x8b\x08garbage".to_vec(),
+        ),
+        (
+            "POST",
+            "/ingest?name=app.cpu&format=jfr".into(),
+            b"FLR\0\x00\x02".to_vec(),
+        ),
+        (
+            "POST",
+            "/ingest?name=app.cpu&format=speedscope".into(),
+            b"{\"shared\":".to_vec(),
+        ),
+        ("POST", "/ingest?name=%7B&from=1".into(), b"a 1\n".to_vec()),
+        (
+            "POST",
+            "/push.v1.PusherService/Push".into(),
+            b"{\"series\": 5}".to_vec(),
+        ),
+        (
+            "POST",
+            format!("{Q}/SelectMergeStacktraces"),
+            b"{\"start\": \"x\"}".to_vec(),
+        ),
+        ("POST", format!("{Q}/NoSuchMethod"), b"{}".to_vec()),
+        ("POST", "/flamelet/adhoc".into(), b"\x00\x01\x02".to_vec()),
+    ];
+    for (method, path, body) in bad {
+        let (status, reply) = raw(&s, method, &path, b"team-a", &body);
+        assert!(
+            (400..500).contains(&status),
+            "{method} {path}: {status} {reply}"
+        );
+        for internal in [
+            "panicked",
+            ".rs:",
+            "/src/",
+            "/root/",
+            "/home/",
+            "/work/",
+            "backtrace",
+            "wasm trap",
+            "RUST_",
+            "stack backtrace",
+        ] {
+            assert!(!reply.contains(internal), "{method} {path}: {reply}");
+        }
+    }
+}
