@@ -41,6 +41,13 @@ struct OutboundLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    component: String,
+    tenant: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     component: String,
     status: u16,
@@ -53,6 +60,7 @@ struct Metrics {
     written_bytes: Counter,
     instantiate: Histogram,
     requests: Family<RequestLabels, Counter>,
+    rejected: Family<RejectLabels, Counter>,
     outbound: Family<OutboundLabels, Counter>,
     quarantined: Counter,
 }
@@ -93,6 +101,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "HTTP requests answered, by component and status",
         requests.clone(),
     );
+    let rejected = Family::<RejectLabels, Counter>::default();
+    registry.register(
+        "flamelet_rejected_requests",
+        "Requests refused (4xx), by component, tenant (empty when its id was invalid) and reason: the limit broken or what was wrong",
+        rejected.clone(),
+    );
     let outbound = Family::<OutboundLabels, Counter>::default();
     registry.register(
         "flamelet_outbound_requests",
@@ -114,6 +128,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         written_bytes,
         instantiate,
         requests,
+        rejected,
     }
 });
 
@@ -153,6 +168,18 @@ pub fn request(component: &str, status: u16) {
         .get_or_create(&RequestLabels {
             component: component.to_string(),
             status,
+        })
+        .inc();
+}
+
+/// Counts one refused request.
+pub fn rejected(component: &str, tenant: &str, reason: &str) {
+    METRICS
+        .rejected
+        .get_or_create(&RejectLabels {
+            component: component.to_string(),
+            tenant: tenant.to_string(),
+            reason: reason.to_string(),
         })
         .inc();
 }

@@ -17,6 +17,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use flamelet::error::REJECT_REASON_HEADER;
+
 use crate::metrics;
 use crate::runtime::{Outcome, Runtime, fixed_response};
 use crate::spin::Router;
@@ -88,6 +90,12 @@ async fn handle(
             None => fixed_response(404, "text/plain", format!("no route for `{path}`\n")),
             Some(component) => {
                 answered_by = component;
+                // The tenant a refusal is counted under: a valid id, else none.
+                let header = req.headers().get("x-scope-orgid");
+                let header = header.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                let tenant = flamelet::tenant::Tenant::from_header(header.as_deref())
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default();
                 let unread = Arc::new(Mutex::new(None));
                 let req = req.map(|body| {
                     ReturnOnDrop {
@@ -105,8 +113,16 @@ async fn handle(
                     }
                 }
                 match outcome {
-                    Outcome::Ok(resp) => resp,
+                    Outcome::Ok(mut resp) => {
+                        let reason = resp.headers_mut().remove(REJECT_REASON_HEADER);
+                        if let Some(reason) = reason.filter(|_| resp.status().is_client_error()) {
+                            let reason = String::from_utf8_lossy(reason.as_bytes());
+                            metrics::rejected(component, &tenant, &reason);
+                        }
+                        resp
+                    }
                     Outcome::OutOfMemory => {
+                        metrics::rejected(component, &tenant, "memory_limit");
                         tracing::warn!(request = id, %path, "request exceeded its memory limit");
                         fixed_response(413, "text/plain", "request exceeded the memory limit\n")
                     }

@@ -228,5 +228,101 @@ fn query_kind(e: &QueryError) -> ErrorKind {
     }
 }
 
+/// Why requests are refused, as the host counts them (`flamelet_rejected_requests_total`,
+/// by tenant and reason): the name of the limit a request broke (Pyroscope's, where it has
+/// one) or what was wrong with it.
+pub const REJECT_REASONS: [&str; 10] = [
+    "invalid_tenant",
+    "body_size_limit",
+    "max_profile_size_bytes",
+    "max_profile_stacktrace_samples",
+    "max_label_names_per_series",
+    "max_label_value_length",
+    "invalid_labels",
+    "invalid_query",
+    "invalid_profile",
+    "invalid_request",
+];
+
+/// The response header in which a component names why it refused a request, one of
+/// [`REJECT_REASONS`]; the host counts it and takes it off the answer.
+pub const REJECT_REASON_HEADER: &str = "flamelet-reject-reason";
+
+impl Error {
+    /// Why this error refuses a request, one of [`REJECT_REASONS`]; `None` for a failure of
+    /// the server's own (5xx).
+    pub fn reject_reason(&self) -> Option<&'static str> {
+        if self.kind().http_status() >= 500 {
+            return None;
+        }
+        Some(match self {
+            Error::Tenant(_) => "invalid_tenant",
+            Error::Wire(WireError::BodyTooLarge { .. }) => "body_size_limit",
+            Error::Wire(WireError::Inflated { .. }) => "max_profile_size_bytes",
+            Error::Ingest(IngestError::TooManySamples { .. }) => "max_profile_stacktrace_samples",
+            Error::Profile(ProfileError::TooManyLabels { .. }) => "max_label_names_per_series",
+            Error::Profile(ProfileError::LabelValueTooLong { .. }) => "max_label_value_length",
+            Error::Profile(_) => "invalid_labels",
+            Error::Selector(_) | Error::Time(_) | Error::Query(_) => "invalid_query",
+            Error::Ingest(_) | Error::Pprof(_) | Error::Jfr(_) => "invalid_profile",
+            _ => "invalid_request",
+        })
+    }
+}
+
 /// The result type of the core library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_limit_or_what_was_wrong_and_failures_name_none() {
+        let tenant = crate::tenant::Tenant::from_header(Some("a/b")).unwrap_err();
+        let cases: [(Error, Option<&str>); 6] = [
+            (tenant.into(), Some("invalid_tenant")),
+            (
+                IngestError::TooManySamples {
+                    samples: 20_000,
+                    max: 16_000,
+                }
+                .into(),
+                Some("max_profile_stacktrace_samples"),
+            ),
+            (
+                ProfileError::TooManyLabels {
+                    labels: 31,
+                    max: 30,
+                }
+                .into(),
+                Some("max_label_names_per_series"),
+            ),
+            (
+                WireError::Inflated {
+                    what: "profile",
+                    limit: 4 << 20,
+                }
+                .into(),
+                Some("max_profile_size_bytes"),
+            ),
+            (
+                crate::selector::Selector::parse("{").unwrap_err().into(),
+                Some("invalid_query"),
+            ),
+            (
+                StoreError::Other {
+                    message: "down".into(),
+                }
+                .into(),
+                None,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.reject_reason(), want, "{e}");
+            if let Some(r) = want {
+                assert!(REJECT_REASONS.contains(&r));
+            }
+        }
+    }
+}

@@ -408,3 +408,176 @@ fn error_answers_carry_no_stack_traces_or_internal_paths() {
         }
     }
 }
+
+/// The server's resident memory (kB), from /proc.
+fn rss_kb(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmRSS:")
+}
+
+/// A memory figure (kB) of /proc/PID/status.
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Sends `len` bytes of body (declared up front), 1 MiB at a time, until the server answers
+/// or closes; its status.
+fn send_huge(s: &FlameletServer, path: &str, len: u64) -> u16 {
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connecting");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Scope-OrgID: poison\r\nContent-Length: {len}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("sending");
+    let chunk = vec![b'a'; 1 << 20];
+    let mut sent = 0;
+    while sent < len && stream.write_all(&chunk).is_ok() {
+        sent += chunk.len() as u64;
+    }
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status after {sent} bytes: {reply:?}"))
+}
+
+#[test]
+fn poison_inputs_are_refused_counted_by_reason_and_leave_the_server_as_it_was() {
+    let s = FlameletServer::start();
+    // Warm up, then the baseline.
+    s.ingest("steady.cpu", T0, "main;work 1\n");
+    let before = rss_kb(s.pid());
+    // Another tenant's uploads and queries go on all along, and must all succeed.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let steady = {
+        let (base, stop) = (s.base.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let http = crate::util::server::Http::new(&base);
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http.post_as(
+                    "steady",
+                    &format!("/ingest?name=steady.cpu&from={}", T0 + rounds),
+                    b"main;work 1\n",
+                );
+                assert_eq!(r.status, 200, "{}", r.body);
+                let r = http.get_as(
+                    "steady",
+                    &format!(
+                        "/pyroscope/render?query={}&from={}&until={}",
+                        encode("steady.cpu{}"),
+                        T0 - 60,
+                        T0 + 100_000
+                    ),
+                );
+                assert_eq!(r.status, 200, "{}", r.body);
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let post = |path: &str, body: &[u8]| {
+        let (status, reply) = raw(&s, "POST", path, b"poison", body);
+        assert!(reply.trim().lines().count() <= 1, "{path}: {reply}");
+        (status, reply)
+    };
+    let ingest = format!("/ingest?name=app.cpu&from={T0}");
+    let mut expected: Vec<(&str, u16)> = Vec::new();
+    // A gzip bomb: 256 MiB of zeros in 256 KiB.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&vec![0u8; 256 << 20]).expect("gzip");
+    let (status, reply) = post(&ingest, &bomb.finish().expect("gzip"));
+    assert_eq!(status, 413, "{reply}");
+    expected.push(("max_profile_size_bytes", status));
+    // 16 001 distinct stacks: one more sample than a profile may have.
+    let many: String = (0..16_001).map(|i| format!("main;f{i} 1\n")).collect();
+    let (status, reply) = post(&ingest, many.as_bytes());
+    assert!(reply.contains("16001"), "{reply}");
+    expected.push(("max_profile_stacktrace_samples", status));
+    // A Push series' one sample: a real Go CPU profile.
+    let samples = json!([{"rawProfile": base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        crate::util::corpus("pprof/cpu.pb.gz"),
+    )}]);
+    // 100 000 label names on one series (a Push).
+    let labels: Vec<Value> = (0..100_000)
+        .map(|i| json!({"name": format!("l{i}"), "value": "v"}))
+        .chain([json!({"name": "service_name", "value": "app"})])
+        .collect();
+    let push = json!({"series": [{"labels": labels, "samples": samples}]}).to_string();
+    let (status, reply) = post("/push.v1.PusherService/Push", push.as_bytes());
+    assert!(reply.contains("labels, more than 30"), "{reply}");
+    expected.push(("max_label_names_per_series", status));
+    // A label value of 10 MB.
+    let value = "v".repeat(10 << 20);
+    let push = json!({"series": [{"labels": [{"name": "service_name", "value": value}],
+        "samples": samples}]})
+    .to_string();
+    let (status, reply) = post("/push.v1.PusherService/Push", push.as_bytes());
+    assert!(
+        reply.contains("10485760"),
+        "{}",
+        &reply[..reply.len().min(300)]
+    );
+    expected.push(("max_label_value_length", status));
+    // A body over the 256 MiB limit.
+    let status = send_huge(&s, &ingest, 300 << 20);
+    expected.push(("body_size_limit", status));
+    // A tenant id that would climb out of its prefix.
+    let (status, reply) = raw(&s, "POST", &ingest, b"../steady", b"main 1\n");
+    assert_eq!(status, 400, "{reply}");
+    // A selector regex built to be slow elsewhere (Rust's regexes run in linear time), and
+    // one of 100 000 alternatives: answered, not refused.
+    let slow = format!("{CPU}{{service_name=~\"(a+)+$\"}}");
+    let r = s.get_as(
+        "poison",
+        &format!(
+            "/pyroscope/render?query={}&from={}&until={}",
+            encode(&slow),
+            T0 - 60,
+            T0 + 60
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let alternatives: Vec<String> = (0..100_000).map(|i| format!("v{i}")).collect();
+    let body = json!({"name": "service_name",
+        "matchers": [format!("{{service_name=~\"{}\"}}", alternatives.join("|"))],
+        "start": START_MS.to_string(), "end": END_MS.to_string()})
+    .to_string();
+    let (status, reply) = post(&format!("{Q}/LabelValues"), body.as_bytes());
+    assert!(status == 200 || status == 400, "{status} {reply}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = steady
+        .join()
+        .expect("the steady tenant's requests all succeeded");
+    assert!(rounds > 0);
+    let after = rss_kb(s.pid());
+    let peak = proc_status_kb(s.pid(), "VmHWM:");
+    eprintln!(
+        "host RSS {before} kB before, {after} kB after, peak {peak} kB; {rounds} steady rounds"
+    );
+    // Nothing of the poison tenant stored.
+    let files = s.stored_files();
+    assert!(!files.iter().any(|f| f.contains("poison")), "{files:?}");
+    // Each refusal counted by reason, under its tenant (the bad id under none).
+    let metrics = s.get("/metrics").body;
+    for (reason, status) in expected {
+        assert!((400..500).contains(&status), "{reason}: {status}");
+        let line = format!("tenant=\"poison\",reason=\"{reason}\"}} 1");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("tenant=\"\",reason=\"invalid_tenant\"} 1"),
+        "{metrics}"
+    );
+    // Memory: the baseline plus the instances' reuse, not the poisons' sizes (256 MiB bodies
+    // and bombs); recorded in docs/reliability.md.
+    assert!(after < before + (192 << 10), "{before} kB → {after} kB");
+}

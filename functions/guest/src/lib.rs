@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flamelet::error::{REJECT_REASON_HEADER, REJECT_REASONS};
 use flamelet::storage::store::{ListPage, ObjectMeta, ObjectStore, PutMode, StoreError};
 use flamelet::wire::connect::Encoded;
 use flamelet::{Error, ErrorKind};
@@ -118,10 +119,7 @@ pub struct Request {
 impl Request {
     /// Returns the first value of a header (name in lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        headers_value(&self.headers, name)
     }
 
     /// Validates the tenant from `X-Scope-OrgID`.
@@ -202,7 +200,17 @@ impl Response {
         ) {
             eprintln!("error: {e}");
         }
-        Response::error(kind.http_status(), &e.to_string())
+        Response::error(kind.http_status(), &e.to_string()).with_reason(e.reject_reason())
+    }
+
+    /// The answer with the header that names why the request was refused, one of
+    /// [`REJECT_REASONS`], for the host to count ([`REJECT_REASON_HEADER`]).
+    fn with_reason(mut self, reason: Option<&str>) -> Response {
+        let index = reason.and_then(|r| REJECT_REASONS.iter().position(|known| *known == r));
+        if let Some(header) = index.and_then(|i| REASON_HEADERS.get(i)) {
+            self.headers = header;
+        }
+        self
     }
 
     /// The Connect protocol's answer to a core error: `{"code": …, "message": …}` with the
@@ -219,6 +227,7 @@ impl Response {
             headers: &[],
             body,
         }
+        .with_reason(e.reject_reason())
     }
 
     /// A Connect answer, already encoded.
@@ -253,6 +262,14 @@ fn method_name(m: &Method) -> String {
     }
 }
 
+/// The first value of header `name` (lower case) among `headers`.
+fn headers_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Reads the request whole; a body over [`flamelet::wire::body::MAX_BODY_BYTES`] is a 413.
 fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
     let path_with_query = req.path_with_query().unwrap_or_else(|| "/".into());
@@ -263,7 +280,7 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
     let params = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let headers = req
+    let headers: Vec<(String, String)> = req
         .headers()
         .entries()
         .into_iter()
@@ -274,7 +291,23 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
             )
         })
         .collect();
-    let mut body = Vec::new();
+    let too_large = || {
+        Response::error(
+            413,
+            &format!(
+                "request body is larger than {} bytes",
+                flamelet::wire::body::MAX_BODY_BYTES
+            ),
+        )
+        .with_reason(Some("body_size_limit"))
+    };
+    // A declared length over the limit is refused before a byte is read; one within it is
+    // reserved at once (no doubling of the buffer as it grows).
+    let declared = headers_value(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > flamelet::wire::body::MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
     let incoming = req
         .consume()
         .map_err(|()| Response::error(500, "request body already consumed"))?;
@@ -285,16 +318,10 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
         loop {
             match stream.blocking_read(256 * 1024) {
                 Ok(chunk) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > flamelet::wire::body::MAX_BODY_BYTES {
-                        return Err(Response::error(
-                            413,
-                            &format!(
-                                "request body is larger than {} bytes",
-                                flamelet::wire::body::MAX_BODY_BYTES
-                            ),
-                        ));
+                    if body.len() + chunk.len() > flamelet::wire::body::MAX_BODY_BYTES {
+                        return Err(too_large());
                     }
+                    body.extend_from_slice(&chunk);
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
@@ -352,6 +379,18 @@ fn write_response(out: ResponseOutparam, resp: Response) {
 }
 
 /// Bytes per write to the response stream (wasi:io's blocking writes take at most 4096).
+/// The reason header of each of [`REJECT_REASONS`], as the `'static` headers a
+/// [`Response`] holds.
+static REASON_HEADERS: [[(&str, &str); 1]; REJECT_REASONS.len()] = {
+    let mut headers = [[("", "")]; REJECT_REASONS.len()];
+    let mut i = 0;
+    while i < REJECT_REASONS.len() {
+        headers[i] = [(REJECT_REASON_HEADER, REJECT_REASONS[i])];
+        i += 1;
+    }
+    headers
+};
+
 const WRITE_CHUNK_BYTES: usize = 4096;
 
 /// The status and headers of a response.
