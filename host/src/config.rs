@@ -2,14 +2,16 @@
 //! which Flamelet reads `metrics-export-rules`, and `recording-rules` (rules of
 //! `settings.v1.RecordingRulesService` provisioned for every tenant, read-only through the
 //! API) with `max-recording-rules` (per tenant, default 25), and `remote-write` (where the
-//! compact component sends the recording rules' samples), and `limits.retention_period` with
-//! per-tenant `overrides` (how long profiles are kept); other keys of a Pyroscope server
+//! compact component sends the recording rules' samples), and `limits` with per-tenant
+//! `overrides`: `retention_period` (how long profiles are kept) and the ingest limits by
+//! Pyroscope's names (`max_profile_stacktrace_samples`, …); other keys of a Pyroscope server
 //! file are ignored, so an existing one can be pointed at unchanged.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
+use flamelet::limits::{IngestLimits, TenantLimits};
 use flamelet::metrics::recording::{self, MAX_RULES_ENV, RECORDING_RULES_ENV};
 use flamelet::metrics::remote_write::{
     DELAY_ENV, RemoteWriteConfig, TENANT_LABEL_ENV, URL_ENV, WINDOW_ENV,
@@ -43,6 +45,22 @@ struct ConfigFile {
 struct Limits {
     /// How long profiles are kept (`31d`; `0` keeps everything).
     retention_period: Option<String>,
+    /// Every other key: the ingest limits ([`IngestLimits::names`]) are kept, checked by
+    /// [`TenantLimits::from_config`]; the rest are Pyroscope limits Flamelet does not apply.
+    #[serde(flatten)]
+    ingest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Limits {
+    /// The ingest limits among the keys.
+    fn ingest(&self) -> serde_json::Map<String, serde_json::Value> {
+        let names = IngestLimits::names();
+        self.ingest
+            .iter()
+            .filter(|(k, _)| names.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 /// Where the recording rules' samples go.
@@ -122,6 +140,30 @@ impl Config {
         // The components' own check, so that a bad period stops the server here.
         Retention::from_config(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .context("limits")?;
+        let defaults = file.limits.ingest();
+        if !defaults.is_empty() {
+            env.push((
+                TenantLimits::ENV.to_string(),
+                serde_json::to_string(&defaults)?,
+            ));
+        }
+        let overrides: BTreeMap<&String, serde_json::Map<String, serde_json::Value>> = file
+            .overrides
+            .iter()
+            .map(|(tenant, l)| (tenant, l.ingest()))
+            .filter(|(_, l)| !l.is_empty())
+            .collect();
+        if !overrides.is_empty() {
+            env.push((
+                TenantLimits::ENV_OVERRIDES.to_string(),
+                serde_json::to_string(&overrides)?,
+            ));
+        }
+        // The ingest component's own check, so that a bad limit stops the server here.
+        TenantLimits::from_config(|name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .context("limits")?;
         let mut remote_write_destination = None;
         if let Some(rw) = file.remote_write {
             for (name, value) in [
@@ -217,6 +259,26 @@ mod tests {
         assert_eq!((rw.window, rw.delay), (10_000_000_000, 300_000_000_000));
         let e = Config::parse("remote-write:\n  url: localhost:9090\n").unwrap_err();
         assert!(format!("{e:#}").contains("remote-write: FLAMELET_REMOTE_WRITE_URL=`localhost:9090` is not an http:// or https:// URL"), "{e:#}");
+    }
+
+    #[test]
+    fn ingest_limits_have_pyroscopes_names_defaults_and_per_tenant_overrides() {
+        let c = Config::parse(
+            "limits:\n  max_label_names_per_series: 40\n  ingestion_rate_mb: 4\noverrides:\n  big:\n    max_profile_stacktrace_samples: 100000\n",
+        )
+        .unwrap();
+        let env: BTreeMap<String, String> = c.env().into_iter().collect();
+        let limits = TenantLimits::from_config(|n| env.get(n).cloned()).unwrap();
+        let of = |id| limits.of(&flamelet::tenant::Tenant::from_header(Some(id)).unwrap());
+        assert_eq!(of("big").max_profile_stacktrace_samples, 100_000);
+        assert_eq!(of("big").max_label_names_per_series, 40);
+        assert_eq!(of("other").max_profile_stacktrace_samples, 16_000);
+        // A limit of the wrong type stops the server, naming it.
+        let e = Config::parse("limits:\n  max_label_value_length: lots\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("limits: FLAMELET_LIMITS="),
+            "{e:#}"
+        );
     }
 
     #[test]

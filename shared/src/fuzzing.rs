@@ -74,7 +74,13 @@ pub fn upload(data: &[u8]) {
         body,
     };
     let Some(tenant) = tenant() else { return };
-    let _ = crate::ingest::ingest(&MemoryStore::default(), &tenant, &req, NOW);
+    let _ = crate::ingest::ingest(
+        &MemoryStore::default(),
+        &tenant,
+        &Default::default(),
+        &req,
+        NOW,
+    );
 }
 
 /// A `multipart/form-data` body: the content type is the first line (its boundary among
@@ -123,6 +129,7 @@ fn codec(pick: u8) -> (Codec, Option<&'static str>) {
 type Decoded = fn(
     &dyn crate::storage::store::ObjectStore,
     &Tenant,
+    &crate::limits::IngestLimits,
     Codec,
     Option<&str>,
     &[u8],
@@ -134,7 +141,16 @@ fn decoded(data: &[u8], ingest: Decoded) {
     let (pick, body) = split(data);
     let (codec, encoding) = codec(pick);
     let Some(tenant) = tenant() else { return };
-    let _ = ingest(&MemoryStore::default(), &tenant, codec, encoding, body, NOW);
+    let limits = Default::default();
+    let _ = ingest(
+        &MemoryStore::default(),
+        &tenant,
+        &limits,
+        codec,
+        encoding,
+        body,
+        NOW,
+    );
 }
 
 /// A Push request in the codec and encoding the first byte picks, stored in memory.
@@ -178,7 +194,8 @@ fn query_store() -> SharedStore {
                 body: b"main;work;deep 3\nmain;idle 1\nmain;work 2\n",
             };
             if let Some(tenant) = tenant() {
-                let _ = crate::ingest::ingest(store.as_ref(), &tenant, &req, NOW);
+                let _ =
+                    crate::ingest::ingest(store.as_ref(), &tenant, &Default::default(), &req, NOW);
             }
             store
         })

@@ -29,6 +29,7 @@ pub mod compact;
 pub mod error;
 pub mod fuzzing;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod profile;
 pub mod query;

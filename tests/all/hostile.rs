@@ -581,3 +581,59 @@ fn poison_inputs_are_refused_counted_by_reason_and_leave_the_server_as_it_was() 
     // and bombs); recorded in docs/reliability.md.
     assert!(after < before + (192 << 10), "{before} kB → {after} kB");
 }
+
+#[test]
+fn ingest_limits_are_pyroscopes_configurable_per_tenant() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("flamelet.yaml");
+    std::fs::write(
+        &config,
+        "limits:\n  max_label_names_per_series: 4\n  ingestion_rate_mb: 4\noverrides:\n  big:\n    max_profile_stacktrace_samples: 20000\n  deep:\n    max_profile_stacktrace_depth: 2\n",
+    )
+    .expect("config");
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", config.to_str().expect("UTF-8")],
+    );
+    let many: String = (0..16_001).map(|i| format!("main;f{i} 1\n")).collect();
+    let ingest = |tenant: &str, name: &str, body: &[u8]| {
+        let path = format!("/ingest?name={}&from={T0}", encode(name));
+        raw(&s, "POST", &path, tenant.as_bytes(), body)
+    };
+    // The default (Pyroscope's 16 000) for one tenant, raised for another.
+    let (status, reply) = ingest("small", "app.cpu", many.as_bytes());
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply.trim(), "profile has 16001 samples, more than 16000");
+    let (status, reply) = ingest("big", "app.cpu", many.as_bytes());
+    assert_eq!(status, 200, "{reply}");
+    // Label names per series lowered for all (service_name, __name__ and the name's tags).
+    let (status, reply) = ingest("small", "app.cpu{a=1,b=2,c=3}", b"main 1\n");
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply.trim(), "series has 5 labels, more than 4");
+    let (status, reply) = ingest("small", "app.cpu{a=1,b=2}", b"main 1\n");
+    assert_eq!(status, 200, "{reply}");
+    // Stack depth: the root-most frames kept.
+    let (status, reply) = ingest("deep", "app.cpu", b"main;work;leaf 1\n");
+    assert_eq!(status, 200, "{reply}");
+    let r = s.get_as(
+        "deep",
+        &format!(
+            "/pyroscope/render?query={}&from={}&until={}",
+            encode("app.cpu{}"),
+            T0 - 60,
+            T0 + 60
+        ),
+    );
+    assert_eq!(
+        r.json()["flamebearer"]["names"],
+        json!(["total", "main", "work"])
+    );
+    // Counted by tenant and the limit's name.
+    let metrics = s.get("/metrics").body;
+    for line in [
+        "tenant=\"small\",reason=\"max_profile_stacktrace_samples\"} 1",
+        "tenant=\"small\",reason=\"max_label_names_per_series\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}

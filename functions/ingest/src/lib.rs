@@ -4,6 +4,8 @@
 //! is the HTTP adapter.
 
 use flamelet::ingest::{IngestRequest, ingest};
+use flamelet::limits::{IngestLimits, TenantLimits};
+use flamelet::tenant::Tenant;
 use flamelet::wire::connect::Codec;
 use flamelet::wire::proto::push::v1::PushResponse;
 use flamelet_guest::{HostStore, Request, Response, respond};
@@ -36,9 +38,22 @@ fn handle(req: &Request) -> Response {
             content_type: req.header("content-type"),
             body: &req.body,
         };
-        ingest(&HostStore, &tenant, &upload, flamelet::time::now_nanos())
+        let limits = limits(&tenant)?;
+        ingest(
+            &HostStore,
+            &tenant,
+            &limits,
+            &upload,
+            flamelet::time::now_nanos(),
+        )
     });
     respond(result, |_| Response::text(200, ""))
+}
+
+/// The tenant's limits, from the component's environment (the server configuration's
+/// `limits` and `overrides`).
+fn limits(tenant: &Tenant) -> flamelet::Result<IngestLimits> {
+    Ok(TenantLimits::from_config(|name| std::env::var(name).ok())?.of(tenant))
 }
 
 /// Connect unary: an empty `PushResponse` in the request's codec, or a Connect error.
@@ -51,6 +66,7 @@ fn push(req: &Request) -> Response {
         flamelet::ingest::ingest_push(
             &HostStore,
             &tenant,
+            &limits(&tenant)?,
             codec,
             req.header("content-encoding"),
             &req.body,
@@ -79,6 +95,7 @@ fn otlp(req: &Request) -> Response {
         flamelet::ingest::ingest_otlp(
             &HostStore,
             &tenant,
+            &limits(&tenant)?,
             codec,
             req.header("content-encoding"),
             &req.body,

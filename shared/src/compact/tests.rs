@@ -40,7 +40,7 @@ fn push(store: &dyn ObjectStore, tenant: &Tenant, name: &str, at: i64, body: &st
         content_type: None,
         body: body.as_bytes(),
     };
-    ingest(store, tenant, &req, 0).unwrap();
+    ingest(store, tenant, &Default::default(), &req, 0).unwrap();
 }
 
 /// Five profiles of `app.cpu{env=a}` 10 s apart from T0 (`a(i)` the i-th's folded

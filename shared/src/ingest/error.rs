@@ -174,7 +174,7 @@ pub enum IngestError {
     /// An OTLP sample has neither values nor timestamps.
     #[error("OTLP sample has neither values nor timestamps")]
     OtlpEmptySample,
-    /// A profile has more samples than [`super::MAX_SAMPLES_PER_PROFILE`] (413).
+    /// A profile has more samples than its tenant's `max_profile_stacktrace_samples` (413).
     #[error("profile has {samples} samples, more than {max}")]
     TooManySamples {
         /// Its samples.

@@ -27,6 +27,7 @@ use bytes::Bytes;
 use ulid::Ulid;
 
 use crate::Result;
+use crate::limits::IngestLimits;
 use crate::profile::{
     Labels, METRIC_NAME, NamedSample, Profile, ProfileType, SERVICE_NAME, Series, validate_labels,
 };
@@ -37,10 +38,6 @@ use crate::tenant::Tenant;
 use crate::time::{NANOS_PER_SECOND, parse_ingest_time};
 use crate::wire::body::{self, decode_body};
 
-/// Most samples (distinct stacks) in one profile.
-pub const MAX_SAMPLES_PER_PROFILE: usize = 16_000;
-/// Deeper stacks keep their 1000 root-most frames.
-pub const MAX_STACK_DEPTH: usize = 1000;
 pub use crate::profile::MAX_SYMBOL_BYTES;
 /// Default `sampleRate` of the text formats (Hz).
 pub const DEFAULT_SAMPLE_RATE: u32 = 100;
@@ -80,10 +77,11 @@ pub struct IngestOutcome {
 pub fn ingest(
     store: &dyn ObjectStore,
     tenant: &Tenant,
+    limits: &IngestLimits,
     req: &IngestRequest<'_>,
     now_nanos: i64,
 ) -> Result<IngestOutcome> {
-    let profiles = parse(req, now_nanos)?;
+    let profiles = limits.apply(parse(req, now_nanos)?)?;
     store_profiles(store, tenant, &profiles)
 }
 
@@ -92,6 +90,7 @@ pub fn ingest(
 pub fn ingest_push(
     store: &dyn ObjectStore,
     tenant: &Tenant,
+    limits: &IngestLimits,
     codec: push::Codec,
     content_encoding: Option<&str>,
     body: &[u8],
@@ -99,7 +98,7 @@ pub fn ingest_push(
 ) -> Result<IngestOutcome> {
     let req: crate::wire::proto::push::v1::PushRequest =
         crate::wire::connect::decode(codec, content_encoding, body)?;
-    let profiles = push::to_profiles(&req, now_nanos)?;
+    let profiles = limits.apply(push::to_profiles(&req, now_nanos)?)?;
     store_profiles(store, tenant, &profiles)
 }
 
@@ -108,13 +107,14 @@ pub fn ingest_push(
 pub fn ingest_otlp(
     store: &dyn ObjectStore,
     tenant: &Tenant,
+    limits: &IngestLimits,
     codec: push::Codec,
     content_encoding: Option<&str>,
     body: &[u8],
     now_nanos: i64,
 ) -> Result<IngestOutcome> {
     let req = otlp::decode_request(codec, content_encoding, body)?;
-    let profiles = otlp::to_profiles(&req, now_nanos)?;
+    let profiles = limits.apply(otlp::to_profiles(&req, now_nanos)?)?;
     store_profiles(store, tenant, &profiles)
 }
 
@@ -337,23 +337,13 @@ fn add_spy_label(req: &IngestRequest<'_>, labels: &mut Labels) {
     }
 }
 
-/// Applies the per-profile limits: drops zero values, truncates deep stacks and long names,
-/// and rejects profiles with too many samples.
+/// Drops samples that hold nothing (zero values, empty stacks). The per-tenant limits come
+/// after parsing ([`crate::limits::IngestLimits::apply`]); symbols were cut to
+/// [`MAX_SYMBOL_BYTES`] when they entered the dictionary.
 pub fn normalize(mut profile: Profile) -> Result<Profile> {
     profile
         .samples
         .retain(|s| s.value != 0 && !s.stack.is_empty());
-    if profile.samples.len() > MAX_SAMPLES_PER_PROFILE {
-        return Err(IngestError::TooManySamples {
-            samples: profile.samples.len(),
-            max: MAX_SAMPLES_PER_PROFILE,
-        }
-        .into());
-    }
-    // Symbols were cut to MAX_SYMBOL_BYTES when they entered the dictionary.
-    for s in &mut profile.samples {
-        s.stack.truncate(MAX_STACK_DEPTH);
-    }
     Ok(profile)
 }
 
@@ -452,7 +442,9 @@ mod tests {
                 body,
             };
             assert_eq!(
-                ingest(&store, &tenant, &req, 1).unwrap_err().kind(),
+                ingest(&store, &tenant, &Default::default(), &req, 1)
+                    .unwrap_err()
+                    .kind(),
                 crate::ErrorKind::BadInput
             );
         }
@@ -500,7 +492,7 @@ mod tests {
             content_type: None,
             body: b"a;b 1\na;c 2\n",
         };
-        let out = ingest(&store, &tenant, &req, 0).unwrap();
+        let out = ingest(&store, &tenant, &Default::default(), &req, 0).unwrap();
         assert_eq!(store.keys(), vec![out.key.unwrap()]);
         assert!(store.keys()[0].starts_with("tenants/t/l0/2023-11-14/22-"));
     }

@@ -38,7 +38,7 @@ pub fn ingest_folded(store: &SharedStore, tenant: &Tenant, name: &str, at: i64, 
         content_type: None,
         body: body.as_bytes(),
     };
-    ingest(store.as_ref(), tenant, &req, 0).unwrap();
+    ingest(store.as_ref(), tenant, &Default::default(), &req, 0).unwrap();
 }
 
 /// The value of the counter of rule `key` and group-by values `group`.

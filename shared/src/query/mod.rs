@@ -363,7 +363,7 @@ mod tests {
             content_type: None,
             body: body.as_bytes(),
         };
-        ingest(store.as_ref(), tenant, &req, 0).unwrap();
+        ingest(store.as_ref(), tenant, &Default::default(), &req, 0).unwrap();
     }
 
     /// Every (series label `env`, time, stack, value) a scan hands over.

@@ -658,6 +658,7 @@ fn load(config: &Config, services: &[Service], root: &Path, dir: &Path) -> Gener
         flamelet::ingest::ingest_push(
             &store,
             &tenant,
+            &Default::default(),
             flamelet::wire::connect::Codec::Proto,
             None,
             &req.encode_to_vec(),
@@ -788,8 +789,14 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
                 content_type: None,
                 body: p,
             };
-            flamelet::ingest::ingest(&store, &tenant, &req, END * 1_000_000_000)
-                .expect("native ingest");
+            flamelet::ingest::ingest(
+                &store,
+                &tenant,
+                &Default::default(),
+                &req,
+                END * 1_000_000_000,
+            )
+            .expect("native ingest");
         }
     });
     add("native core, one pprof per request", 1, native);
@@ -797,6 +804,7 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
         flamelet::ingest::ingest_push(
             &store,
             &tenant,
+            &Default::default(),
             flamelet::wire::connect::Codec::Proto,
             None,
             &push_body,

@@ -23,7 +23,7 @@ fn store_with_data() -> (SharedStore, Tenant) {
             content_type: None,
             body: body.as_bytes(),
         };
-        ingest(store.as_ref(), &tenant, &req, 0).unwrap();
+        ingest(store.as_ref(), &tenant, &Default::default(), &req, 0).unwrap();
     }
     (store, tenant)
 }
@@ -144,7 +144,7 @@ fn series_steps_groups_aggregation_and_limit() {
             content_type: None,
             body: body.as_bytes(),
         };
-        ingest(store.as_ref(), &tenant, &req, 0).unwrap();
+        ingest(store.as_ref(), &tenant, &Default::default(), &req, 0).unwrap();
     }
     let unit = 10_000_000.0; // one sample at 100 Hz
     let req = |group_by: &[&str], aggregation, limit| q::SelectSeriesRequest {
