@@ -17,7 +17,9 @@
 //! `class.method` (JVM-generated class numbers merged, as the reference server does), leaf
 //! first in the file and stored root first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::FastMap;
 use std::rc::Rc;
 use std::sync::LazyLock;
 
@@ -135,7 +137,7 @@ pub fn decode_labels(bytes: &[u8]) -> Result<LabelsSnapshot> {
 type Stack = Rc<[String]>;
 
 /// Per (kind, context id): stack → the event's values summed.
-type Totals = HashMap<(Kind, i64), HashMap<Stack, [i64; 2]>>;
+type Totals = FastMap<(Kind, i64), FastMap<Stack, [i64; 2]>>;
 
 /// Turns a decoded recording into profiles. `base` holds `service_name` and the name's
 /// tags; `sample_rate` (Hz) weighs CPU and wall samples.
@@ -184,9 +186,9 @@ pub fn to_profiles(
 /// count `period` ns each; allocation, lock, park and malloc events count 1 and their size or
 /// duration.
 fn read_events(recording: &[u8], period: i64) -> Result<Totals> {
-    let mut totals = Totals::new();
+    let mut totals = Totals::default();
     let mut event_setting = String::new();
-    let mut stacks: HashMap<(usize, i64), Stack> = HashMap::new();
+    let mut stacks = Stacks::default();
     jfr::read(
         recording,
         |name| EVENTS.contains(&name),
@@ -245,8 +247,8 @@ fn read_events(recording: &[u8], period: i64) -> Result<Totals> {
 fn series_of(
     totals: Totals,
     labels: Option<&LabelsSnapshot>,
-) -> BTreeMap<(Kind, Labels), HashMap<Stack, [i64; 2]>> {
-    let mut series: BTreeMap<(Kind, Labels), HashMap<Stack, [i64; 2]>> = BTreeMap::new();
+) -> BTreeMap<(Kind, Labels), FastMap<Stack, [i64; 2]>> {
+    let mut series: BTreeMap<(Kind, Labels), FastMap<Stack, [i64; 2]>> = BTreeMap::new();
     for ((kind, context), stacks) in totals {
         let merged = series
             .entry((kind, context_labels(labels, context)))
@@ -282,17 +284,21 @@ fn context_labels(snapshot: Option<&LabelsSnapshot>, context: i64) -> Labels {
 
 /// The stack of an event's `stackTrace`, root first, cached per constant; `None` if the
 /// event has none.
-fn stack(
-    chunk: &Chunk,
-    event: &Value,
-    chunk_no: usize,
-    cache: &mut HashMap<(usize, i64), Stack>,
-) -> Option<Stack> {
+/// What has been named already, by (chunk, constant pool, index): stacks, which events share,
+/// and frames' methods, which stacks share (a recording's stacks repeat the same methods, so
+/// naming each once keeps decoding linear in the recording, not in its stacks' depths).
+#[derive(Default)]
+struct Stacks {
+    stacks: FastMap<(usize, i64), Stack>,
+    methods: FastMap<(usize, i64, i64), Option<String>>,
+}
+
+fn stack(chunk: &Chunk, event: &Value, chunk_no: usize, cache: &mut Stacks) -> Option<Stack> {
     let key = match chunk.raw_field(event, "stackTrace")? {
         Value::Ref { index, .. } => Some((chunk_no, *index)),
         _ => None,
     };
-    if let Some(s) = key.and_then(|k| cache.get(&k)) {
+    if let Some(s) = key.and_then(|k| cache.stacks.get(&k)) {
         return Some(s.clone());
     }
     let trace = chunk.field(event, "stackTrace")?;
@@ -301,12 +307,25 @@ fn stack(
     };
     let mut names: Vec<String> = frames
         .iter()
-        .filter_map(|f| frame_name(chunk, chunk.field(f, "method")?))
+        .filter_map(|f| {
+            let method = match chunk.raw_field(f, "method")? {
+                Value::Ref { class, index } => Some((chunk_no, *class, *index)),
+                _ => None,
+            };
+            match method {
+                Some(m) => cache
+                    .methods
+                    .entry(m)
+                    .or_insert_with(|| frame_name(chunk, chunk.field(f, "method")?))
+                    .clone(),
+                None => frame_name(chunk, chunk.field(f, "method")?),
+            }
+        })
         .collect();
     names.reverse();
     let stack: Stack = names.into();
     if let Some(k) = key {
-        cache.insert(k, stack.clone());
+        cache.stacks.insert(k, stack.clone());
     }
     Some(stack)
 }
