@@ -63,7 +63,7 @@ fn phases(body: &[u8], params: &[(String, String)], runs: usize) -> Phases {
         body,
     };
     let now = 1_700_000_000_000_000_000;
-    let profiles = parse(&req, now).expect("parse");
+    let profiles = parse(&req, &Default::default(), now).expect("parse");
     let build = || {
         let mut b = SegmentBuilder::new("anonymous");
         for p in &profiles {
@@ -74,10 +74,13 @@ fn phases(body: &[u8], params: &[(String, String)], runs: usize) -> Phases {
     let data = build();
     Phases {
         decode: median_secs(5, runs, || {
-            std::hint::black_box(flamelet::wire::pprof::decode(body).expect("decode"));
+            std::hint::black_box(
+                flamelet::wire::pprof::decode(body, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES)
+                    .expect("decode"),
+            );
         }),
         parse: median_secs(5, runs, || {
-            std::hint::black_box(parse(&req, now).expect("parse"));
+            std::hint::black_box(parse(&req, &Default::default(), now).expect("parse"));
         }),
         build: median_secs(5, runs, || {
             std::hint::black_box(build());
@@ -86,7 +89,7 @@ fn phases(body: &[u8], params: &[(String, String)], runs: usize) -> Phases {
             std::hint::black_box(segment::encode(&data).expect("encode"));
         }),
         total: median_secs(5, runs, || {
-            let profiles = parse(&req, now).expect("parse");
+            let profiles = parse(&req, &Default::default(), now).expect("parse");
             store_profiles(&store, &tenant, &profiles).expect("store");
         }),
     }

@@ -3,15 +3,16 @@
 //! `settings.v1.RecordingRulesService` provisioned for every tenant, read-only through the
 //! API) with `max-recording-rules` (per tenant, default 25), and `remote-write` (where the
 //! compact component sends the recording rules' samples), and `limits` with per-tenant
-//! `overrides`: `retention_period` (how long profiles are kept) and the ingest limits by
-//! Pyroscope's names (`max_profile_stacktrace_samples`, …); other keys of a Pyroscope server
-//! file are ignored, so an existing one can be pointed at unchanged.
+//! `overrides`: `retention_period` (how long profiles are kept) and the ingest and query
+//! limits by Pyroscope's names (`max_profile_stacktrace_samples`, `max_query_length`, …);
+//! other keys of a Pyroscope server file are ignored, so an existing one can be pointed at
+//! unchanged.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
-use flamelet::limits::{IngestLimits, TenantLimits};
+use flamelet::limits::{Limits as LimitNames, TenantLimits};
 use flamelet::metrics::recording::{self, MAX_RULES_ENV, RECORDING_RULES_ENV};
 use flamelet::metrics::remote_write::{
     DELAY_ENV, RemoteWriteConfig, TENANT_LABEL_ENV, URL_ENV, WINDOW_ENV,
@@ -45,23 +46,26 @@ struct ConfigFile {
 struct Limits {
     /// How long profiles are kept (`31d`; `0` keeps everything).
     retention_period: Option<String>,
-    /// Every other key: the ingest limits ([`IngestLimits::names`]) are kept, checked by
-    /// [`TenantLimits::from_config`]; the rest are Pyroscope limits Flamelet does not apply.
+    /// Every other key: the limits Flamelet applies ([`LimitNames::names`]) are kept,
+    /// checked by [`TenantLimits::from_config`]; the rest are Pyroscope's own.
     #[serde(flatten)]
-    ingest: serde_json::Map<String, serde_json::Value>,
+    others: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Limits {
-    /// The ingest limits among the keys.
-    fn ingest(&self) -> serde_json::Map<String, serde_json::Value> {
-        let names = IngestLimits::names();
-        self.ingest
+    /// The limits Flamelet applies among the keys.
+    fn applied(&self) -> serde_json::Map<String, serde_json::Value> {
+        let names = LimitNames::names();
+        self.others
             .iter()
             .filter(|(k, _)| names.contains(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 }
+
+/// Limits by name (JSON values), as the command line sets them.
+pub type LimitFlags = serde_json::Map<String, serde_json::Value>;
 
 /// Where the recording rules' samples go.
 #[derive(Debug, Deserialize)]
@@ -94,13 +98,22 @@ pub struct Config {
 impl Config {
     /// Reads and checks the file; a bad rule is an error naming the file, the rule and the
     /// value.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
+    /// `flags`: limits set on the command line, by name, laid over the file's defaults.
+    pub fn load(path: Option<&Path>, flags: &LimitFlags) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Self::parse_with("", flags).context("command-line limits");
+        };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        Self::parse(&text).with_context(|| path.display().to_string())
+        Self::parse_with(&text, flags).with_context(|| path.display().to_string())
     }
 
+    #[cfg(test)]
     fn parse(text: &str) -> anyhow::Result<Self> {
+        Self::parse_with(text, &LimitFlags::new())
+    }
+
+    fn parse_with(text: &str, flags: &LimitFlags) -> anyhow::Result<Self> {
         // An empty file is an empty configuration.
         let file: ConfigFile = if text.trim().is_empty() {
             ConfigFile::default()
@@ -140,7 +153,8 @@ impl Config {
         // The components' own check, so that a bad period stops the server here.
         Retention::from_config(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .context("limits")?;
-        let defaults = file.limits.ingest();
+        let mut defaults = file.limits.applied();
+        defaults.extend(flags.iter().map(|(k, v)| (k.clone(), v.clone())));
         if !defaults.is_empty() {
             env.push((
                 TenantLimits::ENV.to_string(),
@@ -150,7 +164,7 @@ impl Config {
         let overrides: BTreeMap<&String, serde_json::Map<String, serde_json::Value>> = file
             .overrides
             .iter()
-            .map(|(tenant, l)| (tenant, l.ingest()))
+            .map(|(tenant, l)| (tenant, l.applied()))
             .filter(|(_, l)| !l.is_empty())
             .collect();
         if !overrides.is_empty() {
@@ -159,7 +173,7 @@ impl Config {
                 serde_json::to_string(&overrides)?,
             ));
         }
-        // The ingest component's own check, so that a bad limit stops the server here.
+        // The components' own check, so that a bad limit stops the server here.
         TenantLimits::from_config(|name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
@@ -262,17 +276,29 @@ mod tests {
     }
 
     #[test]
-    fn ingest_limits_have_pyroscopes_names_defaults_and_per_tenant_overrides() {
-        let c = Config::parse(
-            "limits:\n  max_label_names_per_series: 40\n  ingestion_rate_mb: 4\noverrides:\n  big:\n    max_profile_stacktrace_samples: 100000\n",
-        )
-        .unwrap();
+    fn limits_have_pyroscopes_names_defaults_and_per_tenant_overrides() {
+        let file = "limits:\n  max_label_names_per_series: 40\n  ingestion_rate_mb: 4\n  max_query_length: 24h\n  max_flamegraph_nodes_default: 100\noverrides:\n  big:\n    max_profile_stacktrace_samples: 100000\n    max_query_length: 0\n";
+        let flags: LimitFlags = [("max_flamegraph_nodes_default".into(), 50.into())]
+            .into_iter()
+            .collect();
+        let c = Config::parse_with(file, &flags).unwrap();
         let env: BTreeMap<String, String> = c.env().into_iter().collect();
         let limits = TenantLimits::from_config(|n| env.get(n).cloned()).unwrap();
         let of = |id| limits.of(&flamelet::tenant::Tenant::from_header(Some(id)).unwrap());
-        assert_eq!(of("big").max_profile_stacktrace_samples, 100_000);
-        assert_eq!(of("big").max_label_names_per_series, 40);
-        assert_eq!(of("other").max_profile_stacktrace_samples, 16_000);
+        assert_eq!(of("big").ingest.max_profile_stacktrace_samples, 100_000);
+        assert_eq!(of("big").ingest.max_label_names_per_series, 40);
+        assert_eq!(of("other").ingest.max_profile_stacktrace_samples, 16_000);
+        let day = 86_400 * flamelet::time::NANOS_PER_SECOND;
+        assert_eq!(of("other").query.max_query_length, Some(day));
+        assert_eq!(of("big").query.max_query_length, None);
+        // The command line's value wins over the file's default, for overridden tenants too.
+        assert_eq!(of("other").query.max_flamegraph_nodes_default, 50);
+        assert_eq!(of("big").query.max_flamegraph_nodes_default, 50);
+        // Without a file, the command line's limits alone.
+        let c = Config::parse_with("", &flags).unwrap();
+        let env: BTreeMap<String, String> = c.env().into_iter().collect();
+        let limits = TenantLimits::from_config(|n| env.get(n).cloned()).unwrap();
+        assert_eq!(limits.defaults().query.max_flamegraph_nodes_default, 50);
         // A limit of the wrong type stops the server, naming it.
         let e = Config::parse("limits:\n  max_label_value_length: lots\n").unwrap_err();
         assert!(

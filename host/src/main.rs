@@ -11,8 +11,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use http_body_util::{BodyExt, Full};
+use serde_json::Value;
 
 use flamelet_bucket::s3_settings;
+use flamelet_host::config::{Config, LimitFlags};
 use flamelet_host::runtime::{Limits, Outcome, Runtime, Sources};
 use flamelet_host::server;
 use flamelet_host::spin::{Router, SpinManifest};
@@ -265,37 +267,41 @@ fn load(
     if let Some(grace) = args.compaction_grace_secs {
         env.push((GRACE_ENV.to_string(), grace.to_string()));
     }
-    // The query component reads these (and answers 500 naming a bad value).
+    // The query limits set on the command line win over the configuration file's defaults.
+    let mut flags = LimitFlags::new();
     for (name, value) in [
-        ("FLAMELET_MAX_QUERY_LENGTH", args.max_query_length),
-        ("FLAMELET_MAX_QUERY_LOOKBACK", args.max_query_lookback),
+        ("max_query_length", args.max_query_length.map(Value::from)),
         (
-            "FLAMELET_MAX_FLAMEGRAPH_NODES_DEFAULT",
-            args.max_flamegraph_nodes_default.map(|n| n.to_string()),
+            "max_query_lookback",
+            args.max_query_lookback.map(Value::from),
         ),
         (
-            "FLAMELET_MAX_FLAMEGRAPH_NODES_MAX",
-            args.max_flamegraph_nodes_max.map(|n| n.to_string()),
+            "max_flamegraph_nodes_default",
+            args.max_flamegraph_nodes_default.map(Value::from),
+        ),
+        (
+            "max_flamegraph_nodes_max",
+            args.max_flamegraph_nodes_max.map(Value::from),
         ),
     ] {
         if let Some(value) = value {
-            env.push((name.to_string(), value));
+            flags.insert(name.to_string(), value);
         }
     }
+    let config = Config::load(args.config.as_deref(), &flags)?;
+    // The scheduled components (compaction) send the recording rules' samples.
+    if let Some(destination) = &config.remote_write_destination {
+        manifest.allow_for_cron_components(destination);
+    }
     if let Some(path) = &args.config {
-        let config = flamelet_host::config::Config::load(path)?;
-        // The scheduled components (compaction) send the recording rules' samples.
-        if let Some(destination) = &config.remote_write_destination {
-            manifest.allow_for_cron_components(destination);
-        }
         tracing::info!(
             "{}: {} metrics-export-rules, {} recording-rules",
             path.display(),
             config.rules,
             config.recording_rules
         );
-        env.extend(config.env());
     }
+    env.extend(config.env());
     if let Some(period) = args.retention {
         env.push((flamelet::retention::Retention::ENV.to_string(), period));
     }
@@ -451,7 +457,7 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
     .collect();
     let mut cron_outbound_hosts = Vec::new();
     if let Some(path) = &args.config {
-        let config = flamelet_host::config::Config::load(path)?;
+        let config = Config::load(Some(path), &LimitFlags::new())?;
         environment.extend(config.env());
         cron_outbound_hosts.extend(config.remote_write_destination);
     }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -97,10 +97,13 @@ async fn handle(
                     .map(|t| t.as_str().to_string())
                     .unwrap_or_default();
                 let unread = Arc::new(Mutex::new(None));
+                // A request without a body (a GET) has all of it already.
+                let received = Arc::new(AtomicBool::new(req.body().is_end_stream()));
                 let req = req.map(|body| {
                     ReturnOnDrop {
                         body: Some(body),
                         unread: unread.clone(),
+                        received: received.clone(),
                     }
                     .map_err(wasmtime_wasi_http::Error::from)
                 });
@@ -125,6 +128,16 @@ async fn handle(
                         metrics::rejected(component, &tenant, "memory_limit");
                         tracing::warn!(request = id, %path, "request exceeded its memory limit");
                         fixed_response(413, "text/plain", "request exceeded the memory limit\n")
+                    }
+                    // The client had not sent its whole body in time: its slowness, not ours.
+                    Outcome::TimedOut if !received.load(Ordering::Relaxed) => {
+                        metrics::rejected(component, &tenant, "body_timeout");
+                        tracing::warn!(request = id, %path, "request body not received in time");
+                        fixed_response(
+                            408,
+                            "text/plain",
+                            "request body not received within the time limit\n",
+                        )
                     }
                     Outcome::TimedOut => {
                         tracing::warn!(request = id, %path, "request exceeded its time limit");
@@ -161,9 +174,11 @@ const MAX_DRAIN_TIME: Duration = Duration::from_secs(30);
 /// The request body as the guest sees it. If the guest's instance is dropped before the body
 /// is read to its end (a trap, a cap), the rest goes back to the server, which drains it: a
 /// client still uploading then reads our error answer instead of a reset connection.
+/// `received` is set once the whole body has arrived.
 struct ReturnOnDrop {
     body: Option<Incoming>,
     unread: Arc<Mutex<Option<Incoming>>>,
+    received: Arc<AtomicBool>,
 }
 
 impl Body for ReturnOnDrop {
@@ -174,10 +189,14 @@ impl Body for ReturnOnDrop {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.body.as_mut() {
-            Some(body) => Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
+        let Some(body) = self.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = Pin::new(&mut *body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || body.is_end_stream() {
+            self.received.store(true, Ordering::Relaxed);
         }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::ingest::{IngestRequest, parse};
+use crate::limits::IngestLimits;
 use crate::profile::ProfileType;
 use crate::render::flamebearer::{self, FlameGraph, RenderMetadata};
 use crate::tree::Tree;
@@ -37,9 +38,11 @@ pub struct AdhocResponse {
 }
 
 /// Renders an upload: `params` as for `/ingest` (`format`, `name`, `sampleRate`, …; `name`
-/// defaults to [`DEFAULT_NAME`]), `max_nodes` as for render.
+/// defaults to [`DEFAULT_NAME`]), held to the tenant's ingest `limits`, `max_nodes` as for
+/// render.
 pub fn render_upload(
     req: &IngestRequest<'_>,
+    limits: &IngestLimits,
     max_nodes: usize,
     now_nanos: i64,
 ) -> Result<AdhocResponse> {
@@ -47,13 +50,11 @@ pub fn render_upload(
     if !params.iter().any(|(k, _)| k == "name") {
         params.push(("name".to_string(), DEFAULT_NAME.to_string()));
     }
-    let profiles = parse(
-        &IngestRequest {
-            params: &params,
-            ..*req
-        },
-        now_nanos,
-    )?;
+    let upload = IngestRequest {
+        params: &params,
+        ..*req
+    };
+    let profiles = limits.apply(parse(&upload, limits, now_nanos)?)?;
     let mut trees: BTreeMap<String, (ProfileType, Tree)> = BTreeMap::new();
     for p in profiles.iter().filter(|p| !p.samples.is_empty()) {
         let (_, tree) = trees
@@ -90,7 +91,12 @@ mod tests {
             content_type: None,
             body,
         };
-        render_upload(&req, 8192, 1_700_000_000_000_000_000)
+        render_upload(
+            &req,
+            &IngestLimits::default(),
+            8192,
+            1_700_000_000_000_000_000,
+        )
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     BadInput,
     /// The request or its decoded content is over a size limit (413).
     TooLarge,
+    /// The request would take its tenant over a limit on how much it may have (429).
+    OverLimit,
     /// The content type or format is not supported (415).
     Unsupported,
     /// The upload is well-formed but its profile is rejected: corrupt, or unsupported (422).
@@ -46,6 +48,7 @@ impl ErrorKind {
         match self {
             ErrorKind::BadInput => 400,
             ErrorKind::TooLarge => 413,
+            ErrorKind::OverLimit => 429,
             ErrorKind::Unsupported => 415,
             ErrorKind::Rejected => 422,
             ErrorKind::NotFound => 404,
@@ -215,6 +218,7 @@ fn ingest_kind(e: &IngestError) -> ErrorKind {
         IngestError::MultipartFormat { .. } => ErrorKind::Unsupported,
         IngestError::CumulativeProfile => ErrorKind::Rejected,
         IngestError::TooManySamples { .. } => ErrorKind::TooLarge,
+        IngestError::TooManySeries { .. } => ErrorKind::OverLimit,
         _ => ErrorKind::BadInput,
     }
 }
@@ -231,13 +235,17 @@ fn query_kind(e: &QueryError) -> ErrorKind {
 /// Why requests are refused, as the host counts them (`flamelet_rejected_requests_total`,
 /// by tenant and reason): the name of the limit a request broke (Pyroscope's, where it has
 /// one) or what was wrong with it.
-pub const REJECT_REASONS: [&str; 10] = [
+pub const REJECT_REASONS: [&str; 14] = [
     "invalid_tenant",
     "body_size_limit",
     "max_profile_size_bytes",
     "max_profile_stacktrace_samples",
+    "max_global_series_per_tenant",
     "max_label_names_per_series",
+    "max_label_name_length",
     "max_label_value_length",
+    "max_query_length",
+    "max_flamegraph_nodes_max",
     "invalid_labels",
     "invalid_query",
     "invalid_profile",
@@ -260,8 +268,12 @@ impl Error {
             Error::Wire(WireError::BodyTooLarge { .. }) => "body_size_limit",
             Error::Wire(WireError::Inflated { .. }) => "max_profile_size_bytes",
             Error::Ingest(IngestError::TooManySamples { .. }) => "max_profile_stacktrace_samples",
+            Error::Ingest(IngestError::TooManySeries { .. }) => "max_global_series_per_tenant",
             Error::Profile(ProfileError::TooManyLabels { .. }) => "max_label_names_per_series",
+            Error::Profile(ProfileError::LabelNameTooLong { .. }) => "max_label_name_length",
             Error::Profile(ProfileError::LabelValueTooLong { .. }) => "max_label_value_length",
+            Error::Query(QueryError::RangeTooLong { .. }) => "max_query_length",
+            Error::Query(QueryError::TooManyNodes { .. }) => "max_flamegraph_nodes_max",
             Error::Profile(_) => "invalid_labels",
             Error::Selector(_) | Error::Time(_) | Error::Query(_) => "invalid_query",
             Error::Ingest(_) | Error::Pprof(_) | Error::Jfr(_) => "invalid_profile",

@@ -37,6 +37,11 @@ pub const TARGETS: [(&str, Target); 13] = [
 /// A fixed time, so that runs repeat (2023-11-14T22:13:20Z).
 const NOW: i64 = 1_700_000_000_000_000_000;
 
+/// Bytes a profile may decompress to, as by default (`max_profile_size_bytes`).
+fn max_profile_bytes() -> usize {
+    crate::limits::IngestLimits::default().max_profile_bytes()
+}
+
 fn tenant() -> Option<Tenant> {
     Tenant::from_header(Some("fuzz")).ok()
 }
@@ -100,10 +105,10 @@ pub fn jfr_labels(data: &[u8]) {
         return;
     };
     let (labels, recording) = rest.split_at(usize::from(u16::from_le_bytes(*len)).min(rest.len()));
-    let Ok(labels) = crate::ingest::jfr::decode_labels(labels) else {
+    let Ok(labels) = crate::ingest::jfr::decode_labels(labels, max_profile_bytes()) else {
         return;
     };
-    let Ok(recording) = crate::wire::body::decode_body(recording) else {
+    let Ok(recording) = crate::wire::body::decode_body(recording, max_profile_bytes()) else {
         return;
     };
     let mut base = crate::profile::Labels::new();
@@ -113,7 +118,7 @@ pub fn jfr_labels(data: &[u8]) {
 
 /// A pprof profile, raw or gzipped, decoded.
 pub fn pprof(data: &[u8]) {
-    let _ = crate::wire::pprof::decode(data);
+    let _ = crate::wire::pprof::decode(data, max_profile_bytes());
 }
 
 fn codec(pick: u8) -> (Codec, Option<&'static str>) {

@@ -372,7 +372,8 @@ fn every_query_answers_the_same_after_hour_compaction_and_after_the_roll_up() {
     let file = crate::util::corpus("pprof/single_group_with_optional_span_id.pb.gz");
     let r = s.post("/ingest?name=spanapp&format=pprof", &file);
     assert_eq!(r.status, 200, "{}", r.body);
-    let p = flamelet::wire::pprof::decode(&file).unwrap();
+    let p =
+        flamelet::wire::pprof::decode(&file, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES).unwrap();
     let st = |i: i64| p.string_table[i as usize].clone();
     let mut spans: Vec<String> = p
         .sample

@@ -448,6 +448,55 @@ fn send_huge(s: &FlameletServer, path: &str, len: u64) -> u16 {
         .unwrap_or_else(|| panic!("no status after {sent} bytes: {reply:?}"))
 }
 
+/// A CPU pprof whose one sample's stack has `depth` distinct locations (functions `f0`, …),
+/// or one location `depth` times if `repeated`; encoded, not compressed.
+fn deep_pprof(depth: u64, repeated: bool) -> Vec<u8> {
+    use flamelet::wire::proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
+    use prost::Message;
+    let distinct = if repeated { 1 } else { depth };
+    let mut strings = vec!["".to_string(), "cpu".into(), "nanoseconds".into()];
+    strings.extend((0..distinct).map(|i| format!("f{i}")));
+    let profile = Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        sample: vec![Sample {
+            location_id: (0..depth)
+                .map(|i| if repeated { 1 } else { i + 1 })
+                .collect(),
+            value: vec![1],
+            ..Default::default()
+        }],
+        location: (1..=distinct)
+            .map(|id| Location {
+                id,
+                line: vec![Line {
+                    function_id: id,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+        function: (1..=distinct)
+            .map(|id| Function {
+                id,
+                name: id as i64 + 2,
+                ..Default::default()
+            })
+            .collect(),
+        string_table: strings,
+        // A CPU profile as Go writes it: the period's type and unit are the sample's.
+        period_type: Some(ValueType { r#type: 1, unit: 2 }),
+        period: 10_000_000,
+        ..Default::default()
+    };
+    profile.encode_to_vec()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
 #[test]
 fn poison_inputs_are_refused_counted_by_reason_and_leave_the_server_as_it_was() {
     let s = FlameletServer::start();
@@ -501,6 +550,57 @@ fn poison_inputs_are_refused_counted_by_reason_and_leave_the_server_as_it_was() 
     let (status, reply) = post(&ingest, many.as_bytes());
     assert!(reply.contains("16001"), "{reply}");
     expected.push(("max_profile_stacktrace_samples", status));
+    // A pprof whose one sample has 10^6 locations: 13 MB once decompressed (171 KB sent).
+    let deep = deep_pprof(1_000_000, false);
+    assert!(deep.len() > 4 << 20);
+    let (status, reply) = post(
+        &format!("/ingest?name=app&from={T0}&format=pprof"),
+        &gzip(&deep),
+    );
+    assert_eq!(status, 413, "{reply}");
+    expected.push(("max_profile_size_bytes", status));
+    // One location 10^6 times (a runaway recursion) fits the size limit: stored with the
+    // root-most 1000 frames, as the reference truncates.
+    let path = format!("/ingest?name=deep&from={T0}&format=pprof");
+    let (status, reply) = raw(
+        &s,
+        "POST",
+        &path,
+        b"recursive",
+        &gzip(&deep_pprof(1_000_000, true)),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let r = s.get_as(
+        "recursive",
+        &format!(
+            "/pyroscope/render?query={}&from={}&until={}",
+            encode(&format!("{CPU}{{}}")),
+            T0 - 60,
+            T0 + 60
+        ),
+    );
+    let levels = r.json()["flamebearer"]["levels"].as_array().map(Vec::len);
+    assert_eq!(levels, Some(1001), "total and 1000 frames");
+    // 100 000 series in one Push, each with a small profile of its own.
+    let tiny = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        deep_pprof(3, false),
+    );
+    let series: Vec<Value> = (0..100_000)
+        .map(|i| {
+            json!({"labels": [{"name": "service_name", "value": "app"},
+                {"name": "pod", "value": format!("pod-{i}")}],
+                "samples": [{"rawProfile": tiny}]})
+        })
+        .collect();
+    let push = json!({ "series": series }).to_string();
+    let (status, reply) = post("/push.v1.PusherService/Push", push.as_bytes());
+    assert_eq!(status, 429, "{reply}");
+    assert!(
+        reply.contains("100000 series, more than the tenant's 5000"),
+        "{reply}"
+    );
+    expected.push(("max_global_series_per_tenant", status));
     // A Push series' one sample: a real Go CPU profile.
     let samples = json!([{"rawProfile": base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
@@ -568,9 +668,10 @@ fn poison_inputs_are_refused_counted_by_reason_and_leave_the_server_as_it_was() 
     assert!(!files.iter().any(|f| f.contains("poison")), "{files:?}");
     // Each refusal counted by reason, under its tenant (the bad id under none).
     let metrics = s.get("/metrics").body;
-    for (reason, status) in expected {
-        assert!((400..500).contains(&status), "{reason}: {status}");
-        let line = format!("tenant=\"poison\",reason=\"{reason}\"}} 1");
+    for (reason, status) in &expected {
+        assert!((400..500).contains(status), "{reason}: {status}");
+        let times = expected.iter().filter(|(r, _)| r == reason).count();
+        let line = format!("tenant=\"poison\",reason=\"{reason}\"}} {times}");
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
     }
     assert!(
@@ -583,12 +684,12 @@ fn poison_inputs_are_refused_counted_by_reason_and_leave_the_server_as_it_was() 
 }
 
 #[test]
-fn ingest_limits_are_pyroscopes_configurable_per_tenant() {
+fn limits_are_pyroscopes_configurable_per_tenant() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("flamelet.yaml");
     std::fs::write(
         &config,
-        "limits:\n  max_label_names_per_series: 4\n  ingestion_rate_mb: 4\noverrides:\n  big:\n    max_profile_stacktrace_samples: 20000\n  deep:\n    max_profile_stacktrace_depth: 2\n",
+        "limits:\n  max_label_names_per_series: 4\n  ingestion_rate_mb: 4\noverrides:\n  big:\n    max_profile_stacktrace_samples: 20000\n  deep:\n    max_profile_stacktrace_depth: 2\n  tight:\n    max_profile_size_bytes: 100\n    max_profile_symbol_value_length: 4\n    max_label_name_length: 12\n  narrow:\n    max_query_length: 1h\n    max_flamegraph_nodes_max: 10\n",
     )
     .expect("config");
     let s = FlameletServer::start_on(
@@ -628,12 +729,149 @@ fn ingest_limits_are_pyroscopes_configurable_per_tenant() {
         r.json()["flamebearer"]["names"],
         json!(["total", "main", "work"])
     );
+    // Decoded profile size, symbol length (the last bytes kept, as the reference does) and
+    // label name length (`service_name` is 12 bytes).
+    let (status, reply) = ingest("tight", "app.cpu", &[b'x'; 101]);
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply.trim(), "decoded profile is larger than 100 bytes");
+    let (status, reply) = ingest("tight", "app.cpu{twelve_bytes=1}", b"main;abcdefgh 1\n");
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = ingest("tight", "app.cpu{thirteen_byte=1}", b"main 1\n");
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(
+        reply.trim(),
+        "label name `thirteen_byte` is 13 bytes, more than 12"
+    );
+    let render = |tenant: &str, from: i64, until: i64, nodes: usize| {
+        s.get_as(
+            tenant,
+            &format!(
+                "/pyroscope/render?query={}&from={from}&until={until}&maxNodes={nodes}",
+                encode("app.cpu{}")
+            ),
+        )
+    };
+    let r = render("tight", T0 - 60, T0 + 60, 100);
+    assert_eq!(
+        r.json()["flamebearer"]["names"],
+        json!(["total", "main", "efgh"])
+    );
+    // Query length and flame-graph nodes, for one tenant only.
+    let (hour, day) = (3600, 86_400);
+    let r = render("narrow", T0 - hour - 1, T0, 10);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("max_query_length"), "{}", r.body);
+    assert_eq!(render("narrow", T0 - hour, T0, 10).status, 200);
+    let r = render("narrow", T0 - 60, T0, 11);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("11"), "{}", r.body);
+    assert_eq!(render("other", T0 - day, T0, 11).status, 200);
     // Counted by tenant and the limit's name.
     let metrics = s.get("/metrics").body;
     for line in [
         "tenant=\"small\",reason=\"max_profile_stacktrace_samples\"} 1",
         "tenant=\"small\",reason=\"max_label_names_per_series\"} 1",
+        "tenant=\"tight\",reason=\"max_profile_size_bytes\"} 1",
+        "tenant=\"tight\",reason=\"max_label_name_length\"} 1",
+        "tenant=\"narrow\",reason=\"max_query_length\"} 1",
+        "tenant=\"narrow\",reason=\"max_flamegraph_nodes_max\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
+}
+
+/// Sends a request declaring `declared` body bytes, then `chunk` bytes every `every` until the
+/// server answers or `give_up` passes; the status and how long the answer took.
+fn send_slowly(
+    base: &str,
+    path: &str,
+    declared: u64,
+    chunk: usize,
+    every: std::time::Duration,
+    give_up: std::time::Duration,
+) -> (u16, std::time::Duration) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connecting");
+    stream.set_read_timeout(Some(every)).expect("read timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Scope-OrgID: slow\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    let started = std::time::Instant::now();
+    stream.write_all(head.as_bytes()).expect("sending");
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < give_up {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                reply.extend_from_slice(&buf[..n]);
+                if reply.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            // Nothing yet: send a little more.
+            Err(_) => {
+                if stream.write_all(&vec![b'a'; chunk]).is_err() {
+                    let _ = stream.read_to_end(&mut reply);
+                    break;
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let reply = String::from_utf8_lossy(&reply);
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no answer in {elapsed:?}: {reply:?}"));
+    (status, elapsed)
+}
+
+#[test]
+fn a_body_sent_slowly_costs_its_sender_one_instance_for_the_time_limit_and_no_one_else() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--timeout-secs", "3"],
+    );
+    s.ingest("steady.cpu", T0, "main;work 1\n");
+    let before = rss_kb(s.pid());
+    let ingest = format!("/ingest?name=app.cpu&from={T0}");
+    let second = std::time::Duration::from_secs(1);
+    // 1 GiB declared, a kilobyte a tenth of a second: refused before any of it is read.
+    let (status, took) = send_slowly(&s.base, &ingest, 1 << 30, 1024, second / 10, 20 * second);
+    assert_eq!(status, 413);
+    assert!(took < 2 * second, "{took:?}");
+    // 1 MiB declared (within the limit) at the same pace: answered 408 at the time limit,
+    // while another tenant's uploads and queries are answered as usual.
+    let slow = {
+        let (base, ingest) = (s.base.clone(), ingest.clone());
+        std::thread::spawn(move || {
+            send_slowly(&base, &ingest, 1 << 20, 1024, second / 10, 20 * second)
+        })
+    };
+    let mut answered = 0;
+    while !slow.is_finished() {
+        let r = s.post_as(
+            "steady",
+            &format!("/ingest?name=steady.cpu&from={T0}"),
+            b"main 1\n",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        answered += 1;
+    }
+    let (status, took) = slow.join().expect("slow sender");
+    assert_eq!(status, 408);
+    assert!(took >= 3 * second && took < 10 * second, "{took:?}");
+    assert!(answered > 3, "{answered}");
+    let metrics = s.get("/metrics").body;
+    assert!(
+        metrics.contains("tenant=\"slow\",reason=\"body_timeout\"} 1"),
+        "{metrics}"
+    );
+    assert!(!s.stored_files().iter().any(|f| f.contains("slow")));
+    let after = rss_kb(s.pid());
+    eprintln!("host RSS {before} kB before, {after} kB after; {answered} uploads meanwhile");
+    assert!(after < before + (64 << 10), "{before} kB → {after} kB");
 }

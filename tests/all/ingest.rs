@@ -432,7 +432,8 @@ fn speedscope_profiles_become_series_by_profile_name() {
 
 /// Sums each sample type's values in a pprof file, keyed by profile type ID.
 fn pprof_totals(file: &[u8]) -> (i64, std::collections::BTreeMap<String, i64>) {
-    let p = flamelet::wire::pprof::decode(file).unwrap();
+    let p =
+        flamelet::wire::pprof::decode(file, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES).unwrap();
     let s = |i: i64| p.string_table[i as usize].clone();
     let mut totals = std::collections::BTreeMap::new();
     for (i, t) in p.sample_type.iter().enumerate() {

@@ -132,7 +132,8 @@ fn merged_pprof_and_tree_match_the_flame_graph() {
         );
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    let original = flamelet::wire::pprof::decode(&file).unwrap();
+    let original =
+        flamelet::wire::pprof::decode(&file, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES).unwrap();
     let (time_nanos, want) = independent(&path);
     let want: Stacks = want["cpu:nanoseconds"]
         .iter()

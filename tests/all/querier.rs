@@ -408,7 +408,8 @@ fn span_selection_on_the_corpus() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Per span id, the cpu total in the file.
-    let p = flamelet::wire::pprof::decode(&file).unwrap();
+    let p =
+        flamelet::wire::pprof::decode(&file, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES).unwrap();
     let st = |i: i64| p.string_table[i as usize].as_str();
     let cpu = p
         .sample_type

@@ -53,7 +53,9 @@ fn handle(req: &Request) -> Response {
 /// The tenant's limits, from the component's environment (the server configuration's
 /// `limits` and `overrides`).
 fn limits(tenant: &Tenant) -> flamelet::Result<IngestLimits> {
-    Ok(TenantLimits::from_config(|name| std::env::var(name).ok())?.of(tenant))
+    Ok(TenantLimits::from_config(|name| std::env::var(name).ok())?
+        .of(tenant)
+        .ingest)
 }
 
 /// Connect unary: an empty `PushResponse` in the request's codec, or a Connect error.

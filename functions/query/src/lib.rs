@@ -10,13 +10,14 @@
 use flamelet::adhoc::render_upload;
 use flamelet::compact::CompactionConfig;
 use flamelet::ingest::IngestRequest;
+use flamelet::limits::TenantLimits;
 use flamelet::metrics::recording::service::{
     self as recording, RECORDING_RULES_SERVICE, RulesConfig,
 };
 use flamelet::metrics::{self, MetricsError, cached_counters, exposition};
 use flamelet::query::connect as querier;
 use flamelet::query::pyroscope::{Rendered, list_label_values, render, render_diff};
-use flamelet::query::{DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderRequest};
+use flamelet::query::{DiffRequest, LabelValuesRequest, QueryContext, RenderRequest};
 use flamelet::retention::Retention;
 use flamelet::storage::deadline::Deadline;
 use flamelet::storage::store::SharedStore;
@@ -33,20 +34,23 @@ impl Guest for Component {
     }
 }
 
-/// The clock and the limits the host configured (`FLAMELET_MAX_QUERY_LENGTH`, …, and the
-/// request's tenant's retention as a lookback), and the store, which refuses reads once the
+/// The clock and the request's tenant's query limits (`FLAMELET_LIMITS` and its overrides,
+/// with the tenant's retention as a lookback), and the store, which refuses reads once the
 /// query has run for the compaction grace period (`FLAMELET_COMPACTION_GRACE_SECONDS`, as the
 /// compact component reads it).
 fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore)> {
     let env = |name: &str| std::env::var(name).ok();
     let retention = Retention::from_config(env)?;
     // A bad tenant header fails the request where its tenant is read; until then the default.
-    let period = req
-        .tenant()
-        .map_or(retention.default_period(), |t| retention.period(&t));
+    let tenant = req.tenant().ok();
+    let period = tenant
+        .as_ref()
+        .map_or(retention.default_period(), |t| retention.period(t));
+    let limits = TenantLimits::from_config(env)?;
+    let limits = tenant.as_ref().map_or(limits.defaults(), |t| limits.of(t));
     let cx = QueryContext {
         now_nanos: flamelet::time::now_nanos(),
-        limits: Limits::from_config(env)?.with_retention(period),
+        limits: limits.query.with_retention(period),
     };
     let grace = CompactionConfig::grace_from_config(env)?;
     let store = Deadline::wrap(
@@ -125,14 +129,15 @@ fn adhoc(req: &Request, cx: &QueryContext) -> Response {
     if req.method != "POST" {
         return Response::method_not_allowed("POST");
     }
-    let result = req.tenant().and_then(|_| {
+    let result = req.tenant().and_then(|tenant| {
+        let limits = TenantLimits::from_config(|name| std::env::var(name).ok())?.of(&tenant);
         let max_nodes = cx.parse_max_nodes(&req.params)?;
         let upload = IngestRequest {
             params: &req.params,
             content_type: req.header("content-type"),
             body: &req.body,
         };
-        render_upload(&upload, max_nodes, cx.now_nanos)
+        render_upload(&upload, &limits.ingest, max_nodes, cx.now_nanos)
     });
     respond(result, |r| Response::json(&r))
 }

@@ -182,6 +182,14 @@ pub enum IngestError {
         /// The limit.
         max: usize,
     },
+    /// A request has more series than its tenant's `max_global_series_per_tenant` (429).
+    #[error("request has {series} series, more than the tenant's {max}")]
+    TooManySeries {
+        /// Its distinct series.
+        series: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The profiles of one request span more than an hour.
     #[error("profiles in one request span more than 1h ({seconds} s): send them separately")]
     SpanTooLong {

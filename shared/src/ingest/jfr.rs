@@ -122,9 +122,9 @@ const EVENTS: [&str; 10] = [
     "jdk.ActiveSetting",
 ];
 
-/// Decodes a LabelsSnapshot (gzip sniffed).
-pub fn decode_labels(bytes: &[u8]) -> Result<LabelsSnapshot> {
-    let bytes = crate::wire::body::decode_body(bytes)?;
+/// Decodes a LabelsSnapshot (gzip sniffed) of at most `limit` bytes once decompressed.
+pub fn decode_labels(bytes: &[u8], limit: usize) -> Result<LabelsSnapshot> {
+    let bytes = crate::wire::body::decode_body(bytes, limit)?;
     LabelsSnapshot::decode(bytes).map_err(|e| {
         IngestError::InvalidJfrLabels {
             reason: e.to_string(),
@@ -396,7 +396,11 @@ mod tests {
     }
 
     fn profiles(dump: &str) -> Vec<Profile> {
-        let labels = decode_labels(&corpus(&format!("jfr/{dump}.labels.pb.gz"))).unwrap();
+        let labels = decode_labels(
+            &corpus(&format!("jfr/{dump}.labels.pb.gz")),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let base = Labels::from([("service_name".to_string(), "app".to_string())]);
         to_profiles(
             &decoded(&format!("jfr/{dump}.jfr.gz")),
@@ -410,7 +414,11 @@ mod tests {
 
     /// Per-stack totals (root-first `;`-joined function names) of a golden pprof.
     fn golden(name: &str) -> BTreeMap<String, i64> {
-        let p: Pprof = crate::wire::pprof::decode(&corpus(&format!("jfr/{name}"))).unwrap();
+        let p: Pprof = crate::wire::pprof::decode(
+            &corpus(&format!("jfr/{name}")),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let symbols = crate::wire::pprof::Symbols::new(&p);
         let mut out = BTreeMap::new();
         for s in &p.sample {

@@ -38,7 +38,6 @@ use crate::tenant::Tenant;
 use crate::time::{NANOS_PER_SECOND, parse_ingest_time};
 use crate::wire::body::{self, decode_body};
 
-pub use crate::profile::MAX_SYMBOL_BYTES;
 /// Default `sampleRate` of the text formats (Hz).
 pub const DEFAULT_SAMPLE_RATE: u32 = 100;
 
@@ -81,7 +80,7 @@ pub fn ingest(
     req: &IngestRequest<'_>,
     now_nanos: i64,
 ) -> Result<IngestOutcome> {
-    let profiles = limits.apply(parse(req, now_nanos)?)?;
+    let profiles = limits.apply(parse(req, limits, now_nanos)?)?;
     store_profiles(store, tenant, &profiles)
 }
 
@@ -98,7 +97,9 @@ pub fn ingest_push(
 ) -> Result<IngestOutcome> {
     let req: crate::wire::proto::push::v1::PushRequest =
         crate::wire::connect::decode(codec, content_encoding, body)?;
-    let profiles = limits.apply(push::to_profiles(&req, now_nanos)?)?;
+    // Each distinct label set is at least one series: too many is refused before decoding.
+    limits.check_series(push::label_sets(&req))?;
+    let profiles = limits.apply(push::to_profiles(&req, limits, now_nanos)?)?;
     store_profiles(store, tenant, &profiles)
 }
 
@@ -118,8 +119,13 @@ pub fn ingest_otlp(
     store_profiles(store, tenant, &profiles)
 }
 
-/// Parses an upload into profiles without storing anything.
-pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
+/// Parses an upload into profiles without storing anything; only decompression is bounded
+/// by `limits` (the rest is [`IngestLimits::apply`]'s).
+pub fn parse(
+    req: &IngestRequest<'_>,
+    limits: &IngestLimits,
+    now_nanos: i64,
+) -> Result<Vec<Profile>> {
     body::check_size(req.body)?;
     let format = Format::of(req.param("format"), req.content_type)?;
     let name = req
@@ -133,10 +139,11 @@ pub fn parse(req: &IngestRequest<'_>, now_nanos: i64) -> Result<Vec<Profile>> {
     if let Some(v) = req.param("until") {
         parse_ingest_time("until", v)?;
     }
+    let max_bytes = limits.max_profile_bytes();
     match format {
-        Format::Jfr { multipart } => parse_jfr(req, &name, from, multipart),
-        Format::Pprof { multipart } => parse_pprof(req, &name, from, multipart),
-        text => parse_text(req, text, &name, from),
+        Format::Jfr { multipart } => parse_jfr(req, &name, from, multipart, max_bytes),
+        Format::Pprof { multipart } => parse_pprof(req, &name, from, multipart, max_bytes),
+        text => parse_text(req, text, &name, from, max_bytes),
     }
 }
 
@@ -150,6 +157,7 @@ fn parse_text(
     format: Format,
     name: &name::AppName,
     from: i64,
+    max_bytes: usize,
 ) -> Result<Vec<Profile>> {
     let (profile_type, scaled) = ProfileType::from_legacy_suffix(name.suffix.as_deref())
         .ok_or_else(|| IngestError::UnknownSuffix {
@@ -157,7 +165,7 @@ fn parse_text(
             name: name.full.clone(),
         })?;
     let sample_rate = sample_rate(req)?;
-    let body = decode_body(req.body)?;
+    let body = decode_body(req.body, max_bytes)?;
     let labels = text_labels(req, name, &profile_type);
     let mut profiles = Vec::new();
     for (extra, mut samples, values) in text_parts(format, &body)? {
@@ -251,6 +259,7 @@ fn parse_pprof(
     name: &name::AppName,
     from: i64,
     multipart: bool,
+    max_bytes: usize,
 ) -> Result<Vec<Profile>> {
     let (profile_bytes, config) = match req.content_type {
         Some(ct) if multipart => {
@@ -270,7 +279,7 @@ fn parse_pprof(
         _ => (req.body.to_vec(), None),
     };
     let spy = req.param("spyName").unwrap_or("");
-    let mut profile = crate::wire::pprof::decode(&profile_bytes)?;
+    let mut profile = crate::wire::pprof::decode(&profile_bytes, max_bytes)?;
     pprof::repair(&mut profile, spy);
     pprof::to_profiles(
         &profile,
@@ -301,6 +310,7 @@ fn parse_jfr(
     name: &name::AppName,
     from: i64,
     multipart: bool,
+    max_bytes: usize,
 ) -> Result<Vec<Profile>> {
     let (recording, labels) = match req.content_type {
         Some(ct) if multipart => {
@@ -311,11 +321,11 @@ fn parse_jfr(
             let labels = fields
                 .get("labels")
                 .filter(|l| !l.is_empty())
-                .map(|l| jfr::decode_labels(l))
+                .map(|l| jfr::decode_labels(l, max_bytes))
                 .transpose()?;
-            (decode_body(&recording)?, labels)
+            (decode_body(&recording, max_bytes)?, labels)
         }
-        _ => (decode_body(req.body)?, None),
+        _ => (decode_body(req.body, max_bytes)?, None),
     };
     let base = full_name_labels(req, name);
     jfr::to_profiles(&recording, labels.as_ref(), &base, sample_rate(req)?, from)
@@ -338,8 +348,7 @@ fn add_spy_label(req: &IngestRequest<'_>, labels: &mut Labels) {
 }
 
 /// Drops samples that hold nothing (zero values, empty stacks). The per-tenant limits come
-/// after parsing ([`crate::limits::IngestLimits::apply`]); symbols were cut to
-/// [`MAX_SYMBOL_BYTES`] when they entered the dictionary.
+/// after parsing ([`crate::limits::IngestLimits::apply`]).
 pub fn normalize(mut profile: Profile) -> Result<Profile> {
     profile
         .samples
@@ -414,7 +423,7 @@ mod tests {
             content_type: None,
             body: b"a;b 2\n",
         };
-        let profiles = parse(&req, 0).unwrap();
+        let profiles = parse(&req, &IngestLimits::default(), 0).unwrap();
         assert_eq!(profiles[0].samples[0].value, 20_000_000);
         assert_eq!(profiles[0].series.labels["service_name"], "app");
         assert_eq!(profiles[0].series.labels["__name__"], "process_cpu");
@@ -460,7 +469,7 @@ mod tests {
                 content_type: None,
                 body,
             };
-            parse(&req, 0).unwrap_err()
+            parse(&req, &IngestLimits::default(), 0).unwrap_err()
         };
         assert!(matches!(
             parse_err(&[("name", "app.cpu"), ("format", "csv")], b"a 1"),

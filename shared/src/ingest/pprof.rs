@@ -257,7 +257,9 @@ mod tests {
     }
 
     fn ids(name: &str, spy: &str) -> Vec<String> {
-        let mut p = crate::wire::pprof::decode(&corpus(name)).unwrap();
+        let mut p =
+            crate::wire::pprof::decode(&corpus(name), crate::limits::DEFAULT_MAX_PROFILE_BYTES)
+                .unwrap();
         repair(&mut p, spy);
         let base = Labels::from([("service_name".to_string(), "app".to_string())]);
         let mut ids: Vec<String> = to_profiles(&p, &base, None, 1)
@@ -304,15 +306,22 @@ mod tests {
 
     #[test]
     fn string_labels_split_series_but_span_ids_do_not() {
-        let p = crate::wire::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz"))
-            .unwrap();
+        let p = crate::wire::pprof::decode(
+            &corpus("single_group_with_optional_span_id.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         assert!(
             profiles
                 .iter()
                 .all(|p| !p.series.labels.contains_key("span_id"))
         );
-        let p = crate::wire::pprof::decode(&corpus("go.cpu.labels.pprof")).unwrap();
+        let p = crate::wire::pprof::decode(
+            &corpus("go.cpu.labels.pprof"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         let series: std::collections::BTreeSet<&Labels> =
             profiles.iter().map(|p| &p.series.labels).collect();
@@ -321,7 +330,11 @@ mod tests {
 
     #[test]
     fn totals_match_the_file_per_sample_type() {
-        let p = crate::wire::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(
+            &corpus("cpu.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         for (i, t) in ["samples", "cpu"].iter().enumerate() {
             let expected: i64 = p.sample.iter().map(|s| s.value[i]).sum();
@@ -405,7 +418,11 @@ mod tests {
 
     #[test]
     fn functions_files_lines_and_addresses_survive_the_segment() {
-        let p = crate::wire::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(
+            &corpus("cpu.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let d = through_segment(&p);
         let want = file_details(&p, 1);
         assert!(want.keys().flatten().any(|f| !f.2.is_empty() && f.3 > 0));
@@ -435,7 +452,11 @@ mod tests {
     #[test]
     fn inlined_frames_keep_their_location() {
         // Go CPU profiles have locations with inlined lines.
-        let p = crate::wire::pprof::decode(&corpus("cpu.pb.gz")).unwrap();
+        let p = crate::wire::pprof::decode(
+            &corpus("cpu.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         assert!(p.location.iter().any(|l| l.line.len() > 1));
         let d = through_segment(&p);
         let inlined = d.node_frames.iter().filter(|f| f.inlined).count();
@@ -450,8 +471,11 @@ mod tests {
 
     #[test]
     fn span_ids_stay_on_samples() {
-        let p = crate::wire::pprof::decode(&corpus("single_group_with_optional_span_id.pb.gz"))
-            .unwrap();
+        let p = crate::wire::pprof::decode(
+            &corpus("single_group_with_optional_span_id.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let s = |i: i64| p.string_table[i as usize].as_str();
         let d = through_segment(&p);
         // Totals per span id (empty: none) of each sample type, from the file.
@@ -496,7 +520,11 @@ mod tests {
 
     #[test]
     fn dotnet_function_ids_are_repaired() {
-        let mut p = crate::wire::pprof::decode(&corpus("dotnet-pprof-73.pb.gz")).unwrap();
+        let mut p = crate::wire::pprof::decode(
+            &corpus("dotnet-pprof-73.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         let before = Symbols::new(&p)
             .stack(&p.sample[0].location_id)
             .iter()

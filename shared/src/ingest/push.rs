@@ -8,6 +8,7 @@
 //! an unparseable or rejected pprof is a 400 (Connect `invalid_argument`).
 
 use crate::Result;
+use crate::limits::IngestLimits;
 use crate::profile::{Labels, Profile, SERVICE_NAME, sanitize_label_name};
 use crate::wire::proto::push::v1::PushRequest;
 
@@ -17,10 +18,32 @@ use super::pprof;
 
 pub use crate::wire::connect::Codec;
 
+/// How many distinct label sets the request's series have.
+pub fn label_sets(req: &PushRequest) -> usize {
+    let sets: std::collections::HashSet<Vec<(&str, &str)>> = req
+        .series
+        .iter()
+        .map(|s| {
+            let mut set: Vec<_> = s
+                .labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str()))
+                .collect();
+            set.sort_unstable();
+            set
+        })
+        .collect();
+    sets.len()
+}
+
 /// Converts a push request into profiles: each series' labels (which must name
 /// `service_name`) apply to every profile of its samples; a `__name__` label overrides the
 /// metric name derived from the sample types.
-pub fn to_profiles(req: &PushRequest, now_nanos: i64) -> Result<Vec<Profile>> {
+pub fn to_profiles(
+    req: &PushRequest,
+    limits: &IngestLimits,
+    now_nanos: i64,
+) -> Result<Vec<Profile>> {
     let mut out = Vec::new();
     for series in &req.series {
         let labels: Labels = series
@@ -36,7 +59,8 @@ pub fn to_profiles(req: &PushRequest, now_nanos: i64) -> Result<Vec<Profile>> {
             if sample.raw_profile.is_empty() {
                 continue;
             }
-            let mut profile = crate::wire::pprof::decode(&sample.raw_profile)?;
+            let mut profile =
+                crate::wire::pprof::decode(&sample.raw_profile, limits.max_profile_bytes())?;
             pprof::repair(&mut profile, &spy);
             out.extend(pprof::to_profiles(&profile, &labels, None, now_nanos)?);
         }
@@ -89,7 +113,7 @@ mod tests {
             decode::<PushRequest>(Codec::Json, None, json.as_bytes()).unwrap(),
             req
         );
-        let profiles = to_profiles(&req, 1).unwrap();
+        let profiles = to_profiles(&req, &IngestLimits::default(), 1).unwrap();
         assert!(
             profiles
                 .iter()
@@ -122,11 +146,15 @@ mod tests {
         let bad = request(crate::testing::corpus("pprof/invalid_utf8.pb.gz"));
         // Rejected content (422 at /ingest) is a Connect invalid_argument (400) on Push.
         assert_eq!(
-            crate::wire::connect::error_code(to_profiles(&bad, 1).unwrap_err().kind()),
+            crate::wire::connect::error_code(
+                to_profiles(&bad, &IngestLimits::default(), 1)
+                    .unwrap_err()
+                    .kind()
+            ),
             ("invalid_argument", 400)
         );
         let mut nameless = request(crate::testing::corpus("pprof/cpu.pb.gz"));
         nameless.series[0].labels.remove(0);
-        assert!(to_profiles(&nameless, 1).is_err());
+        assert!(to_profiles(&nameless, &IngestLimits::default(), 1).is_err());
     }
 }

@@ -3,19 +3,18 @@
 
 use crate::FastMap;
 
-/// Longer function names, file names and other symbols are cut to this many bytes (at a
-/// character boundary), as the reference server does.
-pub const MAX_SYMBOL_BYTES: usize = 65_535;
-
-fn cut_symbol(mut s: String) -> String {
-    if s.len() > MAX_SYMBOL_BYTES {
-        let mut cut = MAX_SYMBOL_BYTES;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
+/// Cuts `s` to its last `max` bytes (at a character boundary), as the reference server cuts
+/// symbols; tells whether it did.
+fn cut_symbol(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
     }
-    s
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s.drain(..start);
+    true
 }
 
 /// A function, as pprof describes it.
@@ -117,6 +116,15 @@ impl Default for Dictionary {
     }
 }
 
+/// The ids of a table's items, the first of equal ones.
+fn ids<T: Clone + Eq + std::hash::Hash>(items: &[T]) -> FastMap<T, u32> {
+    let mut ids = FastMap::default();
+    for (i, item) in items.iter().enumerate().rev() {
+        ids.insert(item.clone(), i as u32);
+    }
+    ids
+}
+
 /// Returns the id of an item in a deduplicated table, adding it if new.
 pub(crate) fn intern<T: Clone + Eq + std::hash::Hash>(
     items: &mut Vec<T>,
@@ -133,25 +141,53 @@ pub(crate) fn intern<T: Clone + Eq + std::hash::Hash>(
 }
 
 impl Dictionary {
-    /// Returns the id of a function, adding it if new. Long symbols are cut.
+    /// Returns the id of a function, adding it if new.
     pub fn function(&mut self, f: Function) -> u32 {
-        let f = Function {
-            name: cut_symbol(f.name),
-            system_name: cut_symbol(f.system_name),
-            filename: cut_symbol(f.filename),
-            start_line: f.start_line,
-        };
         intern(&mut self.functions, &mut self.function_ids, f)
     }
 
     /// Returns the id of a mapping, adding it if new.
     pub fn mapping(&mut self, m: Mapping) -> u32 {
-        let m = Mapping {
-            filename: cut_symbol(m.filename),
-            build_id: cut_symbol(m.build_id),
-            ..m
-        };
         intern(&mut self.mappings, &mut self.mapping_ids, m)
+    }
+
+    /// The length in bytes of the longest symbol: function, system and file names, and
+    /// mappings' files and build ids.
+    pub fn longest_symbol(&self) -> usize {
+        let functions = self
+            .functions
+            .iter()
+            .flat_map(|f| [&f.name, &f.system_name, &f.filename]);
+        let mappings = self
+            .mappings
+            .iter()
+            .flat_map(|m| [&m.filename, &m.build_id]);
+        functions
+            .chain(mappings)
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Cuts every symbol longer than `max` bytes to its last `max` bytes (at a character
+    /// boundary), as the reference server does. Symbols that become equal keep their ids.
+    pub fn cut_symbols(&mut self, max: usize) {
+        let mut cut = false;
+        for f in &mut self.functions {
+            for s in [&mut f.name, &mut f.system_name, &mut f.filename] {
+                cut |= cut_symbol(s, max);
+            }
+        }
+        for m in &mut self.mappings {
+            for s in [&mut m.filename, &mut m.build_id] {
+                cut |= cut_symbol(s, max);
+            }
+        }
+        if cut {
+            // Interning after this finds the first of equal symbols.
+            self.function_ids = ids(&self.functions);
+            self.mapping_ids = ids(&self.mappings);
+        }
     }
 
     /// Returns the id of a frame, adding it if new. `frame.function` (and `mapping`) must

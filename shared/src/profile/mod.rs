@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod dictionary;
 
 pub(crate) use dictionary::intern;
-pub use dictionary::{Dictionary, Frame, Function, Link, MAX_SYMBOL_BYTES, Mapping};
+pub use dictionary::{Dictionary, Frame, Function, Link, Mapping};
 
 use crate::{FastMap, Result};
 
@@ -44,6 +44,16 @@ pub enum ProfileError {
         /// The limit.
         max: usize,
     },
+    /// A label name is longer than allowed.
+    #[error("label name `{name}` is {bytes} bytes, more than {max}")]
+    LabelNameTooLong {
+        /// The name (its start, if long).
+        name: String,
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A label value is longer than allowed.
     #[error("value of label `{name}` is {bytes} bytes, more than {max}")]
     LabelValueTooLong {
@@ -62,8 +72,6 @@ pub const SERVICE_NAME: &str = "service_name";
 pub const METRIC_NAME: &str = "__name__";
 /// The private label that holds the profile type ID.
 pub const PROFILE_TYPE_LABEL: &str = "__profile_type__";
-/// Longest label name, in bytes.
-pub const MAX_LABEL_NAME_BYTES: usize = 1024;
 
 /// A profile type: what was measured, in which unit, sampled how.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -212,7 +220,6 @@ impl Series {
 /// Checks a label name: ASCII letters, digits and `_`, not starting with a digit.
 pub fn validate_label_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.len() <= MAX_LABEL_NAME_BYTES
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit();
     if ok {

@@ -20,9 +20,7 @@ pub use filter::{LeafLocations, SampleFilter};
 pub use merge::{
     Merged, Wanted, footers, matching_series, select, select_filtered, select_from, select_profile,
 };
-pub use request::{
-    DiffRequest, LabelValuesRequest, Limits, QueryContext, RenderFormat, RenderRequest,
-};
+pub use request::{DiffRequest, LabelValuesRequest, QueryContext, RenderFormat, RenderRequest};
 
 use crate::Result;
 use crate::selector::Selector;

@@ -3,9 +3,8 @@
 //! ([`QueryContext`]).
 
 use crate::Result;
-use crate::error::ConfigError;
+use crate::limits::QueryLimits;
 use crate::profile::ProfileType;
-use crate::render::flamebearer::{DEFAULT_MAX_NODES, MAX_MAX_NODES};
 use crate::render::timeline::Aggregation;
 use crate::selector::Selector;
 use crate::time::TimeRange;
@@ -53,88 +52,13 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Query limits, as the reference server has them: all configurable, off by default except max nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The longest range a query may span (ns); a longer one is a 400.
-    pub max_query_length: Option<i64>,
-    /// How far back a query may reach (ns); an earlier start is clamped to it.
-    pub max_query_lookback: Option<i64>,
-    /// Max nodes when a request names none.
-    pub max_nodes_default: usize,
-    /// The largest max nodes a request may ask for; more is a 400.
-    pub max_nodes_max: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_query_length: None,
-            max_query_lookback: None,
-            max_nodes_default: DEFAULT_MAX_NODES,
-            max_nodes_max: MAX_MAX_NODES,
-        }
-    }
-}
-
-impl Limits {
-    /// Environment variable: longest query range (`24h`, `7d`; `0` or unset: no limit).
-    pub const ENV_MAX_QUERY_LENGTH: &str = "FLAMELET_MAX_QUERY_LENGTH";
-    /// Environment variable: how far back queries reach (`7d`; `0` or unset: no limit).
-    pub const ENV_MAX_QUERY_LOOKBACK: &str = "FLAMELET_MAX_QUERY_LOOKBACK";
-    /// Environment variable: max nodes when a request names none (default 8192).
-    pub const ENV_MAX_NODES_DEFAULT: &str = "FLAMELET_MAX_FLAMEGRAPH_NODES_DEFAULT";
-    /// Environment variable: the largest max nodes accepted (default 1048576).
-    pub const ENV_MAX_NODES_MAX: &str = "FLAMELET_MAX_FLAMEGRAPH_NODES_MAX";
-
-    /// Reads the limits from configuration values by name (the environment in a component).
-    pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let mut limits = Limits::default();
-        // `0` means no limit, as unset does.
-        let duration = |name| {
-            let parse = |v: &str| match crate::time::parse_duration(v) {
-                _ if v == "0" => Some(None),
-                Some(0) => Some(None),
-                Some(n) if n > 0 => Some(Some(n)),
-                _ => None,
-            };
-            ConfigError::read(&get, name, "a duration such as 24h or 7d", parse)
-                .map(Option::flatten)
-        };
-        let count = |name| {
-            let parse = |v: &str| v.parse::<usize>().ok().filter(|n| *n > 0);
-            ConfigError::read(&get, name, "a positive whole number", parse)
-        };
-        limits.max_query_length = duration(Self::ENV_MAX_QUERY_LENGTH)?;
-        limits.max_query_lookback = duration(Self::ENV_MAX_QUERY_LOOKBACK)?;
-        if let Some(n) = count(Self::ENV_MAX_NODES_MAX)? {
-            limits.max_nodes_max = n;
-        }
-        if let Some(n) = count(Self::ENV_MAX_NODES_DEFAULT)? {
-            limits.max_nodes_default = n;
-        }
-        limits.max_nodes_default = limits.max_nodes_default.min(limits.max_nodes_max);
-        Ok(limits)
-    }
-
-    /// With the tenant's retention `period` (ns; `None` keeps everything) as a lookback too:
-    /// a query never reaches data older than the retention, even before it is deleted.
-    pub fn with_retention(mut self, period: Option<i64>) -> Self {
-        self.max_query_lookback = match (self.max_query_lookback, period) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self
-    }
-}
-
 /// What every query is answered against: the current time and the limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryContext {
     /// Now, in nanoseconds since the epoch.
     pub now_nanos: i64,
-    /// The limits.
-    pub limits: Limits,
+    /// The limits (the tenant's).
+    pub limits: QueryLimits,
 }
 
 impl QueryContext {
@@ -142,7 +66,7 @@ impl QueryContext {
     pub fn at(now_nanos: i64) -> Self {
         QueryContext {
             now_nanos,
-            limits: Limits::default(),
+            limits: QueryLimits::default(),
         }
     }
 
@@ -177,12 +101,12 @@ impl QueryContext {
 
     /// Checks a max-nodes number: 0 or less is the default; more than the maximum is a 400.
     pub fn max_nodes(&self, n: i64) -> Result<usize> {
-        let max = self.limits.max_nodes_max;
-        if n > max as i64 {
+        let max = self.limits.max_nodes_max();
+        if usize::try_from(n).is_ok_and(|n| n > max) {
             return Err(QueryError::TooManyNodes { value: n, max }.into());
         }
         Ok(if n <= 0 {
-            self.limits.max_nodes_default
+            self.limits.max_nodes_default()
         } else {
             n as usize
         })
@@ -192,7 +116,7 @@ impl QueryContext {
     pub fn parse_max_nodes(&self, params: &[(String, String)]) -> Result<usize> {
         let value = param(params, "maxNodes").or_else(|| param(params, "max-nodes"));
         let Some(v) = value.filter(|v| !v.is_empty()) else {
-            return Ok(self.limits.max_nodes_default);
+            return Ok(self.limits.max_nodes_default());
         };
         let n: i64 = v.parse().map_err(|_| QueryError::InvalidMaxNodes {
             value: v.to_string(),
@@ -330,10 +254,10 @@ mod tests {
     fn limits_name_the_bad_value() {
         let cx = QueryContext {
             now_nanos: 100 * H,
-            limits: Limits {
+            limits: QueryLimits {
                 max_query_length: Some(24 * H),
                 max_query_lookback: Some(48 * H),
-                ..Limits::default()
+                ..QueryLimits::default()
             },
         };
         let long = TimeRange {
@@ -361,11 +285,5 @@ mod tests {
                 ..
             }))
         ));
-        let e = Limits::from_config(|n| (n == Limits::ENV_MAX_QUERY_LENGTH).then(|| "soon".into()))
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "FLAMELET_MAX_QUERY_LENGTH=`soon` is not a duration such as 24h or 7d"
-        );
     }
 }

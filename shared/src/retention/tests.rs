@@ -2,9 +2,10 @@ use std::sync::Arc;
 
 use super::*;
 use crate::compact::{CompactionConfig, run};
+use crate::limits::QueryLimits;
 use crate::metrics::cached_counters;
 use crate::metrics::testing::{ingest_folded, rules};
-use crate::query::{Limits, QueryContext, Wanted, select};
+use crate::query::{QueryContext, Wanted, select};
 use crate::selector::Selector;
 use crate::storage::keys::HOUR_NANOS;
 use crate::storage::store::MemoryStore;
@@ -61,23 +62,25 @@ fn periods_come_from_the_environment_with_per_tenant_overrides() {
 #[test]
 fn the_retention_is_a_lookback_for_queries() {
     let h = HOUR_NANOS;
-    let limits = Limits::default().with_retention(Some(48 * h));
+    let limits = QueryLimits::default().with_retention(Some(48 * h));
     let cx = QueryContext {
         now_nanos: 100 * h,
         limits,
     };
     let r = cx.range_millis(1, 100 * h / 1_000_000).unwrap();
     assert_eq!(r.from, 52 * h, "clamped to the retention");
-    let tighter = Limits {
+    let tighter = QueryLimits {
         max_query_lookback: Some(10 * h),
-        ..Limits::default()
+        ..QueryLimits::default()
     };
     assert_eq!(
         tighter.with_retention(Some(48 * h)).max_query_lookback,
         Some(10 * h)
     );
     assert_eq!(
-        Limits::default().with_retention(None).max_query_lookback,
+        QueryLimits::default()
+            .with_retention(None)
+            .max_query_lookback,
         None
     );
 }

@@ -10,8 +10,6 @@ use super::WireError;
 
 /// Largest request body accepted (raw bytes on the wire).
 pub const MAX_BODY_BYTES: usize = 256 << 20;
-/// Largest decoded (decompressed) profile: bounds what a gzip bomb can make us allocate.
-pub const MAX_PROFILE_DECODED_BYTES: usize = 4 << 20;
 
 /// Rejects a body over [`MAX_BODY_BYTES`] (413).
 pub fn check_size(body: &[u8]) -> Result<(), WireError> {
@@ -60,18 +58,15 @@ pub fn decode_request_body<'a>(
     }
 }
 
-/// Decompresses a gzip body (sniffed by its magic bytes), bounded by
-/// [`MAX_PROFILE_DECODED_BYTES`]; anything else is returned as is.
-pub fn decode_body(body: &[u8]) -> Result<Bytes, WireError> {
+/// Decompresses a gzip profile (sniffed by its magic bytes), bounded by `limit` bytes (the
+/// tenant's `max_profile_size_bytes`); anything else is returned as is, if within it.
+pub fn decode_body(body: &[u8], limit: usize) -> Result<Bytes, WireError> {
     const WHAT: &str = "decoded profile";
     if is_gzip(body) {
-        return gunzip(body, MAX_PROFILE_DECODED_BYTES, WHAT).map(Bytes::from);
+        return gunzip(body, limit, WHAT).map(Bytes::from);
     }
-    if body.len() > MAX_PROFILE_DECODED_BYTES {
-        return Err(WireError::Inflated {
-            what: WHAT,
-            limit: MAX_PROFILE_DECODED_BYTES,
-        });
+    if body.len() > limit {
+        return Err(WireError::Inflated { what: WHAT, limit });
     }
     Ok(Bytes::copy_from_slice(body))
 }
@@ -81,6 +76,8 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    const LIMIT: usize = 4 << 20;
+
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(bytes).unwrap();
@@ -89,17 +86,20 @@ mod tests {
 
     #[test]
     fn gzip_is_sniffed_and_bounded() {
-        assert_eq!(&decode_body(&gzip(b"a;b 1\n")).unwrap()[..], b"a;b 1\n");
-        let bomb = gzip(&vec![b'a'; MAX_PROFILE_DECODED_BYTES + 10]);
         assert_eq!(
-            decode_body(&bomb).unwrap_err(),
+            &decode_body(&gzip(b"a;b 1\n"), LIMIT).unwrap()[..],
+            b"a;b 1\n"
+        );
+        let bomb = gzip(&vec![b'a'; LIMIT + 10]);
+        assert_eq!(
+            decode_body(&bomb, LIMIT).unwrap_err(),
             WireError::Inflated {
                 what: "decoded profile",
-                limit: MAX_PROFILE_DECODED_BYTES
+                limit: LIMIT
             }
         );
         assert_eq!(
-            crate::Error::from(decode_body(&bomb).unwrap_err()).kind(),
+            crate::Error::from(decode_body(&bomb, LIMIT).unwrap_err()).kind(),
             crate::ErrorKind::TooLarge
         );
         assert!(matches!(

@@ -137,6 +137,7 @@ pub fn error_code(kind: ErrorKind) -> (&'static str, u16) {
     match kind {
         ErrorKind::BadInput | ErrorKind::Rejected => ("invalid_argument", 400),
         ErrorKind::TooLarge => ("resource_exhausted", 413),
+        ErrorKind::OverLimit => ("resource_exhausted", 429),
         ErrorKind::Unsupported => ("unimplemented", 415),
         ErrorKind::NotFound => ("not_found", 404),
         ErrorKind::Conflict => ("aborted", 409),

@@ -25,9 +25,10 @@ pub enum PprofError {
     Dangling(String),
 }
 
-/// Decodes a pprof profile, gzipped or not (sniffed by the magic bytes), and validates it.
-pub fn decode(body: &[u8]) -> Result<Profile> {
-    let bytes = decode_body(body)?;
+/// Decodes a pprof profile, gzipped or not (sniffed by the magic bytes), of at most `limit`
+/// bytes once decompressed, and validates it.
+pub fn decode(body: &[u8], limit: usize) -> Result<Profile> {
+    let bytes = decode_body(body, limit)?;
     let profile = Profile::decode(bytes).map_err(|e| {
         // prost reports a bad string only in its message.
         let message = e.to_string();
@@ -196,10 +197,14 @@ mod tests {
 
     #[test]
     fn decodes_go_cpu_and_heap_gzipped_or_not() {
-        let cpu = decode(&corpus("cpu.pb.gz")).unwrap();
+        let cpu = decode(
+            &corpus("cpu.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
         assert_eq!(types(&cpu), ["samples:count", "cpu:nanoseconds"]);
         for heap in ["heap", "heap.pb", "heap.pb.gz"] {
-            let p = decode(&corpus(heap)).unwrap();
+            let p = decode(&corpus(heap), crate::limits::DEFAULT_MAX_PROFILE_BYTES).unwrap();
             assert_eq!(
                 types(&p),
                 [
@@ -222,7 +227,8 @@ mod tests {
             if name.ends_with(".json") || name == "invalid_utf8.pb.gz" {
                 continue;
             }
-            let p = decode(&corpus(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let p = decode(&corpus(&name), crate::limits::DEFAULT_MAX_PROFILE_BYTES)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             let symbols = Symbols::new(&p);
             for s in &p.sample {
                 let stack = symbols.stack(&s.location_id);
@@ -236,10 +242,19 @@ mod tests {
     #[test]
     fn rejects_invalid_utf8_and_garbage() {
         assert!(matches!(
-            decode(&corpus("invalid_utf8.pb.gz")),
+            decode(
+                &corpus("invalid_utf8.pb.gz"),
+                crate::limits::DEFAULT_MAX_PROFILE_BYTES
+            ),
             Err(Error::Pprof(PprofError::InvalidUtf8(_)))
         ));
-        assert!(decode(b"\x0a\xff\xff\xff").is_err());
+        assert!(
+            decode(
+                b"\x0a\xff\xff\xff",
+                crate::limits::DEFAULT_MAX_PROFILE_BYTES
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -757,7 +757,8 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
 
     let floor = timed(config.rounds, || {
         for p in &profiles {
-            flamelet::wire::pprof::decode(p).expect("pprof");
+            flamelet::wire::pprof::decode(p, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES)
+                .expect("pprof");
         }
     });
     add("decode floor (gunzip + protobuf)", 1, floor);
@@ -883,7 +884,9 @@ fn raw_scan(config: &Config, service: &Service, rows: &mut [QueryRow]) {
         let ms = timed(rounds, || {
             let mut tree = flamelet::tree::Tree::new();
             for b in &inputs {
-                let p = flamelet::wire::pprof::decode(b).expect("pprof");
+                let p =
+                    flamelet::wire::pprof::decode(b, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES)
+                        .expect("pprof");
                 let symbols = flamelet::wire::pprof::Symbols::new(&p);
                 // Each location converted once per profile, as ingest does.
                 let mut dict = flamelet::profile::Dictionary::default();
