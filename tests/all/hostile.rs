@@ -875,3 +875,58 @@ fn a_body_sent_slowly_costs_its_sender_one_instance_for_the_time_limit_and_no_on
     eprintln!("host RSS {before} kB before, {after} kB after; {answered} uploads meanwhile");
     assert!(after < before + (64 << 10), "{before} kB → {after} kB");
 }
+
+#[test]
+fn jfr_recordings_that_nest_without_end_or_refer_to_themselves_are_bounded() {
+    use crate::util::jfr::{self, CLASS, METHOD, STRING, SYMBOL, THREAD_STATE, TRACE, refs};
+    let s = FlameletServer::start();
+    let path = format!("/ingest?name=loop&from={T0}&format=jfr");
+    let mut name = Vec::new();
+    jfr::string(&mut name, "Loop");
+    let mut runnable = Vec::new();
+    jfr::string(&mut runnable, "STATE_RUNNABLE");
+    // A string constant that is a reference to itself, named by a symbol: followed a few
+    // hops, then read as missing.
+    let mut itself = vec![2];
+    jfr::varint(&mut itself, 7);
+    // A stack of one frame 10^6 times (a runaway recursion): 1 MB.
+    let mut frames = Vec::new();
+    jfr::varint(&mut frames, 1_000_000);
+    frames.extend(std::iter::repeat_n(1u8, 1_000_000));
+    let pools = vec![
+        (STRING, vec![(7, itself.clone())]),
+        (SYMBOL, vec![(1, name), (2, itself)]),
+        (CLASS, vec![(1, refs(&[1]))]),
+        (METHOD, vec![(1, refs(&[1, 2]))]),
+        (TRACE, vec![(1, frames)]),
+        (THREAD_STATE, vec![(1, runnable)]),
+    ];
+    let recording = jfr::recording(&jfr::sample_classes(), &pools, &[refs(&[0, 1, 1])]);
+    let (status, reply) = raw(&s, "POST", &path, b"loops", &recording);
+    assert_eq!(status, 200, "{reply}");
+    let r = s.get_as(
+        "loops",
+        &format!(
+            "/pyroscope/render?query={}&from={}&until={}",
+            encode(&format!("{CPU}{{}}")),
+            T0 - 60,
+            T0 + 60
+        ),
+    );
+    let fg = &r.json()["flamebearer"];
+    assert_eq!(fg["names"], json!(["total", "Loop."]), "{}", r.body);
+    assert_eq!(fg["levels"].as_array().map(Vec::len), Some(1001));
+    // A type that holds itself in place: its constants would nest for ever.
+    let mut classes = jfr::sample_classes();
+    classes.push((30, "flamelet.Nest", vec![("inner", 30, false, false)]));
+    let recording = jfr::recording(&classes, &[(30, vec![(1, Vec::new())])], &[]);
+    let (status, reply) = raw(&s, "POST", &path, b"nests", &recording);
+    assert_eq!(status, 422, "{reply}");
+    assert_eq!(reply.trim(), "invalid JFR: values nest too deep");
+    assert!(!s.stored_files().iter().any(|f| f.contains("nests")));
+    let metrics = s.get("/metrics").body;
+    assert!(
+        metrics.contains("tenant=\"nests\",reason=\"invalid_profile\"} 1"),
+        "{metrics}"
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod azurite;
 pub mod dist;
+pub mod jfr;
 pub mod prometheus;
 pub mod s3;
 pub mod server;
