@@ -83,20 +83,26 @@ fn every_corpus_file_goes_through_every_parser_that_reads_it() {
     );
 }
 
+/// Decodes the segment regression input `name` and checks that it is refused with an error
+/// saying `why`.
+fn assert_segment_refused(name: &str, why: &str) {
+    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/segment")
+        .join(name);
+    let bytes = std::fs::read(input).expect("reading the input");
+    let err = flamelet::storage::segment::decode(bytes.into()).expect_err("a corrupt segment");
+    assert!(err.to_string().contains(why), "{name}: {err}");
+}
+
 /// The segment fuzz target's timeout: a page header with a field holding a list that claims
 /// 161 million UUIDs in the 4.6 KB left, which parquet 60.1 skips 16 bytes at a time past the
 /// end of its input without noticing (9 s). The reader refuses it by its shape, before the
 /// crate sees it (flamelet::storage::thrift_shape).
 #[test]
 fn a_segment_whose_page_header_claims_millions_of_uuids_is_refused_unread() {
-    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz/segment/parquet-skips-uuids-past-the-end");
-    let bytes = std::fs::read(input).expect("reading the input");
-    let err = flamelet::storage::segment::decode(bytes.into()).expect_err("a corrupt segment");
-    assert!(
-        err.to_string()
-            .contains("page header at 816: Thrift list at byte 862 claims 161118441 elements"),
-        "{err}"
+    assert_segment_refused(
+        "parquet-skips-uuids-past-the-end",
+        "page header at 816: Thrift list at byte 862 claims 161118441 elements",
     );
 }
 
@@ -106,14 +112,9 @@ fn a_segment_whose_page_header_claims_millions_of_uuids_is_refused_unread() {
 /// the end (14 s in the fuzz build). The check walks known fields by the schema too.
 #[test]
 fn a_segment_whose_page_header_has_a_field_of_the_wrong_type_is_refused_unread() {
-    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz/segment/parquet-reads-known-fields-by-their-schema-type");
-    let bytes = std::fs::read(input).expect("reading the input");
-    let err = flamelet::storage::segment::decode(bytes.into()).expect_err("a corrupt segment");
-    assert!(
-        err.to_string()
-            .contains("page header at 394: Thrift type 6 at byte 0 is not one Parquet stores"),
-        "{err}"
+    assert_segment_refused(
+        "parquet-reads-known-fields-by-their-schema-type",
+        "page header at 394: Thrift type 6 at byte 0 is not one Parquet stores",
     );
 }
 
@@ -123,13 +124,8 @@ fn a_segment_whose_page_header_has_a_field_of_the_wrong_type_is_refused_unread()
 /// expand 30 bytes to.
 #[test]
 fn a_segment_whose_page_claims_more_than_snappy_expands_to_is_refused_unread() {
-    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz/segment/parquet-zeroes-what-a-page-claims-uncompressed");
-    let bytes = std::fs::read(input).expect("reading the input");
-    let err = flamelet::storage::segment::decode(bytes.into()).expect_err("a corrupt segment");
-    assert!(
-        err.to_string()
-            .contains("page claims 939524096 bytes uncompressed from 30"),
-        "{err}"
+    assert_segment_refused(
+        "parquet-zeroes-what-a-page-claims-uncompressed",
+        "page claims 939524096 bytes uncompressed from 30",
     );
 }
