@@ -86,9 +86,10 @@ fn a_request_over_its_time_cap_fails_alone() {
         }
     }
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    // The client's slowness, not the server's failure.
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
-        answer.contains("request exceeded the time limit"),
+        answer.contains("request body not received within the time limit"),
         "{answer}"
     );
     drop(conn);
@@ -98,7 +99,11 @@ fn a_request_over_its_time_cap_fails_alone() {
         s.render("app.alloc_objects{}", T0 - 1, T0 + 1, "")["flamebearer"]["numTicks"],
         1
     );
-    assert!(s.log().contains("time limit"), "{}", s.log());
+    assert!(
+        s.log().contains("request body not received in time"),
+        "{}",
+        s.log()
+    );
 }
 
 #[test]
