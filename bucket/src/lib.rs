@@ -18,6 +18,29 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutOptions, PutPayload};
 /// How many objects `get_many` reads at once.
 pub const GET_MANY_CONCURRENCY: usize = 16;
 
+/// Attempts of a call that object_store gave up on (the first included), where trying again
+/// is safe: a create-only put (see [`Bucket::put`]), a delete, a listing whose answer broke
+/// off (object_store retries the request, not the reading of its answer).
+const ATTEMPTS: u32 = 3;
+
+/// Runs `call` until it succeeds, fails for a reason it names (not found, taken, invalid), or
+/// has failed [`ATTEMPTS`] times.
+async fn again<T, F: Future<Output = Result<T, StoreError>>>(
+    what: &str,
+    mut call: impl FnMut() -> F,
+) -> Result<T, StoreError> {
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(StoreError::Other { message }) if attempt < ATTEMPTS => {
+                tracing::info!("trying {what} again (attempt {attempt} of {ATTEMPTS}): {message}");
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Whether a backend's listing API answers in key order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
@@ -105,26 +128,70 @@ impl Bucket {
             .await
     }
 
-    /// Writes an object; a create-only put fails with `AlreadyExists` when the key is taken.
+    /// Writes an object. A create-only put fails with `AlreadyExists` when the key holds other
+    /// bytes, and succeeds when it already holds exactly these: an earlier attempt of this put
+    /// whose answer was lost (object_store retries a put answered 5xx, and this retries one
+    /// whose connection broke), which must not be reported as someone else's object.
     pub async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
         let path = key_path(key)?;
+        if mode == PutMode::Overwrite {
+            return self
+                .put_once(key, &path, data, object_store::PutMode::Overwrite)
+                .await;
+        }
+        let put = || self.put_once(key, &path, data.clone(), object_store::PutMode::Create);
+        // object_store does not retry a create whose outcome is unknown (a time-out or a
+        // broken connection after sending): safe here, where the retry recognises its object.
+        match again(key, put).await {
+            Err(StoreError::AlreadyExists { .. }) => self.holds(key, &data).await,
+            done => done,
+        }
+    }
+
+    async fn put_once(
+        &self,
+        key: &str,
+        path: &Path,
+        data: Bytes,
+        mode: object_store::PutMode,
+    ) -> Result<(), StoreError> {
         let opts = PutOptions {
-            mode: match mode {
-                PutMode::Overwrite => object_store::PutMode::Overwrite,
-                PutMode::Create => object_store::PutMode::Create,
-            },
+            mode,
             ..Default::default()
         };
         self.store
-            .put_opts(&path, PutPayload::from(data), opts)
+            .put_opts(path, PutPayload::from(data), opts)
             .await
             .map(drop)
             .map_err(|e| map_err(key, e))
     }
 
+    /// What a create-only put that found `key` taken comes to: done if the object is `data`,
+    /// else `AlreadyExists`.
+    async fn holds(&self, key: &str, data: &Bytes) -> Result<(), StoreError> {
+        match self.get(key).await {
+            Ok(found) if found == *data => Ok(()),
+            // Another writer's object (or one deleted since): the key was taken.
+            Ok(_) | Err(StoreError::NotFound { .. }) => {
+                Err(StoreError::AlreadyExists { key: key.into() })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Lists keys under `prefix` after `token`, sorted, at most `limit` objects per page; with
     /// `delimited`, the next path segments below `prefix` instead of the keys under them.
     pub async fn list(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        limit: u32,
+        delimited: bool,
+    ) -> Result<ListPage, StoreError> {
+        again(prefix, || self.list_once(prefix, token, limit, delimited)).await
+    }
+
+    async fn list_once(
         &self,
         prefix: &str,
         token: Option<&str>,
@@ -200,9 +267,14 @@ impl Bucket {
     /// Deletes an object; a missing one is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = key_path(key)?;
-        match self.store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(map_err(key, e)),
-        }
+        // object_store does not take a delete for idempotent (a broken connection fails it);
+        // under this contract it is.
+        again(key, || async {
+            match self.store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(map_err(key, e)),
+            }
+        })
+        .await
     }
 }

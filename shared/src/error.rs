@@ -177,21 +177,26 @@ impl Error {
             Error::Pprof(PprofError::InvalidUtf8(_)) => ErrorKind::Rejected,
             Error::Pprof(_) => ErrorKind::BadInput,
             Error::Jfr(_) => ErrorKind::Rejected,
-            Error::Store(e) => match e {
-                StoreError::NotFound { .. } => ErrorKind::NotFound,
-                StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
-                StoreError::InvalidKey { .. } | StoreError::Config { .. } => ErrorKind::Internal,
-                StoreError::Other { .. } | StoreError::PastGrace { .. } => ErrorKind::Unavailable,
-            },
-            Error::Segment(_)
-            | Error::Corrupt { .. }
-            | Error::Config(_)
-            | Error::Metrics(_)
-            | Error::Retention(_) => ErrorKind::Internal,
+            Error::Store(e) => store_kind(e),
+            // A segment read piecewise fails with the store's error when a piece's read fails:
+            // the storage's failure, not the segment's.
+            Error::Segment(e) => e.store_error().map_or(ErrorKind::Internal, store_kind),
+            Error::Corrupt { .. } | Error::Config(_) | Error::Metrics(_) | Error::Retention(_) => {
+                ErrorKind::Internal
+            }
             Error::Recording(e) => e.kind(),
             Error::Contended(_) => ErrorKind::Conflict,
             Error::RemoteWrite(e) => e.kind(),
         }
+    }
+}
+
+fn store_kind(e: &StoreError) -> ErrorKind {
+    match e {
+        StoreError::NotFound { .. } => ErrorKind::NotFound,
+        StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
+        StoreError::InvalidKey { .. } | StoreError::Config { .. } => ErrorKind::Internal,
+        StoreError::Other { .. } | StoreError::PastGrace { .. } => ErrorKind::Unavailable,
     }
 }
 
@@ -288,6 +293,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_segment_read_that_storage_failed_is_unavailable_and_a_corrupt_one_internal() {
+        let failed = crate::storage::segment::SegmentError::Parquet(
+            parquet::errors::ParquetError::External(Box::new(StoreError::Other {
+                message: "connection reset".into(),
+            })),
+        );
+        assert_eq!(Error::from(failed).kind(), ErrorKind::Unavailable);
+        let corrupt = crate::storage::segment::SegmentError::Parquet(
+            parquet::errors::ParquetError::EOF("read past the end".into()),
+        );
+        assert_eq!(Error::from(corrupt).kind(), ErrorKind::Internal);
+    }
 
     #[test]
     fn refusals_name_the_limit_or_what_was_wrong_and_failures_name_none() {

@@ -7,6 +7,7 @@ mod compact;
 mod corpus;
 mod crash;
 mod deploy;
+mod faults;
 mod host;
 mod hostile;
 mod ingest;

@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::util::dist;
+use crate::util::faults::{Fault, FaultProxy};
 use crate::util::s3::S3Server;
 
 mod bindings {
@@ -267,110 +268,49 @@ fn an_unreachable_endpoint_is_an_error_after_retries() {
     }
 }
 
-/// A loopback HTTP proxy in front of moto that answers the first `fail.len()` requests with
-/// the given statuses instead of forwarding them: S3's throttling and server errors, on cue.
-struct FaultyProxy {
-    /// `http://127.0.0.1:PORT`.
-    endpoint: String,
-    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl FaultyProxy {
-    fn start(upstream: &str, fail: Vec<u16>) -> FaultyProxy {
-        use std::io::{Read, Write};
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let upstream = upstream.trim_start_matches("http://").to_string();
-        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = seen.clone();
-        std::thread::spawn(move || {
-            // One request per connection: wasi:http hosts open a connection per request.
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                let request = read_message(&mut conn);
-                let n = counter.fetch_add(1, Ordering::SeqCst);
-                if let Some(status) = fail.get(n) {
-                    let _ = write!(
-                        conn,
-                        "HTTP/1.1 {status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    continue;
-                }
-                let mut moto = std::net::TcpStream::connect(&upstream).unwrap();
-                moto.write_all(&request).unwrap();
-                let answer = read_message(&mut moto);
-                let _ = conn.write_all(&answer);
-                let _ = conn.flush();
-                let mut rest = Vec::new();
-                let _ = conn.read_to_end(&mut rest);
-            }
-        });
-        FaultyProxy { endpoint, seen }
-    }
-
-    fn requests(&self) -> usize {
-        self.seen.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// Reads one HTTP/1.1 message (head and a `Content-Length` body).
-fn read_message(stream: &mut impl std::io::Read) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).unwrap_or(0) == 0 {
-            return buf;
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    let length = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    if std::io::Read::read_exact(stream, &mut body).is_ok() {
-        buf.extend(body);
-    }
-    buf
-}
-
 #[test]
-fn throttling_and_server_errors_are_retried() {
+fn throttling_server_errors_and_broken_connections_are_retried() {
     let s3 = S3Server::start();
     s3.bucket("faults", "");
-    let proxy = FaultyProxy::start(&s3.endpoint, vec![503, 500, 429]);
+    let proxy = FaultProxy::start(&s3.endpoint);
+    proxy.script(&[Fault::SlowDown, Fault::InternalError, Fault::ResetBefore]);
     let p = Provider::start(&dist::provider_env(&proxy.endpoint, "faults", ""));
-    // 503, then 500 (retried: an overwrite may be repeated), then 429, then moto.
     p.put("a/1", Bytes::from_static(b"one"), PutMode::Overwrite)
         .unwrap();
-    assert_eq!(proxy.requests(), 4);
+    assert_eq!(proxy.calls(), 4);
     assert_eq!(&p.get("a/1").unwrap()[..], b"one");
 }
 
+/// A create-only put whose answer was lost may have stored its object: its retry finds the
+/// key taken, and the bucket reads the object back to tell its own bytes from another
+/// writer's. (Before, the provider did not retry such a create, and an ingest answered 503
+/// for an upload it had stored.)
 #[test]
-fn a_create_that_may_have_landed_is_not_retried() {
+fn a_create_whose_answer_was_lost_is_retried_and_recognised() {
     let s3 = S3Server::start();
     s3.bucket("ambiguous", "");
-    // A 500 to a create-only put: S3 may or may not have stored it; a retry could find the
-    // object and call the key taken, so the provider reports the failure instead.
-    let proxy = FaultyProxy::start(&s3.endpoint, vec![500]);
+    let proxy = FaultProxy::start(&s3.endpoint);
     let p = Provider::start(&dist::provider_env(&proxy.endpoint, "ambiguous", ""));
-    assert!(matches!(
-        p.put("a/1", Bytes::from_static(b"x"), PutMode::Create),
-        Err(StoreError::Other { .. })
-    ));
-    assert_eq!(proxy.requests(), 1, "not retried");
-    // Throttling is retried even for a create: the request was refused, not carried out.
-    let proxy = FaultyProxy::start(&s3.endpoint, vec![503]);
-    let p = Provider::start(&dist::provider_env(&proxy.endpoint, "ambiguous", ""));
-    p.put("a/2", Bytes::from_static(b"y"), PutMode::Create)
-        .unwrap();
-    assert_eq!(proxy.requests(), 2);
-    assert!(matches!(
-        p.put("a/2", Bytes::from_static(b"z"), PutMode::Create),
-        Err(StoreError::AlreadyExists { .. })
-    ));
+    for (key, fault) in [
+        ("a/1", Fault::InternalErrorAfterWrite),
+        ("a/2", Fault::ResetAfter),
+        ("a/3", Fault::Truncated),
+    ] {
+        let before = proxy.calls();
+        proxy.script(&[fault]);
+        p.put(key, Bytes::from_static(b"x"), PutMode::Create)
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        // The put, its retry (412), the read that recognises the object.
+        assert_eq!(proxy.calls() - before, 3, "{fault:?}");
+        assert_eq!(&p.get(key).unwrap()[..], b"x");
+    }
+    proxy.script(&[Fault::InternalErrorAfterWrite]);
+    assert!(
+        matches!(
+            p.put("a/1", Bytes::from_static(b"y"), PutMode::Create),
+            Err(StoreError::AlreadyExists { .. })
+        ),
+        "other bytes under a taken key are still refused"
+    );
+    assert_eq!(&p.get("a/1").unwrap()[..], b"x");
 }

@@ -76,33 +76,22 @@ enum Attempt {
     Failed(HttpErrorKind, String),
 }
 
-/// Whether the request may have been carried out although no answer came back.
-fn outcome_unknown(kind: HttpErrorKind) -> bool {
-    !matches!(kind, HttpErrorKind::Connect)
-}
-
 /// Whether a failed attempt is worth another: throttling, server errors, time-outs and
-/// broken connections, but never a second try of a create-only put whose first one may have
-/// succeeded (its retry would find its own object and report the key taken).
-fn retryable(create_only: bool, attempt: &Attempt) -> bool {
+/// broken connections. A create-only put too, although its first attempt may have reached the
+/// bucket: its retry then finds the object, and the bucket recognises its own bytes.
+fn retryable(attempt: &Attempt) -> bool {
     match attempt {
         Attempt::Answered(resp) => {
             let status = resp.status();
-            let throttled = matches!(
-                status,
-                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
-            );
-            throttled || (status.is_server_error() && !create_only)
+            status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
         }
-        Attempt::Failed(kind, _) => {
-            matches!(
-                kind,
-                HttpErrorKind::Connect
-                    | HttpErrorKind::Timeout
-                    | HttpErrorKind::Interrupted
-                    | HttpErrorKind::Request
-            ) && !(create_only && outcome_unknown(*kind))
-        }
+        Attempt::Failed(kind, _) => matches!(
+            kind,
+            HttpErrorKind::Connect
+                | HttpErrorKind::Timeout
+                | HttpErrorKind::Interrupted
+                | HttpErrorKind::Request
+        ),
     }
 }
 
@@ -113,13 +102,11 @@ async fn send_with_retries(req: HttpRequest) -> Result<HttpResponse, HttpError> 
         .await
         .map_err(|e| HttpError::new(HttpErrorKind::Request, e))?
         .to_bytes();
-    let create_only =
-        parts.method == Method::PUT && parts.headers.contains_key(header::IF_NONE_MATCH);
     let mut backoff = FIRST_BACKOFF;
     let mut attempt_no = 1;
     loop {
         let attempt = send_once(&parts, body.clone()).await;
-        if attempt_no < MAX_ATTEMPTS && retryable(create_only, &attempt) {
+        if attempt_no < MAX_ATTEMPTS && retryable(&attempt) {
             // Logged, so that a bucket that keeps failing shows before the request does.
             let why = match &attempt {
                 Attempt::Answered(resp) => resp.status().to_string(),

@@ -24,6 +24,11 @@ pub struct Lease {
 struct Record {
     /// When the lease lapses (ns).
     expires_at: i64,
+    /// Who took it, a fresh ULID: two compactors' records differ even when taken at one
+    /// instant, so a put that finds its own bytes (a retry whose answer was lost) knows the
+    /// lease is its own, as the storage contract promises.
+    #[serde(default)]
+    holder: String,
 }
 
 /// Takes the lease of `tenant`'s `day` until `now + duration`, or `None` when another
@@ -66,6 +71,7 @@ pub fn acquire(
     .to_string();
     let record = Record {
         expires_at: now.saturating_add(duration),
+        holder: ulid::Ulid::new().to_string(),
     };
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
     match store.put(&key, bytes.into(), PutMode::Create) {

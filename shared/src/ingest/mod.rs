@@ -395,7 +395,14 @@ pub fn store_profiles(
                 });
             }
             Err(StoreError::AlreadyExists { .. }) if attempts < 3 => attempts += 1,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // The put may have reached the store although it failed. The client, told to
+                // try again, must not find this copy too; the key is this request's alone.
+                if let Err(d) = store.delete(&key) {
+                    tracing::warn!("removing {key} after a failed put: {d}");
+                }
+                return Err(e.into());
+            }
         }
     }
 }

@@ -349,8 +349,16 @@ mod tests {
         };
         assert!(publish(&store, &tenant, day, &manifest).unwrap());
         assert!(
-            !publish(&store, &tenant, day, &manifest).unwrap(),
-            "a second publish of one version loses"
+            publish(&store, &tenant, day, &manifest).unwrap(),
+            "publishing the same manifest again (a retry whose answer was lost) is the same write"
+        );
+        let rival = Manifest {
+            covered: Vec::new(),
+            ..manifest.clone()
+        };
+        assert!(
+            !publish(&store, &tenant, day, &rival).unwrap(),
+            "another manifest of the same version loses"
         );
         let range = TimeRange {
             from: hour(0) + HOUR_NANOS / 2,

@@ -4,8 +4,10 @@
 //! by [`crate::storage::conformance`]):
 //! keys are `/`-separated paths without empty, `.` or `..` segments; there are no directories;
 //! objects are immutable once written except by an explicit overwrite; a create-only put fails
-//! with [`StoreError::AlreadyExists`] if the key exists, and exactly one of several racing
-//! creators wins; deleting a missing key is `Ok`; listings are returned sorted by key.
+//! with [`StoreError::AlreadyExists`] if the key holds other bytes and succeeds if it holds
+//! exactly the put's (the same put retried after its answer was lost), and exactly one of
+//! several racing creators wins; deleting a missing key is `Ok`; listings are returned sorted
+//! by key.
 //!
 //! The WASM components implement this trait over the imported capability; [`MemoryStore`] is
 //! the in-process double for unit tests.
@@ -68,7 +70,8 @@ pub enum StoreError {
 pub enum PutMode {
     /// Replace whatever is there.
     Overwrite,
-    /// Fail with [`StoreError::AlreadyExists`] if the key exists.
+    /// Fail with [`StoreError::AlreadyExists`] if the key holds other bytes (holding these
+    /// same bytes, it succeeds: a retry of this put).
     Create,
 }
 
@@ -242,8 +245,14 @@ impl ObjectStore for MemoryStore {
     fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
         validate_key(key)?;
         let mut objects = self.objects();
-        if mode == PutMode::Create && objects.contains_key(key) {
-            return Err(StoreError::AlreadyExists { key: key.into() });
+        if mode == PutMode::Create
+            && let Some(existing) = objects.get(key)
+        {
+            return if *existing == data {
+                Ok(())
+            } else {
+                Err(StoreError::AlreadyExists { key: key.into() })
+            };
         }
         objects.insert(key.to_string(), data);
         Ok(())

@@ -2,6 +2,7 @@
 
 pub mod azurite;
 pub mod dist;
+pub mod faults;
 pub mod jfr;
 pub mod prometheus;
 pub mod s3;

@@ -82,6 +82,20 @@ impl S3Server {
             .count()
     }
 
+    /// Reads an object straight from the bucket. moto refuses anonymous reads of objects
+    /// (not listings) and checks no signature, so any SigV4-shaped credential passes.
+    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let mut r = ureq::get(&format!("{}/{bucket}/{key}", self.endpoint))
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .call()
+            .unwrap_or_else(|e| panic!("reading {key}: {e}"));
+        r.body_mut().read_to_vec().expect("an object's bytes")
+    }
+
     /// Lists the keys in a bucket (raw S3 ListObjectsV2), to check where objects went.
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         let mut r = ureq::get(&format!("{}/{bucket}?list-type=2", self.endpoint))

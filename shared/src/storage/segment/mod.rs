@@ -131,6 +131,16 @@ pub enum SegmentError {
     Invalid(String),
 }
 
+impl SegmentError {
+    /// The store's error, when reading a piece of the segment failed.
+    pub fn store_error(&self) -> Option<&crate::storage::store::StoreError> {
+        match self {
+            SegmentError::Parquet(parquet::errors::ParquetError::External(e)) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
 type Result<T, E = SegmentError> = std::result::Result<T, E>;
 
 fn invalid(message: impl Into<String>) -> SegmentError {
