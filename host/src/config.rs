@@ -6,12 +6,13 @@
 //! `overrides`: `retention_period` (how long profiles are kept) and the ingest and query
 //! limits by Pyroscope's names (`max_profile_stacktrace_samples`, `max_query_length`, …);
 //! other keys of a Pyroscope server file are ignored, so an existing one can be pointed at
-//! unchanged.
+//! unchanged. Flamelet's own: `auth` (credentials; see [`flamelet::auth`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
+use flamelet::auth::{AUTH_ENV, Auth, AuthSpec};
 use flamelet::limits::{Limits as LimitNames, TenantLimits};
 use flamelet::metrics::recording::{self, MAX_RULES_ENV, RECORDING_RULES_ENV};
 use flamelet::metrics::remote_write::{
@@ -39,6 +40,8 @@ struct ConfigFile {
     /// Per-tenant limits by tenant ID.
     #[serde(default)]
     overrides: BTreeMap<String, Limits>,
+    /// Credentials; none means authentication is off.
+    auth: Option<AuthSpec>,
 }
 
 /// Per-tenant limits, in the shape of Pyroscope's `limits` and `overrides`.
@@ -93,6 +96,10 @@ pub struct Config {
     /// The components' environment: the rules as JSON ([`RULES_ENV`],
     /// [`RECORDING_RULES_ENV`]), the limit, the remote-write settings.
     env: Vec<(String, String)>,
+    /// The credentials, when authentication is on: the native host checks them itself; a
+    /// packaged app's components get them as [`AUTH_ENV`] ([`Config::packaged_env`]).
+    pub auth: Option<Auth>,
+    auth_json: Option<String>,
 }
 
 impl Config {
@@ -199,17 +206,33 @@ impl Config {
             let authority = rest.split('/').next().unwrap_or(rest);
             remote_write_destination = Some(format!("{scheme}://{authority}"));
         }
+        let auth = file.auth.as_ref().map(Auth::from_spec).transpose()?;
+        let auth_json = file.auth.as_ref().map(serde_json::to_string).transpose()?;
         Ok(Config {
             rules: rules.rules.len(),
             recording_rules,
             remote_write_destination,
             env,
+            auth,
+            auth_json,
         })
     }
 
-    /// The environment the components get from the file.
+    /// The environment the components get from the file under the native host (which checks
+    /// credentials before a component runs).
     pub fn env(&self) -> Vec<(String, String)> {
         self.env.clone()
+    }
+
+    /// The environment of a packaged app's components, which check credentials themselves.
+    pub fn packaged_env(&self) -> Vec<(String, String)> {
+        let mut env = self.env();
+        env.extend(
+            self.auth_json
+                .as_ref()
+                .map(|json| (AUTH_ENV.to_string(), json.clone())),
+        );
+        env
     }
 }
 
@@ -332,5 +355,35 @@ mod tests {
         let line = format!("{e:#}");
         assert!(line.contains("a: node `(`"), "{line}");
         assert!(!line.contains('\n'), "{line}");
+    }
+
+    #[test]
+    fn credentials_stay_with_the_host_and_go_to_packaged_components() {
+        let hash = crate::auth::hash_secret("s").unwrap();
+        let c = Config::parse(&format!(
+            "auth:\n  credentials:\n    - name: agents\n      secret_hash: {hash}\n      tenant: team-a\n      scopes: [write]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.auth.as_ref().map(Auth::len), Some(1));
+        assert!(
+            c.env().iter().all(|(k, _)| k != AUTH_ENV),
+            "the host checks"
+        );
+        let packaged: BTreeMap<String, String> = c.packaged_env().into_iter().collect();
+        let back = Auth::from_json(&packaged[AUTH_ENV]).unwrap();
+        assert_eq!(
+            back.verify("agents", "s").unwrap().tenant.unwrap().as_str(),
+            "team-a"
+        );
+        let e = Config::parse(
+            "auth:\n  credentials:\n    - name: x\n      secret_hash: nope\n      scopes: [metrics]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("credential `x`: secret_hash is not an argon2 PHC string"),
+            "{e}"
+        );
+        assert!(Config::parse("").unwrap().auth.is_none(), "off by default");
     }
 }

@@ -2,6 +2,7 @@
 //! under wasmtime with per-request limits, serves HTTP and cron, and provides the storage
 //! capability. `main.rs` is the CLI on top.
 
+pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod outbound;

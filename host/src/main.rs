@@ -61,6 +61,25 @@ enum Command {
     /// Build the deployable artefact: each function composed with a storage provider
     /// component (importing only wasi:*) and a spin.toml for Spin, SpinKube or wasmtime serve.
     Package(PackageArgs),
+    /// Create a credential for the configuration file's `auth` section: prints its entry
+    /// (the secret's argon2 hash) on stdout and the secret, shown once, on stderr.
+    Credential(CredentialArgs),
+}
+
+#[derive(Args)]
+struct CredentialArgs {
+    /// Its name: the basic-auth user, and a bearer token's part before the first `.`.
+    #[arg(long)]
+    name: String,
+    /// The tenant it reads or writes (needed for `read` and `write`).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// What it may do: `read`, `write`, `metrics`, `compact` (comma-separated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    scopes: Vec<String>,
+    /// Read the secret from stdin (a password an agent already has) instead of generating one.
+    #[arg(long)]
+    secret_from_stdin: bool,
 }
 
 #[derive(Args)]
@@ -175,6 +194,8 @@ struct Loaded {
     manifest: SpinManifest,
     runtime: Arc<Runtime>,
     storage: Arc<Storage>,
+    /// The configuration file's credentials, when authentication is on.
+    auth: Option<flamelet::auth::Auth>,
 }
 
 fn cache_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
@@ -288,7 +309,7 @@ fn load(
             flags.insert(name.to_string(), value);
         }
     }
-    let config = Config::load(args.config.as_deref(), &flags)?;
+    let mut config = Config::load(args.config.as_deref(), &flags)?;
     // The scheduled components (compaction) send the recording rules' samples.
     if let Some(destination) = &config.remote_write_destination {
         manifest.allow_for_cron_components(destination);
@@ -325,6 +346,7 @@ fn load(
         manifest,
         runtime: Arc::new(runtime),
         storage,
+        auth: config.auth.take(),
     })
 }
 
@@ -345,7 +367,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         manifest,
         runtime,
         storage,
+        auth,
     } = load(args.common, read)?;
+    if let Some(auth) = &auth {
+        tracing::info!("authentication on: {} credentials", auth.len());
+    }
+    let gate = auth.map(|a| Arc::new(flamelet_host::auth::Gate::new(a)));
     // Writes a server killed mid-put left behind: at start and every hour, in the
     // background, so that a large data directory does not delay serving.
     tokio::spawn(async move {
@@ -389,7 +416,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     eprintln!("flamelet listening on http://{}", listener.local_addr()?);
     tokio::select! {
-        r = server::serve(runtime, router, listener) => r,
+        r = server::serve(runtime, router, gate, listener) => r,
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
@@ -401,6 +428,7 @@ async fn compact(args: CommonArgs) -> anyhow::Result<()> {
         manifest,
         runtime,
         storage,
+        ..
     } = load(args, read)?;
     storage.sweep_staging(staging_age);
     let component = manifest
@@ -438,6 +466,39 @@ async fn compact(args: CommonArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn credential(args: CredentialArgs) -> anyhow::Result<()> {
+    let scopes = args
+        .scopes
+        .iter()
+        .map(|s| {
+            serde_json::from_value(serde_json::Value::String(s.trim().to_string())).map_err(|_| {
+                anyhow::anyhow!("unknown scope `{s}`: read, write, metrics or compact")
+            })
+        })
+        .collect::<anyhow::Result<Vec<flamelet::auth::Scope>>>()?;
+    let secret = if args.secret_from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        flamelet_host::auth::new_secret()
+    };
+    let spec = flamelet::auth::CredentialSpec {
+        name: args.name.clone(),
+        secret_hash: flamelet_host::auth::hash_secret(&secret)?,
+        tenant: args.tenant,
+        scopes,
+    };
+    // The same checks as the server's, so that what is printed loads.
+    flamelet::auth::Auth::from_spec(&flamelet::auth::AuthSpec {
+        credentials: vec![spec.clone()],
+    })?;
+    print!("{}", yaml_serde::to_string(&vec![spec])?);
+    eprintln!("bearer token: {}.{secret}", args.name);
+    eprintln!("basic auth: user {}, password {secret}", args.name);
+    Ok(())
+}
+
 fn package(args: PackageArgs) -> anyhow::Result<()> {
     use flamelet_host::package;
     let provider = std::fs::read(&args.provider)
@@ -458,7 +519,7 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
     let mut cron_outbound_hosts = Vec::new();
     if let Some(path) = &args.config {
         let config = Config::load(Some(path), &LimitFlags::new())?;
-        environment.extend(config.env());
+        environment.extend(config.packaged_env());
         cron_outbound_hosts.extend(config.remote_write_destination);
     }
     environment.extend(args.env);
@@ -511,5 +572,6 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compact(args) => runtime()?.block_on(compact(args)),
         Command::Package(args) => package(args),
+        Command::Credential(args) => credential(args),
     }
 }

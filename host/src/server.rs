@@ -17,16 +17,21 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use flamelet::auth::Access;
 use flamelet::error::REJECT_REASON_HEADER;
 
+use crate::auth::Gate;
 use crate::metrics;
 use crate::runtime::{Outcome, Runtime, fixed_response};
 use crate::spin::Router;
 
 /// Serves until the process ends.
+/// Serves until the process ends; with a `gate`, every request not open to all must carry a
+/// credential that may make it.
 pub async fn serve(
     runtime: Arc<Runtime>,
     router: Arc<Router>,
+    gate: Option<Arc<Gate>>,
     listener: TcpListener,
 ) -> anyhow::Result<()> {
     let ids = Arc::new(AtomicU64::new(0));
@@ -44,12 +49,17 @@ pub async fn serve(
         if let Err(e) = conn.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY for {peer}: {e}");
         }
-        let (runtime, router, ids) = (runtime.clone(), router.clone(), ids.clone());
+        let (runtime, router, gate, ids) =
+            (runtime.clone(), router.clone(), gate.clone(), ids.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let (runtime, router) = (runtime.clone(), router.clone());
+                let (runtime, router, gate) = (runtime.clone(), router.clone(), gate.clone());
                 let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
                 async move {
+                    let req = match admit(gate.as_deref(), &router, req).await {
+                        Ok(req) => req,
+                        Err(refusal) => return Ok(refusal),
+                    };
                     Ok::<_, std::convert::Infallible>(
                         handle(&runtime, &router, req, id, peer).await,
                     )
@@ -63,6 +73,61 @@ pub async fn serve(
                 tracing::debug!("connection from {peer}: {e}");
             }
         });
+    }
+}
+
+/// Checks a request's credential when authentication is on: the request to serve, with the
+/// tenant its credential decides in `X-Scope-OrgID` and the credential itself removed (no
+/// component needs it), or the refusal (401 with a challenge, 403), counted by reason.
+async fn admit(
+    gate: Option<&Gate>,
+    router: &Router,
+    mut req: hyper::Request<Incoming>,
+) -> Result<hyper::Request<Incoming>, hyper::Response<HyperOutgoingBody>> {
+    let Some(gate) = gate else {
+        return Ok(req);
+    };
+    let path = req.uri().path().to_string();
+    let component = router.route(&path).unwrap_or("host");
+    let access = Access::of(component, &path);
+    let text = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let (authorization, tenant_header) = (text("authorization"), text("x-scope-orgid"));
+    match gate
+        .check(access, authorization.as_deref(), tenant_header.as_deref())
+        .await
+    {
+        Ok(tenant) => {
+            let headers = req.headers_mut();
+            headers.remove(hyper::header::AUTHORIZATION);
+            if let Some(tenant) = tenant.and_then(|t| t.as_str().parse().ok()) {
+                headers.insert("x-scope-orgid", tenant);
+            }
+            Ok(req)
+        }
+        Err(e) => {
+            let tenant = match &e {
+                flamelet::auth::AuthError::OtherTenant { tenant, .. } => tenant.clone(),
+                _ => String::new(),
+            };
+            metrics::rejected(component, &tenant, e.reject_reason());
+            metrics::request(component, e.http_status());
+            tracing::info!("{} {path} {}: {e}", req.method(), e.http_status());
+            // Let the client finish sending, so that it reads the refusal.
+            tokio::spawn(drain(req.into_body()));
+            let (status, content_type, body) = flamelet::auth::refusal(&e, &path);
+            let mut resp = fixed_response(status, content_type, body);
+            if status == 401 {
+                resp.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    hyper::header::HeaderValue::from_static(flamelet::auth::CHALLENGE),
+                );
+            }
+            Err(resp)
+        }
     }
 }
 

@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod adhoc;
+pub mod auth;
 pub mod compact;
 pub mod error;
 pub mod fuzzing;

@@ -39,8 +39,12 @@ fn node_total(flamebearer: &serde_json::Value, matches: impl Fn(&str) -> bool) -
 
 /// A Python program that profiles itself with pyroscope-io (PyPI), which uses the push API.
 const PYTHON_PROGRAM: &str = r#"
-import sys, time, pyroscope
-pyroscope.configure(application_name="pyclient", server_address=sys.argv[1], tags={"env": "ci"})
+import os, sys, time, pyroscope
+# Basic auth when the test gives a credential (pyroscope-io's own options).
+pyroscope.configure(application_name="pyclient", server_address=sys.argv[1], tags={"env": "ci"},
+    basic_auth_username=os.environ.get("FLAMELET_USER", ""),
+    basic_auth_password=os.environ.get("FLAMELET_PASSWORD", ""),
+    enable_logging=True)
 def work(n):
     s = 0
     for i in range(n):
@@ -216,4 +220,93 @@ fn pyroscope_rust_client() {
         }
     }
     assert!(found, "slow_function is in a stored segment");
+}
+
+/// The three clients with authentication on, each with its own options: pyroscope-io's and the
+/// crate's basic auth, @pyroscope/nodejs's bearer `authToken`. Their uploads land in the
+/// credential's tenant; with a wrong secret each reports the refusal in its own way.
+#[test]
+fn real_clients_push_with_their_own_auth_options() {
+    use crate::auth::{Credential, config_file};
+    test_deps();
+    let dir = tempfile::tempdir().unwrap();
+    let agents = Credential::new("agents", Some("team-a"), "write");
+    let grafana = Credential::new("grafana", Some("team-a"), "read");
+    let config = config_file(dir.path(), &[&agents, &grafana]);
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", &config.to_string_lossy()],
+    );
+    let python = dir.path().join("busy.py");
+    std::fs::write(&python, PYTHON_PROGRAM).unwrap();
+    let node =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/node/busy.js");
+    let rust = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/clients/rust/release/flamelet-rust-client");
+    // Each client, given `secret`: its command.
+    let clients = |secret: &str| {
+        let mut py = std::process::Command::new("python3");
+        py.arg(&python).arg(&s.base).arg("2");
+        py.env("FLAMELET_USER", "agents")
+            .env("FLAMELET_PASSWORD", secret);
+        let mut js = std::process::Command::new("node");
+        js.arg(&node).arg(&s.base).arg("2");
+        js.env("FLAMELET_TOKEN", format!("agents.{secret}"))
+            .env("DEBUG", "pyroscope");
+        let mut rs = std::process::Command::new(&rust);
+        rs.arg(&s.base).arg("rustclient").arg("2");
+        rs.env("FLAMELET_USER", "agents")
+            .env("FLAMELET_PASSWORD", secret);
+        [
+            (
+                "pyroscope-io",
+                py,
+                "POST /push.v1.PusherService/Push 200",
+                "Sending Session failed 401 {\"code\":\"unauthenticated\",\"message\":\"invalid credentials for `agents`\"}",
+            ),
+            (
+                "@pyroscope/nodejs",
+                js,
+                "POST /ingest 200",
+                "Server rejected data ingest: HTTP 401",
+            ),
+            (
+                "pyroscope crate",
+                rs,
+                "POST /push.v1.PusherService/Push 200",
+                "Sending Session failed 401 {\"code\":\"unauthenticated\",\"message\":\"invalid credentials for `agents`\"}",
+            ),
+        ]
+    };
+    for (client, mut cmd, accepted, _) in clients(&agents.secret) {
+        let out = cmd.output().unwrap_or_else(|e| panic!("{client}: {e}"));
+        assert!(
+            out.status.success(),
+            "{client}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(s.log().contains(accepted), "{client}: {}", s.log());
+    }
+    let services = s.get_with(
+        "/pyroscope/label-values?label=service_name&from=now-10m",
+        &[("Authorization", &grafana.bearer())],
+    );
+    assert_eq!(services.status, 200, "{}", services.body);
+    assert_eq!(
+        services.json(),
+        serde_json::json!(["nodeclient", "pyclient", "rustclient"]),
+        "all three in the credential's tenant"
+    );
+    for (client, mut cmd, _, report) in clients("wrong") {
+        let out = cmd.output().unwrap_or_else(|e| panic!("{client}: {e}"));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            said.contains(report),
+            "{client} reports the refusal: {said}"
+        );
+    }
 }

@@ -327,3 +327,78 @@ fn flamelet_serve_runs_the_packaged_app_and_refuses_unlisted_destinations() {
         s.log()
     );
 }
+
+/// Under `wasmtime serve` no host checks credentials: the packaged components do, from the
+/// `auth` section `flamelet package --config` wrote into their environment.
+#[test]
+fn wasmtime_serve_components_check_credentials_themselves() {
+    use crate::auth::{Credential, config_file};
+    let s3 = S3Server::start();
+    s3.bucket("guarded", "");
+    let tmp = tempfile::tempdir().unwrap();
+    let agents = Credential::new("agents", Some("team-a"), "write");
+    let grafana = Credential::new("grafana", Some("team-a"), "read");
+    let config = config_file(tmp.path(), &[&agents, &grafana]);
+    let out = dist::package_with(
+        &tmp.path().join("dist"),
+        &s3.endpoint,
+        "guarded",
+        "",
+        &["--config", config.to_str().unwrap()],
+    );
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(out.join("spin.toml")).unwrap()).unwrap();
+    let auth = |id: &str| {
+        manifest["component"][id]["environment"]["FLAMELET_AUTH"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} has FLAMELET_AUTH"))
+            .to_string()
+    };
+    let (ingest_auth, query_auth) = (auth("ingest"), auth("query"));
+    let env = dist::provider_env(&s3.endpoint, "guarded", "");
+    let ingest = WasmtimeServe::start(
+        &out.join("flamelet-ingest.wasm"),
+        &[&env[..], &[("FLAMELET_AUTH", ingest_auth.as_str())]].concat(),
+    );
+    let query = WasmtimeServe::start(
+        &out.join("flamelet-query.wasm"),
+        &[&env[..], &[("FLAMELET_AUTH", query_auth.as_str())]].concat(),
+    );
+
+    let path = format!("/ingest?name=app.alloc_objects&from={T0}");
+    let r = ingest.post(&path, b"a;b 3\n");
+    assert_eq!(
+        (r.status, r.body.trim_end()),
+        (
+            401,
+            "authentication required: send `Authorization: Bearer NAME.SECRET` or HTTP basic credentials"
+        )
+    );
+    let r = ingest.post_with(&path, &[("Authorization", &grafana.bearer())], b"a;b 3\n");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = ingest.post_with(&path, &[("Authorization", &agents.basic())], b"a;b 3\n");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let render = format!(
+        "/pyroscope/render?query=app.alloc_objects%7B%7D&from={}&until={}",
+        T0 - 60,
+        T0 + 60
+    );
+    let r = query.get_with(&render, &[("Authorization", &grafana.bearer())]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["flamebearer"]["numTicks"], 3);
+    let r = query.get_with(
+        &render,
+        &[
+            ("Authorization", &grafana.bearer()),
+            ("X-Scope-OrgID", "team-b"),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        s3.keys("guarded")
+            .iter()
+            .all(|k| k.starts_with("tenants/team-a/")),
+        "{:?}",
+        s3.keys("guarded")
+    );
+}

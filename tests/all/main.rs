@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `flamelet` binary serving the real WASM components on a real
 //! directory. One binary, one module per area.
 
+mod auth;
 mod bench;
 mod clients;
 mod compact;

@@ -148,7 +148,7 @@ impl cron::Guest for Component {
 
 impl HttpGuest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        flamelet_guest::serve(request, out, handle);
+        flamelet_guest::serve("compact", request, out, handle);
     }
 }
 

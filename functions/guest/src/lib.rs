@@ -270,8 +270,50 @@ fn headers_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a 
         .map(|(_, v)| v.as_str())
 }
 
+/// The challenge of a 401.
+static CHALLENGE: [(&str, &str); 1] = [("www-authenticate", flamelet::auth::CHALLENGE)];
+
+/// With authentication configured ([`flamelet::auth::AUTH_ENV`]: a packaged app, where no
+/// host checks credentials first), checks the request's credential before its body is read,
+/// and puts the tenant it decides in `x-scope-orgid`; the refusal otherwise. A bad
+/// configuration fails every request (never open by mistake).
+fn admit(component: &str, path: &str, headers: &mut Vec<(String, String)>) -> Result<(), Response> {
+    let auth = match flamelet::auth::Auth::from_config(|name| std::env::var(name).ok()) {
+        Ok(Some(auth)) => auth,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(Response::error(500, &e.to_string())),
+    };
+    let access = flamelet::auth::Access::of(component, path);
+    let decided = if access == flamelet::auth::Access::Open {
+        Ok(None)
+    } else {
+        auth.identify(headers_value(headers, "authorization"))
+            .and_then(|p| p.authorize(access, headers_value(headers, "x-scope-orgid")))
+    };
+    match decided {
+        Ok(tenant) => {
+            headers.retain(|(k, _)| k != "authorization");
+            if let Some(tenant) = tenant {
+                headers.retain(|(k, _)| k != "x-scope-orgid");
+                headers.push(("x-scope-orgid".into(), tenant.as_str().to_string()));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let (status, content_type, body) = flamelet::auth::refusal(&e, path);
+            Err(Response {
+                status,
+                content_type,
+                content_encoding: None,
+                headers: if status == 401 { &CHALLENGE } else { &[] },
+                body: body.into_bytes(),
+            })
+        }
+    }
+}
+
 /// Reads the request whole; a body over [`flamelet::wire::body::MAX_BODY_BYTES`] is a 413.
-fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
+fn read_request(component: &str, req: &IncomingRequest) -> Result<Request, Response> {
     let path_with_query = req.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = match path_with_query.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
@@ -280,7 +322,7 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
     let params = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let headers: Vec<(String, String)> = req
+    let mut headers: Vec<(String, String)> = req
         .headers()
         .entries()
         .into_iter()
@@ -291,6 +333,7 @@ fn read_request(req: &IncomingRequest) -> Result<Request, Response> {
             )
         })
         .collect();
+    admit(component, &path, &mut headers)?;
     let too_large = || {
         Response::error(
             413,
@@ -416,9 +459,14 @@ fn response_head(resp: &Response) -> Result<OutgoingResponse, String> {
     Ok(outgoing)
 }
 
-/// Serves one `wasi:http` request with `handler`.
-pub fn serve(request: IncomingRequest, out: ResponseOutparam, handler: fn(&Request) -> Response) {
-    let response = match read_request(&request) {
+/// Serves one `wasi:http` request to `component` (its name in `spin.toml`) with `handler`.
+pub fn serve(
+    component: &str,
+    request: IncomingRequest,
+    out: ResponseOutparam,
+    handler: fn(&Request) -> Response,
+) {
+    let response = match read_request(component, &request) {
         Ok(req) => handler(&req),
         Err(resp) => resp,
     };

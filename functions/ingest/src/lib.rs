@@ -16,7 +16,7 @@ struct Component;
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        flamelet_guest::serve(request, out, handle);
+        flamelet_guest::serve("ingest", request, out, handle);
     }
 }
 

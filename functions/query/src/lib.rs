@@ -30,7 +30,7 @@ struct Component;
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        flamelet_guest::serve(request, out, handle);
+        flamelet_guest::serve("query", request, out, handle);
     }
 }
 

@@ -43,7 +43,7 @@ struct Component;
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        flamelet_guest::serve(request, out, handle);
+        flamelet_guest::serve("ui", request, out, handle);
     }
 }
 

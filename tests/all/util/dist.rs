@@ -58,6 +58,17 @@ pub fn provider_env<'a>(
 /// Runs `flamelet package` into `out` for `bucket` (and `prefix`) on the S3 server at
 /// `endpoint`, and returns `out`.
 pub fn package(out: &Path, endpoint: &str, bucket: &str, prefix: &str) -> PathBuf {
+    package_with(out, endpoint, bucket, prefix, &[])
+}
+
+/// [`package`] with more arguments (`--config FILE`, say).
+pub fn package_with(
+    out: &Path,
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    extra: &[&str],
+) -> PathBuf {
     let output = Command::new(env!("CARGO_BIN_EXE_flamelet"))
         .arg("package")
         .arg("--provider")
@@ -67,6 +78,7 @@ pub fn package(out: &Path, endpoint: &str, bucket: &str, prefix: &str) -> PathBu
         .args(["--s3-bucket", bucket, "--s3-endpoint", endpoint])
         .args(["--s3-region", "us-east-1", "--s3-allow-http"])
         .args(["--s3-prefix", prefix])
+        .args(extra)
         .output()
         .expect("running flamelet package");
     assert!(

@@ -222,6 +222,15 @@ impl Http {
         Self::reply(self.agent.get(format!("{}{path}", self.base)).call())
     }
 
+    /// `GET path` with extra headers.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut r = self.agent.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        Self::reply(r.call())
+    }
+
     /// `GET path` as tenant `tenant`.
     pub fn get_as(&self, tenant: &str, path: &str) -> Reply {
         Self::reply(

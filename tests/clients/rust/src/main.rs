@@ -1,5 +1,6 @@
 //! Profiles itself for a few seconds with the `pyroscope` crate's pprof-rs backend and pushes
-//! to the server given as the first argument, as application `$2`, tagged `env=ci`.
+//! to the server given as the first argument, as application `$2`, tagged `env=ci`; with
+//! `FLAMELET_USER` and `FLAMELET_PASSWORD`, as that basic-auth user.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,26 @@ fn fast_function() -> u64 {
     work(std::hint::black_box(1_000_000))
 }
 
+/// Prints the agent's warnings and errors (a refused upload, say) to stderr.
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    log::set_logger(&Stderr).map_err(|e| e.to_string())?;
+    log::set_max_level(log::LevelFilter::Warn);
     let mut args = std::env::args().skip(1);
     let url = args
         .next()
@@ -30,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: flamelet-rust-client URL APP [SECONDS]")?;
     let seconds: u64 = args.next().map_or(Ok(4), |s| s.parse())?;
-    let agent = PyroscopeAgentBuilder::new(
+    let builder = PyroscopeAgentBuilder::new(
         url,
         app,
         100,
@@ -38,8 +58,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         env!("CARGO_PKG_VERSION"),
         pprof_backend(PprofConfig::default(), BackendConfig::default()),
     )
-    .tags(vec![("env", "ci")])
-    .build()?;
+    .tags(vec![("env", "ci")]);
+    // Basic auth when the test gives a credential (the crate's own option).
+    let builder = match (
+        std::env::var("FLAMELET_USER"),
+        std::env::var("FLAMELET_PASSWORD"),
+    ) {
+        (Ok(user), Ok(password)) => builder.basic_auth(user, password),
+        _ => builder,
+    };
+    let agent = builder.build()?;
     let running = agent.start()?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut sink = 0u64;
