@@ -122,6 +122,50 @@ fn the_single_view_shows_the_ingested_functions_with_their_values() {
     );
 }
 
+/// With authentication on, the page's data needs a token: the page says so, takes one, and
+/// shows the token's tenant's data; the page itself loads without one.
+#[test]
+fn the_page_asks_for_a_token_and_shows_its_tenants_data() {
+    use crate::auth::{Credential, config_file};
+    let dir = tempfile::tempdir().unwrap();
+    let agents = Credential::new("agents", Some("team-b"), "write");
+    let viewer = Credential::new("viewer", Some("team-b"), "read");
+    let config = config_file(dir.path(), &[&agents, &viewer]);
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", &config.to_string_lossy()],
+    );
+    let r = s.post_with(
+        &format!("/ingest?name=shop.cpu&from={T0}"),
+        &[("Authorization", &agents.bearer())],
+        b"main;billing 6\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let query = encode(&format!("{CPU}{{service_name=\"shop\"}}"));
+    let page = open_with(
+        &s,
+        &format!("/?query={query}&from={}&until={}", T0 - 60, T0 + 60),
+        "sign-in.png",
+        "sign-in",
+        &viewer.token,
+    );
+    assert!(
+        page["alert"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("401: authentication required")),
+        "{page}"
+    );
+    assert_eq!(
+        table(&page),
+        [
+            row(["billing", "60 ms", "60 ms"]),
+            row(["main", "0 ns", "60 ms"]),
+            row(["total", "0 ns", "60 ms"])
+        ]
+    );
+    assert_eq!(page["signOut"], true);
+}
+
 #[test]
 fn the_organisation_field_sends_the_tenant_and_is_remembered() {
     let s = FlameletServer::start();

@@ -114,6 +114,18 @@ try {
     await page.waitForTimeout(500);
     out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
     out.org = await page.getByLabel('Organisation').inputValue();
+  } else if (waitFor === 'sign-in') {
+    // The server wants a token: read the refusal, screenshot the form, sign in with EXTRA;
+    // the table then shows the token's tenant's functions.
+    await page.getByLabel('Access token').waitFor({ timeout: 30_000 });
+    out.alert = (await page.getByRole('alert').first().innerText()).trim();
+    await screenshotNow(page, screenshot.replace(/\.png$/, '-form.png'));
+    await page.getByLabel('Access token').fill(extra);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[role="table"] [role="row"]').nth(1).waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
+    out.signOut = await page.getByRole('button', { name: 'Sign out' }).isVisible();
   } else if (waitFor === 'metric') {
     // Click the flame graph's third level (22 px a level) at 80 % of its width, choose "Create
     // metric from this function" in that node's menu, group by EXTRA, create; read what the

@@ -1,7 +1,7 @@
 // The single view: pick a service and a profile type, a range, and see its flame graph.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { createTheme, type GrafanaTheme2 } from '@grafana/data';
-import { labelValues, render, setTenant, tenant, type Render } from './api';
+import { labelValues, render, setTenant, setToken, tenant, token, type Render } from './api';
 import { toDataFrame, unitOf } from './frame';
 import { Timeline } from './Timeline';
 import { AdhocView } from './AdhocView';
@@ -80,6 +80,18 @@ export function App() {
             }}
           />
         </label>
+        {token() ? (
+          <button
+            type="button"
+            className="sign-out"
+            onClick={() => {
+              setToken('');
+              window.location.reload();
+            }}
+          >
+            Sign out
+          </button>
+        ) : null}
       </nav>
       {diff ? (
         <DiffView org={org} theme={theme} />

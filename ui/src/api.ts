@@ -15,6 +15,19 @@ export function setTenant(value: string): void {
   else localStorage.removeItem(TENANT_KEY);
 }
 
+const TOKEN_KEY = 'flamelet.token';
+
+/** The access token (`NAME.SECRET`) sent as a bearer credential when the server has
+ * authentication on. Kept for the tab's session only: a token outlives no browser session. */
+export function token(): string {
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+export function setToken(value: string): void {
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
 /** An API answer that was not a success, with the server's one-line reason. */
 export class ApiError extends Error {
   constructor(
@@ -35,6 +48,8 @@ async function send(url: string, init: RequestInit): Promise<Response> {
   const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
   const org = tenant();
   if (org) headers['X-Scope-OrgID'] = org;
+  const bearer = token();
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
   const response = await fetch(url, { ...init, headers });
   if (!response.ok) {
     const text = (await response.text()).trim();
