@@ -246,8 +246,8 @@ impl IngestLimits {
             let series: HashSet<_> = profiles.iter().map(|p| &p.series).collect();
             self.check_series(series.len())?;
         }
-        // The profiles of one upload share a dictionary: each is cut once.
-        let mut cut: Vec<(*const Dictionary, Arc<Dictionary>)> = Vec::new();
+        // The profiles of one upload share a dictionary: each is measured and cut once.
+        let mut cut: Vec<(*const Dictionary, Option<Arc<Dictionary>>)> = Vec::new();
         let max_symbol = bound(self.max_profile_symbol_value_length);
         for profile in &mut profiles {
             let labels = &profile.series.labels;
@@ -289,18 +289,19 @@ impl IngestLimits {
             for s in &mut profile.samples {
                 s.stack.truncate(depth);
             }
-            if profile.dict.longest_symbol() > max_symbol {
-                let key = Arc::as_ptr(&profile.dict);
-                let dict = match cut.iter().find(|(k, _)| *k == key) {
-                    Some((_, dict)) => dict.clone(),
-                    None => {
-                        let mut dict = Dictionary::clone(&profile.dict);
-                        dict.cut_symbols(max_symbol);
-                        let dict = Arc::new(dict);
-                        cut.push((key, dict.clone()));
-                        dict
-                    }
-                };
+            // Once per dictionary: its cut copy, or `None` when no symbol is over the limit.
+            let key = Arc::as_ptr(&profile.dict);
+            let seen = cut.iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone());
+            let replacement = seen.unwrap_or_else(|| {
+                let replacement = (profile.dict.longest_symbol() > max_symbol).then(|| {
+                    let mut dict = Dictionary::clone(&profile.dict);
+                    dict.cut_symbols(max_symbol);
+                    Arc::new(dict)
+                });
+                cut.push((key, replacement.clone()));
+                replacement
+            });
+            if let Some(dict) = replacement {
                 profile.dict = dict;
             }
         }

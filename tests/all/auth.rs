@@ -82,6 +82,18 @@ pub fn config_file(dir: &Path, credentials: &[&Credential]) -> std::path::PathBu
     path
 }
 
+/// A server (cron off) whose configuration file holds `credentials`, on data in the returned
+/// directory.
+pub fn server_with(credentials: &[&Credential]) -> (tempfile::TempDir, FlameletServer) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = config_file(dir.path(), credentials);
+    let server = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", &config.to_string_lossy()],
+    );
+    (dir, server)
+}
+
 /// An answer: status, `WWW-Authenticate`, body.
 struct Answer {
     status: u16,
@@ -174,16 +186,11 @@ type Refusal<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
 
 #[test]
 fn credentials_decide_the_tenant_and_scopes_decide_what_they_may_do() {
-    let dir = tempfile::tempdir().expect("a temp dir");
     let agents = Credential::new("agents", Some("team-a"), "write");
     let grafana = Credential::new("grafana", Some("team-a"), "read");
     let team_b = Credential::new("team-b", Some("team-b"), "read,write");
     let prometheus = Credential::new("prometheus", None, "metrics");
-    let config = config_file(dir.path(), &[&agents, &grafana, &team_b, &prometheus]);
-    let server = FlameletServer::start_on(
-        &dir.path().join("data"),
-        &["--no-cron", "--config", &config.to_string_lossy()],
-    );
+    let (_dir, server) = server_with(&[&agents, &grafana, &team_b, &prometheus]);
     let name = "app.alloc_objects{}";
 
     // Open: readiness and the UI's page.

@@ -227,16 +227,11 @@ fn pyroscope_rust_client() {
 /// credential's tenant; with a wrong secret each reports the refusal in its own way.
 #[test]
 fn real_clients_push_with_their_own_auth_options() {
-    use crate::auth::{Credential, config_file};
+    use crate::auth::{Credential, server_with};
     test_deps();
-    let dir = tempfile::tempdir().unwrap();
     let agents = Credential::new("agents", Some("team-a"), "write");
     let grafana = Credential::new("grafana", Some("team-a"), "read");
-    let config = config_file(dir.path(), &[&agents, &grafana]);
-    let s = FlameletServer::start_on(
-        &dir.path().join("data"),
-        &["--no-cron", "--config", &config.to_string_lossy()],
-    );
+    let (dir, s) = server_with(&[&agents, &grafana]);
     let python = dir.path().join("busy.py");
     std::fs::write(&python, PYTHON_PROGRAM).unwrap();
     let node =

@@ -122,19 +122,23 @@ fn the_single_view_shows_the_ingested_functions_with_their_values() {
     );
 }
 
+/// The top table of one upload of `main;billing 6` to `shop.cpu`.
+fn shop_rows() -> [Vec<String>; 3] {
+    [
+        row(["billing", "60 ms", "60 ms"]),
+        row(["main", "0 ns", "60 ms"]),
+        row(["total", "0 ns", "60 ms"]),
+    ]
+}
+
 /// With authentication on, the page's data needs a token: the page says so, takes one, and
 /// shows the token's tenant's data; the page itself loads without one.
 #[test]
 fn the_page_asks_for_a_token_and_shows_its_tenants_data() {
-    use crate::auth::{Credential, config_file};
-    let dir = tempfile::tempdir().unwrap();
+    use crate::auth::{Credential, server_with};
     let agents = Credential::new("agents", Some("team-b"), "write");
     let viewer = Credential::new("viewer", Some("team-b"), "read");
-    let config = config_file(dir.path(), &[&agents, &viewer]);
-    let s = FlameletServer::start_on(
-        &dir.path().join("data"),
-        &["--no-cron", "--config", &config.to_string_lossy()],
-    );
+    let (_dir, s) = server_with(&[&agents, &viewer]);
     let r = s.post_with(
         &format!("/ingest?name=shop.cpu&from={T0}"),
         &[("Authorization", &agents.bearer())],
@@ -155,14 +159,7 @@ fn the_page_asks_for_a_token_and_shows_its_tenants_data() {
             .is_some_and(|a| a.starts_with("401: authentication required")),
         "{page}"
     );
-    assert_eq!(
-        table(&page),
-        [
-            row(["billing", "60 ms", "60 ms"]),
-            row(["main", "0 ns", "60 ms"]),
-            row(["total", "0 ns", "60 ms"])
-        ]
-    );
+    assert_eq!(table(&page), shop_rows());
     assert_eq!(page["signOut"], true);
 }
 
@@ -185,14 +182,7 @@ fn the_organisation_field_sends_the_tenant_and_is_remembered() {
         "team-b",
     );
     assert_eq!(page["org"], "team-b");
-    assert_eq!(
-        table(&page),
-        [
-            row(["billing", "60 ms", "60 ms"]),
-            row(["main", "0 ns", "60 ms"]),
-            row(["total", "0 ns", "60 ms"])
-        ]
-    );
+    assert_eq!(table(&page), shop_rows());
 }
 
 #[test]

@@ -10,7 +10,7 @@
 use flamelet::adhoc::render_upload;
 use flamelet::compact::CompactionConfig;
 use flamelet::ingest::IngestRequest;
-use flamelet::limits::TenantLimits;
+use flamelet::limits::{IngestLimits, Limits, TenantLimits};
 use flamelet::metrics::recording::service::{
     self as recording, RECORDING_RULES_SERVICE, RulesConfig,
 };
@@ -38,7 +38,8 @@ impl Guest for Component {
 /// with the tenant's retention as a lookback), and the store, which refuses reads once the
 /// query has run for the compaction grace period (`FLAMELET_COMPACTION_GRACE_SECONDS`, as the
 /// compact component reads it).
-fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore)> {
+/// Also the tenant's ingest limits, which an ad hoc upload is parsed under.
+fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore, IngestLimits)> {
     let env = |name: &str| std::env::var(name).ok();
     let retention = Retention::from_config(env)?;
     // A bad tenant header fails the request where its tenant is read; until then the default.
@@ -48,9 +49,10 @@ fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore)> {
         .map_or(retention.default_period(), |t| retention.period(t));
     let limits = TenantLimits::from_config(env)?;
     let limits = tenant.as_ref().map_or(limits.defaults(), |t| limits.of(t));
+    let Limits { query, ingest } = limits;
     let cx = QueryContext {
         now_nanos: flamelet::time::now_nanos(),
-        limits: limits.query.with_retention(period),
+        limits: query.with_retention(period),
     };
     let grace = CompactionConfig::grace_from_config(env)?;
     let store = Deadline::wrap(
@@ -58,13 +60,13 @@ fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore)> {
         grace,
         Arc::new(flamelet::time::now_nanos),
     );
-    Ok((cx, store))
+    Ok((cx, store, ingest))
 }
 
 fn handle(req: &Request) -> Response {
     let path = req.path.trim_end_matches('/');
     let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let (cx, store) = match context(req) {
+    let (cx, store, ingest) = match context(req) {
         Ok(context) => context,
         Err(e) => return Response::connect_error(&e),
     };
@@ -75,7 +77,7 @@ fn handle(req: &Request) -> Response {
         return connect(req, path, &cx, &store);
     }
     if path == "/flamelet/adhoc" {
-        return adhoc(req, &cx);
+        return adhoc(req, &cx, &ingest);
     }
     if req.method != "GET" {
         return Response::method_not_allowed("GET");
@@ -125,19 +127,19 @@ fn handle(req: &Request) -> Response {
 
 /// `POST /flamelet/adhoc?format=…&name=…&max-nodes=…`: the body parsed as `/ingest` would
 /// and rendered as `/pyroscope/render` would, nothing stored.
-fn adhoc(req: &Request, cx: &QueryContext) -> Response {
+fn adhoc(req: &Request, cx: &QueryContext, limits: &IngestLimits) -> Response {
     if req.method != "POST" {
         return Response::method_not_allowed("POST");
     }
-    let result = req.tenant().and_then(|tenant| {
-        let limits = TenantLimits::from_config(|name| std::env::var(name).ok())?.of(&tenant);
+    // The tenant's limits came with the context; a bad tenant id is refused here.
+    let result = req.tenant().and_then(|_| {
         let max_nodes = cx.parse_max_nodes(&req.params)?;
         let upload = IngestRequest {
             params: &req.params,
             content_type: req.header("content-type"),
             body: &req.body,
         };
-        render_upload(&upload, &limits.ingest, max_nodes, cx.now_nanos)
+        render_upload(&upload, limits, max_nodes, cx.now_nanos)
     });
     respond(result, |r| Response::json(&r))
 }
