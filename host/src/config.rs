@@ -386,4 +386,24 @@ mod tests {
         );
         assert!(Config::parse("").unwrap().auth.is_none(), "off by default");
     }
+
+    #[test]
+    fn the_documented_example_file_loads_with_every_section() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/flamelet.example.yaml");
+        let c = Config::load(Some(&path), &LimitFlags::new()).unwrap();
+        assert_eq!((c.rules, c.recording_rules), (2, 1));
+        assert_eq!(
+            c.remote_write_destination.as_deref(),
+            Some("http://127.0.0.1:9090")
+        );
+        assert_eq!(c.auth.as_ref().map(Auth::len), Some(3));
+        let env: BTreeMap<String, String> = c.env().into_iter().collect();
+        let limits = TenantLimits::from_config(|k| env.get(k).cloned()).unwrap();
+        let big =
+            limits.of(&flamelet::tenant::Tenant::from_header(Some("big-java-service")).unwrap());
+        assert_eq!(big.ingest.max_profile_stacktrace_samples, 100_000);
+        let retention = Retention::from_config(|k| env.get(k).cloned()).unwrap();
+        let team_a = flamelet::tenant::Tenant::from_header(Some("team-a")).unwrap();
+        assert_ne!(retention.period(&team_a), retention.default_period());
+    }
 }
