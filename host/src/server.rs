@@ -77,8 +77,9 @@ pub async fn serve(
 }
 
 /// Checks a request's credential when authentication is on: the request to serve, with the
-/// tenant its credential decides in `X-Scope-OrgID` and the credential itself removed (no
-/// component needs it), or the refusal (401 with a challenge, 403), counted by reason.
+/// tenant its credential decides in `X-Scope-OrgID` (the credential stays: a packaged app's
+/// components check it again from their own configuration), or the refusal (401 with a
+/// challenge, 403), counted by reason.
 async fn admit(
     gate: Option<&Gate>,
     router: &Router,
@@ -102,7 +103,6 @@ async fn admit(
     {
         Ok(tenant) => {
             let headers = req.headers_mut();
-            headers.remove(hyper::header::AUTHORIZATION);
             if let Some(tenant) = tenant.and_then(|t| t.as_str().parse().ok()) {
                 headers.insert("x-scope-orgid", tenant);
             }

@@ -401,4 +401,30 @@ fn wasmtime_serve_components_check_credentials_themselves() {
         "{:?}",
         s3.keys("guarded")
     );
+    drop((ingest, query));
+
+    // The same packaged app under `flamelet serve --manifest`: the host checks the credential
+    // from its configuration and passes it on, and the components accept it again.
+    let manifest = out.join("spin.toml");
+    let s = FlameletServer::start_with(
+        "memory://",
+        &[
+            "--no-cron",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--env",
+            "AWS_ACCESS_KEY_ID=test",
+            "--env",
+            "AWS_SECRET_ACCESS_KEY=test",
+        ],
+    );
+    let r = s.post(&path, b"a;b 3\n");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = s.post_with(&path, &[("Authorization", &agents.bearer())], b"a;b 4\n");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.get_with(&render, &[("Authorization", &grafana.basic())]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["flamebearer"]["numTicks"], 7);
 }
