@@ -143,6 +143,12 @@ struct CommonArgs {
     /// Instances alive at once; further requests wait for a slot.
     #[arg(long, default_value_t = DEFAULT_MAX_INSTANCES)]
     max_instances: u32,
+    /// Components whose requests run at a lower priority when the cores are busy (comma
+    /// separated; "" for none): uploads, by default, which agents send in the background,
+    /// so that people waiting for a flame graph, and compaction, which keeps queries cheap,
+    /// come first. Each component runs on worker threads of its own.
+    #[arg(long, value_delimiter = ',', default_value = "ingest")]
+    background: Vec<String>,
     /// Seconds between replacing a segment or manifest and deleting it (longer than any query).
     #[arg(long, env = "FLAMELET_COMPACTION_GRACE_SECONDS")]
     compaction_grace_secs: Option<u64>,
@@ -278,6 +284,8 @@ fn load(
         memory_bytes: args.memory_limit_mib << 20,
         timeout: Duration::from_secs(args.timeout_secs.max(1)),
         max_instances: args.max_instances.max(1),
+        worker_threads: std::thread::available_parallelism().map_or(2, usize::from),
+        background: args.background.clone(),
     };
     // A compaction pass starts no merge after half the time limit, so the merge under way
     // when it runs out still finishes (an `--env` of its own overrides this).

@@ -131,3 +131,36 @@ fn benchmark_harness_produces_every_figure() {
         assert!(md.contains(needle), "{needle} missing from:\n{md}");
     }
 }
+
+/// The sustained-load harness (issue #17) for a few seconds with a few clients on two servers:
+/// every request answered 200, the totals exact right after the load and after compaction,
+/// no query client's total going down.
+#[test]
+fn load_harness_checks_its_totals() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let config = Config::smoke(cache.path().to_path_buf());
+    let shape = harness::load::Shape {
+        servers: 2,
+        secs: 4,
+        pprof_clients: 2,
+        push_clients: 1,
+        push_profiles: 3,
+        query_clients: 2,
+        compact_every: 1,
+    };
+    let load = harness::load::measure(&config, &shape);
+    let md = load.markdown();
+    for r in &load.rows {
+        assert_eq!(r.errors, 0, "{md}");
+        assert!(
+            r.requests > 0 && r.p50_ms > 0.0 && r.p50_ms <= r.p99_ms,
+            "{md}"
+        );
+    }
+    assert!(load.profiles > 0, "{md}");
+    assert_eq!(load.total_after_load, load.expected, "{md}");
+    assert_eq!(load.total_compacted, load.expected, "{md}");
+    assert_eq!(load.regressions, 0, "{md}");
+    assert!(load.cpu_secs.iter().all(|c| *c > 0.0), "{md}");
+    assert!(md.contains("| ingest, Push batch |"), "{md}");
+}

@@ -1,5 +1,5 @@
 //! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]
-//! [-- --metrics]`: the benchmark
+//! [-- --metrics] [-- --load [--secs S] [--servers N]]`: the benchmark
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
@@ -44,6 +44,12 @@ fn main() {
         }
         return;
     }
+    // `--profile-l0 N`: only the native fresh-hour flame graph over N uploads' L0 segments.
+    if let Some(uploads) = value("--profile-l0").and_then(|n| n.parse().ok()) {
+        let repeat = value("--repeat").and_then(|n| n.parse().ok()).unwrap_or(5);
+        harness::profile_l0(&config, uploads, repeat);
+        return;
+    }
     // `--packaged`: only the deployable-artefact leg, on the compacted data set of an earlier
     // run.
     if args.iter().any(|a| a == "--packaged") {
@@ -59,6 +65,20 @@ fn main() {
     if args.iter().any(|a| a == "--metrics") {
         let dir = harness::prepared_dir(&config);
         println!("{}", harness::metrics::measure(&config, &dir).markdown());
+        return;
+    }
+    // `--load`: only the sustained load (issue #17), one server then two on one data
+    // directory, `--secs` each (60 by default), or only `--servers N`.
+    if args.iter().any(|a| a == "--load") {
+        let secs = value("--secs").and_then(|s| s.parse().ok()).unwrap_or(60);
+        let servers: Vec<usize> = match value("--servers").and_then(|n| n.parse().ok()) {
+            Some(n) => vec![n],
+            None => vec![1, 2],
+        };
+        for n in servers {
+            let load = harness::load::measure(&config, &harness::load::Shape::standard(n, secs));
+            println!("{}", load.markdown());
+        }
         return;
     }
     // `--browser`: only the web UI's figures, on the compacted data set of an earlier run.

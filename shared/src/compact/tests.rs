@@ -705,3 +705,47 @@ fn a_large_day_is_rolled_up_in_bounded_steps() {
     }
     assert_eq!(steps, 4);
 }
+
+/// The fresh hour of a "last hour" query: the range cuts the segment's hour, but every sample
+/// of the segment lies inside it, so its sums answer (the same as its rows did before
+/// compaction); a range that cuts its samples reads its rows.
+#[test]
+fn a_segment_inside_a_range_that_cuts_its_hour_is_answered_from_its_sums() {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let tenant = Tenant::from_header(None).unwrap();
+    for (i, at) in [T0 + 100, T0 + 200, T0 + 300].into_iter().enumerate() {
+        let body = format!("main;work {}\nmain;idle 1\n", i + 1);
+        push(store.as_ref(), &tenant, "app.cpu{env=a}", at, &body);
+    }
+    let ranges = [(T0 + 50, T0 + 400), (T0 + 150, T0 + 400)];
+    let answers = |store: &SharedStore| -> Vec<String> {
+        ranges
+            .iter()
+            .map(|(from, until)| render_range(store, &tenant, "app.cpu{}", *from, *until))
+            .collect()
+    };
+    let before = answers(&store);
+    let config = CompactionConfig {
+        grace_nanos: 100,
+        max_inputs: 100,
+        ..HOURS_ONLY
+    };
+    let report = run(store.as_ref(), &|| LATER, &config).unwrap();
+    assert_eq!(report.merged.len(), 1, "{report:?}");
+    assert_eq!(answers(&store), before);
+    let reads = crate::query::Reads {
+        sums: true,
+        stacks: true,
+        profile_totals: true,
+        ..Default::default()
+    };
+    let read = |(from, until): (i64, i64)| {
+        scan_parts(&store, &tenant, (from * S, until * S), reads, |p| {
+            (p.summed, p.samples.len(), p.profile_totals.len())
+        })
+    };
+    // Two stacks summed, three profiles' totals, no row.
+    assert_eq!(read(ranges[0]), [(2, 2, 3)]);
+    // Rows: the two stacks of each of the last two profiles.
+    assert_eq!(read(ranges[1]), [(0, 4, 0)]);
+}

@@ -166,11 +166,27 @@ pub fn scan_from(
     };
     // Sums stand in for rows only when no sample can be dropped by its link or call site.
     let summable = reads.sums && !filter.reads_links() && filter.call_site.is_empty();
-    let whole = whole_hours(range).filter(|_| summable);
-    let days = whole.and_then(|(first, end)| whole_days(first, end));
+    let range_whole = whole_hours(range).filter(|_| summable);
     for r in segments {
         let within =
             |(first, end): (i64, i64)| matches!(r.time, Some((lo, hi)) if first <= lo && hi < end);
+        // A compacted segment whose samples all lie in the range is answered from the sums of
+        // its own days, even where the range cuts them: those sums hold only its samples, all
+        // wanted. (A fresh hour's segment, which a "last hour" query cuts, is read this way.)
+        let inside = match r.time {
+            Some((lo, hi)) if summable && range.from <= lo && hi <= range.until => {
+                let first = crate::storage::segment::day_bucket(lo);
+                let end = crate::storage::segment::day_bucket(hi).checked_add(DAY_NANOS);
+                end.map(|end| (first, end))
+            }
+            _ => None,
+        };
+        let whole = match range_whole {
+            Some(w) if within(w) => Some(w),
+            _ => inside.or(range_whole),
+        };
+        let inside = inside.filter(|i| whole == Some(*i));
+        let days = whole.and_then(|(first, end)| whole_days(first, end));
         // A compacted segment within the whole hours is answered from its hot part alone: a
         // day segment's rows are two thirds of its bytes, not worth copying for nothing.
         let hot_only = !reads.symbols && filter.go_pgo.is_none() && whole.is_some_and(within);
@@ -265,9 +281,10 @@ pub fn scan_from(
                 };
                 let summed = sums.len();
                 let mut samples = sums;
-                // The rest of the range, before and after those hours, from the rows.
+                // The rest of the range, before and after those hours, from the rows (none
+                // when the segment lies inside the range).
                 for (from, until) in [(range.from, first - 1), (end, range.until)] {
-                    if from <= until {
+                    if from <= until && inside.is_none() {
                         samples.append(reader.read_samples(
                             from,
                             until,

@@ -9,6 +9,7 @@
 pub mod browser;
 mod data;
 mod dir_store;
+pub mod load;
 pub mod metrics;
 pub mod packaged;
 
@@ -534,6 +535,54 @@ pub fn native_flame_graph(dir: &Path, hours: i64) -> i64 {
     let cx = flamelet::query::QueryContext::at(END * 1_000_000_000);
     let answer = flamelet::query::connect::call(&store, &tenant, &call, &cx).expect("native query");
     flame_graph_total(&answer.body)
+}
+
+/// The fresh hour's flame graph natively over `uploads` L0 segments of the load's profiles
+/// (`--profile-l0 N`, for a profiler): the uploads are made once in memory, then the query
+/// runs `repeat` times; prints each time. (For `cargo bench` only.)
+#[allow(dead_code)]
+pub fn profile_l0(config: &Config, uploads: usize, repeat: usize) {
+    let store: flamelet::storage::store::SharedStore =
+        std::sync::Arc::new(flamelet::storage::store::MemoryStore::default());
+    let tenant = Tenant::from_header(Some(TENANT)).expect("tenant");
+    let service = &config.services()[0];
+    let params: Vec<(String, String)> = [
+        ("name", "checkout{pod=p}".to_string()),
+        ("format", "pprof".to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .to_vec();
+    let start = END - HOUR + 60;
+    for k in 0..uploads {
+        let body = service.pprof(config, k % 16, 0);
+        let req = flamelet::ingest::IngestRequest {
+            params: &params,
+            content_type: None,
+            body: &body,
+        };
+        let at = (start + k as i64 % 3000) * 1_000_000_000;
+        flamelet::ingest::ingest(store.as_ref(), &tenant, &Default::default(), &req, at)
+            .expect("ingest");
+    }
+    let body = flame_graph_request(END - HOUR, END);
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let call = flamelet::query::connect::Call {
+            path: "/querier.v1.QuerierService/SelectMergeStacktraces",
+            content_type: Some("application/proto"),
+            content_encoding: None,
+            accept_encoding: None,
+            body: &body,
+        };
+        let cx = flamelet::query::QueryContext::at(END * 1_000_000_000);
+        let answer =
+            flamelet::query::connect::call(&store, &tenant, &call, &cx).expect("native query");
+        println!(
+            "{uploads} L0: total {} in {:.0} ms",
+            flame_graph_total(&answer.body),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
 }
 
 /// After compaction: a hard-linked copy of `before` (objects are immutable) in `after`,
