@@ -524,16 +524,24 @@ pub fn native_flame_graph(dir: &Path, hours: i64) -> i64 {
         durable: false,
     });
     let tenant = Tenant::from_header(Some(TENANT)).expect("tenant");
-    let body = flame_graph_request(END - hours * HOUR, END);
+    native_call(
+        &store,
+        &tenant,
+        &flame_graph_request(END - hours * HOUR, END),
+    )
+}
+
+/// A SelectMergeStacktraces request answered natively at END; the flame graph's total.
+fn native_call(store: &flamelet::storage::store::SharedStore, tenant: &Tenant, body: &[u8]) -> i64 {
     let call = flamelet::query::connect::Call {
         path: "/querier.v1.QuerierService/SelectMergeStacktraces",
         content_type: Some("application/proto"),
         content_encoding: None,
         accept_encoding: None,
-        body: &body,
+        body,
     };
     let cx = flamelet::query::QueryContext::at(END * 1_000_000_000);
-    let answer = flamelet::query::connect::call(&store, &tenant, &call, &cx).expect("native query");
+    let answer = flamelet::query::connect::call(store, tenant, &call, &cx).expect("native query");
     flame_graph_total(&answer.body)
 }
 
@@ -567,19 +575,9 @@ pub fn profile_l0(config: &Config, uploads: usize, repeat: usize) {
     let body = flame_graph_request(END - HOUR, END);
     for _ in 0..repeat {
         let t = Instant::now();
-        let call = flamelet::query::connect::Call {
-            path: "/querier.v1.QuerierService/SelectMergeStacktraces",
-            content_type: Some("application/proto"),
-            content_encoding: None,
-            accept_encoding: None,
-            body: &body,
-        };
-        let cx = flamelet::query::QueryContext::at(END * 1_000_000_000);
-        let answer =
-            flamelet::query::connect::call(&store, &tenant, &call, &cx).expect("native query");
+        let total = native_call(&store, &tenant, &body);
         println!(
-            "{uploads} L0: total {} in {:.0} ms",
-            flame_graph_total(&answer.body),
+            "{uploads} L0: total {total} in {:.0} ms",
             t.elapsed().as_secs_f64() * 1e3
         );
     }
