@@ -195,29 +195,16 @@ fn post(
     for (k, v) in headers {
         r = r.header(*k, *v);
     }
-    let mut r = r.send(body).map_err(|e| format!("transport: {e}"))?;
-    let status = r.status().as_u16();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(256 << 20)
-        .read_to_vec()
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    if status == 200 {
-        Ok(body)
-    } else {
-        Err(format!(
-            "{status}: {}",
-            String::from_utf8_lossy(&body).trim()
-        ))
-    }
+    answer(r.send(body))
 }
 
 fn get(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, String> {
-    let mut r = agent
-        .get(url)
-        .call()
-        .map_err(|e| format!("transport: {e}"))?;
+    answer(agent.get(url).call())
+}
+
+/// The body of a 200; anything else as an error naming it.
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Vec<u8>, String> {
+    let mut r = r.map_err(|e| format!("transport: {e}"))?;
     let status = r.status().as_u16();
     let body = r
         .body_mut()
