@@ -108,4 +108,7 @@ impl cap::Guest for Provider {
     }
 }
 
+// Natively the crate is built only for its unit tests: the exported symbols' names
+// (`flamelet:host/store@…`) are not valid in a native linker's version script.
+#[cfg(target_arch = "wasm32")]
 bindings::export!(Provider with_types_in bindings);
