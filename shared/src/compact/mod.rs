@@ -20,7 +20,8 @@ use pass::Pass;
 
 /// Default time between replacing an object and deleting it: longer than any query.
 pub const DEFAULT_GRACE_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
-/// Most L0 segments merged into one hour per pass; the rest wait for the next pass.
+/// Most L0 segments merged into one hour at a time; a pass merges a larger backlog in several
+/// merges, while its budget lasts.
 pub const MAX_INPUTS_PER_MERGE: usize = 2000;
 
 /// An hour is closed (merged as soon as it has new L0 segments) this long after its end,
@@ -49,7 +50,7 @@ pub const DEFAULT_PASS_NANOS: i64 = 30 * crate::time::NANOS_PER_SECOND;
 pub struct CompactionConfig {
     /// Time between replacing an object and deleting it (ns).
     pub grace_nanos: i64,
-    /// Most L0 inputs per hour per pass.
+    /// Most L0 inputs per merge (a pass merges a larger backlog in several).
     pub max_inputs: usize,
     /// When an hour counts as closed, after its end (ns).
     pub settle_nanos: i64,

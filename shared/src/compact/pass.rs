@@ -107,62 +107,74 @@ impl Pass<'_> {
             report.deleted.push(key.clone());
         }
         let mut deletions = plan.deletions.clone();
-        for merge in &plan.merges {
-            if (self.clock)() >= self.deadline {
-                report.unfinished.push(self.name());
+        let mut merges = plan.merges;
+        // An hour with more new L0 segments than one merge takes (a backlog) is merged again,
+        // planned anew from what was published, while the pass's budget lasts.
+        'budget: while !merges.is_empty() {
+            let mut again = false;
+            for merge in &merges {
+                if (self.clock)() >= self.deadline {
+                    report.unfinished.push(self.name());
+                    break 'budget;
+                }
+                let written = self.write_merge(merge)?;
+                let step = Plan {
+                    merges: vec![merge.clone()],
+                    deletions: std::mem::take(&mut deletions),
+                };
+                let output = MergeOutput {
+                    merge: 0,
+                    segment: written.segment.as_ref().map(|(s, _)| s.clone()),
+                    quarantined: written.quarantined.clone(),
+                };
+                if output.segment.is_none() && output.quarantined.is_empty() {
+                    deletions = step.deletions;
+                    continue;
+                }
+                for q in &written.quarantined {
+                    self.record_quarantine(q)?;
+                }
+                match self.publish(
+                    &manifest,
+                    current_key.as_deref(),
+                    &step,
+                    std::slice::from_ref(&output),
+                    report,
+                )? {
+                    Some((key, next)) => {
+                        (manifest, current_key) = (next, Some(key));
+                        report.quarantined.extend(
+                            written
+                                .quarantined
+                                .iter()
+                                .map(|q| format!("{}: {}", q.key, q.reason)),
+                        );
+                        if let Some((segment, rows)) = written.segment {
+                            report.merged.push(MergeReport {
+                                output: segment.key.clone(),
+                                l0_inputs: merge.inputs.len() - written.quarantined.len(),
+                                replaced_existing: !merge.existing.is_empty(),
+                                day: merge.day,
+                                rows,
+                                bytes: segment.size,
+                            });
+                        }
+                        again |= merge.inputs.len() >= self.config.max_inputs.max(1);
+                    }
+                    None => {
+                        // Lost the race: nothing references what we wrote.
+                        if let Some(segment) = output.segment {
+                            self.store.delete(&segment.key)?;
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            if !again {
                 break;
             }
-            let written = self.write_merge(merge)?;
-            let step = Plan {
-                merges: vec![merge.clone()],
-                deletions: std::mem::take(&mut deletions),
-            };
-            let output = MergeOutput {
-                merge: 0,
-                segment: written.segment.as_ref().map(|(s, _)| s.clone()),
-                quarantined: written.quarantined.clone(),
-            };
-            if output.segment.is_none() && output.quarantined.is_empty() {
-                deletions = step.deletions;
-                continue;
-            }
-            for q in &written.quarantined {
-                self.record_quarantine(q)?;
-            }
-            match self.publish(
-                &manifest,
-                current_key.as_deref(),
-                &step,
-                std::slice::from_ref(&output),
-                report,
-            )? {
-                Some((key, next)) => {
-                    (manifest, current_key) = (next, Some(key));
-                    report.quarantined.extend(
-                        written
-                            .quarantined
-                            .iter()
-                            .map(|q| format!("{}: {}", q.key, q.reason)),
-                    );
-                    if let Some((segment, rows)) = written.segment {
-                        report.merged.push(MergeReport {
-                            output: segment.key.clone(),
-                            l0_inputs: merge.inputs.len() - written.quarantined.len(),
-                            replaced_existing: !merge.existing.is_empty(),
-                            day: merge.day,
-                            rows,
-                            bytes: segment.size,
-                        });
-                    }
-                }
-                None => {
-                    // Lost the race: nothing references what we wrote.
-                    if let Some(segment) = output.segment {
-                        self.store.delete(&segment.key)?;
-                    }
-                    return Ok(());
-                }
-            }
+            // Only what this pass listed: later uploads wait for the next pass.
+            merges = super::plan(self.day, &manifest, &l0, now, self.config).merges;
         }
         if !deletions.is_empty() {
             let step = Plan {

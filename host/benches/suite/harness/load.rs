@@ -289,7 +289,9 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
         .collect();
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let data = dir.path().join("data");
+    // `FLAMELET_LOAD_DATA=DIR` keeps the data there, to look into afterwards.
+    let data = std::env::var_os("FLAMELET_LOAD_DATA")
+        .map_or_else(|| dir.path().join("data"), std::path::PathBuf::from);
     let servers: Vec<FlameletServer> = (0..shape.servers)
         .map(|_| FlameletServer::start_on(&data, &["--no-cron"]))
         .collect();
@@ -309,6 +311,10 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
     let tally = |op: Op| &tallies[OPS.iter().position(|(o, _)| *o == op).unwrap_or(0)];
     let regressions = Mutex::new(0usize);
     let t0 = Instant::now();
+    // `FLAMELET_LOAD_SLOW=S`: print each request that took longer than S seconds, and when.
+    let slow: Option<f64> = std::env::var("FLAMELET_LOAD_SLOW")
+        .ok()
+        .and_then(|s| s.parse().ok());
     std::thread::scope(|scope| {
         for c in 0..shape.clients() {
             let base = &bases[c % bases.len()];
@@ -366,6 +372,10 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
                     let mut tally = tally(op).lock().unwrap_or_else(|e| e.into_inner());
                     match result {
                         Ok(_) => {
+                            if slow.is_some_and(|s| secs > s) {
+                                let at = t0.elapsed().as_secs_f64() - secs;
+                                eprintln!("slow: {op:?} started at {at:.1} s took {secs:.1} s");
+                            }
                             tally.secs.push(secs);
                             tally.units += units;
                             tally.bytes += bytes as u64;

@@ -16,7 +16,10 @@
 //! compacted segments by service ([`partition`]): each service's series, symbol tables and
 //! trie are contiguous and in row groups of their own, so a one-service query decodes only
 //! its part. Format 6 adds to day sums each stack's [`path_fingerprint`], so that a query
-//! that has seen a stack before adds its day sum without decoding the trie.
+//! that has seen a stack before adds its day sum without decoding the trie. Format 7 packs
+//! an L0 segment's five tables into one row group ([`RowGroupKind::Tables`]), each column's
+//! table rows first and nulls after, without dictionaries, statistics or page indexes: a
+//! fifth of the column chunks for its writer and for every query and compaction reading it.
 //!
 //! Format 1 (before functions, mappings and links) is still read: each of its names becomes a
 //! function with only a name, and every sample has the empty link.
@@ -51,15 +54,18 @@ pub const META_SERIES: &str = "flamelet.series";
 /// Footer key: comma-separated table of each row group (`strings`, `functions`, `mappings`,
 /// `nodes`, `samples`, `stack_sums`, `day_sums`, `profile_totals`).
 pub const META_ROW_GROUPS: &str = "flamelet.row_groups";
+/// Footer key (format 7, L0 segments): the row counts of the tables packed into the one
+/// row group, comma-separated in [`PACKED_TABLES`] order.
+pub const META_TABLE_ROWS: &str = "flamelet.table_rows";
 /// Footer key (format 5, compacted segments): JSON list of the service partitions, each
 /// table's `[start, end)` ids per partition ([`Partition`]).
 pub const META_PARTITIONS: &str = "flamelet.partitions";
 /// The layout version this code writes.
-pub const FORMAT_VERSION: &str = "6";
+pub const FORMAT_VERSION: &str = "7";
 /// Rows per sample row group: large enough for good compression, small enough to prune.
 pub const SAMPLE_ROWS_PER_GROUP: usize = 128 * 1024;
 
-/// The columns of format 6, in schema order. Formats 2 to 5 have the first [`V5_COLUMNS`],
+/// The columns of formats 6 and 7, in schema order. Formats 2 to 5 have the first [`V5_COLUMNS`],
 /// format 1 the first [`V1_COLUMNS`].
 const COLUMNS: [(&str, PhysicalType); 27] = [
     ("string", PhysicalType::BYTE_ARRAY),
@@ -374,6 +380,29 @@ pub enum RowGroupKind {
     ProfileTotals,
     /// Per (series, UTC day, stack) sums of the sample rows (format 4, day segments).
     DaySums,
+    /// Every table of [`PACKED_TABLES`] in one row group (format 7, L0 segments): each
+    /// column holds its table's rows first and is null after them.
+    Tables,
+}
+
+/// The tables a [`RowGroupKind::Tables`] row group packs, in [`META_TABLE_ROWS`] order.
+pub const PACKED_TABLES: [RowGroupKind; 5] = [
+    RowGroupKind::Strings,
+    RowGroupKind::Functions,
+    RowGroupKind::Mappings,
+    RowGroupKind::Nodes,
+    RowGroupKind::Samples,
+];
+
+/// The table a column belongs to in a packed row group (L0 segments have no sums).
+fn packed_table(col: usize) -> usize {
+    match col {
+        COL_STRING => 0,
+        COL_FUNCTION_NAME..=COL_FUNCTION_START_LINE => 1,
+        COL_MAPPING_START..=COL_MAPPING_FLAGS => 2,
+        COL_NODE_PARENT | COL_NODE_NAME | COL_NODE_FUNCTION..=COL_NODE_INLINED => 3,
+        _ => 4,
+    }
 }
 
 /// The start of the UTC hour holding `time` (ns): the bucket of the stack sums.
@@ -390,6 +419,8 @@ pub fn day_bucket(time: i64) -> i64 {
 const STACK_SUMS: &str = "stack_sums";
 const PROFILE_TOTALS: &str = "profile_totals";
 const DAY_SUMS: &str = "day_sums";
+/// Row-group kind name of format 7's packed L0 tables.
+const TABLES: &str = "tables";
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -478,6 +509,32 @@ pub(crate) mod tests {
             .collect();
         stacks.sort();
         assert_eq!(stacks, vec![("w".into(), 1), ("x;y".into(), 3)]);
+    }
+
+    #[test]
+    fn an_l0_segment_packs_its_tables_into_one_row_group_and_its_footer_is_checked() {
+        let mut b = SegmentBuilder::new("t");
+        b.add_profile(&profile("a", 10, &[("x;y;z", 1), ("x;q", 2)]));
+        let data = b.finish();
+        let bytes = encode(&data).unwrap();
+        let r = SegmentReader::open(Bytes::from(bytes.clone())).unwrap();
+        assert_eq!(r.meta().row_groups, [RowGroupKind::Tables]);
+        assert_eq!(r.node_count(), 4);
+        assert_eq!(decode(Bytes::from(bytes.clone())).unwrap(), data);
+        // Table rows past the row group's are refused, not read as nulls: "4,4,0,4,2"
+        // (strings, functions, mappings, nodes, samples) with 9 strings.
+        let at = bytes
+            .windows(9)
+            .position(|w| w == b"4,4,0,4,2")
+            .expect("the table rows in the footer");
+        let mut bad = bytes.clone();
+        bad[at] = b'9';
+        let err = SegmentReader::open(Bytes::from(bad)).err().unwrap();
+        assert!(err.to_string().contains("9,4,0,4,2"), "{err}");
+        // Fewer strings than the nodes name: the trie refers outside its tables.
+        let mut short = bytes;
+        short[at] = b'1';
+        assert!(decode(Bytes::from(short)).is_err());
     }
 
     #[test]

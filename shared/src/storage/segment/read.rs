@@ -50,6 +50,8 @@ pub struct SegmentReader {
     reader: ParquetFile,
     meta: SegmentMeta,
     window: Option<Window>,
+    /// Format 7 L0 segments: the row counts of [`PACKED_TABLES`] in the one row group.
+    packed: Option<[usize; 5]>,
 }
 
 fn kv<'a>(md: &'a ParquetMetaData, key: &str) -> Result<&'a str> {
@@ -135,6 +137,7 @@ impl SegmentReader {
             "4" => (4, V5_COLUMNS),
             "5" => (5, V5_COLUMNS),
             "6" => (6, COLUMNS.len()),
+            "7" => (7, COLUMNS.len()),
             other => return Err(invalid(format!("unsupported segment format `{other}`"))),
         };
         let schema = md.file_metadata().schema_descr();
@@ -176,12 +179,18 @@ impl SegmentReader {
                 (STACK_SUMS, 3..) => Ok(RowGroupKind::StackSums),
                 (PROFILE_TOTALS, 3..) => Ok(RowGroupKind::ProfileTotals),
                 (DAY_SUMS, 4..) => Ok(RowGroupKind::DaySums),
+                (TABLES, 7..) => Ok(RowGroupKind::Tables),
                 (other, _) => Err(invalid(format!("unknown row group kind `{other}`"))),
             })
             .collect::<Result<Vec<_>>>()?;
         if row_groups.len() != md.num_row_groups() {
             return Err(invalid("row group kinds do not match the row groups"));
         }
+        let packed = if row_groups.contains(&RowGroupKind::Tables) {
+            Some(packed_rows(md, &row_groups)?)
+        } else {
+            None
+        };
         let partitions = match kv(md, META_PARTITIONS) {
             Ok(json) if format >= 5 => serde_json::from_str(json)
                 .map_err(|e| invalid(format!("bad partition list: {e}")))?,
@@ -201,6 +210,7 @@ impl SegmentReader {
             reader,
             meta,
             window: None,
+            packed,
         })
     }
 
@@ -286,6 +296,13 @@ impl SegmentReader {
     }
 
     fn groups(&self, kind: RowGroupKind) -> Vec<usize> {
+        if self.packed.is_some() {
+            return if PACKED_TABLES.contains(&kind) {
+                vec![0]
+            } else {
+                Vec::new()
+            };
+        }
         if let Some(w) = &self.window
             && SYMBOL_TABLES.contains(&kind)
         {
@@ -314,7 +331,14 @@ impl SegmentReader {
     where
         T::T: Default + Clone,
     {
-        let rows = rg.metadata().num_rows() as usize;
+        // A packed row group's column holds its table's rows, then nulls.
+        let rows = match self.packed {
+            Some(tables) => tables[packed_table(col)],
+            None => rg.metadata().num_rows().max(0) as usize,
+        };
+        if rows == 0 {
+            return Ok(Some(Vec::new()));
+        }
         let (values, rows) = guarded(|| {
             let reader: ColumnReader = rg.get_column_reader(col)?;
             let mut typed = get_typed_column_reader::<T>(reader);
@@ -345,10 +369,8 @@ impl SegmentReader {
     where
         T::T: Default + Clone,
     {
-        let rows = rg.metadata().num_rows() as usize;
         match self.read_optional::<T>(rg, col)? {
             Some(values) => Ok(values),
-            None if rows == 0 => Ok(Vec::new()),
             None => Err(invalid(format!("column `{}` is null", COLUMNS[col].0))),
         }
     }
@@ -637,6 +659,9 @@ impl SegmentReader {
     /// The number of trie nodes [`SegmentReader::read_nodes`] would return, from the row
     /// groups' metadata alone.
     pub fn node_count(&self) -> usize {
+        if let Some(tables) = self.packed {
+            return tables[3];
+        }
         let md = self.reader.metadata();
         self.groups(RowGroupKind::Nodes)
             .into_iter()
@@ -820,6 +845,32 @@ impl SegmentReader {
             samples,
         })
     }
+}
+
+/// The row counts of a format-7 L0 segment's packed tables, from its footer: one row group
+/// of kind `tables`, which holds each of them.
+fn packed_rows(md: &ParquetMetaData, kinds: &[RowGroupKind]) -> Result<[usize; 5]> {
+    if kinds != [RowGroupKind::Tables] {
+        return Err(invalid(
+            "packed tables share their file with other row groups",
+        ));
+    }
+    let text = kv(md, META_TABLE_ROWS)?;
+    let rows: Vec<usize> = text
+        .split(',')
+        .map(|n| n.parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| invalid(format!("bad `{META_TABLE_ROWS}` `{text}`")))?;
+    let rows: [usize; 5] = rows
+        .try_into()
+        .map_err(|_| invalid(format!("bad `{META_TABLE_ROWS}` `{text}`")))?;
+    let group = md.row_group(0).num_rows().max(0) as usize;
+    if rows.iter().any(|n| *n > group) {
+        return Err(invalid(format!(
+            "`{META_TABLE_ROWS}` `{text}` exceeds the row group's {group} rows"
+        )));
+    }
+    Ok(rows)
 }
 
 /// The tables a partition has a span of.

@@ -1,7 +1,8 @@
-//! Encoding a segment as Parquet (format 6): one row group per table, samples in groups of
-//! [`SAMPLE_ROWS_PER_GROUP`] rows; the tables every query reads (strings, nodes, and for
-//! compacted segments the per-hour stack sums, for day segments the per-day ones, and the
-//! per-profile totals) last, before the footer.
+//! Encoding a segment as Parquet (format 7). An L0 segment packs its tables into one row
+//! group. A compacted one has a row group per table (per partition), samples in groups of
+//! [`SAMPLE_ROWS_PER_GROUP`] rows, and the tables every query reads (strings, nodes, the
+//! per-hour stack sums, for day segments the per-day ones, and the per-profile totals) last,
+//! before the footer.
 
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ fn schema() -> Result<Arc<Type>> {
     ))
 }
 
-/// One column's content within a row group: present (with values) or null.
+/// One column's content within a row group: its values, null after them (or all null).
 enum Col<'a> {
     Null,
     I32(Vec<i32>),
@@ -45,9 +46,21 @@ enum Col<'a> {
     Bytes(Vec<ByteArray>),
 }
 
-/// Encodes a segment as Parquet bytes (format 6): functions, mappings and samples, then the
-/// tables every query reads (strings, nodes), each table in row groups of its own, then the
-/// footer metadata.
+impl Col<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Col::Null => 0,
+            Col::I32(v) => v.len(),
+            Col::I64(v) => v.len(),
+            Col::I64Ref(v) => v.len(),
+            Col::Bool(v) => v.len(),
+            Col::Bytes(v) => v.len(),
+        }
+    }
+}
+
+/// Encodes an L0 segment as Parquet bytes (format 7): its tables packed into one row group,
+/// then the footer metadata.
 pub fn encode(data: &SegmentData) -> Result<Vec<u8>> {
     Ok(write(data, None)?.bytes)
 }
@@ -98,18 +111,43 @@ fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_statistics_enabled(path, EnabledStatistics::None);
     }
+    if sums.is_none() {
+        // An L0 segment is one small upload, read whole by every query of its hour and by
+        // compaction, then deleted: dictionaries, statistics and page indexes cost its
+        // writer and every reader and buy nothing (its footer holds its time range).
+        props = props
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_offset_index_disabled(true);
+    }
     let props = props.build();
     let mut writer = SerializedFileWriter::new(Vec::new(), schema()?, Arc::new(props))?;
-    let mut kinds = Vec::new();
-    write_symbols(&mut writer, data, &layout, &mut kinds)?;
-    write_samples(&mut writer, data, &layout, &mut kinds)?;
-    // The hot tables last, next to the footer.
-    let first_hot = writer.flushed_row_groups().len();
-    write_strings(&mut writer, data, &layout, &mut kinds)?;
-    write_nodes(&mut writer, data, &layout, &mut kinds)?;
-    if let Some(sums) = sums {
-        write_sums(&mut writer, data, &layout, sums, &mut kinds)?;
+    if data.nodes.len() != data.node_frames.len() {
+        return Err(invalid("nodes and node frames differ in length"));
     }
+    let mut kinds = Vec::new();
+    let first_hot = match sums {
+        None => {
+            write_packed(&mut writer, data, &mut kinds)?;
+            0
+        }
+        Some(sums) => {
+            for kind in [
+                RowGroupKind::Functions,
+                RowGroupKind::Mappings,
+                RowGroupKind::Samples,
+            ] {
+                write_table(&mut writer, data, &layout, kind, &mut kinds)?;
+            }
+            // The hot tables last, next to the footer.
+            let first_hot = writer.flushed_row_groups().len();
+            for kind in [RowGroupKind::Strings, RowGroupKind::Nodes] {
+                write_table(&mut writer, data, &layout, kind, &mut kinds)?;
+            }
+            write_sums(&mut writer, data, &layout, sums, &mut kinds)?;
+            first_hot
+        }
+    };
     let start_of = |group: usize| {
         writer
             .flushed_row_groups()
@@ -223,143 +261,159 @@ fn footer(
         let json = serde_json::to_string(partitions).map_err(|e| invalid(e.to_string()))?;
         out.push((META_PARTITIONS, json));
     }
+    if kinds.contains(&TABLES) {
+        let rows: Vec<String> = PACKED_TABLES
+            .iter()
+            .map(|k| table_len(data, *k).to_string())
+            .collect();
+        out.push((META_TABLE_ROWS, rows.join(",")));
+    }
     Ok(out)
 }
 
-/// The strings table.
-fn write_strings(
+/// A table's length in rows.
+fn table_len(data: &SegmentData, kind: RowGroupKind) -> usize {
+    match kind {
+        RowGroupKind::Strings => data.strings.len(),
+        RowGroupKind::Functions => data.functions.len(),
+        RowGroupKind::Mappings => data.mappings.len(),
+        RowGroupKind::Nodes => data.nodes.len(),
+        _ => data.samples.len(),
+    }
+}
+
+/// Column `c` of rows `r` of table `kind`, or `None` if `c` is not one of its columns.
+/// Sample rows without links leave the link columns null.
+fn table_col<'a>(
+    data: &'a SegmentData,
+    kind: RowGroupKind,
+    r: std::ops::Range<usize>,
+    c: usize,
+) -> Option<Col<'a>> {
+    let n = r.len();
+    match kind {
+        RowGroupKind::Strings => (c == COL_STRING).then(|| {
+            Col::Bytes(
+                data.strings[r]
+                    .iter()
+                    .map(|s| ByteArray::from(s.as_str()))
+                    .collect(),
+            )
+        }),
+        RowGroupKind::Functions => {
+            let f = &data.functions[r];
+            match c {
+                COL_FUNCTION_NAME => Some(i32s(&|i| f[i].name as i32, n)),
+                COL_FUNCTION_SYSTEM_NAME => Some(i32s(&|i| f[i].system_name, n)),
+                COL_FUNCTION_FILENAME => Some(i32s(&|i| f[i].filename, n)),
+                COL_FUNCTION_START_LINE => Some(i64s(&|i| f[i].start_line, n)),
+                _ => None,
+            }
+        }
+        RowGroupKind::Mappings => {
+            let m = &data.mappings[r];
+            match c {
+                COL_MAPPING_START => Some(i64s(&|i| m[i].memory_start as i64, n)),
+                COL_MAPPING_LIMIT => Some(i64s(&|i| m[i].memory_limit as i64, n)),
+                COL_MAPPING_OFFSET => Some(i64s(&|i| m[i].file_offset as i64, n)),
+                COL_MAPPING_FILENAME => Some(i32s(&|i| m[i].filename, n)),
+                COL_MAPPING_BUILD_ID => Some(i32s(&|i| m[i].build_id, n)),
+                COL_MAPPING_FLAGS => Some(i32s(&|i| m[i].flags as i32, n)),
+                _ => None,
+            }
+        }
+        RowGroupKind::Nodes => {
+            let (nodes, nf) = (&data.nodes[r.clone()], &data.node_frames[r]);
+            match c {
+                COL_NODE_PARENT => Some(i32s(&|i| nodes[i].parent, n)),
+                COL_NODE_NAME => Some(i32s(&|i| nodes[i].name as i32, n)),
+                COL_NODE_FUNCTION => Some(i32s(&|i| nf[i].function as i32, n)),
+                COL_NODE_LINE => Some(i64s(&|i| nf[i].line, n)),
+                COL_NODE_MAPPING => Some(i32s(&|i| nf[i].mapping, n)),
+                COL_NODE_ADDRESS => Some(i64s(&|i| nf[i].address as i64, n)),
+                COL_NODE_INLINED => Some(Col::Bool(nf.iter().map(|f| f.inlined).collect())),
+                _ => None,
+            }
+        }
+        _ => {
+            let s = &data.samples;
+            let links = &s.link[r.clone()];
+            let link_col = |get: fn(&Link) -> &str| {
+                links.iter().any(|l| *l != 0).then(|| {
+                    Col::Bytes(
+                        links
+                            .iter()
+                            .map(|l| ByteArray::from(data.links.get(*l as usize).map_or("", get)))
+                            .collect(),
+                    )
+                })
+            };
+            match c {
+                COL_SERIES => Some(Col::I32(s.series[r].iter().map(|v| *v as i32).collect())),
+                COL_TIME => Some(Col::I64Ref(&s.time[r])),
+                COL_STACK => Some(Col::I32(s.stack[r].iter().map(|v| *v as i32).collect())),
+                COL_VALUE => Some(Col::I64Ref(&s.value[r])),
+                COL_SPAN_ID => link_col(|l| &l.span_id),
+                COL_TRACE_ID => link_col(|l| &l.trace_id),
+                COL_PROFILE_ID => link_col(|l| &l.profile_id),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Table `kind` in row groups of its own: a symbol table one per partition, samples
+/// [`SAMPLE_ROWS_PER_GROUP`] rows at most per group.
+fn write_table(
     writer: &mut Writer,
     data: &SegmentData,
     layout: &Layout,
+    kind: RowGroupKind,
     kinds: &mut Vec<&str>,
 ) -> Result<()> {
-    for r in layout.table(RowGroupKind::Strings, data.strings.len()) {
-        let strings = &data.strings[r];
-        let cols = row_group_cols(|c| {
-            (c == COL_STRING).then(|| {
-                Col::Bytes(
-                    strings
-                        .iter()
-                        .map(|s| ByteArray::from(s.as_str()))
-                        .collect(),
-                )
-            })
-        });
-        write_row_group(writer, strings.len(), cols)?;
-        kinds.push("strings");
+    let len = table_len(data, kind);
+    let ranges = match kind {
+        RowGroupKind::Samples => layout.rows(len, |i| data.samples.series[i]),
+        _ => layout.table(kind, len),
+    };
+    for r in ranges {
+        let rows = r.len();
+        let cols = row_group_cols(|c| table_col(data, kind, r.clone(), c));
+        write_row_group(writer, rows, cols)?;
+        kinds.push(kind_name(kind));
     }
     Ok(())
 }
 
-/// The functions and mappings tables.
-fn write_symbols(
-    writer: &mut Writer,
-    data: &SegmentData,
-    layout: &Layout,
-    kinds: &mut Vec<&str>,
-) -> Result<()> {
-    for r in layout.table(RowGroupKind::Functions, data.functions.len()) {
-        let f = &data.functions[r];
-        let cols = row_group_cols(|c| match c {
-            COL_FUNCTION_NAME => Some(i32s(&|i| f[i].name as i32, f.len())),
-            COL_FUNCTION_SYSTEM_NAME => Some(i32s(&|i| f[i].system_name, f.len())),
-            COL_FUNCTION_FILENAME => Some(i32s(&|i| f[i].filename, f.len())),
-            COL_FUNCTION_START_LINE => Some(i64s(&|i| f[i].start_line, f.len())),
-            _ => None,
-        });
-        write_row_group(writer, f.len(), cols)?;
-        kinds.push("functions");
-    }
-    for r in layout.table(RowGroupKind::Mappings, data.mappings.len()) {
-        let m = &data.mappings[r];
-        let cols = row_group_cols(|c| match c {
-            COL_MAPPING_START => Some(i64s(&|i| m[i].memory_start as i64, m.len())),
-            COL_MAPPING_LIMIT => Some(i64s(&|i| m[i].memory_limit as i64, m.len())),
-            COL_MAPPING_OFFSET => Some(i64s(&|i| m[i].file_offset as i64, m.len())),
-            COL_MAPPING_FILENAME => Some(i32s(&|i| m[i].filename, m.len())),
-            COL_MAPPING_BUILD_ID => Some(i32s(&|i| m[i].build_id, m.len())),
-            COL_MAPPING_FLAGS => Some(i32s(&|i| m[i].flags as i32, m.len())),
-            _ => None,
-        });
-        write_row_group(writer, m.len(), cols)?;
-        kinds.push("mappings");
-    }
+/// Format 7's L0 layout: every table in one row group, each column's rows first, then
+/// nulls up to the longest table; the tables' lengths go in the footer.
+fn write_packed(writer: &mut Writer, data: &SegmentData, kinds: &mut Vec<&str>) -> Result<()> {
+    let lens = PACKED_TABLES.map(|k| table_len(data, k));
+    let rows = lens.iter().copied().max().unwrap_or(0);
+    let cols = row_group_cols(|c| {
+        PACKED_TABLES
+            .iter()
+            .zip(lens)
+            .find_map(|(k, len)| table_col(data, *k, 0..len, c))
+    });
+    write_row_group(writer, rows, cols)?;
+    kinds.push(TABLES);
     Ok(())
 }
 
-/// The stack trie.
-fn write_nodes(
-    writer: &mut Writer,
-    data: &SegmentData,
-    layout: &Layout,
-    kinds: &mut Vec<&str>,
-) -> Result<()> {
-    if data.nodes.len() != data.node_frames.len() {
-        return Err(invalid("nodes and node frames differ in length"));
+/// The name of a row group kind in the footer.
+fn kind_name(kind: RowGroupKind) -> &'static str {
+    match kind {
+        RowGroupKind::Strings => "strings",
+        RowGroupKind::Functions => "functions",
+        RowGroupKind::Mappings => "mappings",
+        RowGroupKind::Nodes => "nodes",
+        RowGroupKind::Samples => "samples",
+        RowGroupKind::StackSums => STACK_SUMS,
+        RowGroupKind::ProfileTotals => PROFILE_TOTALS,
+        RowGroupKind::DaySums => DAY_SUMS,
+        RowGroupKind::Tables => TABLES,
     }
-    for r in layout.table(RowGroupKind::Nodes, data.nodes.len()) {
-        let (n, nf) = (&data.nodes[r.clone()], &data.node_frames[r]);
-        let cols = row_group_cols(|c| match c {
-            COL_NODE_PARENT => Some(i32s(&|i| n[i].parent, n.len())),
-            COL_NODE_NAME => Some(i32s(&|i| n[i].name as i32, n.len())),
-            COL_NODE_FUNCTION => Some(i32s(&|i| nf[i].function as i32, n.len())),
-            COL_NODE_LINE => Some(i64s(&|i| nf[i].line, n.len())),
-            COL_NODE_MAPPING => Some(i32s(&|i| nf[i].mapping, n.len())),
-            COL_NODE_ADDRESS => Some(i64s(&|i| nf[i].address as i64, n.len())),
-            COL_NODE_INLINED => Some(Col::Bool(nf.iter().map(|f| f.inlined).collect())),
-            _ => None,
-        });
-        write_row_group(writer, n.len(), cols)?;
-        kinds.push("nodes");
-    }
-    Ok(())
-}
-
-/// The sample rows, [`SAMPLE_ROWS_PER_GROUP`] per row group; a group without links leaves
-/// the link columns null.
-fn write_samples(
-    writer: &mut Writer,
-    data: &SegmentData,
-    layout: &Layout,
-    kinds: &mut Vec<&str>,
-) -> Result<()> {
-    let s = &data.samples;
-    for std::ops::Range { start, end } in layout.rows(s.len(), |i| s.series[i]) {
-        let links = &s.link[start..end];
-        // A group without links leaves the link columns null.
-        let linked = links.iter().any(|l| *l != 0);
-        let link_col = |get: fn(&Link) -> &str| {
-            linked.then(|| {
-                Col::Bytes(
-                    links
-                        .iter()
-                        .map(|l| {
-                            let link = data.links.get(*l as usize).map_or("", get);
-                            ByteArray::from(link)
-                        })
-                        .collect(),
-                )
-            })
-        };
-        let cols = row_group_cols(|c| match c {
-            COL_SERIES => Some(Col::I32(
-                s.series[start..end].iter().map(|v| *v as i32).collect(),
-            )),
-            COL_TIME => Some(Col::I64Ref(&s.time[start..end])),
-            COL_STACK => Some(Col::I32(
-                s.stack[start..end].iter().map(|v| *v as i32).collect(),
-            )),
-            COL_VALUE => Some(Col::I64Ref(&s.value[start..end])),
-            COL_SPAN_ID => link_col(|l| &l.span_id),
-            COL_TRACE_ID => link_col(|l| &l.trace_id),
-            COL_PROFILE_ID => link_col(|l| &l.profile_id),
-            _ => None,
-        });
-        write_row_group(writer, end - start, cols)?;
-        kinds.push("samples");
-    }
-
-    Ok(())
 }
 
 /// The per-(series, hour, stack) sums over every profile and link, the hour being the UTC
@@ -471,46 +525,52 @@ fn row_group_cols<'a>(mut present: impl FnMut(usize) -> Option<Col<'a>>) -> Vec<
 fn write_row_group(writer: &mut Writer, rows: usize, cols: Vec<Col<'_>>) -> Result<()> {
     let mut rg = writer.next_row_group()?;
     let mut cols = cols.into_iter();
-    // Definition levels: 1 = value present, 0 = null; the same for every column of the group.
-    let ones = vec![1i16; rows];
-    let zeros = vec![0i16; rows];
+    // Definition levels, 1 = value present, 0 = null: a column of n values takes
+    // `levels[rows - n..2 * rows - n]`, its n values first and nulls after (format 7's packed
+    // tables; elsewhere n is 0 or every row).
+    let levels: Vec<i16> = std::iter::repeat_n(1, rows)
+        .chain(std::iter::repeat_n(0, rows))
+        .collect();
     while let Some(mut col) = rg.next_column()? {
         let content = cols
             .next()
             .ok_or_else(|| invalid("schema has more columns than expected"))?;
+        let n = content.len();
+        if n > rows {
+            return Err(invalid("a column has more values than its row group rows"));
+        }
+        let defs = &levels[rows - n..2 * rows - n];
         match content {
             Col::Null => match col.untyped() {
                 ColumnWriter::Int32ColumnWriter(w) => {
-                    w.write_batch(&[], Some(&zeros), None)?;
+                    w.write_batch(&[], Some(defs), None)?;
                 }
                 ColumnWriter::Int64ColumnWriter(w) => {
-                    w.write_batch(&[], Some(&zeros), None)?;
+                    w.write_batch(&[], Some(defs), None)?;
                 }
                 ColumnWriter::BoolColumnWriter(w) => {
-                    w.write_batch(&[], Some(&zeros), None)?;
+                    w.write_batch(&[], Some(defs), None)?;
                 }
                 ColumnWriter::ByteArrayColumnWriter(w) => {
-                    w.write_batch(&[], Some(&zeros), None)?;
+                    w.write_batch(&[], Some(defs), None)?;
                 }
                 _ => return Err(invalid("unexpected column type")),
             },
             Col::I32(v) => {
-                col.typed::<Int32Type>()
-                    .write_batch(&v, Some(&ones), None)?;
+                col.typed::<Int32Type>().write_batch(&v, Some(defs), None)?;
             }
             Col::I64(v) => {
-                col.typed::<Int64Type>()
-                    .write_batch(&v, Some(&ones), None)?;
+                col.typed::<Int64Type>().write_batch(&v, Some(defs), None)?;
             }
             Col::I64Ref(v) => {
-                col.typed::<Int64Type>().write_batch(v, Some(&ones), None)?;
+                col.typed::<Int64Type>().write_batch(v, Some(defs), None)?;
             }
             Col::Bool(v) => {
-                col.typed::<BoolType>().write_batch(&v, Some(&ones), None)?;
+                col.typed::<BoolType>().write_batch(&v, Some(defs), None)?;
             }
             Col::Bytes(v) => {
                 col.typed::<ByteArrayType>()
-                    .write_batch(&v, Some(&ones), None)?;
+                    .write_batch(&v, Some(defs), None)?;
             }
         }
         col.close()?;
