@@ -48,8 +48,19 @@ const DEFAULT_MAX_INSTANCES: u32 = 64;
     about = "Continuous-profiling backend compatible with Grafana Pyroscope"
 )]
 struct Cli {
+    /// How log lines are written on stderr: `text` for people, or `json`, one object per
+    /// line with each request's id, tenant, status and duration as fields, for log
+    /// collectors. RUST_LOG picks what is logged.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -564,19 +575,24 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // Fields at the top level of each object, as collectors index them.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
     };
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compact(args) => runtime()?.block_on(compact(args)),
         Command::Package(args) => package(args),

@@ -56,7 +56,7 @@ pub async fn serve(
                 let (runtime, router, gate) = (runtime.clone(), router.clone(), gate.clone());
                 let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
                 async move {
-                    let req = match admit(gate.as_deref(), &router, req).await {
+                    let req = match admit(gate.as_deref(), &router, req, id).await {
                         Ok(req) => req,
                         Err(refusal) => return Ok(refusal),
                     };
@@ -84,6 +84,7 @@ async fn admit(
     gate: Option<&Gate>,
     router: &Router,
     mut req: hyper::Request<Incoming>,
+    id: u64,
 ) -> Result<hyper::Request<Incoming>, hyper::Response<HyperOutgoingBody>> {
     let Some(gate) = gate else {
         return Ok(req);
@@ -115,7 +116,16 @@ async fn admit(
             };
             metrics::rejected(component, &tenant, e.reject_reason());
             metrics::request(component, e.http_status());
-            tracing::info!("{} {path} {}: {e}", req.method(), e.http_status());
+            let (method, status) = (req.method().clone(), e.http_status());
+            tracing::info!(
+                request = id,
+                %method,
+                %path,
+                %tenant,
+                component,
+                status,
+                "{method} {path} {status}: {e}"
+            );
             // Let the client finish sending, so that it reads the refusal.
             tokio::spawn(drain(req.into_body()));
             let (status, content_type, body) = flamelet::auth::refusal(&e, &path);
@@ -141,6 +151,13 @@ async fn handle(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // The request's tenant (for logs, and the one a refusal is counted under): a valid id,
+    // else none. With authentication on, `admit` has set it from the credential.
+    let header = req.headers().get("x-scope-orgid");
+    let header = header.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let tenant = flamelet::tenant::Tenant::from_header(header.as_deref())
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_default();
     let mut answered_by = "host";
     let response = if path == "/ready" {
         fixed_response(200, "text/plain", "ready\n")
@@ -155,12 +172,6 @@ async fn handle(
             None => fixed_response(404, "text/plain", format!("no route for `{path}`\n")),
             Some(component) => {
                 answered_by = component;
-                // The tenant a refusal is counted under: a valid id, else none.
-                let header = req.headers().get("x-scope-orgid");
-                let header = header.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                let tenant = flamelet::tenant::Tenant::from_header(header.as_deref())
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default();
                 let unread = Arc::new(Mutex::new(None));
                 // A request without a body (a GET) has all of it already.
                 let received = Arc::new(AtomicBool::new(req.body().is_end_stream()));
@@ -221,12 +232,18 @@ async fn handle(
         }
     };
     metrics::request(answered_by, response.status().as_u16());
+    let (status, took) = (response.status().as_u16(), started.elapsed());
+    // The message for people, the same as fields for log collectors (`--log-format json`).
     tracing::info!(
         request = id,
         %peer,
-        "{method} {path} {} {:.1?}",
-        response.status().as_u16(),
-        started.elapsed()
+        %method,
+        %path,
+        %tenant,
+        component = answered_by,
+        status,
+        ms = (took.as_secs_f64() * 1e4).round() / 10.0,
+        "{method} {path} {status} {took:.1?}"
     );
     response
 }

@@ -165,3 +165,63 @@ fn a_grace_period_shorter_than_two_query_timeouts_is_refused() {
         "{err}"
     );
 }
+
+/// `--log-format json`: one JSON object per request line, with the request's id, tenant,
+/// status and component as fields, for a log collector to index.
+#[test]
+fn json_logs_carry_request_ids_tenants_and_statuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = FlameletServer::start_on(
+        &tmp.path().join("data"),
+        &["--no-cron", "--log-format", "json"],
+    );
+    s.post_as(
+        "team-a",
+        &format!("/ingest?name=app.cpu&from={T0}"),
+        b"a;b 1\n",
+    );
+    let bad = s.post_as("team-a", "/ingest?name=app.cpu&from=yesterday", b"a;b 1\n");
+    assert_eq!(bad.status, 400);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let requests = loop {
+        let requests: Vec<serde_json::Value> = s
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["path"] == "/ingest")
+            .collect();
+        if requests.len() == 2 || std::time::Instant::now() > deadline {
+            break requests;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let fields = |v: &serde_json::Value| {
+        (
+            v["tenant"].clone(),
+            v["component"].clone(),
+            v["method"].clone(),
+            v["status"].clone(),
+            v["level"].clone(),
+        )
+    };
+    assert_eq!(requests.len(), 2, "{}", s.log());
+    for (v, status) in requests.iter().zip([200, 400]) {
+        assert_eq!(
+            fields(v),
+            (
+                "team-a".into(),
+                "ingest".into(),
+                "POST".into(),
+                status.into(),
+                "INFO".into()
+            ),
+            "{v}"
+        );
+        assert!(v["ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{v}");
+    }
+    let ids: Vec<u64> = requests
+        .iter()
+        .filter_map(|v| v["request"].as_u64())
+        .collect();
+    assert!(ids.len() == 2 && ids[0] < ids[1], "{ids:?}");
+}
