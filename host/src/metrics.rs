@@ -1,6 +1,8 @@
 //! The host's own Prometheus metrics, served at `GET /metrics`: object-store operations and
 //! bytes (what a bucket bills), instantiation time (what serverless costs per request),
-//! requests by component and status, and L0 segments compaction set aside as unreadable.
+//! requests by component and status, their latency by component and method, what each
+//! tenant's accepted uploads held (the ingest component says so in a header the host takes
+//! off), and L0 segments compaction set aside as unreadable.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -53,8 +55,28 @@ struct RequestLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    component: String,
+    method: String,
+}
+
+/// Request durations: doubling buckets from 1 ms to ~65 s (past the default time limit).
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1e-3, 2.0, 17))
+}
+
 struct Metrics {
     registry: Registry,
+    ingested_profiles: Family<TenantLabels, Counter>,
+    ingested_samples: Family<TenantLabels, Counter>,
+    ingested_bytes: Family<TenantLabels, Counter>,
+    durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
     operations: Family<OpLabels, Counter>,
     read_bytes: Counter,
     written_bytes: Counter,
@@ -119,8 +141,37 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Unreadable L0 segments compaction set aside (each records why under tenants/*/quarantine/ and in its day's manifest)",
         quarantined.clone(),
     );
+    let ingested_profiles = Family::<TenantLabels, Counter>::default();
+    registry.register(
+        "flamelet_ingested_profiles",
+        "Profiles stored, by tenant",
+        ingested_profiles.clone(),
+    );
+    let ingested_samples = Family::<TenantLabels, Counter>::default();
+    registry.register(
+        "flamelet_ingested_samples",
+        "Sample rows stored (one per stack and profile), by tenant",
+        ingested_samples.clone(),
+    );
+    let ingested_bytes = Family::<TenantLabels, Counter>::default();
+    registry.register(
+        "flamelet_ingested_bytes",
+        "Request-body bytes of accepted uploads, as sent (compressed if they were), by tenant",
+        ingested_bytes.clone(),
+    );
+    let durations: Family<DurationLabels, Histogram, fn() -> Histogram> =
+        Family::new_with_constructor(duration_histogram);
+    registry.register(
+        "flamelet_request_duration_seconds",
+        "Time from a request's arrival to its answer, by component and method (the Connect method or HTTP route)",
+        durations.clone(),
+    );
     Metrics {
         registry,
+        ingested_profiles,
+        ingested_samples,
+        ingested_bytes,
+        durations,
         quarantined,
         outbound,
         operations,
@@ -170,6 +221,32 @@ pub fn request(component: &str, status: u16) {
             status,
         })
         .inc();
+}
+
+/// Counts what one accepted upload of `tenant` held.
+pub fn ingested(tenant: &str, what: flamelet::ingest::Ingested) {
+    let labels = TenantLabels {
+        tenant: tenant.to_string(),
+    };
+    let m = &*METRICS;
+    m.ingested_profiles
+        .get_or_create(&labels)
+        .inc_by(what.profiles);
+    m.ingested_samples
+        .get_or_create(&labels)
+        .inc_by(what.samples);
+    m.ingested_bytes.get_or_create(&labels).inc_by(what.bytes);
+}
+
+/// Records how long one request took to answer.
+pub fn answered(component: &str, method: &str, took: Duration) {
+    METRICS
+        .durations
+        .get_or_create(&DurationLabels {
+            component: component.to_string(),
+            method: method.to_string(),
+        })
+        .observe(took.as_secs_f64());
 }
 
 /// Counts one refused request.

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use flamelet::auth::Access;
 use flamelet::error::REJECT_REASON_HEADER;
+use flamelet::ingest::{INGESTED_HEADER, Ingested};
 
 use crate::auth::Gate;
 use crate::metrics;
@@ -193,6 +194,13 @@ async fn handle(
                 }
                 match outcome {
                     Outcome::Ok(mut resp) => {
+                        let ingested = resp.headers_mut().remove(INGESTED_HEADER);
+                        let ingested = ingested
+                            .filter(|_| resp.status().is_success())
+                            .and_then(|v| Ingested::parse(v.to_str().ok()?));
+                        if let Some(ingested) = ingested {
+                            metrics::ingested(&tenant, ingested);
+                        }
                         let reason = resp.headers_mut().remove(REJECT_REASON_HEADER);
                         if let Some(reason) = reason.filter(|_| resp.status().is_client_error()) {
                             let reason = String::from_utf8_lossy(reason.as_bytes());
@@ -233,6 +241,16 @@ async fn handle(
     };
     metrics::request(answered_by, response.status().as_u16());
     let (status, took) = (response.status().as_u16(), started.elapsed());
+    // By method: the path a component answered (a Connect method, a route, a UI file); a
+    // path it did not know (404) under its route's pattern, so that made-up paths do not
+    // make new series.
+    match router.matched(&path) {
+        Some((_, component)) if status != 404 => {
+            metrics::answered(component, path.trim_end_matches('/'), took)
+        }
+        Some((route, component)) => metrics::answered(component, &route, took),
+        None => metrics::answered("host", if status == 404 { "unrouted" } else { &path }, took),
+    }
     // The message for people, the same as fields for log collectors (`--log-format json`).
     tracing::info!(
         request = id,

@@ -131,6 +131,11 @@ impl Router {
 
     /// Returns the component serving `path`, if any.
     pub fn route(&self, path: &str) -> Option<&str> {
+        self.matched(path).map(|(_, component)| component)
+    }
+
+    /// The route `path` matches (a wildcard route ending in `/...`) and its component.
+    pub fn matched(&self, path: &str) -> Option<(String, &str)> {
         let path = match path.trim_end_matches('/') {
             "" => "/",
             p => p,
@@ -144,7 +149,14 @@ impl Router {
                     path == route
                 }
             })
-            .map(|(_, _, c)| c.as_str())
+            .map(|(route, wildcard, c)| {
+                let route = if *wildcard {
+                    format!("{route}/...")
+                } else {
+                    route.clone()
+                };
+                (route, c.as_str())
+            })
     }
 }
 

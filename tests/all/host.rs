@@ -225,3 +225,46 @@ fn json_logs_carry_request_ids_tenants_and_statuses() {
         .collect();
     assert!(ids.len() == 2 && ids[0] < ids[1], "{ids:?}");
 }
+
+/// `/metrics` counts what each tenant's accepted uploads held (refusals add nothing), and
+/// times each request by component and method; a made-up method is timed under its route.
+#[test]
+fn metrics_count_each_tenants_uploads_and_time_each_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = FlameletServer::start_on(&tmp.path().join("data"), &["--no-cron"]);
+    let ingest = format!("/ingest?name=app.cpu&from={T0}");
+    assert_eq!(s.post_as("team-a", &ingest, b"a;b 1\na;c 2\n").status, 200);
+    assert_eq!(s.post_as("team-a", &ingest, b"x 5\n").status, 200);
+    assert_eq!(s.post_as("team-b", &ingest, b"y 1\n").status, 200);
+    let refused = s.post_as("team-a", "/ingest?name=app.cpu&from=yesterday", b"z 1\n");
+    assert_eq!(refused.status, 400);
+    let until = T0 + 60;
+    let render = s.get_as(
+        "team-a",
+        &format!("/pyroscope/render?query=app.cpu{{}}&from={T0}&until={until}"),
+    );
+    assert_eq!(render.status, 200);
+    let unknown = s.post_with(
+        "/querier.v1.QuerierService/NoSuchMethod",
+        &[
+            ("X-Scope-OrgID", "team-a"),
+            ("Content-Type", "application/json"),
+        ],
+        b"{}",
+    );
+    assert_eq!(unknown.status, 404);
+    let metrics = s.get("/metrics").body;
+    for line in [
+        "flamelet_ingested_profiles_total{tenant=\"team-a\"} 2",
+        "flamelet_ingested_samples_total{tenant=\"team-a\"} 3",
+        "flamelet_ingested_bytes_total{tenant=\"team-a\"} 16",
+        "flamelet_ingested_profiles_total{tenant=\"team-b\"} 1",
+        "flamelet_ingested_bytes_total{tenant=\"team-b\"} 4",
+        "flamelet_request_duration_seconds_count{component=\"ingest\",method=\"/ingest\"} 4",
+        "flamelet_request_duration_seconds_count{component=\"query\",method=\"/pyroscope/render\"} 1",
+        "flamelet_request_duration_seconds_count{component=\"query\",method=\"/querier.v1.QuerierService/...\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+    assert!(!metrics.contains("NoSuchMethod"), "{metrics}");
+}

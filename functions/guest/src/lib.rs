@@ -154,7 +154,7 @@ pub struct Response {
     /// The `Content-Encoding`, when the body is compressed.
     pub content_encoding: Option<&'static str>,
     /// Further headers (name in lower case, value).
-    pub headers: &'static [(&'static str, &'static str)],
+    pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -167,7 +167,7 @@ impl Response {
                 status: 200,
                 content_type: "application/json",
                 content_encoding: None,
-                headers: &[],
+                headers: Vec::new(),
                 body,
             },
             Err(e) => Response::error(500, &format!("encoding the answer: {e}")),
@@ -180,7 +180,7 @@ impl Response {
             status,
             content_type: "text/plain; charset=utf-8",
             content_encoding: None,
-            headers: &[],
+            headers: Vec::new(),
             body: body.into().into_bytes(),
         }
     }
@@ -205,11 +205,16 @@ impl Response {
 
     /// The answer with the header that names why the request was refused, one of
     /// [`REJECT_REASONS`], for the host to count ([`REJECT_REASON_HEADER`]).
-    fn with_reason(mut self, reason: Option<&str>) -> Response {
-        let index = reason.and_then(|r| REJECT_REASONS.iter().position(|known| *known == r));
-        if let Some(header) = index.and_then(|i| REASON_HEADERS.get(i)) {
-            self.headers = header;
+    fn with_reason(self, reason: Option<&str>) -> Response {
+        match reason.filter(|r| REJECT_REASONS.contains(r)) {
+            Some(r) => self.with_header(REJECT_REASON_HEADER, r.to_string()),
+            None => self,
         }
+    }
+
+    /// The answer with one more header (`name` in lower case).
+    pub fn with_header(mut self, name: &'static str, value: String) -> Response {
+        self.headers.push((name, value));
         self
     }
 
@@ -224,7 +229,7 @@ impl Response {
             status,
             content_type: "application/json",
             content_encoding: None,
-            headers: &[],
+            headers: Vec::new(),
             body,
         }
         .with_reason(e.reject_reason())
@@ -236,7 +241,7 @@ impl Response {
             status: 200,
             content_type: encoded.content_type,
             content_encoding: encoded.content_encoding,
-            headers: &[],
+            headers: Vec::new(),
             body: encoded.body,
         }
     }
@@ -270,9 +275,6 @@ fn headers_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a 
         .map(|(_, v)| v.as_str())
 }
 
-/// The challenge of a 401.
-static CHALLENGE: [(&str, &str); 1] = [("www-authenticate", flamelet::auth::CHALLENGE)];
-
 /// With authentication configured ([`flamelet::auth::AUTH_ENV`]: a packaged app, where no
 /// host checks credentials first), checks the request's credential before its body is read,
 /// and puts the tenant it decides in `x-scope-orgid`; the refusal otherwise. A bad
@@ -305,7 +307,11 @@ fn admit(component: &str, path: &str, headers: &mut Vec<(String, String)>) -> Re
                 status,
                 content_type,
                 content_encoding: None,
-                headers: if status == 401 { &CHALLENGE } else { &[] },
+                headers: if status == 401 {
+                    vec![("www-authenticate", flamelet::auth::CHALLENGE.to_string())]
+                } else {
+                    Vec::new()
+                },
                 body: body.into_bytes(),
             })
         }
@@ -422,18 +428,6 @@ fn write_response(out: ResponseOutparam, resp: Response) {
 }
 
 /// Bytes per write to the response stream (wasi:io's blocking writes take at most 4096).
-/// The reason header of each of [`REJECT_REASONS`], as the `'static` headers a
-/// [`Response`] holds.
-static REASON_HEADERS: [[(&str, &str); 1]; REJECT_REASONS.len()] = {
-    let mut headers = [[("", "")]; REJECT_REASONS.len()];
-    let mut i = 0;
-    while i < REJECT_REASONS.len() {
-        headers[i] = [(REJECT_REASON_HEADER, REJECT_REASONS[i])];
-        i += 1;
-    }
-    headers
-};
-
 const WRITE_CHUNK_BYTES: usize = 4096;
 
 /// The status and headers of a response.
@@ -448,7 +442,7 @@ fn response_head(resp: &Response) -> Result<OutgoingResponse, String> {
     if let Some(encoding) = resp.content_encoding {
         set("content-encoding", encoding.as_bytes())?;
     }
-    for (name, value) in resp.headers {
+    for (name, value) in &resp.headers {
         set(name, value.as_bytes())?;
     }
     set("content-length", resp.body.len().to_string().as_bytes())?;

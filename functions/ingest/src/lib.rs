@@ -3,7 +3,7 @@
 //! `…ProfilesService/Export`). Parsing and storage are [`flamelet::ingest`]; this file
 //! is the HTTP adapter.
 
-use flamelet::ingest::{IngestRequest, ingest};
+use flamelet::ingest::{INGESTED_HEADER, IngestOutcome, IngestRequest, Ingested, ingest};
 use flamelet::limits::{IngestLimits, TenantLimits};
 use flamelet::tenant::Tenant;
 use flamelet::wire::connect::Codec;
@@ -47,7 +47,15 @@ fn handle(req: &Request) -> Response {
             flamelet::time::now_nanos(),
         )
     });
-    respond(result, |_| Response::text(200, ""))
+    respond(result, |outcome| {
+        counted(Response::text(200, ""), &outcome, req)
+    })
+}
+
+/// An accepted request's answer, with what it held for the host's counters.
+fn counted(resp: Response, outcome: &IngestOutcome, req: &Request) -> Response {
+    let ingested = Ingested::of(outcome, req.body.len());
+    resp.with_header(INGESTED_HEADER, ingested.to_string())
 }
 
 /// The tenant's limits, from the component's environment (the server configuration's
@@ -75,15 +83,16 @@ fn push(req: &Request) -> Response {
             flamelet::time::now_nanos(),
         )
     });
-    let answer = result.and_then(|_| {
-        Ok(flamelet::wire::connect::encode(
+    let answer = result.and_then(|outcome| {
+        let encoded = flamelet::wire::connect::encode(
             codec,
             &PushResponse::default(),
             flamelet::wire::connect::accepts_gzip(req.header("accept-encoding")),
-        )?)
+        )?;
+        Ok((encoded, outcome))
     });
     match answer {
-        Ok(encoded) => Response::connect(encoded),
+        Ok((encoded, outcome)) => counted(Response::connect(encoded), &outcome, req),
         Err(e) => Response::connect_error(&e),
     }
 }
@@ -94,7 +103,7 @@ fn otlp(req: &Request) -> Response {
     let codec = Codec::from_content_type(req.header("content-type")).map_err(flamelet::Error::from);
     let result = codec.and_then(|codec| {
         let tenant = req.tenant()?;
-        flamelet::ingest::ingest_otlp(
+        let outcome = flamelet::ingest::ingest_otlp(
             &HostStore,
             &tenant,
             &limits(&tenant)?,
@@ -103,21 +112,24 @@ fn otlp(req: &Request) -> Response {
             &req.body,
             flamelet::time::now_nanos(),
         )?;
-        Ok(codec)
+        Ok((codec, outcome))
     });
-    respond(result, |codec| Response {
-        status: 200,
-        content_type: match codec {
-            Codec::Json => "application/json",
-            Codec::Proto => "application/x-protobuf",
-        },
-        content_encoding: None,
-        headers: &[],
-        body: if codec == Codec::Json {
-            b"{}".to_vec()
-        } else {
-            Vec::new()
-        },
+    respond(result, |(codec, outcome)| {
+        let resp = Response {
+            status: 200,
+            content_type: match codec {
+                Codec::Json => "application/json",
+                Codec::Proto => "application/x-protobuf",
+            },
+            content_encoding: None,
+            headers: Vec::new(),
+            body: if codec == Codec::Json {
+                b"{}".to_vec()
+            } else {
+                Vec::new()
+            },
+        };
+        counted(resp, &outcome, req)
     })
 }
 

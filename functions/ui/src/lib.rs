@@ -83,7 +83,7 @@ fn handle(req: &Request) -> Response {
         status: 200,
         content_type: asset.content_type,
         content_encoding: gzip_ok.then_some("gzip"),
-        headers,
+        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
         body,
     }
 }

@@ -72,6 +72,61 @@ pub struct IngestOutcome {
     pub samples: usize,
 }
 
+/// Response header by which the ingest component tells the host what an accepted request
+/// held ([`Ingested`]), for its per-tenant counters; `flamelet serve` takes it off the answer.
+pub const INGESTED_HEADER: &str = "flamelet-ingested";
+
+/// What an accepted ingest request held, as the [`INGESTED_HEADER`] carries it
+/// (`profiles=N,samples=N,bytes=N`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ingested {
+    /// Profiles stored.
+    pub profiles: u64,
+    /// Sample rows stored.
+    pub samples: u64,
+    /// Bytes of the request body, as sent (compressed if it was).
+    pub bytes: u64,
+}
+
+impl Ingested {
+    /// What `outcome` stored from a request body of `bytes` bytes.
+    pub fn of(outcome: &IngestOutcome, bytes: usize) -> Self {
+        Ingested {
+            profiles: outcome.profiles as u64,
+            samples: outcome.samples as u64,
+            bytes: bytes as u64,
+        }
+    }
+
+    /// Reads a header value; `None` unless it has exactly the three counts.
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut out = Ingested::default();
+        let mut seen = 0;
+        for part in value.split(',') {
+            let (name, n) = part.split_once('=')?;
+            let n: u64 = n.parse().ok()?;
+            match name {
+                "profiles" => out.profiles = n,
+                "samples" => out.samples = n,
+                "bytes" => out.bytes = n,
+                _ => return None,
+            }
+            seen += 1;
+        }
+        (seen == 3).then_some(out)
+    }
+}
+
+impl std::fmt::Display for Ingested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "profiles={},samples={},bytes={}",
+            self.profiles, self.samples, self.bytes
+        )
+    }
+}
+
 /// Parses an upload and stores it as one L0 segment.
 pub fn ingest(
     store: &dyn ObjectStore,
@@ -416,6 +471,25 @@ mod tests {
         p.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_ingested_header_reads_back_what_it_says_and_nothing_else() {
+        let i = Ingested {
+            profiles: 3,
+            samples: 120,
+            bytes: 4096,
+        };
+        assert_eq!(i.to_string(), "profiles=3,samples=120,bytes=4096");
+        assert_eq!(Ingested::parse(&i.to_string()), Some(i));
+        for bad in [
+            "",
+            "profiles=3",
+            "profiles=3,samples=1,bytes=-1",
+            "a=1,b=2,c=3",
+        ] {
+            assert_eq!(Ingested::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
