@@ -297,24 +297,10 @@ impl Bucket {
                 false,
             ));
         }
-        let mut listed = match token {
-            Some(t) => self.store.list_with_offset(dir.as_ref(), &key_path(t)?),
-            None => self.store.list(dir.as_ref()),
-        }
-        .map_ok(|o| (o.location.to_string(), o.size))
-        .try_filter(|(key, _)| futures_util::future::ready(key.starts_with(prefix)));
-        let mut found: Vec<(String, u64)> = Vec::new();
-        while let Some(item) = listed.next().await {
-            match item {
-                Ok(o) => found.push(o),
-                Err(object_store::Error::NotFound { .. }) => break,
-                Err(e) => return Err(map_err(prefix, e)),
-            }
-            // One past the page tells whether there is a next one.
-            if found.len() > limit as usize {
-                break;
-            }
-        }
+        // One past the page tells whether there is a next one.
+        let found = self
+            .collect(dir.as_ref(), prefix, token, Some(limit as usize + 1))
+            .await?;
         Ok(page_of(
             found.iter().map(|(k, s)| (k.as_str(), *s)),
             prefix,
@@ -331,11 +317,26 @@ impl Bucket {
         dir: Option<&Path>,
         prefix: &str,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut listed = self
-            .store
-            .list(dir)
-            .map_ok(|o| (o.location.to_string(), o.size))
-            .try_filter(|(key, _)| futures_util::future::ready(key.starts_with(prefix)));
+        let mut found = self.collect(dir, prefix, None, None).await?;
+        found.sort();
+        Ok(found)
+    }
+
+    /// The (key, size) of the objects under `prefix` (in `dir`) in the backend's listing
+    /// order, after `offset` when given, stopping after `at_most` of them when given.
+    async fn collect(
+        &self,
+        dir: Option<&Path>,
+        prefix: &str,
+        offset: Option<&str>,
+        at_most: Option<usize>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut listed = match offset {
+            Some(t) => self.store.list_with_offset(dir, &key_path(t)?),
+            None => self.store.list(dir),
+        }
+        .map_ok(|o| (o.location.to_string(), o.size))
+        .try_filter(|(key, _)| futures_util::future::ready(key.starts_with(prefix)));
         let mut found = Vec::new();
         while let Some(item) = listed.next().await {
             match item {
@@ -343,8 +344,10 @@ impl Bucket {
                 Err(object_store::Error::NotFound { .. }) => break,
                 Err(e) => return Err(map_err(prefix, e)),
             }
+            if at_most.is_some_and(|n| found.len() >= n) {
+                break;
+            }
         }
-        found.sort();
         Ok(found)
     }
 

@@ -3,6 +3,7 @@
 //! capability. `main.rs` is the CLI on top.
 
 pub mod auth;
+pub mod census;
 pub mod config;
 pub mod metrics;
 pub mod outbound;

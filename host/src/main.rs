@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use flamelet_bucket::s3_settings;
+use flamelet_host::census::{self, StorageSeries};
 use flamelet_host::config::{Config, LimitFlags};
 use flamelet_host::runtime::{Limits, Outcome, Runtime, Sources};
 use flamelet_host::server;
@@ -69,12 +69,28 @@ enum Command {
     Serve(ServeArgs),
     /// Run one compaction pass and print what it did (safe while a server runs).
     Compact(CommonArgs),
+    /// Show what the storage holds: per tenant and day, objects and bytes by level, uploads
+    /// compaction has not merged yet and the oldest one's wait, the last compaction,
+    /// quarantined uploads and the days retention deleted (safe while a server runs).
+    Status(StatusArgs),
     /// Build the deployable artefact: each function composed with a storage provider
     /// component (importing only wasi:*) and a spin.toml for Spin, SpinKube or wasmtime serve.
     Package(PackageArgs),
     /// Create a credential for the configuration file's `auth` section: prints its entry
     /// (the secret's argon2 hash) on stdout and the secret, shown once, on stderr.
     Credential(CredentialArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Only this tenant (an `X-Scope-OrgID` value).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Print the census as JSON, as `GET /flamelet/status` answers it.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Args)]
@@ -203,6 +219,11 @@ struct ServeArgs {
     /// Do not run the cron triggers (compaction then runs only through `flamelet compact`).
     #[arg(long)]
     no_cron: bool,
+    /// `/metrics`' bucket series (objects and bytes by tenant and level, compaction lag,
+    /// retention's deletions) come from a storage census, which lists the bucket: a scrape
+    /// takes a new one when the last is older than this many seconds.
+    #[arg(long, env = "FLAMELET_STORAGE_CENSUS_SECS", default_value_t = 30)]
+    storage_census_secs: u64,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -403,6 +424,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
     let router = Arc::new(Router::new(manifest.http_triggers()));
+    let series = Arc::new(StorageSeries::new(Duration::from_secs(
+        args.storage_census_secs,
+    )));
     if !args.no_cron {
         for trigger in manifest.cron_triggers() {
             let schedule = cron::Schedule::from_str(&trigger.cron_expression)
@@ -435,7 +459,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     eprintln!("flamelet listening on http://{}", listener.local_addr()?);
     tokio::select! {
-        r = server::serve(runtime, router, gate, listener) => r,
+        r = server::serve(runtime, router, gate, series, listener) => r,
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
@@ -461,26 +485,28 @@ async fn compact(args: CommonArgs) -> anyhow::Result<()> {
         .find(|t| t.component == component)
         .map(|t| t.route.trim_end_matches("/...").to_string())
         .with_context(|| format!("spin.toml has no HTTP route for component `{component}`"))?;
-    let req = hyper::Request::post(format!("http://localhost{route}")).body(
-        Full::new(bytes::Bytes::new())
-            .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
-    )?;
-    let resp = match runtime.handle_http(&component, req).await {
-        Outcome::Ok(resp) => resp,
-        Outcome::OutOfMemory => bail!("compaction exceeded its memory limit"),
-        Outcome::TimedOut => bail!("compaction exceeded its time limit"),
-        Outcome::Failed(why) => bail!("compaction failed: {why}"),
-    };
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
+    let (status, body) = runtime
+        .call(&component, hyper::Method::POST, &route, &[])
         .await
-        .map_err(|e| anyhow::anyhow!("reading the compaction report: {e:?}"))?
-        .to_bytes();
+        .context("compaction")?;
     println!("{}", String::from_utf8_lossy(&body).trim_end());
     if !status.is_success() {
         bail!("compaction answered {status}");
+    }
+    Ok(())
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let read = read_manifest(args.common.manifest.as_deref())?;
+    let Loaded {
+        manifest, runtime, ..
+    } = load(args.common, read)?;
+    let router = Router::new(manifest.http_triggers());
+    let census = census::take(&runtime, &router, args.tenant.as_deref()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&census)?);
+    } else {
+        print!("{}", census.table());
     }
     Ok(())
 }
@@ -595,6 +621,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compact(args) => runtime()?.block_on(compact(args)),
+        Command::Status(args) => runtime()?.block_on(status(args)),
         Command::Package(args) => package(args),
         Command::Credential(args) => credential(args),
     }

@@ -2,14 +2,20 @@
 //! bytes (what a bucket bills), instantiation time (what serverless costs per request),
 //! requests by component and status, their latency by component and method, what each
 //! tenant's accepted uploads held (the ingest component says so in a header the host takes
-//! off), and L0 segments compaction set aside as unreadable.
+//! off), L0 segments compaction set aside as unreadable, and what the bucket holds per tenant
+//! and level with the compaction lag and retention's deletions (from the newest storage
+//! census, `crate::census`).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use flamelet::census::Census;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -85,6 +91,114 @@ struct Metrics {
     rejected: Family<RejectLabels, Counter>,
     outbound: Family<OutboundLabels, Counter>,
     quarantined: Counter,
+    storage: Arc<StorageSeries>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LevelLabels {
+    tenant: String,
+    level: &'static str,
+}
+
+/// The series of the newest storage census, encoded from it at each scrape (so that a tenant
+/// retention emptied leaves no stale series).
+#[derive(Debug, Default)]
+struct StorageSeries {
+    census: RwLock<Option<Census>>,
+}
+
+impl Collector for StorageSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let census = self.census.read().unwrap_or_else(|e| e.into_inner());
+        let Some(census) = census.as_ref() else {
+            return Ok(());
+        };
+        let gauge = MetricType::Gauge;
+        ConstGauge::new(census.taken_at as f64 / 1e9).encode(encoder.encode_descriptor(
+            "flamelet_storage_census_timestamp_seconds",
+            "When the census the bucket and compaction series come from was taken",
+            None,
+            gauge,
+        )?)?;
+        let per_level = |encoder: &mut DescriptorEncoder,
+                         name: &str,
+                         help: &str,
+                         value: fn(flamelet::census::Usage) -> u64|
+         -> Result<(), std::fmt::Error> {
+            let mut family = encoder.encode_descriptor(name, help, None, gauge)?;
+            for t in &census.tenants {
+                for (class, usage) in t.levels.each() {
+                    let labels = LevelLabels {
+                        tenant: t.tenant.clone(),
+                        level: class.name(),
+                    };
+                    ConstGauge::new(value(usage) as i64).encode(family.encode_family(&labels)?)?;
+                }
+            }
+            Ok(())
+        };
+        per_level(
+            &mut encoder,
+            "flamelet_bucket_objects",
+            "Objects in the bucket by tenant and level (l0 uploads, hour and day segments, replaced segments awaiting deletion, manifests, quarantine records, other)",
+            |u| u.objects,
+        )?;
+        per_level(
+            &mut encoder,
+            "flamelet_bucket_bytes",
+            "Bytes in the bucket by tenant and level",
+            |u| u.bytes,
+        )?;
+        let per_tenant = |encoder: &mut DescriptorEncoder,
+                          name: &str,
+                          help: &str,
+                          kind: MetricType,
+                          value: &dyn Fn(&flamelet::census::TenantCensus) -> Option<f64>|
+         -> Result<(), std::fmt::Error> {
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for t in &census.tenants {
+                let Some(v) = value(t) else { continue };
+                let labels = TenantLabels {
+                    tenant: t.tenant.clone(),
+                };
+                let metric = family.encode_family(&labels)?;
+                match kind {
+                    MetricType::Counter => ConstCounter::new(v as u64).encode(metric)?,
+                    _ => ConstGauge::new(v).encode(metric)?,
+                }
+            }
+            Ok(())
+        };
+        per_tenant(
+            &mut encoder,
+            "flamelet_compaction_lag_seconds",
+            "How long the tenant's oldest upload not yet merged by compaction had waited (0: none waits)",
+            gauge,
+            &|t| Some(t.compaction_lag_nanos(census.taken_at) as f64 / 1e9),
+        )?;
+        per_tenant(
+            &mut encoder,
+            "flamelet_compaction_backlog_segments",
+            "The tenant's uploads not yet merged by compaction (what a query reads one by one)",
+            gauge,
+            &|t| Some(t.uncompacted.objects as f64),
+        )?;
+        per_tenant(
+            &mut encoder,
+            "flamelet_last_compaction_timestamp_seconds",
+            "When compaction last published a manifest of the tenant",
+            gauge,
+            &|t| t.last_compaction.map(|ns| ns as f64 / 1e9),
+        )?;
+        per_tenant(
+            &mut encoder,
+            "flamelet_retention_deleted_days",
+            "Filing days of the tenant retention has deleted (kept in the bucket: survives restarts)",
+            MetricType::Counter,
+            &|t| Some(t.retention_deleted_days as f64),
+        )?;
+        Ok(())
+    }
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -135,6 +249,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "HTTP requests components sent (a composed storage provider's calls to its bucket), by component and whether allowed_outbound_hosts let them out",
         outbound.clone(),
     );
+    let storage = Arc::new(StorageSeries::default());
+    registry.register_collector(Box::new(storage.clone()));
     let quarantined = Counter::default();
     registry.register(
         "flamelet_quarantined_segments",
@@ -173,6 +289,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ingested_bytes,
         durations,
         quarantined,
+        storage,
         outbound,
         operations,
         read_bytes,
@@ -275,6 +392,16 @@ pub fn outbound_request(component: &str, allowed: bool) {
 /// Counts one quarantine record written (once per segment: records are create-only).
 pub fn quarantined() {
     METRICS.quarantined.inc();
+}
+
+/// Replaces the bucket and compaction series with those of `census`.
+pub fn storage_census(census: Census) {
+    let mut held = METRICS
+        .storage
+        .census
+        .write()
+        .unwrap_or_else(|e| e.into_inner());
+    *held = Some(census);
 }
 
 /// Everything in the Prometheus text format.

@@ -609,6 +609,41 @@ impl Runtime {
         }
     }
 
+    /// Makes a bodiless request of `component` from the host itself (`flamelet compact`, the
+    /// storage census): its status and whole body; a guest failure is an error that says which.
+    pub async fn call(
+        &self,
+        component: &str,
+        method: hyper::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(hyper::StatusCode, Bytes)> {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://localhost{path_and_query}"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(
+            Full::new(Bytes::new())
+                .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
+        )?;
+        let resp = match self.handle_http(component, req).await {
+            Outcome::Ok(resp) => resp,
+            Outcome::OutOfMemory => anyhow::bail!("`{component}` exceeded its memory limit"),
+            Outcome::TimedOut => anyhow::bail!("`{component}` exceeded its time limit"),
+            Outcome::Failed(why) => anyhow::bail!("`{component}` failed: {why}"),
+        };
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the answer of `{component}`: {e:?}"))?
+            .to_bytes();
+        Ok((status, body))
+    }
+
     /// Delivers a cron event to `component`'s `handle-cron-event`.
     pub async fn handle_cron(&self, component: &str, timestamp: u64) -> Outcome<()> {
         let Some(loaded) = self.components.get(component) else {

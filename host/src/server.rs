@@ -22,17 +22,18 @@ use flamelet::error::REJECT_REASON_HEADER;
 use flamelet::ingest::{INGESTED_HEADER, Ingested};
 
 use crate::auth::Gate;
+use crate::census::StorageSeries;
 use crate::metrics;
 use crate::runtime::{Outcome, Runtime, fixed_response};
 use crate::spin::Router;
 
-/// Serves until the process ends.
 /// Serves until the process ends; with a `gate`, every request not open to all must carry a
-/// credential that may make it.
+/// credential that may make it. `/metrics` refreshes `series` before it answers.
 pub async fn serve(
     runtime: Arc<Runtime>,
     router: Arc<Router>,
     gate: Option<Arc<Gate>>,
+    series: Arc<StorageSeries>,
     listener: TcpListener,
 ) -> anyhow::Result<()> {
     let ids = Arc::new(AtomicU64::new(0));
@@ -50,11 +51,21 @@ pub async fn serve(
         if let Err(e) = conn.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY for {peer}: {e}");
         }
-        let (runtime, router, gate, ids) =
-            (runtime.clone(), router.clone(), gate.clone(), ids.clone());
+        let (runtime, router, gate, series, ids) = (
+            runtime.clone(),
+            router.clone(),
+            gate.clone(),
+            series.clone(),
+            ids.clone(),
+        );
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let (runtime, router, gate) = (runtime.clone(), router.clone(), gate.clone());
+                let (runtime, router, gate, series) = (
+                    runtime.clone(),
+                    router.clone(),
+                    gate.clone(),
+                    series.clone(),
+                );
                 let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
                 async move {
                     let req = match admit(gate.as_deref(), &router, req, id).await {
@@ -62,7 +73,7 @@ pub async fn serve(
                         Err(refusal) => return Ok(refusal),
                     };
                     Ok::<_, std::convert::Infallible>(
-                        handle(&runtime, &router, req, id, peer).await,
+                        handle(&runtime, &router, &series, req, id, peer).await,
                     )
                 }
             });
@@ -145,6 +156,7 @@ async fn admit(
 async fn handle(
     runtime: &Runtime,
     router: &Router,
+    series: &StorageSeries,
     req: hyper::Request<hyper::body::Incoming>,
     id: u64,
     peer: SocketAddr,
@@ -163,6 +175,7 @@ async fn handle(
     let response = if path == "/ready" {
         fixed_response(200, "text/plain", "ready\n")
     } else if path == "/metrics" {
+        series.refresh(runtime, router).await;
         fixed_response(
             200,
             "text/plain; version=0.0.4; charset=utf-8",

@@ -181,7 +181,9 @@ mod tests {
         assert_eq!(r.route("/explore"), Some("ui"));
         assert_eq!(r.route("/call-graph"), Some("ui"));
         assert_eq!(r.route("/adhoc"), Some("ui"));
+        assert_eq!(r.route("/status"), Some("ui"));
         assert_eq!(r.route("/flamelet/adhoc"), Some("query"));
+        assert_eq!(r.route("/flamelet/status"), Some("query"));
         assert_eq!(r.route("/exported-metrics"), Some("query"));
         assert_eq!(r.route("/assets/index-abc.js"), Some("ui"));
         assert_eq!(r.route("/img/icons/unicons/search.svg"), Some("ui"));

@@ -3,8 +3,9 @@
 //!
 //! A credential has a name, a secret stored as an argon2 hash (a PHC string,
 //! `$argon2id$v=19$…`), and scopes: `write` (ingest), `read` (queries, settings, the UI's
-//! data, the tenant's `/exported-metrics`) — both of one tenant — `metrics` (the host's
-//! `/metrics` and any tenant's `/exported-metrics`, for a Prometheus) and `compact`
+//! data, the tenant's `/exported-metrics` and `/flamelet/status`) — both of one tenant —
+//! `metrics` (the host's `/metrics`, any tenant's `/exported-metrics`, and the whole bucket's
+//! `/flamelet/status`, for a Prometheus or an operator) and `compact`
 //! (`/flamelet/compact`, for an outside scheduler). It is presented as HTTP basic (user = the
 //! name: what agents' `basicAuthUser`/`basicAuthPassword` send) or as a bearer token
 //! `NAME.SECRET` (agents' `authToken`). The name picks the one hash to check, so a request
@@ -268,7 +269,8 @@ pub enum Access {
     Open,
     /// The scope, in the caller's tenant.
     Tenant(Scope),
-    /// A tenant's `/exported-metrics`: its `read` credential, or any `metrics` one.
+    /// A tenant's `/exported-metrics` or `/flamelet/status`: its `read` credential, or any
+    /// `metrics` one.
     Scrape,
     /// A scope that is not a tenant's: `metrics` (`/metrics`), `compact`.
     Operator(Scope),
@@ -281,6 +283,8 @@ impl Access {
             (_, "/ready") => Access::Open,
             (_, "/metrics") => Access::Operator(Scope::Metrics),
             (_, "/exported-metrics") => Access::Scrape,
+            // The storage census: of the credential's tenant, or of any with `metrics`.
+            (_, "/flamelet/status") => Access::Scrape,
             ("ingest", _) => Access::Tenant(Scope::Write),
             ("compact", _) => Access::Operator(Scope::Compact),
             ("ui", _) => Access::Open,
@@ -614,6 +618,15 @@ mod tests {
             "team-a"
         );
         assert!(agents.authorize(scrape, None).is_err());
+        // The storage census: the whole bucket's for `metrics`, a reader's own tenant's.
+        let status = Access::of("query", "/flamelet/status");
+        assert_eq!(prom.authorize(status, None), Ok(None));
+        assert_eq!(
+            grafana.authorize(status, None).unwrap().unwrap().as_str(),
+            "team-a"
+        );
+        assert!(grafana.authorize(status, Some("team-b")).is_err());
+        assert!(agents.authorize(status, None).is_err());
         assert!(
             prom.authorize(Access::of("compact", "/flamelet/compact"), None)
                 .is_err()

@@ -26,6 +26,7 @@
 
 pub mod adhoc;
 pub mod auth;
+pub mod census;
 pub mod compact;
 pub mod error;
 pub mod fuzzing;

@@ -367,6 +367,30 @@ fn credentials_decide_the_tenant_and_scopes_decide_what_they_may_do() {
         );
         assert_eq!(a.status, status, "{} {path}: {}", credential.name, a.body);
     }
+    // The storage census: a reader's own tenant, or every tenant with the metrics credential.
+    let census = |credential: &Credential, org: Option<&str>| {
+        let auth = credential.bearer();
+        let mut headers = vec![("Authorization", auth.as_str())];
+        headers.extend(org.map(|o| ("X-Scope-OrgID", o)));
+        let a = call(&server, "GET", "/flamelet/status", &headers, b"");
+        let tenants: Vec<String> = serde_json::from_str::<serde_json::Value>(&a.body)
+            .ok()
+            .and_then(|c| c["tenants"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t["tenant"].as_str().map(String::from))
+            .collect();
+        (a.status, tenants)
+    };
+    assert_eq!(census(&grafana, None), (200, vec!["team-a".to_string()]));
+    assert_eq!(census(&grafana, Some("team-b")).0, 403);
+    assert_eq!(census(&agents, None).0, 403);
+    let (status, every) = census(&prometheus, None);
+    assert_eq!(status, 200);
+    assert!(
+        every.len() > 1 && every.contains(&"team-a".to_string()),
+        "{every:?}"
+    );
     let metrics = call(
         &server,
         "GET",

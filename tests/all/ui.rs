@@ -11,7 +11,12 @@ const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
 /// Opens `path` in Chromium, waits for the top table (`table`) or an error (`alert`), and
 /// returns what the page showed.
-fn open(s: &FlameletServer, path: &str, screenshot: &str, wait_for: &str) -> serde_json::Value {
+pub(crate) fn open(
+    s: &FlameletServer,
+    path: &str,
+    screenshot: &str,
+    wait_for: &str,
+) -> serde_json::Value {
     open_with(s, path, screenshot, wait_for, "")
 }
 

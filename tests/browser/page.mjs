@@ -1,7 +1,7 @@
 // Opens a page of a running flamelet serve in Debian's Chromium, as a person would, and prints
 // what it shows as JSON: the flame graph's top-table rows, any error message, the page's own
 // errors. Writes a screenshot.
-// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|callgraph|adhoc|adhoc-alert|typed-range|org|metric|hover) [EXTRA]
+// Usage: node page.mjs URL SCREENSHOT.png (table|alert|changes|panes|export|suggest|explore|status|callgraph|adhoc|adhoc-alert|typed-range|org|metric|hover) [EXTRA]
 // Every mode reports the dialogs the page opened and `window.__pwned` (what the hostile-names
 // test's payloads set if they ever run); `hover` is `table`, then the pointer moved over the
 // flame graph so that its tooltips show.
@@ -35,6 +35,7 @@ const out = {
   fromShown: null,
   org: null,
   metric: null,
+  status: null,
   dialogs: [],
   pwned: null,
 };
@@ -77,6 +78,19 @@ try {
     out.rows = cells(await page.locator('[role="table"] [role="row"]').allInnerTexts());
     out.opened = page.url();
     screenshot = screenshot.replace(/\.png$/, '-opened.png');
+  } else if (waitFor === 'status') {
+    // The status page: each tenant's figures, days and quarantined uploads as text.
+    await page.locator('section[aria-label^="Tenant "]').first().waitFor({ timeout: 30_000 });
+    out.status = await page.locator('section[aria-label^="Tenant "]').evaluateAll((sections) => {
+      const rows = (table) =>
+        table ? [...table.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())) : [];
+      return sections.map((s) => ({
+        tenant: s.querySelector('h2').textContent,
+        summary: Object.fromEntries([...s.querySelectorAll('dl.summary div')].map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])),
+        days: rows(s.querySelector('table[aria-label^="Days of"]')),
+        quarantined: rows(s.querySelector('table[aria-label^="Quarantined"]')),
+      }));
+    });
   } else if (waitFor === 'callgraph') {
     // The laid-out call graph's functions, then a search for EXTRA and what it marks.
     const nodes = page.locator('[aria-label="Call graph"] g.node');

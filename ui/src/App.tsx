@@ -9,6 +9,7 @@ import { CallGraphView } from './CallGraphView';
 import { ComparisonView } from './ComparisonView';
 import { DiffView } from './DiffView';
 import { ExploreView } from './ExploreView';
+import { StatusView } from './StatusView';
 import { useLoad, useUrlState, type Load } from './hooks';
 import { Export } from './Export';
 import { QueryEditor } from './QueryEditor';
@@ -42,6 +43,7 @@ export function App() {
   const explore = path === '/explore';
   const callGraph = path === '/call-graph';
   const adhoc = path === '/adhoc';
+  const status = path === '/status';
   // Each view keeps its own URL parameters; switching carries the query over.
   const here = new URLSearchParams(window.location.search);
   const query = here.get('query') ?? here.get('leftQuery') ?? '';
@@ -50,7 +52,7 @@ export function App() {
     <div className={`app ${dark ? 'dark' : 'light'}`}>
       <nav>
         <h1>Flamelet</h1>
-        <a href={`/${carry}`} aria-current={diff || comparison || explore || callGraph || adhoc ? undefined : 'page'}>
+        <a href={`/${carry}`} aria-current={diff || comparison || explore || callGraph || adhoc || status ? undefined : 'page'}>
           Single
         </a>
         <a href={`/comparison${carry}`} aria-current={comparison ? 'page' : undefined}>
@@ -67,6 +69,9 @@ export function App() {
         </a>
         <a href="/adhoc" aria-current={adhoc ? 'page' : undefined}>
           Ad hoc
+        </a>
+        <a href="/status" aria-current={status ? 'page' : undefined}>
+          Status
         </a>
         <label className="org">
           Organisation
@@ -97,6 +102,8 @@ export function App() {
         <DiffView org={org} theme={theme} />
       ) : adhoc ? (
         <AdhocView theme={theme} />
+      ) : status ? (
+        <StatusView org={org} />
       ) : callGraph ? (
         <CallGraphView org={org} />
       ) : explore ? (

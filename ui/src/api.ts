@@ -218,3 +218,46 @@ export async function renderUpload(file: Blob, format: string, maxNodes: number)
   });
   return ((await r.json()) as { profiles: AdhocProfile[] }).profiles;
 }
+
+/** A count of objects and their bytes. */
+export interface Usage {
+  objects: number;
+  bytes: number;
+}
+
+/** One filing day of a tenant in the storage census (`flamelet::census::DayCensus`). */
+export interface DayCensus {
+  day: string;
+  /** By level: l0, hour, day, replaced, manifest, quarantine. */
+  levels: Record<string, Usage>;
+  /** Uploads compaction has not merged yet. */
+  uncompacted: Usage;
+  oldest_uncompacted?: number;
+  manifest_version?: number;
+  /** When its newest manifest was published (ns). */
+  last_compaction?: number;
+  quarantined?: Array<{ key: string; reason: string; at: number }>;
+  error?: string;
+}
+
+/** One tenant in the storage census. Times are nanoseconds since the epoch. */
+export interface TenantCensus {
+  tenant: string;
+  levels: Record<string, Usage>;
+  uncompacted: Usage;
+  oldest_uncompacted?: number;
+  last_compaction?: number;
+  retention_deleted_days: number;
+  days: DayCensus[];
+}
+
+/** What the bucket holds (`GET /flamelet/status`): the organisation's, or every tenant's. */
+export interface Census {
+  taken_at: number;
+  tenants: TenantCensus[];
+}
+
+export async function storageStatus(): Promise<Census> {
+  const r = await get('/flamelet/status', {});
+  return (await r.json()) as Census;
+}

@@ -142,6 +142,14 @@ impl Request {
             param,
         )?)
     }
+
+    /// The tenant a request about one or every tenant names, as [`Request::scrape_tenant`]
+    /// reads it; `None` when it names none.
+    pub fn named_tenant(&self) -> Result<Option<flamelet::tenant::Tenant>, Error> {
+        let named = self.header("x-scope-orgid").is_some()
+            || self.params.iter().any(|(k, _)| k == "tenant");
+        named.then(|| self.scrape_tenant()).transpose()
+    }
 }
 
 /// An HTTP response.

@@ -1,13 +1,15 @@
 //! The query component: `GET /pyroscope/render`, `/pyroscope/render-diff`,
 //! `/pyroscope/label-values`, `/exported-metrics` (the counters of the export rules, in the
 //! Prometheus text format), `POST /flamelet/adhoc` (an uploaded file's flame graphs, not
-//! stored), and the
+//! stored), `GET /flamelet/status` (the storage census of the tenant named, or of every
+//! tenant: [`flamelet::census`]), and the
 //! Connect query API (`POST /querier.v1.QuerierService/*`, `/settings.v1.SettingsService/*`)
 //! and the recording rules (`/settings.v1.RecordingRulesService/*`).
 //! Deciding the answer is [`flamelet::query::pyroscope`] and [`flamelet::query::connect`]; this
 //! file is the HTTP adapter.
 
 use flamelet::adhoc::render_upload;
+use flamelet::census;
 use flamelet::compact::CompactionConfig;
 use flamelet::ingest::IngestRequest;
 use flamelet::limits::{IngestLimits, Limits, TenantLimits};
@@ -120,6 +122,12 @@ fn handle(req: &Request) -> Response {
                 content_type: metrics::CONTENT_TYPE,
                 ..Response::text(200, text)
             })
+        }
+        "/flamelet/status" => {
+            let result = req
+                .named_tenant()
+                .and_then(|only| census::take(&store, only.as_ref(), flamelet::time::now_nanos()));
+            respond(result, |c| Response::json(&c))
         }
         other => Response::error(404, &format!("no route for `{other}`")),
     }

@@ -19,13 +19,14 @@ struct Asset {
 static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The paths of the UI's views: each answers the page, which reads its state from the URL.
-const VIEWS: [&str; 6] = [
+const VIEWS: [&str; 7] = [
     "/",
     "/comparison",
     "/comparison-diff",
     "/explore",
     "/call-graph",
     "/adhoc",
+    "/status",
 ];
 
 /// Hashed assets are cached for good; pages are revalidated, so a new build is seen at once.

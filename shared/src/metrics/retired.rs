@@ -35,6 +35,11 @@ impl Retired {
         self.days.contains(&day.to_string())
     }
 
+    /// How many filing days retention deleted.
+    pub fn deleted_days(&self) -> usize {
+        self.days.len()
+    }
+
     /// Adds the retired sums of `rules` to `counters`.
     pub fn add_to(&self, rules: &[ExportRule], counters: &mut Counters) {
         self.counted.add_to(rules, counters);

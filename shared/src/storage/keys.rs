@@ -185,9 +185,22 @@ const QUARANTINE_DIR: &str = "quarantine";
 /// Tells whether `key` is a quarantine record ([`SegmentKey::quarantine_record`]); the host
 /// counts those written in its metrics.
 pub fn is_quarantine_record(key: &str) -> bool {
-    let parts: Vec<&str> = key.split('/').collect();
-    matches!(parts.as_slice(), [root, _, dir, _, file]
-        if Some(*root) == TENANTS_PREFIX.strip_suffix('/') && *dir == QUARANTINE_DIR && file.ends_with(".json"))
+    quarantine_record_day(key).is_some()
+}
+
+/// The day of a quarantine record's key (see [`SegmentKey::quarantine_record`]); `None` for
+/// any other key.
+pub fn quarantine_record_day(key: &str) -> Option<Day> {
+    match key.split('/').collect::<Vec<_>>().as_slice() {
+        [root, _, dir, day, file]
+            if Some(*root) == TENANTS_PREFIX.strip_suffix('/')
+                && *dir == QUARANTINE_DIR
+                && file.ends_with(".json") =>
+        {
+            Day::parse(day)
+        }
+        _ => None,
+    }
 }
 
 impl fmt::Display for SegmentKey {

@@ -124,13 +124,18 @@ pub fn load_latest(
     let Some(newest) = keys.pop() else {
         return Ok(None);
     };
-    let key = newest.to_string();
-    let bytes = store.get(&key)?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-        key: key.clone(),
-        message: e.to_string(),
-    })?;
+    let manifest = read(store, &newest)?;
     Ok(Some((newest, manifest)))
+}
+
+/// Reads one manifest version.
+pub fn read(store: &dyn ObjectStore, key: &ManifestKey) -> Result<Manifest> {
+    let key = key.to_string();
+    let bytes = store.get(&key)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        key,
+        message: e.to_string(),
+    })
 }
 
 /// Publishes `manifest` as version `manifest.version` with a create-only put. Returns

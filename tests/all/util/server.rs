@@ -314,24 +314,25 @@ pub fn compact(storage: &str) -> serde_json::Value {
 
 /// [`compact`] with more arguments.
 pub fn compact_with(storage: &str, extra: &[&str]) -> serde_json::Value {
+    let out = run(&[&["compact", "--storage", storage][..], extra].concat());
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("compact report ({e}): {out}"))
+}
+
+/// Runs `flamelet ARGS --cache-dir …` to its end; its stdout, or a panic with its stderr.
+pub fn run(args: &[&str]) -> String {
     let out = Command::new(BIN)
-        .args(["compact", "--storage", storage])
-        .args(extra)
+        .args(args)
         .arg("--cache-dir")
         .arg(cache_dir())
         .output()
-        .expect("running flamelet compact");
+        .expect("running flamelet");
     assert!(
         out.status.success(),
-        "flamelet compact failed: {}",
+        "flamelet {} failed: {}",
+        args.first().unwrap_or(&""),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "compact report ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
