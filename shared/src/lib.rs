@@ -37,6 +37,7 @@ pub mod profile;
 pub mod query;
 pub mod render;
 pub mod retention;
+pub mod scrape;
 pub mod selector;
 pub mod storage;
 pub mod tenant;
