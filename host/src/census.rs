@@ -37,7 +37,8 @@ pub async fn take(
 }
 
 /// Keeps `/metrics`' bucket series at most `max_age` old: a scrape that finds them older takes
-/// a new census first (one at a time; a failure is logged and the last census kept).
+/// a new census first (one at a time; a failure is logged, the last census kept, and the next
+/// attempt waits `max_age` too).
 pub struct StorageSeries {
     max_age: Duration,
     taken: tokio::sync::Mutex<Option<Instant>>,
@@ -58,11 +59,10 @@ impl StorageSeries {
         if taken.is_some_and(|at| at.elapsed() < self.max_age) {
             return;
         }
+        // A failed attempt counts too: a bucket that times out must not hold up every scrape.
+        *taken = Some(Instant::now());
         match take(runtime, router, None).await {
-            Ok(census) => {
-                crate::metrics::storage_census(census);
-                *taken = Some(Instant::now());
-            }
+            Ok(census) => crate::metrics::storage_census(census),
             Err(e) => tracing::warn!("storage census for /metrics: {e:#}"),
         }
     }
