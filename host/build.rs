@@ -1,5 +1,5 @@
 //! Builds the web UI (`npm ci` and `npm run build` in `ui/`, each only when its inputs changed)
-//! and the four WASM components for `wasm32-wasip2`, and embeds them, together with
+//! and the five WASM components for `wasm32-wasip2`, and embeds them, together with
 //! `spin.toml`, so that `flamelet serve` is one self-contained binary.
 //!
 //! The components are built by a nested `cargo build` into `target/components` (a separate
@@ -14,7 +14,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const COMPONENTS: [&str; 4] = ["ingest", "query", "compact", "ui"];
+const COMPONENTS: [&str; 5] = ["ingest", "query", "compact", "scrape", "ui"];
 /// The UI's inputs: a change to any of them rebuilds it.
 const UI_INPUTS: [&str; 6] = [
     "src",

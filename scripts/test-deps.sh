@@ -2,7 +2,7 @@
 # Installs what the test suite needs besides Rust, idempotently: from PyPI an S3 server (moto)
 # for the storage tests, the pyroscope-io client and Google's protobuf runtime (the corpus
 # tests' independent pprof decoder), from npm the @pyroscope/nodejs client
-# (into tests/clients/node), and from crates.io the `pyroscope` crate, built into the Rust
+# and express for its pull-mode middleware (into tests/clients/node), and from crates.io the `pyroscope` crate, built into the Rust
 # client program (target/clients/rust), Azurite from npm (into tests/emulators) with the
 # azure-storage-blob client from PyPI that creates its containers, and `wasmtime-cli` (the host the project did not write,
 # for the packaged components), Debian's Chromium and playwright-core (npm, into
@@ -47,7 +47,7 @@ fi
 python3 -c "import moto.server, pyroscope, google.protobuf, azure.storage.blob"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 node_dir="$root/tests/clients/node"
-if [ ! -d "$node_dir/node_modules/@pyroscope/nodejs" ]; then
+if [ ! -d "$node_dir/node_modules/@pyroscope/nodejs" ] || [ ! -d "$node_dir/node_modules/express" ]; then
     npm install --no-audit --no-fund --silent --prefix "$node_dir"
 fi
 browser_dir="$root/tests/browser"

@@ -20,8 +20,17 @@ use flamelet::metrics::remote_write::{
 };
 use flamelet::metrics::{ExportRules, RULES_ENV, RuleSpec};
 use flamelet::retention::Retention;
+use flamelet::scrape::config::JobSpec;
+use flamelet::scrape::{Jobs, SCRAPE_CONFIGS_ENV};
 use flamelet::wire::proto::settings::v1::RecordingRule;
 use serde::Deserialize;
+
+use crate::spin::Router;
+
+/// The route of the compaction component (which sends remote-write).
+pub const COMPACT_PATH: &str = "/flamelet/compact";
+/// The route of the scrape component (which reaches the scrape targets).
+pub const SCRAPE_PATH: &str = "/flamelet/scrape";
 
 #[derive(Debug, Default, Deserialize)]
 struct ConfigFile {
@@ -42,6 +51,9 @@ struct ConfigFile {
     overrides: BTreeMap<String, Limits>,
     /// Credentials; none means authentication is off.
     auth: Option<AuthSpec>,
+    /// Pull mode's jobs, as Prometheus writes them.
+    #[serde(default)]
+    scrape_configs: Vec<JobSpec>,
 }
 
 /// Per-tenant limits, in the shape of Pyroscope's `limits` and `overrides`.
@@ -93,6 +105,10 @@ pub struct Config {
     /// The remote-write receiver's `scheme://host[:port]`, which the scheduled components may
     /// reach.
     pub remote_write_destination: Option<String>,
+    /// The scrape targets' `scheme://host:port`, which the scrape component may reach.
+    pub scrape_destinations: Vec<String>,
+    /// How many scrape targets there are.
+    pub scrape_targets: usize,
     /// The components' environment: the rules as JSON ([`RULES_ENV`],
     /// [`RECORDING_RULES_ENV`]), the limit, the remote-write settings.
     env: Vec<(String, String)>,
@@ -206,16 +222,49 @@ impl Config {
             let authority = rest.split('/').next().unwrap_or(rest);
             remote_write_destination = Some(format!("{scheme}://{authority}"));
         }
+        // The component's own check, so that a bad job stops the server here.
+        let jobs = Jobs::new(&file.scrape_configs)?;
+        if !jobs.jobs.is_empty() {
+            env.push((
+                SCRAPE_CONFIGS_ENV.to_string(),
+                serde_json::to_string(&file.scrape_configs)?,
+            ));
+        }
         let auth = file.auth.as_ref().map(Auth::from_spec).transpose()?;
         let auth_json = file.auth.as_ref().map(serde_json::to_string).transpose()?;
         Ok(Config {
             rules: rules.rules.len(),
             recording_rules,
             remote_write_destination,
+            scrape_destinations: jobs.destinations(),
+            scrape_targets: jobs.targets().count(),
             env,
             auth,
             auth_json,
         })
+    }
+
+    /// What components may reach besides their manifest's destinations, by component ID: the
+    /// one routed at `/flamelet/compact` the remote-write receiver, the one routed at
+    /// `/flamelet/scrape` the scrape targets.
+    pub fn outbound_hosts(&self, router: &Router) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let wanted = [
+            (
+                COMPACT_PATH,
+                self.remote_write_destination.iter().cloned().collect(),
+            ),
+            (SCRAPE_PATH, self.scrape_destinations.clone()),
+        ];
+        for (path, destinations) in wanted {
+            if let Some(component) = router.route(path) {
+                out.entry(component.to_string())
+                    .or_default()
+                    .extend(destinations);
+            }
+        }
+        out.retain(|_, d| !d.is_empty());
+        out
     }
 
     /// The environment the components get from the file under the native host (which checks
@@ -388,6 +437,28 @@ mod tests {
     }
 
     #[test]
+    fn scrape_jobs_go_to_the_scrape_component_which_alone_may_reach_their_targets() {
+        let c = Config::parse(
+            "scrape_configs:\n  - job_name: go\n    static_configs:\n      - targets: ['127.0.0.1:6060']\nremote-write:\n  url: http://127.0.0.1:9090/api/v1/write\n",
+        )
+        .unwrap();
+        let env: BTreeMap<String, String> = c.env().into_iter().collect();
+        let jobs = Jobs::from_env(|n| env.get(n).cloned()).unwrap();
+        assert_eq!(jobs.jobs[0].name, "go");
+        let manifest = crate::spin::SpinManifest::parse(include_str!("../../spin.toml")).unwrap();
+        let outbound = c.outbound_hosts(&Router::new(manifest.http_triggers()));
+        assert_eq!(outbound["scrape"], ["http://127.0.0.1:6060"]);
+        assert_eq!(outbound["compact"], ["http://127.0.0.1:9090"]);
+        assert_eq!(outbound.len(), 2);
+        let e = Config::parse("scrape_configs:\n  - job_name: go\n    scrape_interval: soon\n")
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("job `go`: scrape_interval `soon`"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
     fn the_documented_example_file_loads_with_every_section() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/flamelet.example.yaml");
         let c = Config::load(Some(&path), &LimitFlags::new()).unwrap();
@@ -397,6 +468,10 @@ mod tests {
             Some("http://127.0.0.1:9090")
         );
         assert_eq!(c.auth.as_ref().map(Auth::len), Some(3));
+        assert_eq!(
+            c.scrape_destinations,
+            ["http://10.0.0.7:6060", "http://10.0.0.8:6060"]
+        );
         let env: BTreeMap<String, String> = c.env().into_iter().collect();
         let limits = TenantLimits::from_config(|k| env.get(k).cloned()).unwrap();
         let big =

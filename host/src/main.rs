@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use flamelet_bucket::s3_settings;
 use flamelet_host::census::{self, StorageSeries};
-use flamelet_host::config::{Config, LimitFlags};
+use flamelet_host::config::{COMPACT_PATH, Config, LimitFlags, SCRAPE_PATH};
 use flamelet_host::runtime::{Limits, Outcome, Runtime, Sources};
 use flamelet_host::server;
 use flamelet_host::spin::{Router, SpinManifest};
@@ -31,6 +31,7 @@ static EMBEDDED_COMPONENTS: &[(&str, &[u8])] = &[
         "compact",
         include_bytes!(env!("FLAMELET_COMPONENT_COMPACT")),
     ),
+    ("scrape", include_bytes!(env!("FLAMELET_COMPONENT_SCRAPE"))),
     ("ui", include_bytes!(env!("FLAMELET_COMPONENT_UI"))),
 ];
 
@@ -234,6 +235,8 @@ struct Loaded {
     storage: Arc<Storage>,
     /// The configuration file's credentials, when authentication is on.
     auth: Option<flamelet::auth::Auth>,
+    /// How many scrape targets the configuration file has.
+    scrape_targets: usize,
 }
 
 fn cache_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
@@ -350,16 +353,20 @@ fn load(
         }
     }
     let mut config = Config::load(args.config.as_deref(), &flags)?;
-    // The scheduled components (compaction) send the recording rules' samples.
-    if let Some(destination) = &config.remote_write_destination {
-        manifest.allow_for_cron_components(destination);
+    // Compaction sends the recording rules' samples; scraping reaches the targets.
+    let router = Router::new(manifest.http_triggers());
+    for (component, destinations) in config.outbound_hosts(&router) {
+        for destination in destinations {
+            manifest.allow(&component, &destination);
+        }
     }
     if let Some(path) = &args.config {
         tracing::info!(
-            "{}: {} metrics-export-rules, {} recording-rules",
+            "{}: {} metrics-export-rules, {} recording-rules, {} scrape targets",
             path.display(),
             config.rules,
-            config.recording_rules
+            config.recording_rules,
+            config.scrape_targets
         );
     }
     env.extend(config.env());
@@ -387,6 +394,7 @@ fn load(
         runtime: Arc::new(runtime),
         storage,
         auth: config.auth.take(),
+        scrape_targets: config.scrape_targets,
     })
 }
 
@@ -408,6 +416,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         runtime,
         storage,
         auth,
+        scrape_targets,
     } = load(args.common, read)?;
     if let Some(auth) = &auth {
         tracing::info!("authentication on: {} credentials", auth.len());
@@ -424,11 +433,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
     let router = Arc::new(Router::new(manifest.http_triggers()));
-    let series = Arc::new(StorageSeries::new(Duration::from_secs(
-        args.storage_census_secs,
-    )));
+    let series = Arc::new(StorageSeries::new(
+        Duration::from_secs(args.storage_census_secs),
+        scrape_targets > 0,
+    ));
     if !args.no_cron {
+        // Without scrape jobs the scrape component has nothing to do every second.
+        let idle = (scrape_targets == 0)
+            .then(|| router.route(SCRAPE_PATH))
+            .flatten();
         for trigger in manifest.cron_triggers() {
+            if idle == Some(trigger.component.as_str()) {
+                continue;
+            }
             let schedule = cron::Schedule::from_str(&trigger.cron_expression)
                 .with_context(|| format!("cron_expression `{}`", trigger.cron_expression))?;
             let (runtime, component) = (runtime.clone(), trigger.component.clone());
@@ -436,19 +453,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 for next in schedule.upcoming(chrono::Utc) {
                     let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
                     tokio::time::sleep(wait).await;
-                    match runtime
-                        .handle_cron(&component, next.timestamp() as u64)
-                        .await
-                    {
-                        Outcome::Ok(()) => tracing::debug!("cron `{component}` ran"),
-                        Outcome::OutOfMemory => {
-                            tracing::error!("cron `{component}` exceeded its memory limit")
+                    // Each event runs on its own, as under Spin: a scrape that collects a CPU
+                    // profile for 14 s must not delay the targets due next second.
+                    let (runtime, component) = (runtime.clone(), component.clone());
+                    tokio::spawn(async move {
+                        match runtime
+                            .handle_cron(&component, next.timestamp() as u64)
+                            .await
+                        {
+                            Outcome::Ok(()) => tracing::debug!("cron `{component}` ran"),
+                            Outcome::OutOfMemory => {
+                                tracing::error!("cron `{component}` exceeded its memory limit")
+                            }
+                            Outcome::TimedOut => {
+                                tracing::error!("cron `{component}` exceeded its time limit")
+                            }
+                            Outcome::Failed(why) => {
+                                tracing::error!("cron `{component}` failed: {why}")
+                            }
                         }
-                        Outcome::TimedOut => {
-                            tracing::error!("cron `{component}` exceeded its time limit")
-                        }
-                        Outcome::Failed(why) => tracing::error!("cron `{component}` failed: {why}"),
-                    }
+                    });
                 }
             });
         }
@@ -474,19 +498,12 @@ async fn compact(args: CommonArgs) -> anyhow::Result<()> {
         ..
     } = load(args, read)?;
     storage.sweep_staging(staging_age);
-    let component = manifest
-        .cron_triggers()
-        .first()
-        .map(|t| t.component.clone())
-        .context("spin.toml has no cron trigger naming the compaction component")?;
-    let route = manifest
-        .http_triggers()
-        .iter()
-        .find(|t| t.component == component)
-        .map(|t| t.route.trim_end_matches("/...").to_string())
-        .with_context(|| format!("spin.toml has no HTTP route for component `{component}`"))?;
+    let router = Router::new(manifest.http_triggers());
+    let component = router
+        .route(COMPACT_PATH)
+        .with_context(|| format!("spin.toml routes nothing at {COMPACT_PATH}"))?;
     let (status, body) = runtime
-        .call(&component, hyper::Method::POST, &route, &[])
+        .call(component, hyper::Method::POST, COMPACT_PATH, &[])
         .await
         .context("compaction")?;
     println!("{}", String::from_utf8_lossy(&body).trim_end());
@@ -561,11 +578,12 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
     .into_iter()
     .filter_map(|(k, v)| Some((k.to_string(), v?)))
     .collect();
-    let mut cron_outbound_hosts = Vec::new();
+    let mut component_outbound_hosts = std::collections::BTreeMap::new();
     if let Some(path) = &args.config {
         let config = Config::load(Some(path), &LimitFlags::new())?;
         environment.extend(config.packaged_env());
-        cron_outbound_hosts.extend(config.remote_write_destination);
+        let manifest = SpinManifest::parse(EMBEDDED_MANIFEST)?;
+        component_outbound_hosts = config.outbound_hosts(&Router::new(manifest.http_triggers()));
     }
     environment.extend(args.env);
     let deployment = package::Deployment {
@@ -574,7 +592,7 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
             args.s3_endpoint.as_deref(),
             &args.s3_region,
         )?],
-        cron_outbound_hosts,
+        component_outbound_hosts,
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -10,6 +10,8 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use flamelet::census::Census;
+use flamelet::scrape::TargetHealth;
+use flamelet::scrape::pass::Health;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -105,10 +107,83 @@ struct LevelLabels {
 #[derive(Debug, Default)]
 struct StorageSeries {
     census: RwLock<Option<Census>>,
+    /// The scrape targets' health, as `/targets` last answered it.
+    targets: RwLock<Vec<TargetHealth>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    job: String,
+    instance: String,
+}
+
+impl StorageSeries {
+    /// `flamelet_scrape_target_*`: per target, whether its last scrape worked, how long it
+    /// took, when it was, and the scrapes and failures so far (targets not scraped yet have
+    /// none).
+    fn encode_targets(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let scraped: Vec<&TargetHealth> = targets
+            .iter()
+            .filter(|t| t.health != Health::Unknown)
+            .collect();
+        if scraped.is_empty() {
+            return Ok(());
+        }
+        type Value = fn(&TargetHealth) -> f64;
+        let families: [(&str, &str, MetricType, Value); 5] = [
+            (
+                "flamelet_scrape_target_up",
+                "1 when every profile of the target's last scrape was read and stored, else 0",
+                MetricType::Gauge,
+                |t| f64::from(u8::from(t.health == Health::Up)),
+            ),
+            (
+                "flamelet_scrape_target_duration_seconds",
+                "How long the target's last scrape took (its slowest profile)",
+                MetricType::Gauge,
+                |t| t.last_scrape_duration_seconds,
+            ),
+            (
+                "flamelet_scrape_target_last_scrape_timestamp_seconds",
+                "When the target's last scrape began",
+                MetricType::Gauge,
+                |t| t.last_scrape_nanos as f64 / 1e9,
+            ),
+            (
+                "flamelet_scrape_target_scrapes",
+                "Scrapes of the target so far (kept in the bucket: survives restarts)",
+                MetricType::Counter,
+                |t| t.scrapes as f64,
+            ),
+            (
+                "flamelet_scrape_target_failures",
+                "Scrapes of the target that failed in part or whole",
+                MetricType::Counter,
+                |t| t.failures as f64,
+            ),
+        ];
+        for (name, help, kind, value) in families {
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for t in &scraped {
+                let labels = TargetLabels {
+                    job: t.job.clone(),
+                    instance: t.instance.clone(),
+                };
+                let metric = family.encode_family(&labels)?;
+                match kind {
+                    MetricType::Counter => ConstCounter::new(value(t) as u64).encode(metric)?,
+                    _ => ConstGauge::new(value(t)).encode(metric)?,
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Collector for StorageSeries {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.encode_targets(&mut encoder)?;
         let census = self.census.read().unwrap_or_else(|e| e.into_inner());
         let Some(census) = census.as_ref() else {
             return Ok(());
@@ -395,6 +470,16 @@ pub fn quarantined() {
 }
 
 /// Replaces the bucket and compaction series with those of `census`.
+/// Keeps the scrape targets' health for the target series.
+pub fn scrape_targets(targets: Vec<TargetHealth>) {
+    let mut held = METRICS
+        .storage
+        .targets
+        .write()
+        .unwrap_or_else(|e| e.into_inner());
+    *held = targets;
+}
+
 pub fn storage_census(census: Census) {
     let mut held = METRICS
         .storage

@@ -118,23 +118,15 @@ pub struct Deployment {
     pub environment: BTreeMap<String, String>,
     /// Destinations the components may reach (the bucket's endpoint).
     pub allowed_outbound_hosts: Vec<String>,
-    /// Destinations only the components cron triggers run may reach besides (the
-    /// remote-write receiver of the recording rules).
-    pub cron_outbound_hosts: Vec<String>,
+    /// Destinations only some components may reach besides, by component ID (the
+    /// remote-write receiver for compaction, the scrape targets for scraping).
+    pub component_outbound_hosts: BTreeMap<String, Vec<String>>,
 }
 
 /// `dist/spin.toml`: `manifest` (the repository's) with each component's `source` pointing at
 /// its packaged file, no build section, and `deployment`'s settings.
 pub fn dist_manifest(manifest: &str, deployment: &Deployment) -> anyhow::Result<String> {
     let mut doc: toml::Table = toml::from_str(manifest).context("parsing spin.toml")?;
-    let scheduled: Vec<String> = doc
-        .get("trigger")
-        .and_then(|t| t.get("cron"))
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("component")?.as_str().map(String::from))
-        .collect();
     let Some(toml::Value::Table(components)) = doc.get_mut("component") else {
         bail!("spin.toml has no [component] tables");
     };
@@ -153,11 +145,13 @@ pub fn dist_manifest(manifest: &str, deployment: &Deployment) -> anyhow::Result<
         for (k, v) in &deployment.environment {
             env.insert(k.clone(), toml::Value::String(v.clone()));
         }
-        let cron = scheduled.contains(id);
-        let allowed = deployment
-            .allowed_outbound_hosts
-            .iter()
-            .chain(deployment.cron_outbound_hosts.iter().filter(|_| cron));
+        let allowed = deployment.allowed_outbound_hosts.iter().chain(
+            deployment
+                .component_outbound_hosts
+                .get(id.as_str())
+                .into_iter()
+                .flatten(),
+        );
         def.insert(
             "allowed_outbound_hosts".into(),
             toml::Value::Array(allowed.cloned().map(toml::Value::String).collect()),
@@ -197,7 +191,11 @@ mod tests {
         let deployment = Deployment {
             environment: [("FLAMELET_S3_BUCKET".to_string(), "profiles".to_string())].into(),
             allowed_outbound_hosts: vec!["http://127.0.0.1:5000".into()],
-            cron_outbound_hosts: vec!["http://127.0.0.1:9090".into()],
+            component_outbound_hosts: [
+                ("compact".to_string(), vec!["http://127.0.0.1:9090".into()]),
+                ("scrape".to_string(), vec!["http://10.0.0.7:6060".into()]),
+            ]
+            .into(),
         };
         let text = dist_manifest(include_str!("../../spin.toml"), &deployment).unwrap();
         let m = crate::spin::SpinManifest::parse(&text).unwrap();
@@ -206,11 +204,12 @@ mod tests {
         for (id, def) in &m.component {
             assert_eq!(def.source, file_name(id));
             assert_eq!(def.environment["FLAMELET_S3_BUCKET"], "profiles");
-            // The compact component (cron) may also reach the remote-write receiver.
-            let want: &[&str] = if id == "compact" {
-                &["http://127.0.0.1:5000", "http://127.0.0.1:9090"]
-            } else {
-                &["http://127.0.0.1:5000"]
+            // The compact component may also reach the remote-write receiver, the scrape
+            // component its targets.
+            let want: &[&str] = match id.as_str() {
+                "compact" => &["http://127.0.0.1:5000", "http://127.0.0.1:9090"],
+                "scrape" => &["http://127.0.0.1:5000", "http://10.0.0.7:6060"],
+                _ => &["http://127.0.0.1:5000"],
             };
             assert_eq!(def.allowed_outbound_hosts, want, "{id}");
             for (k, v) in &original.component[id].environment {

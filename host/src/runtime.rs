@@ -32,7 +32,7 @@ use flamelet::storage::store::{PutMode, StoreError};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "flamelet:host/compactor",
+        world: "flamelet:host/scheduled",
         imports: { default: async },
         exports: { default: async },
     });
@@ -277,7 +277,7 @@ impl bindings::fermyon::spin_cron::cron_types::Host for HostState {}
 /// One loaded component.
 struct Loaded {
     http: Option<ProxyPre<HostState>>,
-    cron: Option<bindings::CompactorPre<HostState>>,
+    cron: Option<bindings::ScheduledPre<HostState>>,
     env: Vec<(String, String)>,
     id: Arc<str>,
     allowed: Arc<AllowedHosts>,
@@ -447,7 +447,7 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        bindings::Compactor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        bindings::Scheduled::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
         let mut components = HashMap::new();
@@ -470,7 +470,7 @@ impl Runtime {
                 .instantiate_pre(&component)
                 .map_err(|e| anyhow::anyhow!("linking component `{id}`: {e:?}"))?;
             let http = ProxyPre::new(pre.clone()).ok();
-            let cron = bindings::CompactorPre::new(pre).ok();
+            let cron = bindings::ScheduledPre::new(pre).ok();
             // Host settings override the manifest's `environment`.
             let mut env = def.environment.clone();
             env.extend(extra_env.iter().cloned());

@@ -91,12 +91,11 @@ impl SpinManifest {
         &self.trigger.cron
     }
 
-    /// Lets every component a cron trigger runs reach `destination` (`scheme://host[:port]`).
-    pub fn allow_for_cron_components(&mut self, destination: &str) {
-        for trigger in &self.trigger.cron {
-            if let Some(def) = self.component.get_mut(&trigger.component) {
-                def.allowed_outbound_hosts.push(destination.to_string());
-            }
+    /// Lets `component` reach `destination` (`scheme://host[:port]`) besides what its
+    /// manifest lists.
+    pub fn allow(&mut self, component: &str, destination: &str) {
+        if let Some(def) = self.component.get_mut(component) {
+            def.allowed_outbound_hosts.push(destination.to_string());
         }
     }
 }
@@ -187,7 +186,14 @@ mod tests {
         assert_eq!(r.route("/exported-metrics"), Some("query"));
         assert_eq!(r.route("/assets/index-abc.js"), Some("ui"));
         assert_eq!(r.route("/img/icons/unicons/search.svg"), Some("ui"));
-        assert_eq!(m.cron_triggers().len(), 1);
+        assert_eq!(r.route("/flamelet/scrape"), Some("scrape"));
+        assert_eq!(r.route("/targets"), Some("scrape"));
+        let cron: Vec<&str> = m
+            .cron_triggers()
+            .iter()
+            .map(|t| t.component.as_str())
+            .collect();
+        assert_eq!(cron, ["compact", "scrape"]);
     }
 
     #[test]

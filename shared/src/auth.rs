@@ -287,6 +287,9 @@ impl Access {
             (_, "/flamelet/status") => Access::Scrape,
             ("ingest", _) => Access::Tenant(Scope::Write),
             ("compact", _) => Access::Operator(Scope::Compact),
+            // Every job's targets, whatever tenant they store for; a pass is an operator's.
+            ("scrape", "/targets") => Access::Operator(Scope::Metrics),
+            ("scrape", _) => Access::Operator(Scope::Compact),
             ("ui", _) => Access::Open,
             // The query component and anything routed later: reading is the least it needs.
             _ => Access::Tenant(Scope::Read),
@@ -629,6 +632,14 @@ mod tests {
         assert!(agents.authorize(status, None).is_err());
         assert!(
             prom.authorize(Access::of("compact", "/flamelet/compact"), None)
+                .is_err()
+        );
+        // Pull mode: the targets' health for `metrics`, a pass for `compact` only.
+        let targets = Access::of("scrape", "/targets");
+        assert_eq!(prom.authorize(targets, None), Ok(None));
+        assert!(grafana.authorize(targets, None).is_err());
+        assert!(
+            prom.authorize(Access::of("scrape", "/flamelet/scrape"), None)
                 .is_err()
         );
         assert_eq!(Access::of("ui", "/assets/app.js"), Access::Open);

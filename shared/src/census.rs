@@ -404,9 +404,7 @@ fn seconds(nanos: i64) -> String {
 }
 
 fn timestamp(nanos: i64) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(nanos))
-        .map(|t| t.round(jiff::Unit::Second).map_or(t, |r| r).to_string())
-        .unwrap_or_else(|_| nanos.to_string())
+    crate::time::rfc3339(nanos)
 }
 
 #[cfg(test)]

@@ -153,6 +153,9 @@ pub enum Error {
     /// The retention settings are unusable.
     #[error(transparent)]
     Retention(#[from] crate::retention::RetentionError),
+    /// The scrape jobs are unusable.
+    #[error(transparent)]
+    ScrapeConfig(#[from] crate::scrape::config::ScrapeConfigError),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -181,9 +184,11 @@ impl Error {
             // A segment read piecewise fails with the store's error when a piece's read fails:
             // the storage's failure, not the segment's.
             Error::Segment(e) => e.store_error().map_or(ErrorKind::Internal, store_kind),
-            Error::Corrupt { .. } | Error::Config(_) | Error::Metrics(_) | Error::Retention(_) => {
-                ErrorKind::Internal
-            }
+            Error::Corrupt { .. }
+            | Error::Config(_)
+            | Error::Metrics(_)
+            | Error::Retention(_)
+            | Error::ScrapeConfig(_) => ErrorKind::Internal,
             Error::Recording(e) => e.kind(),
             Error::Contended(_) => ErrorKind::Conflict,
             Error::RemoteWrite(e) => e.kind(),

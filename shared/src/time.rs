@@ -139,6 +139,13 @@ pub fn parse_duration(value: &str) -> Option<i64> {
     n.checked_mul(seconds)?.checked_mul(NANOS_PER_SECOND)
 }
 
+/// `nanos` since the epoch as RFC 3339 in UTC, to the second (`2026-12-05T20:00:00Z`).
+pub fn rfc3339(nanos: i64) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(nanos))
+        .map(|t| t.round(jiff::Unit::Second).map_or(t, |r| r).to_string())
+        .unwrap_or_else(|_| nanos.to_string())
+}
+
 /// A validated query time range, both ends in nanoseconds and inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {

@@ -21,7 +21,8 @@ fn packaged_components_import_only_wasi() {
     let tmp = tempfile::tempdir().unwrap();
     // Packaging only writes the endpoint down; nothing listens there.
     let out = dist::package(tmp.path(), "http://127.0.0.1:9", "b", "");
-    for id in ["ingest", "query", "compact"] {
+    for id in ["ingest", "query", "compact", "scrape"] {
+        let scheduled = id == "compact" || id == "scrape";
         let wasm = std::fs::read(out.join(format!("flamelet-{id}.wasm"))).unwrap();
         let imports = flamelet_host::package::imports(&wasm).unwrap();
         assert!(
@@ -31,7 +32,7 @@ fn packaged_components_import_only_wasi() {
             "{id}: {imports:?}"
         );
         for import in &imports {
-            let cron_types = id == "compact" && import == flamelet_host::package::SPIN_CRON_TYPES;
+            let cron_types = scheduled && import == flamelet_host::package::SPIN_CRON_TYPES;
             assert!(
                 import.starts_with("wasi:") || cron_types,
                 "{id} imports {import}"
@@ -46,7 +47,7 @@ fn packaged_components_import_only_wasi() {
         );
         assert_eq!(
             exports.iter().any(|e| e == "handle-cron-event"),
-            id == "compact",
+            scheduled,
             "{id}: {exports:?}"
         );
     }

@@ -19,6 +19,7 @@ mod querier;
 mod query;
 mod retention;
 mod scale;
+mod scrape;
 mod status;
 mod storage;
 mod ui;

@@ -17,7 +17,7 @@ use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 mod cron {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "flamelet:host/compactor",
+        world: "flamelet:host/scheduled",
         with: {
             "flamelet:host/store@0.1.0": flamelet_guest::bindings::flamelet::host::store,
             "fermyon:spin-cron/cron-types@2.0.0": generate,

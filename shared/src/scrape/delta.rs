@@ -221,4 +221,4 @@ fn string(p: &Profile, i: i64) -> &str {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -293,6 +293,13 @@ pub fn recording_rules_prefix(tenant: &Tenant) -> String {
     format!("{}settings/recording-rules/", tenant_prefix(tenant))
 }
 
+/// The prefix of a tenant's pull-mode state (`tenants/{tenant}/scrape/`): per target, the
+/// health of its last scrape and the baselines of its cumulative profiles
+/// ([`crate::scrape`]).
+pub fn scrape_prefix(tenant: &Tenant) -> String {
+    format!("{}scrape/", tenant_prefix(tenant))
+}
+
 /// The prefix of the versions of a tenant's remote-write watermark
 /// (`tenants/{tenant}/settings/remote-write/`).
 pub fn remote_write_prefix(tenant: &Tenant) -> String {

@@ -12,7 +12,7 @@ const HEAP: [&str; 4] = [
 
 /// A heap profile of `samples` (root-first function names, the four values, a label value),
 /// its ids numbered from `base` so that two scrapes share none.
-fn heap(samples: &[(&[&str], [i64; 4], &str)], base: u64, time: i64) -> Profile {
+pub(crate) fn heap(samples: &[(&[&str], [i64; 4], &str)], base: u64, time: i64) -> Profile {
     let mut strings = vec![String::new()];
     let mut intern = |s: &str| -> i64 {
         match strings.iter().position(|x| x == s) {

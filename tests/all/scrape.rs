@@ -1,0 +1,456 @@
+//! Pull mode (issue #20) through the real server and scrape component: a Node service with
+//! `@pyroscope/nodejs`'s express middleware scraped on the cron schedule, and test targets
+//! that serve fixed cumulative heap profiles (exact deltas, a counter reset), hang, answer
+//! HTML, answer too much, or are not there.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flamelet::wire::proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
+use prost::Message;
+
+use crate::util::{FlameletServer, test_deps};
+
+const HEAP_TYPES: [(&str, &str); 4] = [
+    ("alloc_objects", "count"),
+    ("alloc_space", "bytes"),
+    ("inuse_objects", "count"),
+    ("inuse_space", "bytes"),
+];
+
+/// A Go heap profile: each sample's stack (root first) and its four values; ids start at
+/// `base`, so that consecutive scrapes share none.
+fn heap(samples: &[(&[&str], [i64; 4])], base: u64) -> Vec<u8> {
+    let mut strings = vec![String::new()];
+    let mut intern = |s: &str| -> i64 {
+        if let Some(i) = strings.iter().position(|x| x == s) {
+            return i as i64;
+        }
+        strings.push(s.to_string());
+        strings.len() as i64 - 1
+    };
+    let sample_type = HEAP_TYPES
+        .iter()
+        .map(|(t, u)| ValueType {
+            r#type: intern(t),
+            unit: intern(u),
+        })
+        .collect();
+    let period_type = Some(ValueType {
+        r#type: intern("space"),
+        unit: intern("bytes"),
+    });
+    let (mut function, mut location, mut sample) = (Vec::new(), Vec::new(), Vec::new());
+    for (stack, values) in samples {
+        let mut ids = Vec::new();
+        for name in stack.iter().rev() {
+            let name = intern(name);
+            let id = match function.iter().find(|f: &&Function| f.name == name) {
+                Some(f) => f.id,
+                None => {
+                    let id = base + function.len() as u64 + 1;
+                    function.push(Function {
+                        id,
+                        name,
+                        system_name: name,
+                        filename: intern("main.go"),
+                        ..Function::default()
+                    });
+                    location.push(Location {
+                        id,
+                        line: vec![Line {
+                            function_id: id,
+                            line: 10,
+                        }],
+                        ..Location::default()
+                    });
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        sample.push(Sample {
+            location_id: ids,
+            value: values.to_vec(),
+            label: vec![],
+        });
+    }
+    Profile {
+        sample_type,
+        sample,
+        function,
+        location,
+        string_table: strings,
+        period_type,
+        period: 524_288,
+        ..Profile::default()
+    }
+    .encode_to_vec()
+}
+
+/// What a test target does with a request for `path`.
+type Answer = Box<dyn Fn(&str) -> Option<(u16, Vec<u8>)> + Send + Sync>;
+
+/// A target on a free port; `answer` decides each response (`None`: never answer).
+fn target(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a test target");
+    let address = listener.local_addr().expect("its address").to_string();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (answer, log) = (Arc::new(answer), asked.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let (answer, log) = (answer.clone(), log.clone());
+            std::thread::spawn(move || serve(stream, &answer, &log));
+        }
+    });
+    (address, asked)
+}
+
+fn serve(mut stream: TcpStream, answer: &Answer, log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+    // The headers, to the blank line.
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    log.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.clone());
+    match answer(&path) {
+        Some((status, body)) => {
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+        // Hangs: holds the connection well past any scrape timeout.
+        None => {
+            let mut rest = [0u8; 1];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+            let _ = stream.read(&mut rest);
+        }
+    }
+}
+
+fn write_config(dir: &Path, yaml: &str) -> String {
+    let path = dir.join("flamelet.yaml");
+    std::fs::write(&path, yaml).expect("writing the configuration");
+    path.to_string_lossy().into_owned()
+}
+
+fn targets(s: &FlameletServer) -> Vec<serde_json::Value> {
+    let r = s.get("/targets");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["targets"].as_array().cloned().unwrap_or_default()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
+/// The flame graph's total of `query` over the last hour.
+fn total(s: &FlameletServer, query: &str) -> i64 {
+    let now = now_secs();
+    s.render(query, now - 3600, now + 60, "&format=json")["flamebearer"]["numTicks"]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn cumulative_heap_profiles_are_stored_as_exact_deltas_and_failing_targets_hold_up_none() {
+    let scrapes = [
+        heap(&[(&["main", "alloc"], [10, 1000, 2, 200])], 0),
+        heap(
+            &[
+                (&["main", "alloc"], [15, 1500, 3, 300]),
+                (&["main", "grow"], [4, 400, 4, 400]),
+            ],
+            50,
+        ),
+        // The service restarted: its counters begin again.
+        heap(&[(&["main", "alloc"], [3, 300, 1, 100])], 90),
+    ];
+    let served = Arc::new(Mutex::new(0usize));
+    let count = served.clone();
+    let (go, _) = target(Box::new(move |path| {
+        if path != "/debug/pprof/heap" {
+            return Some((404, b"404 page not found".to_vec()));
+        }
+        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+        let body = scrapes[(*n).min(scrapes.len() - 1)].clone();
+        *n += 1;
+        Some((200, body))
+    }));
+    let (slow, _) = target(Box::new(|_| None));
+    let (html, _) = target(Box::new(|_| Some((200, b"<html>hello</html>".to_vec()))));
+    let (big, _) = target(Box::new(|_| Some((200, vec![7u8; 2 << 20]))));
+    // A port nothing listens on.
+    let gone = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("its address").to_string()
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "scrape_configs:
+  - job_name: heapjob
+    tenant: team-a
+    scrape_interval: 5s
+    scrape_timeout: 2s
+    body_size_limit: 1MiB
+    static_configs:
+      - targets: ['{go}']
+        labels: {{env: ci}}
+      - targets: ['{slow}', '{html}', '{big}', '{gone}']
+    profiling_config:
+      pprof_config:
+        process_cpu: {{enabled: false}}
+        goroutine: {{enabled: false}}
+        mutex: {{enabled: false}}
+        block: {{enabled: false}}
+"
+        ),
+    );
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", &config],
+    );
+    let listed = targets(&s);
+    assert_eq!(listed.len(), 5);
+    assert!(
+        listed.iter().all(|t| t["health"] == "unknown"),
+        "{listed:?}"
+    );
+
+    let alloc =
+        "memory:alloc_space:bytes:space:bytes{service_name=\"heapjob\",env=\"ci\",job=\"heapjob\"}";
+    let inuse = "memory:inuse_space:bytes:space:bytes{service_name=\"heapjob\"}";
+    let team_a = |query: &str| {
+        let now = now_secs();
+        let r = s.get_as(
+            "team-a",
+            &format!(
+                "/pyroscope/render?query={}&from={}&until={}&format=json",
+                crate::util::server::encode(query),
+                now - 3600,
+                now + 60
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["flamebearer"]["numTicks"].as_i64().unwrap_or(0)
+    };
+    let pass = || {
+        let started = Instant::now();
+        let r = s.post("/flamelet/scrape", b"");
+        assert_eq!(r.status, 200, "{}", r.body);
+        (r.json(), started.elapsed())
+    };
+    // 1: the baseline, kept and not stored.
+    let (report, took) = pass();
+    let by = |report: &serde_json::Value, instance: &str| {
+        report["targets"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["instance"] == instance).cloned())
+            .unwrap_or_else(|| panic!("no {instance} in {report}"))
+    };
+    let first = by(&report, &go);
+    assert_eq!(first["health"], "up", "{first}");
+    assert_eq!(first["profiles"][0]["kind"], "baseline");
+    assert_eq!(team_a(alloc), 0);
+    // The hanging target took the pass to its 2 s timeout, the Go target's answer not.
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert!(
+        first["last_scrape_duration_seconds"].as_f64().unwrap() < 1.5,
+        "{first}"
+    );
+    for (instance, error) in [
+        (&slow, "no answer within 2 s"),
+        (&html, "not a pprof profile"),
+        (&big, "over body_size_limit (1048576 bytes)"),
+        (&gone, "connection refused"),
+    ] {
+        let t = by(&report, instance);
+        assert_eq!(t["health"], "down", "{t}");
+        let e = t["last_error"].as_str().unwrap();
+        assert!(e.contains(error), "{instance}: {e}");
+        assert!(e.contains(instance.as_str()), "names the URL: {e}");
+    }
+    // 2: the growth since the baseline, exactly; in-use memory as it is.
+    let (report, _) = pass();
+    assert_eq!(by(&report, &go)["profiles"][0]["kind"], "delta");
+    assert_eq!(team_a(alloc), 500 + 400);
+    assert_eq!(team_a(inuse), 300 + 400);
+    // 3: counters went down: the new process's profile, no negative values.
+    let (report, _) = pass();
+    assert_eq!(by(&report, &go)["profiles"][0]["kind"], "restarted");
+    assert_eq!(team_a(alloc), 900 + 300);
+    assert_eq!(team_a(inuse), 700 + 100);
+    // Nothing was stored for the failing targets, nor for another tenant.
+    assert_eq!(total(&s, alloc), 0, "the anonymous tenant has nothing");
+    let now = now_secs();
+    let services = s.get_as(
+        "team-a",
+        &format!(
+            "/pyroscope/label-values?label=instance&from={}&until={}",
+            now - 3600,
+            now + 60
+        ),
+    );
+    assert_eq!(
+        services.json(),
+        serde_json::json!([go]),
+        "{}",
+        services.body
+    );
+
+    // /targets and /metrics say the same.
+    let listed = targets(&s);
+    let go_now = listed
+        .iter()
+        .find(|t| t["instance"] == go.as_str())
+        .expect("listed");
+    assert_eq!(
+        (go_now["scrapes"].as_u64(), go_now["failures"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let metrics = s.get("/metrics").body;
+    for (series, value) in [
+        (
+            format!("flamelet_scrape_target_up{{job=\"heapjob\",instance=\"{go}\"}}"),
+            "1",
+        ),
+        (
+            format!("flamelet_scrape_target_up{{job=\"heapjob\",instance=\"{slow}\"}}"),
+            "0",
+        ),
+        (
+            format!("flamelet_scrape_target_scrapes_total{{job=\"heapjob\",instance=\"{go}\"}}"),
+            "3",
+        ),
+        (
+            format!("flamelet_scrape_target_failures_total{{job=\"heapjob\",instance=\"{big}\"}}"),
+            "3",
+        ),
+    ] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{series} ")))
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"));
+        let got: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("a value");
+        assert_eq!(got, value.parse::<f64>().expect("a number"), "{line}");
+    }
+}
+
+/// The Node service, stopped however the test ends.
+struct Service(std::process::Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_node_service_with_the_express_middleware_is_scraped_on_schedule_into_the_flame_graph() {
+    test_deps();
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/node/pull.js");
+    let mut node = Service(
+        std::process::Command::new("node")
+            .arg(&program)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting node"),
+    );
+    let mut line = String::new();
+    BufReader::new(node.0.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("its port");
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("listening PORT")
+        .to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "scrape_configs:
+  - job_name: nodepull
+    scrape_interval: 2s
+    scrape_timeout: 2s
+    static_configs:
+      - targets: ['127.0.0.1:{port}']
+        labels: {{env: ci}}
+    profiling_config:
+      pprof_config:
+        goroutine: {{enabled: false}}
+        mutex: {{enabled: false}}
+        block: {{enabled: false}}
+"
+        ),
+    );
+    // The cron trigger on: the scrape component runs every second and scrapes when due.
+    let s = FlameletServer::start_on(&dir.path().join("data"), &["--config", &config]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let up = loop {
+        let t = targets(&s).pop().expect("one target");
+        if t["scrapes"].as_u64().unwrap_or(0) >= 3 {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not scraped three times in 60 s: {t}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    drop(node);
+    assert_eq!(up["health"], "up", "{up}");
+    assert_eq!(up["failures"], 0, "{up}");
+    // One scrape per interval, each taking the CPU profile's second.
+    let cpu = &up["profiles"][0];
+    assert_eq!(
+        cpu["url"],
+        format!("http://127.0.0.1:{port}/debug/pprof/profile?seconds=1")
+    );
+    let query = "process_cpu:wall:nanoseconds:wall:nanoseconds{service_name=\"nodepull\",env=\"ci\",job=\"nodepull\"}";
+    let now = now_secs();
+    let fg = s.render(query, now - 3600, now + 60, "&format=json");
+    let names = fg["flamebearer"]["names"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        names.contains(&serde_json::json!("pulledSlowly")),
+        "{names:?}"
+    );
+    let instances = s.get(&format!(
+        "/pyroscope/label-values?label=instance&from={}&until={}",
+        now - 3600,
+        now + 60
+    ));
+    assert_eq!(
+        instances.json(),
+        serde_json::json!([format!("127.0.0.1:{port}")])
+    );
+    assert_eq!(up["profiles"][1]["name"], "memory");
+    assert_eq!(up["profiles"][1]["health"], "up", "{up}");
+}
