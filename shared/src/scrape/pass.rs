@@ -223,16 +223,16 @@ pub fn run(
 ) -> ScrapeReport {
     let chosen: Vec<(&Job, &Target)> = jobs.targets().filter(|(j, t)| due(j, t)).collect();
     let mut requests = Vec::new();
-    // Per request: its target's index and its profile.
-    let mut owners: Vec<(usize, &ProfileScrape)> = Vec::new();
+    // Per request: its target's index and its profile's.
+    let mut owners: Vec<(usize, usize)> = Vec::new();
     for (i, (job, target)) in chosen.iter().enumerate() {
-        for profile in &job.profiles {
+        for (p, profile) in job.profiles.iter().enumerate() {
             requests.push(FetchRequest {
                 url: job.url(target, profile),
                 timeout_nanos: job.deadline_nanos(profile),
                 max_bytes: job.body_size_limit,
             });
-            owners.push((i, profile));
+            owners.push((i, p));
         }
     }
     let started = clock();
@@ -249,16 +249,12 @@ pub fn run(
         }
     }
     fetcher.fetch_all(&requests, &mut |index, outcome| {
-        let Some(&(target_index, profile)) = owners.get(index) else {
+        let Some(&(target_index, p)) = owners.get(index) else {
             return;
         };
         let (job, target) = chosen[target_index];
-        let Some(slot) = job
-            .profiles
-            .iter()
-            .position(|p| p.name == profile.name)
-            .and_then(|p| answers[target_index].get_mut(p))
-        else {
+        // A request reported twice counts once.
+        let Some(slot) = answers[target_index].get_mut(p).filter(|s| s.is_none()) else {
             return;
         };
         *slot = Some(outcome);

@@ -305,3 +305,39 @@ fn a_baseline_that_cannot_be_written_takes_its_segment_back() {
         "the delta's segment was taken back"
     );
 }
+
+#[test]
+fn a_fetcher_that_reports_a_request_twice_counts_it_once() {
+    struct Twice;
+    impl Fetcher for Twice {
+        fn fetch_all(&mut self, requests: &[FetchRequest], done: &mut dyn FnMut(usize, Outcome)) {
+            for i in 0..requests.len() {
+                for _ in 0..2 {
+                    done(
+                        i,
+                        Outcome {
+                            result: Ok(Fetched {
+                                status: 404,
+                                body: Vec::new(),
+                            }),
+                            elapsed_nanos: 1,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    let store = MemoryStore::default();
+    let jobs = jobs(HEAP_JOB);
+    let report = run(
+        &store,
+        &jobs,
+        &TenantLimits::default(),
+        &|_, _| true,
+        &mut Twice,
+        &|| 1,
+    );
+    assert_eq!(report.targets.len(), 1);
+    assert_eq!(report.targets[0].scrapes, 1);
+    assert!(report.targets[0].last_error.contains("answered 404"));
+}
