@@ -24,6 +24,21 @@ const HEAP_TYPES: [(&str, &str); 4] = [
 /// A Go heap profile: each sample's stack (root first) and its four values; ids start at
 /// `base`, so that consecutive scrapes share none.
 fn heap(samples: &[(&[&str], [i64; 4])], base: u64) -> Vec<u8> {
+    let samples: Vec<(&[&str], &[i64])> = samples.iter().map(|(s, v)| (*s, &v[..])).collect();
+    pprof(&HEAP_TYPES, ("space", "bytes"), 524_288, &samples, base)
+}
+
+/// A Go mutex profile (contentions, delay), as `/debug/pprof/mutex` serves it: cumulative.
+const MUTEX_TYPES: [(&str, &str); 2] = [("contentions", "count"), ("delay", "nanoseconds")];
+
+/// A pprof profile of sample types `types` (type, unit), each sample's stack root first.
+fn pprof(
+    types: &[(&str, &str)],
+    period_type: (&str, &str),
+    period: i64,
+    samples: &[(&[&str], &[i64])],
+    base: u64,
+) -> Vec<u8> {
     let mut strings = vec![String::new()];
     let mut intern = |s: &str| -> i64 {
         if let Some(i) = strings.iter().position(|x| x == s) {
@@ -32,7 +47,7 @@ fn heap(samples: &[(&[&str], [i64; 4])], base: u64) -> Vec<u8> {
         strings.push(s.to_string());
         strings.len() as i64 - 1
     };
-    let sample_type = HEAP_TYPES
+    let sample_type = types
         .iter()
         .map(|(t, u)| ValueType {
             r#type: intern(t),
@@ -40,8 +55,8 @@ fn heap(samples: &[(&[&str], [i64; 4])], base: u64) -> Vec<u8> {
         })
         .collect();
     let period_type = Some(ValueType {
-        r#type: intern("space"),
-        unit: intern("bytes"),
+        r#type: intern(period_type.0),
+        unit: intern(period_type.1),
     });
     let (mut function, mut location, mut sample) = (Vec::new(), Vec::new(), Vec::new());
     for (stack, values) in samples {
@@ -85,7 +100,7 @@ fn heap(samples: &[(&[&str], [i64; 4])], base: u64) -> Vec<u8> {
         location,
         string_table: strings,
         period_type,
-        period: 524_288,
+        period,
         ..Profile::default()
     }
     .encode_to_vec()
@@ -453,4 +468,135 @@ fn a_node_service_with_the_express_middleware_is_scraped_on_schedule_into_the_fl
     );
     assert_eq!(up["profiles"][1]["name"], "memory");
     assert_eq!(up["profiles"][1]["health"], "up", "{up}");
+}
+
+/// The same pull under `wasmtime serve`: the packaged scrape component, its jobs in its
+/// environment as `flamelet package --config` writes them, scrapes a Go-style target (heap,
+/// mutex, a custom path) into moto's bucket; the packaged query component answers the deltas.
+#[test]
+fn wasmtime_serve_runs_the_packaged_scrape_component_against_a_go_style_target() {
+    let step = Arc::new(Mutex::new(0i64));
+    let at = step.clone();
+    let (go, asked) = target(Box::new(move |path| {
+        let n = *at.lock().unwrap_or_else(|e| e.into_inner());
+        let body = match path {
+            // Allocations grow by 500 bytes a step; in use: 200, 300, 400.
+            "/debug/pprof/heap" => heap(
+                &[(
+                    &["main", "alloc"],
+                    [10 + 5 * n, 1000 + 500 * n, 2 + n, 200 + 100 * n],
+                )],
+                10 * n as u64,
+            ),
+            // Contentions grow, then the service restarts at step 2.
+            "/debug/pprof/mutex" => {
+                let values: [i64; 2] = [[5, 7000], [8, 10_000], [1, 500]][n.min(2) as usize];
+                pprof(
+                    &MUTEX_TYPES,
+                    ("contentions", "count"),
+                    1,
+                    &[(&["main", "lock"], &values)],
+                    100,
+                )
+            }
+            // A custom profile: a snapshot each time.
+            "/debug/queue" => pprof(
+                &[("goroutine", "count")],
+                ("goroutine", "count"),
+                1,
+                &[(&["main", "wait"], &[3])],
+                200,
+            ),
+            _ => return Some((404, b"404 page not found".to_vec())),
+        };
+        Some((200, body))
+    }));
+    let (slow, _) = target(Box::new(|_| None));
+    let jobs = serde_json::json!([{
+        "job_name": "gojob",
+        "scrape_interval": "15s",
+        "scrape_timeout": "2s",
+        "static_configs": [{"targets": [go, slow], "labels": {"env": "wasm"}}],
+        "profiling_config": {"pprof_config": {
+            "process_cpu": {"enabled": false},
+            "goroutine": {"enabled": false},
+            "block": {"enabled": false},
+            "queue": {"path": "/debug/queue"},
+        }},
+    }])
+    .to_string();
+
+    let s3 = crate::util::s3::S3Server::start();
+    s3.bucket("pull", "");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = crate::util::dist::package(tmp.path(), &s3.endpoint, "pull", "");
+    let env = crate::util::dist::provider_env(&s3.endpoint, "pull", "");
+    let with_jobs = [&env[..], &[("FLAMELET_SCRAPE_CONFIGS", jobs.as_str())]].concat();
+    let serve = |id: &str, env: &[(&str, &str)]| {
+        crate::util::wasmtime::WasmtimeServe::start(&out.join(format!("flamelet-{id}.wasm")), env)
+    };
+    let (scrape, query) = (serve("scrape", &with_jobs), serve("query", &env));
+
+    let listed = scrape.get("/targets");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.json()["targets"].as_array().map(Vec::len), Some(2));
+    let total = |q: &str| {
+        let now = now_secs();
+        query.render(q, now - 3600, now + 60, "&format=json")["flamebearer"]["numTicks"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    let by = |report: &serde_json::Value, instance: &str| {
+        report["targets"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["instance"] == instance).cloned())
+            .unwrap_or_else(|| panic!("no {instance} in {report}"))
+    };
+    let alloc = "memory:alloc_space:bytes:space:bytes{service_name=\"gojob\",env=\"wasm\"}";
+    let inuse = "memory:inuse_space:bytes:space:bytes{service_name=\"gojob\"}";
+    let delay = "mutex:delay:nanoseconds:contentions:count{service_name=\"gojob\",job=\"gojob\"}";
+    let queue = "queue:goroutine:count:goroutine:count{service_name=\"gojob\"}";
+    let mut seen = Vec::new();
+    for n in 0..3 {
+        *step.lock().unwrap_or_else(|e| e.into_inner()) = n;
+        let r = scrape.post("/flamelet/scrape", b"");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let report = r.json();
+        let t = by(&report, &go);
+        assert_eq!(t["health"], "up", "{t}");
+        // The hanging target is cut off at its own deadline, under wasmtime's default timeouts.
+        let hung = by(&report, &slow);
+        assert_eq!(hung["health"], "down", "{hung}");
+        let e = hung["last_error"].as_str().unwrap_or_default();
+        assert!(e.contains("no answer within 2 s"), "{e}");
+        seen.push((total(alloc), total(inuse), total(delay), total(queue)));
+    }
+    assert_eq!(
+        seen,
+        [
+            // The first scrape of a cumulative profile is the baseline; the custom one is stored.
+            (0, 0, 0, 3),
+            (500, 300, 3000, 6),
+            // The mutex counters went down: the new process's profile as it is.
+            (1000, 300 + 400, 3000 + 500, 9),
+        ]
+    );
+    let paths = asked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for path in ["/debug/pprof/heap", "/debug/pprof/mutex", "/debug/queue"] {
+        assert_eq!(paths.iter().filter(|p| *p == path).count(), 3, "{paths:?}");
+    }
+    // The health records are in the bucket: a fresh instance lists them.
+    let listed = scrape.get("/targets").json();
+    let t = by(&listed, &go);
+    assert_eq!(
+        (t["scrapes"].as_u64(), t["failures"].as_u64()),
+        (Some(3), Some(0)),
+        "{t}"
+    );
+    assert!(
+        s3.keys("pull")
+            .iter()
+            .any(|k| k.starts_with("tenants/anonymous/scrape/")),
+        "baselines and health in the bucket"
+    );
 }
