@@ -372,6 +372,40 @@ fn cumulative_heap_profiles_are_stored_as_exact_deltas_and_failing_targets_hold_
             .expect("a value");
         assert_eq!(got, value.parse::<f64>().expect("a number"), "{line}");
     }
+
+    // The status page lists the targets, as a person opens it.
+    let page = crate::ui::open(&s, "/status", "scrape-targets.png", "status");
+    let rows = page["targets"]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 5, "{page}");
+    let row = |instance: &str| {
+        rows.iter()
+            .find(|r| r[1].as_str().is_some_and(|c| c.starts_with(instance)))
+            .unwrap_or_else(|| panic!("no {instance} row: {page}"))
+    };
+    let go_row = row(&go);
+    assert_eq!(
+        (&go_row[0], &go_row[1], &go_row[2], &go_row[3]),
+        (
+            &serde_json::json!("heapjob"),
+            &serde_json::json!(format!("{go}env=ci")),
+            &serde_json::json!("team-a"),
+            &serde_json::json!("up")
+        ),
+        "{page}"
+    );
+    assert_eq!(go_row[6], "3 / 0", "{page}");
+    assert_eq!(go_row[7], "memory", "{page}");
+    let big_row = row(&big);
+    assert_eq!(big_row[3], "down", "{page}");
+    assert!(
+        big_row[8]
+            .as_str()
+            .is_some_and(|e| e.contains("over body_size_limit")),
+        "{page}"
+    );
 }
 
 /// The Node service, stopped however the test ends.

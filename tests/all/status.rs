@@ -172,6 +172,13 @@ fn the_storage_census_shows_levels_lag_quarantine_and_retention_in_metrics_the_u
     let shown = page["status"].as_array().expect("the tenants shown");
     let names: Vec<&str> = shown.iter().filter_map(|t| t["tenant"].as_str()).collect();
     assert_eq!(names, ["team-a", "team-b"], "{page}");
+    assert_eq!(
+        page["targets"]["note"]
+            .as_str()
+            .map(|n| n.starts_with("No targets")),
+        Some(true),
+        "no scrape_configs: {page}"
+    );
     let (ta, tb) = (&shown[0], &shown[1]);
     assert_eq!(ta["summary"]["Quarantined"], "1", "{page}");
     assert_eq!(ta["summary"]["Not merged yet"], "–", "{page}");

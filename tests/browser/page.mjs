@@ -36,6 +36,7 @@ const out = {
   org: null,
   metric: null,
   status: null,
+  targets: null,
   dialogs: [],
   pwned: null,
 };
@@ -91,6 +92,14 @@ try {
         quarantined: rows(s.querySelector('table[aria-label^="Quarantined"]')),
       }));
     });
+    // The pull-mode targets, once loaded: each row's cells, or the note shown instead.
+    const targets = page.locator('section[aria-label="Scrape targets"][aria-busy="false"]');
+    await targets.waitFor({ timeout: 30_000 });
+    out.targets = await targets.evaluate((s) => ({
+      rows: [...s.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())),
+      note: s.querySelector('.note')?.textContent ?? null,
+      alert: s.querySelector('[role="alert"]')?.textContent ?? null,
+    }));
   } else if (waitFor === 'callgraph') {
     // The laid-out call graph's functions, then a search for EXTRA and what it marks.
     const nodes = page.locator('[aria-label="Call graph"] g.node');

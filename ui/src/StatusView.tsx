@@ -1,10 +1,12 @@
 // The status page (`/status`): what the bucket holds per tenant and day — objects and bytes by
 // level, the uploads compaction has not merged yet and how long the oldest has waited, the
-// last compaction, quarantined uploads, and the days retention deleted.
+// last compaction, quarantined uploads, and the days retention deleted; then the pull-mode
+// scrape targets.
 import { useState } from 'react';
 import { formattedValueToString, getValueFormat } from '@grafana/data';
 import { storageStatus, type Census, type TenantCensus, type Usage } from './api';
 import { useLoad } from './hooks';
+import { ScrapeTargets } from './ScrapeTargets';
 import { Status } from './Status';
 
 /** The census's levels, in lifecycle order, with their column titles. */
@@ -84,7 +86,7 @@ function Tenant({ t, takenAt }: { t: TenantCensus; takenAt: number }) {
           ))}
         </tbody>
       </table>
-      {(t.levels.other?.objects ?? 0) > 0 ? <p className="note">Leases, cached counters and settings: {usage(t.levels.other)}</p> : null}
+      {(t.levels.other?.objects ?? 0) > 0 ? <p className="note">Leases, cached counters, scrape state and settings: {usage(t.levels.other)}</p> : null}
       {quarantined.length > 0 ? (
         <table className="explore quarantine" aria-label={`Quarantined uploads of ${t.tenant}`}>
           <caption>Quarantined uploads (kept for you to look at; queries and compaction skip them)</caption>
@@ -127,6 +129,7 @@ export function StatusView({ org }: { org: string }) {
       <Status load={census} />
       {census.state === 'done' && census.value.tenants.length === 0 ? <div className="empty">No tenant has data yet.</div> : null}
       {census.state === 'done' ? census.value.tenants.map((t) => <Tenant key={t.tenant} t={t} takenAt={census.value.taken_at} />) : null}
+      <ScrapeTargets org={org} asked={asked} />
     </>
   );
 }

@@ -261,3 +261,39 @@ export async function storageStatus(): Promise<Census> {
   const r = await get('/flamelet/status', {});
   return (await r.json()) as Census;
 }
+
+/** A scrape target's or one of its profiles' state at the last scrape. */
+export type Health = 'up' | 'down' | 'unknown';
+
+/** One profile of a scrape target at its last scrape. */
+export interface ProfileHealth {
+  name: string;
+  url: string;
+  health: Health;
+  duration_seconds: number;
+  error: string;
+  kind?: string;
+  samples: number;
+}
+
+/** A pull-mode target and its last scrape (`GET /targets`). Times are nanoseconds since the
+ * epoch; 0 for never. */
+export interface TargetHealth {
+  job: string;
+  instance: string;
+  tenant: string;
+  labels: Record<string, string>;
+  health: Health;
+  last_scrape_nanos: number;
+  last_scrape_duration_seconds: number;
+  last_error: string;
+  scrapes: number;
+  failures: number;
+  profiles: ProfileHealth[];
+}
+
+/** Every scrape target the server's `scrape_configs` name, with its health. */
+export async function scrapeTargets(): Promise<TargetHealth[]> {
+  const r = await get('/targets', {});
+  return ((await r.json()) as { targets?: TargetHealth[] }).targets ?? [];
+}
