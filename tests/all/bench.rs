@@ -164,3 +164,18 @@ fn load_harness_checks_its_totals() {
     assert!(load.cpu_secs.iter().all(|c| *c > 0.0), "{md}");
     assert!(md.contains("| ingest, Push batch |"), "{md}");
 }
+
+/// The scrape-pass harness (issue #20) with a few targets: every target up at every pass and
+/// the flame graph's total exactly the deltas so far (both asserted inside).
+#[test]
+fn scrape_harness_checks_its_totals() {
+    let scrapes = harness::scrape::measure(&[3], 3);
+    let md = scrapes.markdown();
+    assert_eq!(scrapes.rows.len(), 1, "{md}");
+    let r = &scrapes.rows[0];
+    assert_eq!((r.targets, r.passes), (3, 2), "{md}");
+    measured("scrape pass", &r.pass_ms);
+    measured("first answer to queryable", &r.queryable_ms);
+    assert!(scrapes.answer_bytes > 0 && scrapes.samples > 0, "{md}");
+    assert!(md.contains("targets per CPU second"), "{md}");
+}

@@ -3,8 +3,8 @@
 //! that serve fixed cumulative heap profiles (exact deltas, a counter reset), hang, answer
 //! HTML, answer too much, or are not there.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use flamelet::wire::proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
 use prost::Message;
 
+use crate::util::target::{go_heap, grown, target};
 use crate::util::{FlameletServer, test_deps};
 
 const HEAP_TYPES: [(&str, &str); 4] = [
@@ -104,57 +105,6 @@ fn pprof(
         ..Profile::default()
     }
     .encode_to_vec()
-}
-
-/// What a test target does with a request for `path`.
-type Answer = Box<dyn Fn(&str) -> Option<(u16, Vec<u8>)> + Send + Sync>;
-
-/// A target on a free port; `answer` decides each response (`None`: never answer).
-fn target(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a test target");
-    let address = listener.local_addr().expect("its address").to_string();
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let (answer, log) = (Arc::new(answer), asked.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            let (answer, log) = (answer.clone(), log.clone());
-            std::thread::spawn(move || serve(stream, &answer, &log));
-        }
-    });
-    (address, asked)
-}
-
-fn serve(mut stream: TcpStream, answer: &Answer, log: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split(' ').nth(1).unwrap_or("").to_string();
-    // The headers, to the blank line.
-    let mut header = String::new();
-    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-        header.clear();
-    }
-    log.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(path.clone());
-    match answer(&path) {
-        Some((status, body)) => {
-            let head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-        // Hangs: holds the connection well past any scrape timeout.
-        None => {
-            let mut rest = [0u8; 1];
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-            let _ = stream.read(&mut rest);
-        }
-    }
 }
 
 fn write_config(dir: &Path, yaml: &str) -> String {
@@ -633,4 +583,79 @@ fn wasmtime_serve_runs_the_packaged_scrape_component_against_a_go_style_target()
             .any(|k| k.starts_with("tenants/anonymous/scrape/")),
         "baselines and health in the bucket"
     );
+}
+
+/// The scrape component is one thread: while it decodes and stores one target's answer it
+/// reads no other. A hundred real Go heap profiles take it well over the 1 s timeout to work
+/// through; the targets all answered at once, so none of them may time out, and each one's
+/// duration is its own answer's, not the wait behind the others.
+#[test]
+fn targets_that_answer_at_once_do_not_time_out_behind_the_others_work() {
+    const TARGETS: usize = 100;
+    let base = go_heap();
+    let answers = Arc::new([grown(&base, 1), grown(&base, 2)]);
+    let per_scrape = answers[1].1 - answers[0].1;
+    let addresses: Vec<String> = (0..TARGETS)
+        .map(|_| {
+            let (answers, served) = (answers.clone(), Mutex::new(0usize));
+            target(Box::new(move |_| {
+                let mut n = served.lock().unwrap_or_else(|e| e.into_inner());
+                let body = answers[(*n).min(1)].0.clone();
+                *n += 1;
+                Some((200, body))
+            }))
+            .0
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "scrape_configs:
+  - job_name: many
+    scrape_interval: 15s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: [{}]
+    profiling_config:
+      pprof_config:
+        process_cpu: {{enabled: false}}
+        goroutine: {{enabled: false}}
+        mutex: {{enabled: false}}
+        block: {{enabled: false}}
+",
+            addresses
+                .iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &["--no-cron", "--config", &config],
+    );
+    for pass in ["baseline", "delta"] {
+        let started = Instant::now();
+        let r = s.post("/flamelet/scrape", b"");
+        let took = started.elapsed();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let report = r.json();
+        let targets = report["targets"].as_array().cloned().unwrap_or_default();
+        assert_eq!(targets.len(), TARGETS);
+        for t in &targets {
+            assert_eq!(t["health"], "up", "{pass} pass of {took:?}: {t}");
+            assert_eq!(t["profiles"][0]["kind"], pass, "{t}");
+            let own = t["last_scrape_duration_seconds"]
+                .as_f64()
+                .unwrap_or(f64::MAX);
+            assert!(own < 1.0, "{pass}: {t}");
+        }
+        if pass == "delta" {
+            // Worth checking only if the work did outlast the timeout.
+            assert!(took > Duration::from_secs(1), "{took:?}");
+        }
+    }
+    let alloc = "memory:alloc_space:bytes:space:bytes{service_name=\"many\"}";
+    assert_eq!(total(&s, alloc), TARGETS as i64 * per_scrape);
 }

@@ -109,6 +109,11 @@ fn split_url(url: &str) -> Result<(Scheme, &str), String> {
 /// GETs sent all at once through `wasi:http/outgoing-handler`, each read to its end without
 /// blocking the others: the scrape component's [`Fetcher`]. A request past its deadline, or
 /// whose body grows past its limit, is dropped (which cancels it) and reported as such.
+///
+/// The guest is one thread: while `done` works on one answer (decodes it, stores a segment)
+/// no other is read. That time is not counted against the requests still in flight, else a
+/// target that answered at once would time out behind the others' work: a deadline is the
+/// request's timeout of waiting, and its elapsed time what it took the target to answer.
 #[derive(Debug, Default)]
 pub struct Fetch;
 
@@ -133,19 +138,30 @@ struct Reading {
 impl Fetcher for Fetch {
     fn fetch_all(&mut self, requests: &[FetchRequest], done: &mut dyn FnMut(usize, Outcome)) {
         let started = monotonic_clock::now();
-        let deadline = |r: &FetchRequest| started.saturating_add(r.timeout_nanos.max(0) as u64);
+        // Nanoseconds spent in `done` so far: every request's clock stops meanwhile (they all
+        // started together).
+        let mut busy: u64 = 0;
+        let mut report = |i: usize, outcome: Outcome, busy: &mut u64| {
+            let t = monotonic_clock::now();
+            done(i, outcome);
+            *busy = busy.saturating_add(monotonic_clock::now().saturating_sub(t));
+        };
+        let deadline =
+            |r: &FetchRequest, busy: u64| started.saturating_add(timeout(r)).saturating_add(busy);
         let mut states: Vec<InFlight> = Vec::with_capacity(requests.len());
         for (i, r) in requests.iter().enumerate() {
             match send_get(r) {
                 Ok(future) => states.push(InFlight::Waiting(future)),
                 Err(reason) => {
                     states.push(InFlight::Done);
-                    done(
+                    let result = Err(FetchError::Failed { reason });
+                    report(
                         i,
                         Outcome {
-                            result: Err(FetchError::Failed { reason }),
+                            result,
                             elapsed_nanos: 0,
                         },
+                        &mut busy,
                     );
                 }
             }
@@ -154,7 +170,8 @@ impl Fetcher for Fetch {
             let active: Vec<usize> = (0..states.len())
                 .filter(|&i| !matches!(states[i], InFlight::Done))
                 .collect();
-            let Some(next_deadline) = active.iter().map(|&i| deadline(&requests[i])).min() else {
+            let Some(next_deadline) = active.iter().map(|&i| deadline(&requests[i], busy)).min()
+            else {
                 return;
             };
             let mut pollables: Vec<Pollable> = active
@@ -169,38 +186,41 @@ impl Fetcher for Fetch {
             let ready = poll::poll(&pollables.iter().collect::<Vec<_>>());
             drop(pollables);
             let now = monotonic_clock::now();
-            let elapsed_nanos = now.saturating_sub(started).min(i64::MAX as u64) as i64;
+            // Every request waited this long, less the time the guest was busy elsewhere.
+            let waited = now.saturating_sub(started).saturating_sub(busy);
+            let elapsed_nanos = waited.min(i64::MAX as u64) as i64;
             for index in ready {
                 let Some(&i) = active.get(index as usize) else {
                     continue; // the deadline's timer
                 };
                 if let Some(result) = advance(&mut states[i], &requests[i]) {
                     states[i] = InFlight::Done;
-                    done(
-                        i,
-                        Outcome {
-                            result,
-                            elapsed_nanos,
-                        },
-                    );
+                    let outcome = Outcome {
+                        result,
+                        elapsed_nanos,
+                    };
+                    report(i, outcome, &mut busy);
                 }
             }
             for &i in &active {
-                if !matches!(states[i], InFlight::Done) && now >= deadline(&requests[i]) {
+                if !matches!(states[i], InFlight::Done) && waited >= timeout(&requests[i]) {
                     states[i] = InFlight::Done;
-                    done(
-                        i,
-                        Outcome {
-                            result: Err(FetchError::TimedOut {
-                                seconds: requests[i].timeout_nanos as f64 / 1e9,
-                            }),
-                            elapsed_nanos,
-                        },
-                    );
+                    let result = Err(FetchError::TimedOut {
+                        seconds: requests[i].timeout_nanos as f64 / 1e9,
+                    });
+                    let outcome = Outcome {
+                        result,
+                        elapsed_nanos,
+                    };
+                    report(i, outcome, &mut busy);
                 }
             }
         }
     }
+}
+
+fn timeout(r: &FetchRequest) -> u64 {
+    r.timeout_nanos.max(0) as u64
 }
 
 /// Moves a request on after its pollable fired: `Some` when it is over.

@@ -1,5 +1,5 @@
 //! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]
-//! [-- --metrics] [-- --load [--secs S] [--servers N]]`: the benchmark
+//! [-- --metrics] [-- --load [--secs S] [--servers N]] [-- --scrape]`: the benchmark
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
@@ -79,6 +79,15 @@ fn main() {
             let load = harness::load::measure(&config, &harness::load::Shape::standard(n, secs));
             println!("{}", load.markdown());
         }
+        return;
+    }
+    // `--scrape`: only pull mode's scrape passes (issue #20), on their own targets: 10, 100 and
+    // 400 targets, ten measured passes each.
+    if args.iter().any(|a| a == "--scrape") {
+        println!(
+            "{}",
+            harness::scrape::measure(&[10, 100, 400], 11).markdown()
+        );
         return;
     }
     // `--browser`: only the web UI's figures, on the compacted data set of an earlier run.

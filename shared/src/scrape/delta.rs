@@ -57,11 +57,12 @@ pub fn is_cumulative(p: &Profile) -> bool {
 }
 
 /// The delta of `current` since `previous` (the last scrape of the same target and path).
-/// A profile with no cumulative sample type is its own delta.
-pub fn delta(previous: Option<&Profile>, current: &Profile) -> Delta {
-    let cumulative = cumulative_types(current);
+/// A profile with no cumulative sample type is its own delta. `current` is taken by value: the
+/// delta is it with other samples, and a profile is large to copy.
+pub fn delta(previous: Option<&Profile>, current: Profile) -> Delta {
+    let cumulative = cumulative_types(&current);
     if !cumulative.contains(&true) {
-        return Delta::Between(current.clone());
+        return Delta::Between(current);
     }
     let Some(previous) = previous else {
         return Delta::Baseline;
@@ -73,16 +74,19 @@ pub fn delta(previous: Option<&Profile>, current: &Profile) -> Delta {
             .iter()
             .zip(&current.sample_type)
             .all(|(a, b)| {
-                string(previous, a.r#type) == string(current, b.r#type)
-                    && string(previous, a.unit) == string(current, b.unit)
+                string(previous, a.r#type) == string(&current, b.r#type)
+                    && string(previous, a.unit) == string(&current, b.unit)
             });
     if !same_types {
         return Delta::Baseline;
     }
-    let before = sums(previous);
-    let now = sums(current);
+    // One interner for both, so that a frame or label set means the same id in each.
+    let mut meanings = Meanings::default();
+    let before = sums(previous, &mut meanings);
+    let now = sums(&current, &mut meanings);
     let mut samples = Vec::with_capacity(now.len());
-    for key in &now.order {
+    let mut restarted = false;
+    'samples: for key in &now.order {
         let Some((sample, values)) = now.by_key.get(key) else {
             continue;
         };
@@ -94,7 +98,8 @@ pub fn delta(previous: Option<&Profile>, current: &Profile) -> Delta {
             }
             let old = was.and_then(|w| w.get(i)).copied().unwrap_or(0);
             if *v < old {
-                return Delta::Restarted(current.clone());
+                restarted = true;
+                break 'samples;
             }
             *v -= old;
         }
@@ -106,18 +111,40 @@ pub fn delta(previous: Option<&Profile>, current: &Profile) -> Delta {
             });
         }
     }
-    let mut out = current.clone();
+    drop(now);
+    if restarted {
+        return Delta::Restarted(current);
+    }
+    let mut out = current;
     out.sample = samples;
-    if previous.time_nanos > 0 && current.time_nanos > previous.time_nanos {
-        out.duration_nanos = current.time_nanos - previous.time_nanos;
+    if previous.time_nanos > 0 && out.time_nanos > previous.time_nanos {
+        out.duration_nanos = out.time_nanos - previous.time_nanos;
     }
     Delta::Between(out)
 }
 
+/// Ids of what frames and label sets mean, shared by the two profiles compared: a sample's key
+/// is then a few integers, and each location is spelled out once, not once per sample that
+/// passes through it (a Go heap profile has ~30 frames per sample).
+#[derive(Default)]
+struct Meanings {
+    ids: FastMap<Vec<u8>, u32>,
+}
+
+impl Meanings {
+    fn id(&mut self, meaning: Vec<u8>) -> u32 {
+        let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        *self.ids.entry(meaning).or_insert(next)
+    }
+}
+
+/// A sample's meaning: its frames' ids, then its label set's.
+type SampleKey = Vec<u32>;
+
 /// A profile's samples summed per meaning, in first-seen order.
 struct Sums<'a> {
-    by_key: FastMap<Vec<u8>, (&'a Sample, Vec<i64>)>,
-    order: Vec<Vec<u8>>,
+    by_key: FastMap<SampleKey, (&'a Sample, Vec<i64>)>,
+    order: Vec<SampleKey>,
 }
 
 impl Sums<'_> {
@@ -126,25 +153,32 @@ impl Sums<'_> {
     }
 }
 
-fn sums(p: &Profile) -> Sums<'_> {
-    let locations: FastMap<u64, usize> = p
-        .location
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.id, i))
-        .collect();
+fn sums<'a>(p: &'a Profile, meanings: &mut Meanings) -> Sums<'a> {
     let functions: FastMap<u64, usize> = p
         .function
         .iter()
         .enumerate()
         .map(|(i, f)| (f.id, i))
         .collect();
+    let locations: FastMap<u64, u32> = p
+        .location
+        .iter()
+        .map(|l| (l.id, meanings.id(location_meaning(p, l, &functions))))
+        .collect();
+    let unknown = meanings.id(Meaning::default().put(b"?").0);
     let mut sums = Sums {
         by_key: FastMap::default(),
         order: Vec::new(),
     };
     for sample in &p.sample {
-        let key = sample_key(p, sample, &locations, &functions);
+        let mut key: SampleKey = Vec::with_capacity(sample.location_id.len() + 1);
+        key.extend(
+            sample
+                .location_id
+                .iter()
+                .map(|id| locations.get(id).copied().unwrap_or(unknown)),
+        );
+        key.push(meanings.id(labels_meaning(p, sample)));
         match sums.by_key.get_mut(&key) {
             Some((_, values)) => {
                 for (sum, v) in values.iter_mut().zip(&sample.value) {
@@ -160,37 +194,43 @@ fn sums(p: &Profile) -> Sums<'_> {
     sums
 }
 
-/// What a sample means, independent of the profile's ids: its frames (address, then each
-/// line's function, file and line number) and its labels, sorted.
-fn sample_key(
+/// Length-prefixed parts, so that no two different sequences spell the same bytes.
+#[derive(Default)]
+struct Meaning(Vec<u8>);
+
+impl Meaning {
+    fn put(mut self, bytes: &[u8]) -> Self {
+        self.0
+            .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(bytes);
+        self
+    }
+}
+
+/// What a location means, independent of the profile's ids: its address, then each line's
+/// function, file and line number. A frame marker keeps it apart from any label set.
+fn location_meaning(
     p: &Profile,
-    sample: &Sample,
-    locations: &FastMap<u64, usize>,
+    location: &crate::wire::proto::google::v1::Location,
     functions: &FastMap<u64, usize>,
 ) -> Vec<u8> {
-    let mut key = Vec::new();
-    let mut put = |bytes: &[u8]| {
-        key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        key.extend_from_slice(bytes);
-    };
-    for id in &sample.location_id {
-        let Some(location) = locations.get(id).map(|&i| &p.location[i]) else {
-            put(b"?");
-            continue;
+    let mut m = Meaning::default()
+        .put(b"frame")
+        .put(&location.address.to_le_bytes());
+    for line in &location.line {
+        m = match functions.get(&line.function_id).map(|&i| &p.function[i]) {
+            Some(f) => m
+                .put(string(p, f.name).as_bytes())
+                .put(string(p, f.filename).as_bytes()),
+            None => m.put(b"?"),
         };
-        put(&location.address.to_le_bytes());
-        for line in &location.line {
-            match functions.get(&line.function_id).map(|&i| &p.function[i]) {
-                Some(f) => {
-                    put(string(p, f.name).as_bytes());
-                    put(string(p, f.filename).as_bytes());
-                }
-                None => put(b"?"),
-            }
-            put(&line.line.to_le_bytes());
-        }
-        put(b"|");
+        m = m.put(&line.line.to_le_bytes());
     }
+    m.0
+}
+
+/// What a sample's labels mean: each label's key, string, number and unit, sorted.
+fn labels_meaning(p: &Profile, sample: &Sample) -> Vec<u8> {
     let mut labels: Vec<(&str, &str, i64, &str)> = sample
         .label
         .iter()
@@ -204,13 +244,15 @@ fn sample_key(
         })
         .collect();
     labels.sort();
+    let mut m = Meaning::default().put(b"labels");
     for (k, s, n, u) in labels {
-        put(k.as_bytes());
-        put(s.as_bytes());
-        put(&n.to_le_bytes());
-        put(u.as_bytes());
+        m = m
+            .put(k.as_bytes())
+            .put(s.as_bytes())
+            .put(&n.to_le_bytes())
+            .put(u.as_bytes());
     }
-    key
+    m.0
 }
 
 fn string(p: &Profile, i: i64) -> &str {

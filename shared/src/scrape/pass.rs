@@ -333,10 +333,12 @@ fn collect(
         });
     }
     let limits = limits.of(&job.tenant).ingest;
-    let mut current = crate::wire::pprof::decode(&fetched.body, limits.max_profile_bytes())
-        .map_err(|e| Refused::NotPprof {
-            url: url.clone(),
-            reason: e.to_string(),
+    let current =
+        crate::wire::pprof::decode(&fetched.body, limits.max_profile_bytes()).map_err(|e| {
+            Refused::NotPprof {
+                url: url.clone(),
+                reason: e.to_string(),
+            }
         })?;
     let (stored, baseline, kind) = if !profile.delta && delta::is_cumulative(&current) {
         let key = baseline_key(job, target, profile);
@@ -351,13 +353,13 @@ fn collect(
             }
         };
         let baseline = Some(Bytes::copy_from_slice(&fetched.body));
-        match delta::delta(previous.as_ref(), &current) {
+        match delta::delta(previous.as_ref(), current) {
             Delta::Baseline => (None, baseline, "baseline"),
             Delta::Restarted(p) => (Some(p), baseline, "restarted"),
             Delta::Between(p) => (Some(p), baseline, "delta"),
         }
     } else {
-        (Some(std::mem::take(&mut current)), None, "snapshot")
+        (Some(current), None, "snapshot")
     };
     let mut profiles = Vec::new();
     if let Some(mut p) = stored {

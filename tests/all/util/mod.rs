@@ -7,6 +7,7 @@ pub mod jfr;
 pub mod prometheus;
 pub mod s3;
 pub mod server;
+pub mod target;
 pub mod wasmtime;
 
 /// Runs scripts/test-deps.sh once per test process: it installs (idempotently) what tests

@@ -143,7 +143,7 @@ pub struct Load {
 }
 
 /// A process's user + system CPU seconds (Linux `/proc/PID/stat`, clock ticks of 1/100 s).
-fn cpu_secs(pid: u32) -> f64 {
+pub(super) fn cpu_secs(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -163,7 +163,7 @@ fn rss_kib(pid: u32) -> u64 {
     super::status_kib(pid, "VmRSS:")
 }
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -12,6 +12,7 @@ mod dir_store;
 pub mod load;
 pub mod metrics;
 pub mod packaged;
+pub mod scrape;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

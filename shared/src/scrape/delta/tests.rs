@@ -119,7 +119,7 @@ fn allocations_become_what_happened_between_scrapes_and_in_use_stays_a_snapshot(
         0,
         1_000,
     );
-    assert_eq!(delta(None, &first), Delta::Baseline);
+    assert_eq!(delta(None, first.clone()), Delta::Baseline);
     // Ids renumbered, a stack new, one unchanged, one sample split in two.
     let second = heap(
         &[
@@ -131,7 +131,7 @@ fn allocations_become_what_happened_between_scrapes_and_in_use_stays_a_snapshot(
         500,
         61_000,
     );
-    let Delta::Between(d) = delta(Some(&first), &second) else {
+    let Delta::Between(d) = delta(Some(&first), second.clone()) else {
         panic!("a delta");
     };
     let s = |stack: &[&str], v: [i64; 4], l: &str| {
@@ -164,13 +164,13 @@ fn a_counter_going_down_is_a_restart_whose_profile_is_the_delta() {
         2,
     );
     assert_eq!(
-        delta(Some(&first), &restarted),
+        delta(Some(&first), restarted.clone()),
         Delta::Restarted(restarted.clone())
     );
     // The label is part of the meaning: the same stack under another span is another series.
     let other = heap(&[(&["main", "a"], [1, 1, 0, 0], "z")], 0, 3);
     assert_eq!(
-        read(&delta(Some(&first), &other).profile().unwrap()).len(),
+        read(&delta(Some(&first), other.clone()).profile().unwrap()).len(),
         1
     );
 }
@@ -182,7 +182,7 @@ fn profiles_without_cumulative_types_are_their_own_delta() {
         t.r#type = 0;
     }
     assert!(!is_cumulative(&cpu));
-    assert_eq!(delta(None, &cpu), Delta::Between(cpu.clone()));
+    assert_eq!(delta(None, cpu.clone()), Delta::Between(cpu.clone()));
 }
 
 proptest! {
@@ -202,7 +202,7 @@ proptest! {
             .map(|(st, ((o, b), (go, gb)))| (&st[..], [o + go, b + gb, 2, 2], "x")).collect();
         let first = heap(&before, 0, 1);
         let second = heap(&after, base, 2);
-        let d = delta(Some(&first), &second).profile().unwrap();
+        let d = delta(Some(&first), second.clone()).profile().unwrap();
         let expected: Vec<_> = stacks.iter().zip(&growth)
             .map(|(st, (go, gb))| {
                 (st.iter().map(|s| s.to_string()).collect::<Vec<_>>(), vec![*go, *gb, 2, 2], "x".to_string())
