@@ -31,6 +31,11 @@ pub const HOUR_SETTLE_NANOS: i64 = 5 * 60 * crate::time::NANOS_PER_SECOND;
 pub const OPEN_HOUR_INPUTS: usize = 64;
 /// …or once its oldest new L0 segment has waited this long.
 pub const OPEN_HOUR_WAIT_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
+/// Compacted segments an open hour may have: its merges write new segments beside the hour's
+/// largest instead of rewriting it, until there are this many; then the smaller ones are
+/// merged together. So a merge of the open hour costs its new L0 segments, not the whole hour
+/// so far, and a query of it reads at most this many segments besides its new L0 ones.
+pub const OPEN_HOUR_SEGMENTS: usize = 4;
 
 /// A day is rolled up into one day segment this long after its end (late data arriving after
 /// that is compacted beside the day segment and folded in by a later roll-up).
@@ -58,6 +63,8 @@ pub struct CompactionConfig {
     pub open_hour_inputs: usize,
     /// Age of the oldest new L0 segment (by its ULID's time) that makes an open hour due (ns).
     pub open_hour_wait_nanos: i64,
+    /// Compacted segments an open hour may have (1: every merge rewrites the hour's one).
+    pub open_hour_segments: usize,
     /// When a day is rolled up, after its end (ns).
     pub rollup_after_nanos: i64,
     /// Hour segments beside a day segment that make it due for another roll-up.
@@ -128,6 +135,7 @@ impl Default for CompactionConfig {
             settle_nanos: HOUR_SETTLE_NANOS,
             open_hour_inputs: OPEN_HOUR_INPUTS,
             open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
+            open_hour_segments: OPEN_HOUR_SEGMENTS,
             rollup_after_nanos: ROLLUP_AFTER_NANOS,
             reroll_hour_segments: REROLL_HOUR_SEGMENTS,
             rollup_max_bytes: ROLLUP_MAX_BYTES,

@@ -16,8 +16,9 @@ pub struct Merge {
     pub hour: u8,
     /// A roll-up of the whole day into one day segment.
     pub day: bool,
-    /// The compacted segments merged in and then replaced: the hour's (at most one), or for
-    /// a roll-up every live segment of the day.
+    /// The compacted segments merged in and then replaced: for a closed hour all of its
+    /// segments, for an open one none or its smaller ones (see [`plan`]), for a roll-up every
+    /// live segment of the day (within its byte budget).
     pub existing: Vec<CompactedSegment>,
     /// Uncovered L0 segments (of the hour, or for a roll-up of the day), sorted by key.
     pub inputs: Vec<String>,
@@ -43,8 +44,15 @@ impl Plan {
 /// merge (up to `max_inputs` per hour), and every scheduled object whose time has come is
 /// deleted. An hour is due when it has closed (`settle_nanos` after its end), or, while open,
 /// once it has `open_hour_inputs` new L0 segments or its oldest has waited
-/// `open_hour_wait_nanos` (by the time in its ULID): so the current hour is rewritten a few
+/// `open_hour_wait_nanos` (by the time in its ULID): so the current hour is merged a few
 /// times an hour, not at every pass, and a query of it reads a bounded number of L0 segments.
+///
+/// An open hour's merge writes a new segment beside the hour's existing ones while it has
+/// fewer than `open_hour_segments`; at that many, it merges its new L0 segments with all of
+/// them but the largest. So a merge costs about its new data, not the whole hour again, and
+/// the hour keeps at most `open_hour_segments` segments. Once closed, an hour's merge takes
+/// all of its segments, and a closed hour left with several (and nothing new) is merged into
+/// one.
 ///
 /// A day `rollup_after_nanos` past its end is rolled up instead: one merge of every live
 /// segment and uncovered L0 segment (up to `max_inputs`) into one day segment, so that long
@@ -125,27 +133,88 @@ pub fn plan(
             deletions,
         };
     }
-    let merges = by_hour
-        .into_iter()
+    let hour_segments = |hour: u8| -> Vec<CompactedSegment> {
+        manifest
+            .segments
+            .iter()
+            .filter(|s| !s.day && s.hour == hour)
+            .cloned()
+            .collect()
+    };
+    let mut merges: Vec<Merge> = by_hour
+        .iter()
         .filter(|(_, keys)| hour_is_due(keys, now, config))
-        .map(|(hour, keys)| {
+        .map(|(&hour, keys)| {
             let mut inputs: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
             inputs.sort();
             inputs.truncate(config.max_inputs.max(1));
+            let existing = hour_segments(hour);
+            let existing = if hour_is_closed(day, hour, now, config) {
+                existing
+            } else {
+                open_hour_existing(existing, config)
+            };
             Merge {
                 hour,
                 day: false,
-                existing: manifest
-                    .segments
-                    .iter()
-                    .filter(|s| !s.day && s.hour == hour)
-                    .cloned()
-                    .collect(),
+                existing,
                 inputs,
             }
         })
         .collect();
+    // A closed hour left with several segments (its last merges were while it was open).
+    let mut several: Vec<u8> = manifest
+        .segments
+        .iter()
+        .filter(|s| !s.day && !by_hour.contains_key(&s.hour))
+        .map(|s| s.hour)
+        .filter(|&h| hour_is_closed(day, h, now, config))
+        .collect();
+    several.sort_unstable();
+    for pair in several.windows(2).filter(|p| p[0] == p[1]) {
+        let hour = pair[0];
+        if !merges.iter().any(|m| m.hour == hour) {
+            merges.push(Merge {
+                hour,
+                day: false,
+                existing: hour_segments(hour),
+                inputs: Vec::new(),
+            });
+        }
+    }
+    merges.sort_by_key(|m| m.hour);
     Plan { merges, deletions }
+}
+
+/// Whether hour `hour` of `day` has closed: `settle_nanos` after its end.
+fn hour_is_closed(day: Day, hour: u8, now: i64, config: &CompactionConfig) -> bool {
+    let hour_end = day.start_nanos() + (i64::from(hour) + 1) * HOUR_NANOS;
+    now >= hour_end.saturating_add(config.settle_nanos)
+}
+
+/// The segments an open hour's merge takes in, of `existing` (the hour's): none while a new
+/// one still fits under `open_hour_segments`; else all but the largest (all when one is the
+/// limit). Ties go to the first listed, so the choice is the same at every replay.
+fn open_hour_existing(
+    mut existing: Vec<CompactedSegment>,
+    config: &CompactionConfig,
+) -> Vec<CompactedSegment> {
+    let limit = config.open_hour_segments.max(1);
+    if existing.len() < limit {
+        return Vec::new();
+    }
+    if limit == 1 {
+        return existing;
+    }
+    let largest = existing
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, s)| (s.size, std::cmp::Reverse(*i)))
+        .map(|(i, _)| i);
+    if let Some(i) = largest {
+        existing.remove(i);
+    }
+    existing
 }
 
 /// Whether an hour with these new L0 segments (of one day and hour, at least one) is merged
@@ -154,10 +223,9 @@ pub fn hour_is_due(keys: &[&SegmentKey], now: i64, config: &CompactionConfig) ->
     let Some(first) = keys.first() else {
         return false;
     };
-    let hour_end = first.day.start_nanos() + (i64::from(first.hour) + 1) * HOUR_NANOS;
     let written = |k: &&SegmentKey| (k.id.timestamp_ms() as i64).saturating_mul(1_000_000);
     let oldest = keys.iter().map(written).min().unwrap_or(i64::MAX);
-    now >= hour_end.saturating_add(config.settle_nanos)
+    hour_is_closed(first.day, first.hour, now, config)
         || keys.len() >= config.open_hour_inputs
         || now.saturating_sub(oldest) >= config.open_hour_wait_nanos
 }
@@ -272,7 +340,9 @@ mod tests {
     /// day's start it was written, unreadable?: quarantined already when also uncovered and
     /// at an index divisible by 3, else found so by this pass), compacted hour segments by hour and whether a day segment
     /// exists, pending deletions; the pass's time (seconds after the day's start), input cap,
-    /// open-hour thresholds (inputs, wait in seconds) and hour segments that make a re-roll.
+    /// open-hour thresholds (inputs, wait in seconds), hour segments that make a re-roll, the
+    /// roll-up's byte budget and the open hour's segment limit. An hour may have several
+    /// segments (an open hour's tiers).
     type L0 = (u8, bool, i64, i64, bool);
     type State = (
         Vec<L0>,
@@ -280,7 +350,7 @@ mod tests {
         Vec<i64>,
         i64,
         usize,
-        (usize, i64, usize, u64),
+        (usize, i64, usize, u64, usize),
     );
 
     fn state() -> impl Strategy<Value = State> {
@@ -296,14 +366,52 @@ mod tests {
                 0..40,
             ),
             (
-                prop::collection::btree_set(0u8..24, 0..6).prop_map(|s| s.into_iter().collect()),
+                prop::collection::vec(0u8..24, 0..8).prop_map(|mut v| {
+                    v.sort_unstable();
+                    v
+                }),
                 any::<bool>(),
             ),
             prop::collection::vec(0i64..100, 0..5),
             0i64..100_800,
             1usize..8,
-            (1usize..6, 0i64..7200, 1usize..4, 1u64..8),
+            (1usize..6, 0i64..7200, 1usize..4, 1u64..8, 1usize..5),
         )
+    }
+
+    #[test]
+    fn an_open_hour_merges_its_new_segments_beside_its_largest() {
+        let segments: Vec<CompactedSegment> = [5u64, 9, 2, 9]
+            .iter()
+            .enumerate()
+            .map(|(i, size)| CompactedSegment {
+                key: format!("s{i}"),
+                hour: 3,
+                day: false,
+                hot_start: None,
+                day_sums_start: None,
+                min_time: 0,
+                max_time: 1,
+                size: *size,
+            })
+            .collect();
+        let keys = |limit: usize| -> Vec<String> {
+            let config = CompactionConfig {
+                open_hour_segments: limit,
+                ..CompactionConfig::default()
+            };
+            open_hour_existing(segments.clone(), &config)
+                .into_iter()
+                .map(|s| s.key)
+                .collect()
+        };
+        // Room for one more: a new segment beside the four.
+        assert_eq!(keys(5), Vec::<String>::new());
+        // At the limit: all but the largest (the first of two equal ones stays).
+        assert_eq!(keys(4), ["s0", "s2", "s3"]);
+        assert_eq!(keys(2), ["s0", "s2", "s3"]);
+        // A limit of one: the hour's one segment is rewritten, as before tiers.
+        assert_eq!(keys(1), ["s0", "s1", "s2", "s3"]);
     }
 
     proptest! {
@@ -313,7 +421,7 @@ mod tests {
         /// is replaced or deleted leaves the live lists; the version goes up.
         #[test]
         fn plan_and_next_manifest_cover_each_l0_once(
-            (l0s, (hours, has_day), pending, now, max_inputs, (open_inputs, wait, reroll, rollup_bytes)) in state()
+            (l0s, (hours, has_day), pending, now, max_inputs, (open_inputs, wait, reroll, rollup_bytes, tiers)) in state()
         ) {
             let tenant = Tenant::from_header(Some("t")).unwrap();
             let day = Day::of(T0 * S);
@@ -324,6 +432,7 @@ mod tests {
                 settle_nanos: 300 * S,
                 open_hour_inputs: open_inputs,
                 open_hour_wait_nanos: wait * S,
+                open_hour_segments: tiers,
                 rollup_after_nanos: 3600 * S,
                 reroll_hour_segments: reroll,
                 rollup_max_bytes: rollup_bytes,
@@ -352,7 +461,7 @@ mod tests {
                 }
                 keys.push(key);
             }
-            current.segments = hours.iter().map(|h| seg(*h, false, 0)).collect();
+            current.segments = hours.iter().enumerate().map(|(i, h)| seg(*h, false, i)).collect();
             if has_day {
                 current.segments.insert(0, seg(0, true, 0));
             }
@@ -381,7 +490,8 @@ mod tests {
                         .collect();
                     // Nothing readable: no segment.
                     let empty = m.existing.is_empty() && quarantined.len() == m.inputs.len();
-                    MergeOutput { merge: i, segment: (!empty).then(|| seg(m.hour, m.day, 1)), quarantined }
+                    let written = CompactedSegment { key: format!("new-{i}"), ..seg(m.hour, m.day, 0) };
+                    MergeOutput { merge: i, segment: (!empty).then_some(written), quarantined }
                 })
                 .collect();
             let next = next_manifest(&current, Some("manifest-3"), &p, &outputs, now, &config);
@@ -427,11 +537,35 @@ mod tests {
                 let due = closed || new.len() >= open_inputs || waited;
                 prop_assert_eq!(p.merges.iter().any(|m| m.hour == *hour), due, "hour {}", hour);
             }
+            let closed_hour = |hour: u8| now >= day.start_nanos() + (i64::from(hour) + 1) * HOUR_NANOS + 300 * S;
+            let count = |hour: u8| hours.iter().filter(|h| **h == hour).count();
             for m in p.merges.iter().filter(|m| !m.day) {
                 prop_assert!(m.inputs.len() <= max_inputs);
-                let existing: Vec<u8> = m.existing.iter().map(|e| e.hour).collect();
-                prop_assert!(m.existing.iter().all(|e| !e.day));
-                prop_assert_eq!(existing, if hours.contains(&m.hour) { vec![m.hour] } else { vec![] });
+                prop_assert!(m.existing.iter().all(|e| !e.day && e.hour == m.hour));
+                prop_assert_eq!(p.merges.iter().filter(|o| o.hour == m.hour).count(), 1, "one merge per hour");
+                // A closed hour's merge takes all of its segments; an open hour's none while
+                // a new one fits under the limit, else all but the largest.
+                let n = count(m.hour);
+                let expected = if closed_hour(m.hour) || (n >= tiers && tiers == 1) {
+                    n
+                } else if n < tiers {
+                    0
+                } else {
+                    n - 1
+                };
+                prop_assert_eq!(m.existing.len(), expected, "hour {}", m.hour);
+                if m.inputs.is_empty() {
+                    prop_assert!(closed_hour(m.hour) && n >= 2 && !new_by_hour.contains_key(&m.hour));
+                }
+            }
+            // A closed hour left with several segments and nothing new is merged into one.
+            if !rollup {
+                for &hour in &hours {
+                    let merged = p.merges.iter().any(|m| m.hour == hour);
+                    if closed_hour(hour) && count(hour) >= 2 {
+                        prop_assert!(merged, "closed hour {} keeps {} segments", hour, count(hour));
+                    }
+                }
             }
             for key in &keys {
                 let key = key.to_string();
@@ -453,9 +587,27 @@ mod tests {
                     prop_assert_eq!((covered, quarantined), (0, 0));
                 }
             }
-            let next_hours: Vec<u8> = next.segments.iter().filter(|s| !s.day).map(|s| s.hour).collect();
-            let unique: BTreeSet<u8> = next_hours.iter().copied().collect();
-            prop_assert_eq!(next_hours.len(), unique.len(), "two segments for one hour");
+            // Each hour's segments after the pass: those it had, less those merged in, plus the
+            // one written; an open hour stays within its limit (or what it had), a closed hour
+            // that was merged has one.
+            for hour in 0u8..24 {
+                let after = next.segments.iter().filter(|s| !s.day && s.hour == hour).count();
+                if rollup {
+                    continue;
+                }
+                let Some((i, m)) = p.merges.iter().enumerate().find(|(_, m)| m.hour == hour) else {
+                    prop_assert_eq!(after, count(hour));
+                    continue;
+                };
+                let written = usize::from(outputs[i].segment.is_some());
+                let expected = if written == 1 { count(hour) - m.existing.len() + 1 } else { count(hour) };
+                prop_assert_eq!(after, expected, "hour {}", hour);
+                if written == 1 && closed_hour(hour) {
+                    prop_assert_eq!(after, 1);
+                } else if written == 1 {
+                    prop_assert!(after <= tiers.max(count(hour)).max(1), "hour {} has {}", hour, after);
+                }
+            }
             prop_assert!(next.segments.iter().filter(|s| s.day).count() <= 1, "two day segments");
             if rollup {
                 let written = usize::from(outputs[0].segment.is_some());

@@ -24,6 +24,7 @@ const HOURS_ONLY: CompactionConfig = CompactionConfig {
     settle_nanos: HOUR_SETTLE_NANOS,
     open_hour_inputs: OPEN_HOUR_INPUTS,
     open_hour_wait_nanos: OPEN_HOUR_WAIT_NANOS,
+    open_hour_segments: OPEN_HOUR_SEGMENTS,
     rollup_after_nanos: i64::MAX / 4,
     reroll_hour_segments: REROLL_HOUR_SEGMENTS,
     rollup_max_bytes: ROLLUP_MAX_BYTES,
