@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use flamelet::wire::proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
 use prost::Message;
 
-use crate::util::target::{go_heap, grown, target};
+use crate::util::target::{go_heap, grown, memory_job, target};
 use crate::util::{FlameletServer, test_deps};
 
 const HEAP_TYPES: [(&str, &str); 4] = [
@@ -608,29 +608,7 @@ fn targets_that_answer_at_once_do_not_time_out_behind_the_others_work() {
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "scrape_configs:
-  - job_name: many
-    scrape_interval: 15s
-    scrape_timeout: 1s
-    static_configs:
-      - targets: [{}]
-    profiling_config:
-      pprof_config:
-        process_cpu: {{enabled: false}}
-        goroutine: {{enabled: false}}
-        mutex: {{enabled: false}}
-        block: {{enabled: false}}
-",
-            addresses
-                .iter()
-                .map(|a| format!("'{a}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
+    let config = write_config(dir.path(), &memory_job("many", "1s", &addresses));
     let s = FlameletServer::start_on(
         &dir.path().join("data"),
         &["--no-cron", "--config", &config],

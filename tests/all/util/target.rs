@@ -60,6 +60,30 @@ fn serve(mut stream: TcpStream, answer: &Answer, log: &Mutex<Vec<String>>) {
     }
 }
 
+/// A `scrape_configs` file of one job that scrapes only `memory` of `targets`.
+pub fn memory_job(job: &str, timeout: &str, targets: &[String]) -> String {
+    let list = targets
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "scrape_configs:
+  - job_name: {job}
+    scrape_interval: 15s
+    scrape_timeout: {timeout}
+    static_configs:
+      - targets: [{list}]
+    profiling_config:
+      pprof_config:
+        process_cpu: {{enabled: false}}
+        goroutine: {{enabled: false}}
+        mutex: {{enabled: false}}
+        block: {{enabled: false}}
+"
+    )
+}
+
 /// `corpus/pprof/heap.pb.gz`: a real Go heap profile.
 pub fn go_heap() -> Profile {
     let raw = super::corpus("pprof/heap.pb.gz");

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::Stat;
 use super::load::cpu_secs;
 use super::server::{FlameletServer, encode};
-use crate::util::target::{go_heap, grown, target};
+use crate::util::target::{go_heap, grown, memory_job, target};
 
 /// One target count's passes.
 #[derive(Debug, Clone, Default)]
@@ -80,30 +80,8 @@ pub fn measure(targets: &[usize], passes: usize) -> Scrapes {
             .collect();
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("flamelet.yaml");
-        let list = addresses
-            .iter()
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        std::fs::write(
-            &config,
-            format!(
-                "scrape_configs:
-  - job_name: bench
-    scrape_interval: 15s
-    scrape_timeout: 10s
-    static_configs:
-      - targets: [{list}]
-    profiling_config:
-      pprof_config:
-        process_cpu: {{enabled: false}}
-        goroutine: {{enabled: false}}
-        mutex: {{enabled: false}}
-        block: {{enabled: false}}
-"
-            ),
-        )
-        .expect("writing the configuration");
+        std::fs::write(&config, memory_job("bench", "10s", &addresses))
+            .expect("writing the configuration");
         let server = FlameletServer::start_on(
             &dir.path().join("data"),
             &["--no-cron", "--config", config.to_str().expect("UTF-8")],
