@@ -548,7 +548,8 @@ fn wasmtime_serve_runs_the_packaged_scrape_component_against_a_go_style_target()
         let report = r.json();
         let t = by(&report, &go);
         assert_eq!(t["health"], "up", "{t}");
-        // The hanging target is cut off at its own deadline, under wasmtime's default timeouts.
+        // The hanging target is cut off at its 2 s deadline: the guest's timer, or the request
+        // options it gave wasmtime, whichever fires first.
         let hung = by(&report, &slow);
         assert_eq!(hung["health"], "down", "{hung}");
         let e = hung["last_error"].as_str().unwrap_or_default();
