@@ -9,102 +9,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flamelet::wire::proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
+use flamelet::scrape::testsuite::{GO_MUTEX, go_heap, pprof};
 use prost::Message;
 
-use crate::util::target::{go_heap, grown, memory_job, target};
+use crate::util::target::{corpus_go_heap, grown, memory_job, target};
 use crate::util::{FlameletServer, test_deps};
 
-const HEAP_TYPES: [(&str, &str); 4] = [
-    ("alloc_objects", "count"),
-    ("alloc_space", "bytes"),
-    ("inuse_objects", "count"),
-    ("inuse_space", "bytes"),
-];
-
-/// A Go heap profile: each sample's stack (root first) and its four values; ids start at
-/// `base`, so that consecutive scrapes share none.
+/// A Go heap profile as a target serves it: each sample's stack (root first) and its four
+/// values; ids start at `base`, so that consecutive scrapes share none.
 fn heap(samples: &[(&[&str], [i64; 4])], base: u64) -> Vec<u8> {
-    let samples: Vec<(&[&str], &[i64])> = samples.iter().map(|(s, v)| (*s, &v[..])).collect();
-    pprof(&HEAP_TYPES, ("space", "bytes"), 524_288, &samples, base)
-}
-
-/// A Go mutex profile (contentions, delay), as `/debug/pprof/mutex` serves it: cumulative.
-const MUTEX_TYPES: [(&str, &str); 2] = [("contentions", "count"), ("delay", "nanoseconds")];
-
-/// A pprof profile of sample types `types` (type, unit), each sample's stack root first.
-fn pprof(
-    types: &[(&str, &str)],
-    period_type: (&str, &str),
-    period: i64,
-    samples: &[(&[&str], &[i64])],
-    base: u64,
-) -> Vec<u8> {
-    let mut strings = vec![String::new()];
-    let mut intern = |s: &str| -> i64 {
-        if let Some(i) = strings.iter().position(|x| x == s) {
-            return i as i64;
-        }
-        strings.push(s.to_string());
-        strings.len() as i64 - 1
-    };
-    let sample_type = types
-        .iter()
-        .map(|(t, u)| ValueType {
-            r#type: intern(t),
-            unit: intern(u),
-        })
-        .collect();
-    let period_type = Some(ValueType {
-        r#type: intern(period_type.0),
-        unit: intern(period_type.1),
-    });
-    let (mut function, mut location, mut sample) = (Vec::new(), Vec::new(), Vec::new());
-    for (stack, values) in samples {
-        let mut ids = Vec::new();
-        for name in stack.iter().rev() {
-            let name = intern(name);
-            let id = match function.iter().find(|f: &&Function| f.name == name) {
-                Some(f) => f.id,
-                None => {
-                    let id = base + function.len() as u64 + 1;
-                    function.push(Function {
-                        id,
-                        name,
-                        system_name: name,
-                        filename: intern("main.go"),
-                        ..Function::default()
-                    });
-                    location.push(Location {
-                        id,
-                        line: vec![Line {
-                            function_id: id,
-                            line: 10,
-                        }],
-                        ..Location::default()
-                    });
-                    id
-                }
-            };
-            ids.push(id);
-        }
-        sample.push(Sample {
-            location_id: ids,
-            value: values.to_vec(),
-            label: vec![],
-        });
-    }
-    Profile {
-        sample_type,
-        sample,
-        function,
-        location,
-        string_table: strings,
-        period_type,
-        period,
-        ..Profile::default()
-    }
-    .encode_to_vec()
+    go_heap(samples, base, 0).encode_to_vec()
 }
 
 fn write_config(dir: &Path, yaml: &str) -> String {
@@ -475,22 +389,15 @@ fn wasmtime_serve_runs_the_packaged_scrape_component_against_a_go_style_target()
             // Contentions grow, then the service restarts at step 2.
             "/debug/pprof/mutex" => {
                 let values: [i64; 2] = [[5, 7000], [8, 10_000], [1, 500]][n.min(2) as usize];
-                pprof(
-                    &MUTEX_TYPES,
-                    ("contentions", "count"),
-                    1,
-                    &[(&["main", "lock"], &values)],
-                    100,
-                )
+                let samples = [(&["main", "lock"][..], &values[..], &[][..])];
+                pprof(&GO_MUTEX, ("contentions", "count"), 1, &samples, 100, 0).encode_to_vec()
             }
             // A custom profile: a snapshot each time.
-            "/debug/queue" => pprof(
-                &[("goroutine", "count")],
-                ("goroutine", "count"),
-                1,
-                &[(&["main", "wait"], &[3])],
-                200,
-            ),
+            "/debug/queue" => {
+                let samples = [(&["main", "wait"][..], &[3][..], &[][..])];
+                let goroutine = [("goroutine", "count")];
+                pprof(&goroutine, goroutine[0], 1, &samples, 200, 0).encode_to_vec()
+            }
             _ => return Some((404, b"404 page not found".to_vec())),
         };
         Some((200, body))
@@ -593,7 +500,7 @@ fn wasmtime_serve_runs_the_packaged_scrape_component_against_a_go_style_target()
 #[test]
 fn targets_that_answer_at_once_do_not_time_out_behind_the_others_work() {
     const TARGETS: usize = 100;
-    let base = go_heap();
+    let base = corpus_go_heap();
     let answers = Arc::new([grown(&base, 1), grown(&base, 2)]);
     let per_scrape = answers[1].1 - answers[0].1;
     let addresses: Vec<String> = (0..TARGETS)

@@ -10,6 +10,8 @@
 pub mod config;
 pub mod delta;
 pub mod pass;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
 
 pub use config::{Job, Jobs, SCRAPE_CONFIGS_ENV, Target};
 pub use pass::{Fetcher, ScrapeReport, TargetHealth};

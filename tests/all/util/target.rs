@@ -85,7 +85,7 @@ pub fn memory_job(job: &str, timeout: &str, targets: &[String]) -> String {
 }
 
 /// `corpus/pprof/heap.pb.gz`: a real Go heap profile.
-pub fn go_heap() -> Profile {
+pub fn corpus_go_heap() -> Profile {
     let raw = super::corpus("pprof/heap.pb.gz");
     let mut decoded = Vec::new();
     flate2::read::GzDecoder::new(&raw[..])

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::Stat;
 use super::load::cpu_secs;
 use super::server::{FlameletServer, encode};
-use crate::util::target::{go_heap, grown, memory_job, target};
+use crate::util::target::{corpus_go_heap, grown, memory_job, target};
 
 /// One target count's passes.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +45,7 @@ pub struct Scrapes {
 /// `passes` scrape passes (at least 2: the first is the baseline, the rest are measured) of
 /// each of `targets` target counts.
 pub fn measure(targets: &[usize], passes: usize) -> Scrapes {
-    let base = go_heap();
+    let base = corpus_go_heap();
     // Answer k of each target: the counters after k + 1 profiles' worth of allocations.
     let answers: Vec<(Vec<u8>, i64)> = (1..=passes as i64).map(|k| grown(&base, k)).collect();
     let per_pass = answers[1].1 - answers[0].1;

@@ -1,88 +1,18 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::wire::proto::google::v1::{Function, Label, Line, Location, ValueType};
+use crate::scrape::testsuite::{GO_HEAP, TestSample, pprof};
 
-const HEAP: [&str; 4] = [
-    "alloc_objects",
-    "alloc_space",
-    "inuse_objects",
-    "inuse_space",
-];
-
-/// A heap profile of `samples` (root-first function names, the four values, a label value),
-/// its ids numbered from `base` so that two scrapes share none.
+/// A Go heap profile of `samples` (root-first function names, the four values, a `span`
+/// label's value), its ids numbered from `base` so that two scrapes share none.
 pub(crate) fn heap(samples: &[(&[&str], [i64; 4], &str)], base: u64, time: i64) -> Profile {
-    let mut strings = vec![String::new()];
-    let mut intern = |s: &str| -> i64 {
-        match strings.iter().position(|x| x == s) {
-            Some(i) => i as i64,
-            None => {
-                strings.push(s.to_string());
-                strings.len() as i64 - 1
-            }
-        }
-    };
-    let sample_type = HEAP
+    let labels: Vec<[(&str, &str); 1]> = samples.iter().map(|(_, _, l)| [("span", *l)]).collect();
+    let samples: Vec<TestSample<'_>> = samples
         .iter()
-        .map(|t| ValueType {
-            r#type: intern(t),
-            unit: intern(if t.ends_with("space") {
-                "bytes"
-            } else {
-                "count"
-            }),
-        })
+        .zip(&labels)
+        .map(|((stack, values, _), label)| (*stack, &values[..], &label[..]))
         .collect();
-    let (mut function, mut location) = (Vec::<Function>::new(), Vec::<Location>::new());
-    let mut sample = Vec::new();
-    for (stack, values, label) in samples {
-        let mut ids = Vec::new();
-        // pprof lists a sample's locations leaf first.
-        for name in stack.iter().rev() {
-            let name_index = intern(name);
-            let id = match function.iter().find(|f| f.name == name_index) {
-                Some(f) => f.id,
-                None => {
-                    let id = base + function.len() as u64 + 1;
-                    function.push(Function {
-                        id,
-                        name: name_index,
-                        filename: intern("main.go"),
-                        ..Function::default()
-                    });
-                    location.push(Location {
-                        id: id + 1000,
-                        line: vec![Line {
-                            function_id: id,
-                            line: 7,
-                        }],
-                        ..Location::default()
-                    });
-                    id
-                }
-            };
-            ids.push(id + 1000);
-        }
-        sample.push(Sample {
-            location_id: ids,
-            value: values.to_vec(),
-            label: vec![Label {
-                key: intern("span"),
-                str: intern(label),
-                ..Label::default()
-            }],
-        });
-    }
-    Profile {
-        sample_type,
-        sample,
-        function,
-        location,
-        string_table: strings,
-        time_nanos: time,
-        ..Profile::default()
-    }
+    pprof(&GO_HEAP, ("space", "bytes"), 524_288, &samples, base, time)
 }
 
 /// Each sample as (stack, values, label) sorted, for comparing across id numberings.

@@ -5,6 +5,7 @@ use prost::Message;
 use super::*;
 use crate::scrape::SCRAPE_CONFIGS_ENV;
 use crate::scrape::delta::tests::heap;
+use crate::scrape::testsuite::pprof;
 use crate::storage::segment;
 use crate::storage::store::MemoryStore;
 
@@ -132,10 +133,10 @@ fn cumulative_heap_profiles_become_exact_deltas_and_a_restart_a_new_baseline() {
     assert_eq!(second.targets[0].profiles[0].kind, "delta");
     let expected = |stack: &str, values: [i64; 4]| {
         [
-            ("memory:alloc_objects:count::", values[0]),
-            ("memory:alloc_space:bytes::", values[1]),
-            ("memory:inuse_objects:count::", values[2]),
-            ("memory:inuse_space:bytes::", values[3]),
+            ("memory:alloc_objects:count:space:bytes", values[0]),
+            ("memory:alloc_space:bytes:space:bytes", values[1]),
+            ("memory:inuse_objects:count:space:bytes", values[2]),
+            ("memory:inuse_space:bytes:space:bytes", values[3]),
         ]
         .into_iter()
         .filter(|(_, v)| *v != 0)
@@ -166,16 +167,17 @@ fn failed_targets_are_recorded_store_nothing_and_hold_up_no_other() {
         r#"[{"job_name":"j","scrape_interval":"5s","static_configs":[{"targets":["ok:1","down:1","slow:1","html:1","big:1","gone:1"]}],
         "profiling_config":{"pprof_config":{"process_cpu":{"enabled":false},"memory":{"enabled":false},"mutex":{"enabled":false},"block":{"enabled":false}}}}]"#,
     );
-    let goroutines = heap(&[(&["main", "wait"], [1, 0, 0, 0], "x")], 0, 0);
+    let goroutine = [("goroutine", "count")];
+    let snapshot = pprof(
+        &goroutine,
+        goroutine[0],
+        1,
+        &[(&["main", "wait"], &[1], &[])],
+        0,
+        0,
+    );
     let mut f = Canned::default();
     let path = "/debug/pprof/goroutine";
-    // One snapshot type: the heap builder's first, renamed.
-    let mut snapshot = goroutines.clone();
-    snapshot.sample_type.truncate(1);
-    for s in &mut snapshot.sample {
-        s.value.truncate(1);
-    }
-    snapshot.string_table[1] = "goroutine".into();
     f.ok(&format!("http://ok:1{path}"), snapshot.encode_to_vec());
     f.answer(
         &format!("http://down:1{path}"),
@@ -226,7 +228,7 @@ fn failed_targets_are_recorded_store_nothing_and_hold_up_no_other() {
     }
     let rows = stored(&store);
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].0, "goroutine:goroutine:count::");
+    assert_eq!(rows[0].0, "goroutine:goroutine:count:goroutine:count");
     assert_eq!(rows[0].2, "main;wait");
     // Before any scrape a target is listed as unknown.
     let other = super::super::config::Jobs::from_env(|n| {
