@@ -87,8 +87,9 @@ impl StorageSeries {
         }
     }
 
-    /// Reads the targets' health when there are any (cheap: one object per target), takes a census if the last
-    /// one is too old, and hands both to [`crate::metrics`].
+    /// Reads the targets' health when there are any (one small object per target, so every
+    /// scrape sees the last pass), takes a census if the last one is too old, and hands both
+    /// to [`crate::metrics`].
     pub async fn refresh(&self, runtime: &Runtime, router: &Router) {
         if self.scrape_targets {
             match targets(runtime, router).await {
