@@ -66,9 +66,7 @@ fn phases(body: &[u8], params: &[(String, String)], runs: usize) -> Phases {
     let profiles = parse(&req, &Default::default(), now).expect("parse");
     let build = || {
         let mut b = SegmentBuilder::new("anonymous");
-        for p in &profiles {
-            b.add_profile(p);
-        }
+        b.add_profiles(&profiles);
         b.finish()
     };
     let data = build();

@@ -10,3 +10,11 @@ pub fn corpus(path: &str) -> Vec<u8> {
     let p = PathBuf::from(CORPUS_DIR).join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// Gzips bytes, as agents send profiles.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}

@@ -40,6 +40,13 @@ fn benchmark_harness_produces_every_figure() {
     assert_eq!(report.ingest_ops.lists, 0.0, "{:?}", report.ingest_ops);
     measured("host request", &report.host_request_ms);
     measured("component request", &report.component_request_ms);
+    measured("one-line upload", &report.one_line_upload_ms);
+    assert!(
+        report
+            .ingest_markdown()
+            .contains("| fixed cost of a one-line upload |"),
+        "issue #18's table"
+    );
     assert!(report.instantiate_mean_ms > 0.0);
 
     assert!(report.compaction_merges > 0);

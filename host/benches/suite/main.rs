@@ -1,5 +1,5 @@
 //! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]
-//! [-- --metrics] [-- --load [--secs S] [--servers N]] [-- --scrape]`: the benchmark
+//! [-- --metrics] [-- --load [--secs S] [--servers N]] [-- --scrape] [-- --ingest]`: the benchmark
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
@@ -88,6 +88,12 @@ fn main() {
             "{}",
             harness::scrape::measure(&[10, 100, 400], 11).markdown()
         );
+        return;
+    }
+    // `--ingest`: only the ingest throughput (issue #18's table), on the data set's first
+    // service's profiles; nothing is loaded.
+    if args.iter().any(|a| a == "--ingest") {
+        println!("{}", harness::ingest_only(&config).ingest_markdown());
         return;
     }
     // `--browser`: only the web UI's figures, on the compacted data set of an earlier run.

@@ -419,9 +419,7 @@ pub fn store_profiles(
     profiles: &[Profile],
 ) -> Result<IngestOutcome> {
     let mut builder = SegmentBuilder::new(tenant.as_str());
-    for p in profiles {
-        builder.add_profile(p);
-    }
+    builder.add_profiles(profiles);
     let data = builder.finish();
     let Some((min, max)) = data.time_range() else {
         return Ok(IngestOutcome {

@@ -22,7 +22,7 @@ use crate::profile::{
     Dictionary, Labels, Link, METRIC_NAME, Profile, ProfileType, Sample, Series,
     sanitize_label_name, validate_labels,
 };
-use crate::wire::pprof::Symbols;
+use crate::wire::pprof::{Converted, Symbols};
 use crate::wire::proto::google::v1::Profile as Pprof;
 
 use super::IngestError;
@@ -143,9 +143,9 @@ type StackValues<'a> = (Vec<u32>, &'a [i64], u32);
 fn group_samples<'a>(
     p: &'a Pprof,
     symbols: &Symbols<'a>,
-) -> (BTreeMap<Labels, Vec<StackValues<'a>>>, Arc<Dictionary>) {
-    let mut dict = Dictionary::default();
-    let mut locations = crate::FastMap::default();
+    dict: &mut Dictionary,
+    converted: &mut Converted,
+) -> BTreeMap<Labels, Vec<StackValues<'a>>> {
     let mut groups: BTreeMap<Labels, Vec<StackValues<'_>>> = BTreeMap::new();
     for s in &p.sample {
         let mut labels = Labels::new();
@@ -163,14 +163,14 @@ fn group_samples<'a>(
                 }
             }
         }
-        let stack = symbols.frames(&mut dict, &mut locations, &s.location_id);
+        let stack = symbols.frames(dict, converted, &s.location_id);
         let link = dict.link(link);
         groups
             .entry(labels)
             .or_default()
             .push((stack, &s.value, link));
     }
-    (groups, Arc::new(dict))
+    groups
 }
 
 /// Converts a decoded, repaired pprof upload into profiles. `base` holds the series labels
@@ -180,6 +180,66 @@ pub fn to_profiles(
     base: &Labels,
     config: Option<&SampleTypeConfigs>,
     default_time: i64,
+) -> Result<Vec<Profile>> {
+    let mut run = Run::default();
+    run.add(p, base, config, default_time)?;
+    Ok(run.finish())
+}
+
+/// Profiles converted over one dictionary: those of one pprof upload, or of several whose
+/// symbol tables are the same ([`crate::wire::pprof::Batch`] tells), each table item
+/// converted once for all of them.
+#[derive(Debug, Default)]
+pub struct Run {
+    dict: Dictionary,
+    converted: Converted,
+    /// The profiles so far; their dictionary is set by [`Run::finish`].
+    profiles: Vec<Profile>,
+    placeholder: Arc<Dictionary>,
+}
+
+impl Run {
+    /// Converts a decoded, repaired pprof upload, as [`to_profiles`] does; its symbol tables
+    /// must be those of the uploads added before.
+    pub fn add(
+        &mut self,
+        p: &Pprof,
+        base: &Labels,
+        config: Option<&SampleTypeConfigs>,
+        default_time: i64,
+    ) -> Result<()> {
+        let profiles = convert(
+            p,
+            base,
+            config,
+            default_time,
+            &mut self.dict,
+            &mut self.converted,
+            &self.placeholder,
+        )?;
+        self.profiles.extend(profiles);
+        Ok(())
+    }
+
+    /// The profiles, sharing the dictionary.
+    pub fn finish(self) -> Vec<Profile> {
+        let dict = Arc::new(self.dict);
+        let mut profiles = self.profiles;
+        for p in &mut profiles {
+            p.dict = dict.clone();
+        }
+        profiles
+    }
+}
+
+fn convert(
+    p: &Pprof,
+    base: &Labels,
+    config: Option<&SampleTypeConfigs>,
+    default_time: i64,
+    dict: &mut Dictionary,
+    converted: &mut Converted,
+    placeholder: &Arc<Dictionary>,
 ) -> Result<Vec<Profile>> {
     let symbols = Symbols::new(p);
     let type_names: Vec<&str> = p
@@ -207,12 +267,12 @@ pub fn to_profiles(
         default_time
     };
 
-    let (groups, dict) = group_samples(p, &symbols);
+    let groups = group_samples(p, &symbols, dict, converted);
 
     let mut out = Vec::new();
-    for (group, samples) in &groups {
+    for (group, mut samples) in groups {
         let mut labels = base.clone();
-        labels.extend(group.iter().map(|(k, v)| (k.clone(), v.clone())));
+        labels.extend(group);
         labels.insert(METRIC_NAME.to_string(), metric.clone());
         validate_labels(&labels)?;
         for (i, t) in p.sample_type.iter().enumerate() {
@@ -223,17 +283,29 @@ pub fn to_profiles(
                 period_type,
                 period_unit,
             );
-            let samples: Vec<Sample> = samples
-                .iter()
-                .filter_map(|(stack, values, link)| {
-                    let value = values.get(i).copied().unwrap_or(0);
-                    (value != 0).then(|| Sample {
-                        stack: stack.clone(),
-                        value,
-                        link: *link,
+            let value = |values: &[i64]| values.get(i).copied().unwrap_or(0);
+            // The last sample type takes the stacks; the others copy them.
+            let samples: Vec<Sample> = if i + 1 == p.sample_type.len() {
+                std::mem::take(&mut samples)
+                    .into_iter()
+                    .filter_map(|(stack, values, link)| {
+                        let value = value(values);
+                        (value != 0).then_some(Sample { stack, value, link })
                     })
-                })
-                .collect();
+                    .collect()
+            } else {
+                samples
+                    .iter()
+                    .filter_map(|(stack, values, link)| {
+                        let value = value(values);
+                        (value != 0).then(|| Sample {
+                            stack: stack.clone(),
+                            value,
+                            link: *link,
+                        })
+                    })
+                    .collect()
+            };
             out.push(super::normalize(Profile {
                 series: Series {
                     profile_type,
@@ -241,7 +313,7 @@ pub fn to_profiles(
                 },
                 time_nanos: time,
                 period: if p.period_type.is_some() { p.period } else { 0 },
-                dict: dict.clone(),
+                dict: placeholder.clone(),
                 samples,
             })?);
         }

@@ -45,6 +45,9 @@ pub fn to_profiles(
     now_nanos: i64,
 ) -> Result<Vec<Profile>> {
     let mut out = Vec::new();
+    // Profiles whose symbol tables repeat the last one's are converted over its dictionary.
+    let mut batch = crate::wire::pprof::Batch::default();
+    let mut run = pprof::Run::default();
     for series in &req.series {
         let labels: Labels = series
             .labels
@@ -59,12 +62,18 @@ pub fn to_profiles(
             if sample.raw_profile.is_empty() {
                 continue;
             }
-            let mut profile =
-                crate::wire::pprof::decode(&sample.raw_profile, limits.max_profile_bytes())?;
+            // Repairs depend on the spy: tables are shared only under the same one.
+            let (mut profile, same_tables) =
+                batch.decode(&sample.raw_profile, limits.max_profile_bytes(), &spy)?;
+            if !same_tables {
+                out.extend(std::mem::take(&mut run).finish());
+            }
             pprof::repair(&mut profile, &spy);
-            out.extend(pprof::to_profiles(&profile, &labels, None, now_nanos)?);
+            run.add(&profile, &labels, None, now_nanos)?;
+            batch.give_back(profile);
         }
     }
+    out.extend(run.finish());
     Ok(out)
 }
 
@@ -120,6 +129,77 @@ mod tests {
                 .all(|p| p.series.labels["__name__"] == "process_cpu")
         );
         assert_eq!(profiles.len(), 2, "two sample types");
+    }
+
+    /// A profile as stored: its series, time, period and folded stacks.
+    type Seen = (crate::profile::Series, i64, i64, Vec<(String, i64)>);
+
+    fn seen(profiles: &[Profile]) -> Vec<Seen> {
+        profiles
+            .iter()
+            .map(|p| {
+                let mut folded: Vec<_> = p.folded().collect();
+                folded.sort();
+                (p.series.clone(), p.time_nanos, p.period, folded)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn profiles_with_repeated_tables_convert_as_they_do_one_by_one() {
+        // Go resends its tables with every profile: the same tables, other samples.
+        let cpu = crate::wire::pprof::decode(
+            &crate::testing::corpus("pprof/go.cpu.labels.pprof"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
+        let mut later = cpu.clone();
+        later.sample.retain(|s| s.value[0] % 2 == 0);
+        later.time_nanos += 10_000_000_000;
+        let raw =
+            |p: &crate::wire::proto::google::v1::Profile| crate::testing::gzip(&p.encode_to_vec());
+        let heap = crate::testing::corpus("pprof/heap.pb.gz");
+        let mut req = request(raw(&cpu));
+        let samples = [raw(&later), raw(&cpu), heap.clone(), heap, raw(&later)];
+        for raw_profile in samples {
+            req.series[0].samples.push(RawSample {
+                raw_profile,
+                id: String::new(),
+            });
+        }
+        req.series.push(req.series[0].clone());
+        req.series[1].labels.push(LabelPair {
+            name: "pod".into(),
+            value: "b".into(),
+        });
+        let together = to_profiles(&req, &IngestLimits::default(), 1).unwrap();
+        let mut alone = Vec::new();
+        for series in &req.series {
+            let mut one = req.clone();
+            one.series = vec![series.clone()];
+            for sample in &series.samples {
+                one.series[0].samples = vec![sample.clone()];
+                alone.extend(to_profiles(&one, &IngestLimits::default(), 1).unwrap());
+            }
+        }
+        assert_eq!(seen(&together), seen(&alone));
+        // Runs of equal tables share a dictionary, across series too: cpu ×3, heap ×2,
+        // then cpu (the last of the first series, the first three of the second), heap ×2,
+        // cpu.
+        let mut dicts = 0;
+        for (k, p) in together.iter().enumerate() {
+            if k == 0 || !std::sync::Arc::ptr_eq(&p.dict, &together[k - 1].dict) {
+                dicts += 1;
+            }
+        }
+        assert_eq!(dicts, 5);
+        // And make the same segment.
+        let segment = |profiles: &[Profile]| {
+            let mut b = crate::storage::segment::SegmentBuilder::new("t");
+            b.add_profiles(profiles);
+            b.finish()
+        };
+        assert_eq!(segment(&together), segment(&alone));
     }
 
     #[test]

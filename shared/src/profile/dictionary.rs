@@ -218,34 +218,53 @@ impl Dictionary {
         address: u64,
         lines: impl IntoIterator<Item = (Function, i64)>,
     ) -> Vec<u32> {
-        let mut named: Vec<(Function, i64)> = lines
+        let named: Vec<(Function, i64)> = lines
             .into_iter()
             .filter(|(f, _)| !f.name.is_empty())
             .collect();
-        if named.is_empty() {
-            named.push((
-                Function {
-                    name: "unknown".into(),
-                    ..Function::default()
-                },
-                0,
-            ));
-        }
-        named
+        // Functions are added outermost first, as the frames are.
+        let lines: Vec<(u32, i64)> = named
             .into_iter()
             .rev()
-            .enumerate()
-            .map(|(i, (function, line))| {
-                let function = self.function(function);
-                self.frame(Frame {
-                    function,
-                    line,
-                    mapping,
-                    address,
-                    inlined: i > 0,
-                })
-            })
-            .collect()
+            .map(|(f, line)| (self.function(f), line))
+            .collect();
+        let mut out = Vec::with_capacity(lines.len().max(1));
+        self.location_frames(mapping, address, lines.into_iter(), &mut out);
+        out
+    }
+
+    /// [`Dictionary::location`] for functions already added: `lines` are (function id, line)
+    /// outermost first, without the unnamed ones. Appends the frame ids to `out`.
+    pub fn location_frames(
+        &mut self,
+        mapping: Option<u32>,
+        address: u64,
+        lines: impl ExactSizeIterator<Item = (u32, i64)>,
+        out: &mut Vec<u32>,
+    ) {
+        if lines.len() == 0 {
+            let function = self.function(Function {
+                name: "unknown".into(),
+                ..Function::default()
+            });
+            out.push(self.frame(Frame {
+                function,
+                line: 0,
+                mapping,
+                address,
+                inlined: false,
+            }));
+            return;
+        }
+        for (i, (function, line)) in lines.enumerate() {
+            out.push(self.frame(Frame {
+                function,
+                line,
+                mapping,
+                address,
+                inlined: i > 0,
+            }));
+        }
     }
 
     /// Returns the id of a sample link (0 for the empty link).

@@ -30,7 +30,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// Decompresses gzip (possibly several members), stopping past `limit` bytes of output so
 /// that a gzip bomb costs at most `limit` bytes: over it is a 413 naming `what`.
 pub fn gunzip(gz: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(inflated_size_hint(gz, limit));
     flate2::read::MultiGzDecoder::new(gz)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
@@ -41,6 +41,23 @@ pub fn gunzip(gz: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>, Wi
         return Err(WireError::Inflated { what, limit });
     }
     Ok(out)
+}
+
+/// The size a gzip stream says it inflates to (its last member's trailer, exact for the
+/// usual single member), so that the output is allocated once instead of grown by copies.
+/// Only a hint: capped by `limit` and by a ratio that real profiles stay well under, so that
+/// a forged trailer cannot make a small body reserve much.
+fn inflated_size_hint(gz: &[u8], limit: usize) -> usize {
+    const MAX_RATIO: usize = 32;
+    let trailer: Option<[u8; 4]> = gz
+        .len()
+        .checked_sub(4)
+        .and_then(|at| gz.get(at..)?.try_into().ok());
+    trailer.map_or(0, |t| {
+        (u32::from_le_bytes(t) as usize)
+            .min(limit.saturating_add(1))
+            .min(gz.len().saturating_mul(MAX_RATIO))
+    })
 }
 
 /// Decompresses a request body that is gzipped as a whole (`Content-Encoding: gzip`, or by
@@ -74,14 +91,27 @@ pub fn decode_body(body: &[u8], limit: usize) -> Result<Bytes, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use crate::testing::gzip;
 
     const LIMIT: usize = 4 << 20;
 
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        enc.write_all(bytes).unwrap();
-        enc.finish().unwrap()
+    #[test]
+    fn the_trailer_sizes_the_output_within_bounds() {
+        let plain = crate::testing::corpus("pprof/heap");
+        let gz = gzip(&plain);
+        assert_eq!(inflated_size_hint(&gz, LIMIT), plain.len());
+        assert_eq!(gunzip(&gz, LIMIT, "x").unwrap(), plain);
+        // A forged trailer reserves at most 32 times the body, and never past the limit.
+        let mut forged = gzip(b"a;b 1\n");
+        let n = forged.len();
+        forged[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(inflated_size_hint(&forged, LIMIT), 32 * n);
+        assert_eq!(inflated_size_hint(&gz, 1000), 1001);
+        assert_eq!(inflated_size_hint(b"\x1f\x8b", LIMIT), 0);
+        assert!(
+            gunzip(&forged, LIMIT, "x").is_err(),
+            "flate2 checks the size"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ use prost::Message;
 
 use crate::profile::{self, Dictionary};
 use crate::wire::body::decode_body;
+use std::ops::Range;
+
 use crate::wire::proto::google::v1::{Function, Location, Mapping, Profile};
 use crate::{Error, FastMap, Result};
 
@@ -29,7 +31,14 @@ pub enum PprofError {
 /// bytes once decompressed, and validates it.
 pub fn decode(body: &[u8], limit: usize) -> Result<Profile> {
     let bytes = decode_body(body, limit)?;
-    let profile = Profile::decode(bytes).map_err(|e| {
+    let profile = decode_message(&bytes)?;
+    validate(&profile).map_err(Error::Pprof)?;
+    Ok(profile)
+}
+
+/// The protobuf decode alone.
+fn decode_message(bytes: &[u8]) -> Result<Profile> {
+    Profile::decode(bytes).map_err(|e| {
         // prost reports a bad string only in its message.
         let message = e.to_string();
         Error::Pprof(if message.contains("UTF-8") {
@@ -37,9 +46,149 @@ pub fn decode(body: &[u8], limit: usize) -> Result<Profile> {
         } else {
             PprofError::Decode(message)
         })
-    })?;
-    validate(&profile).map_err(Error::Pprof)?;
-    Ok(profile)
+    })
+}
+
+/// The fields of `Profile` that hold its symbol tables: mapping, location, function and
+/// string_table.
+const SYMBOL_FIELDS: [u32; 4] = [3, 4, 5, 6];
+
+/// Byte ranges of a message, in order.
+type Ranges = Vec<Range<usize>>;
+
+/// A profile's top-level fields, as byte ranges of the message: its symbol tables' and the
+/// rest. `None` when the bytes are not a well-formed sequence of fields (the full decode then
+/// says why).
+fn split_fields(bytes: &[u8]) -> Option<(Ranges, Ranges)> {
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    let (mut symbols, mut rest) = (Ranges::new(), Ranges::new());
+    let mut buf = bytes;
+    while !buf.is_empty() {
+        let start = bytes.len() - buf.len();
+        let (tag, wire_type) = decode_key(&mut buf).ok()?;
+        let skip = match wire_type {
+            WireType::Varint => {
+                decode_varint(&mut buf).ok()?;
+                0
+            }
+            WireType::SixtyFourBit => 8,
+            WireType::ThirtyTwoBit => 4,
+            WireType::LengthDelimited => usize::try_from(decode_varint(&mut buf).ok()?).ok()?,
+            WireType::StartGroup | WireType::EndGroup => return None,
+        };
+        buf = buf.get(skip..)?;
+        let field = start..bytes.len() - buf.len();
+        // Adjacent fields of one kind make one range.
+        let ranges = if SYMBOL_FIELDS.contains(&tag) {
+            &mut symbols
+        } else {
+            &mut rest
+        };
+        match ranges.last_mut() {
+            Some(last) if last.end == field.start => last.end = field.end,
+            _ => ranges.push(field),
+        }
+    }
+    Some((symbols, rest))
+}
+
+/// Tells whether the bytes of `ranges` of `bytes`, in order, are `expected`.
+fn ranges_equal(bytes: &[u8], ranges: &[Range<usize>], expected: &[u8]) -> bool {
+    let mut at = 0;
+    for r in ranges {
+        let part = &bytes[r.clone()];
+        if expected.get(at..at + part.len()) != Some(part) {
+            return false;
+        }
+        at += part.len();
+    }
+    at == expected.len()
+}
+
+/// The bytes of `ranges` of `bytes`, in order.
+fn gather(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ranges.iter().map(|r| r.len()).sum());
+    for r in ranges {
+        out.extend_from_slice(&bytes[r.clone()]);
+    }
+    out
+}
+
+/// A profile's symbol tables, moved out of it to serve the next profile of a batch.
+#[derive(Debug, Default)]
+struct Tables {
+    mapping: Vec<Mapping>,
+    location: Vec<Location>,
+    function: Vec<Function>,
+    string_table: Vec<String>,
+}
+
+impl Tables {
+    fn take(p: &mut Profile) -> Self {
+        Tables {
+            mapping: std::mem::take(&mut p.mapping),
+            location: std::mem::take(&mut p.location),
+            function: std::mem::take(&mut p.function),
+            string_table: std::mem::take(&mut p.string_table),
+        }
+    }
+
+    fn put(self, p: &mut Profile) {
+        p.mapping = self.mapping;
+        p.location = self.location;
+        p.function = self.function;
+        p.string_table = self.string_table;
+    }
+}
+
+/// Decodes the profiles of a batch (a Push request's), each like [`decode`]. Agents such as
+/// Go's resend the same symbol tables with every profile (most of its bytes); when a
+/// profile's table bytes repeat the last one's, only the rest is decoded and the tables given
+/// back by [`Batch::give_back`] serve again.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The raw table bytes of the last profile decoded, and the key it was given with.
+    last: Option<(Vec<u8>, String)>,
+    /// The last profile's tables, once given back.
+    tables: Option<Tables>,
+}
+
+impl Batch {
+    /// Decodes a profile as [`decode`] does. `key` says what else its tables depend on (a
+    /// caller that repairs them, say): tables are reused only under an equal key. Tells
+    /// whether the tables are the last profile's.
+    pub fn decode(&mut self, body: &[u8], limit: usize, key: &str) -> Result<(Profile, bool)> {
+        let bytes = decode_body(body, limit)?;
+        let Some((symbols, rest)) = split_fields(&bytes) else {
+            // Not well-formed: the full decode says why.
+            self.last = None;
+            let profile = decode_message(&bytes)?;
+            validate(&profile).map_err(Error::Pprof)?;
+            return Ok((profile, false));
+        };
+        let same = self.last.as_ref().is_some_and(|(raw, k)| {
+            k == key && self.tables.is_some() && ranges_equal(&bytes, &symbols, raw)
+        });
+        let profile = match self.tables.take() {
+            Some(tables) if same => {
+                let mut p = decode_message(&gather(&bytes, &rest))?;
+                tables.put(&mut p);
+                p
+            }
+            _ => {
+                self.last = Some((gather(&bytes, &symbols), key.to_string()));
+                decode_message(&bytes)?
+            }
+        };
+        validate(&profile).map_err(Error::Pprof)?;
+        Ok((profile, same))
+    }
+
+    /// Takes back the symbol tables of the profile [`Batch::decode`] returned last (after
+    /// any change made to them for its key), for the next profile.
+    pub fn give_back(&mut self, mut profile: Profile) {
+        self.tables = Some(Tables::take(&mut profile));
+    }
 }
 
 fn check_string(profile: &Profile, index: i64, what: &str) -> Result<(), PprofError> {
@@ -88,12 +237,57 @@ pub fn validate(p: &Profile) -> Result<(), PprofError> {
     Ok(())
 }
 
+/// Where the items of a pprof table are, by id.
+enum ById {
+    /// The ids are 1..=n in table order, as Go and most profilers write them: no map.
+    Dense,
+    /// Any other ids; of equal ids, the last item wins.
+    Map(FastMap<u64, usize>),
+}
+
+impl ById {
+    fn new(ids: impl Iterator<Item = u64> + Clone) -> Self {
+        if ids.clone().zip(1..).all(|(id, k)| id == k) {
+            ById::Dense
+        } else {
+            ById::Map(ids.enumerate().map(|(i, id)| (id, i)).collect())
+        }
+    }
+
+    /// The index of the item with this id in a table of `len` items.
+    fn get(&self, id: u64, len: usize) -> Option<usize> {
+        match self {
+            ById::Dense => id
+                .checked_sub(1)
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|i| *i < len),
+            ById::Map(map) => map.get(&id).copied(),
+        }
+    }
+}
+
 /// Resolves locations, functions and mappings by id for walking samples.
 pub struct Symbols<'a> {
     profile: &'a Profile,
-    locations: FastMap<u64, &'a Location>,
-    functions: FastMap<u64, &'a Function>,
-    mappings: FastMap<u64, &'a Mapping>,
+    locations: ById,
+    functions: ById,
+    mappings: ById,
+}
+
+/// Not converted yet, in [`Converted`]'s tables.
+const NOT_YET: u32 = u32::MAX;
+
+/// What one profile's walk has converted so far, by table index: each location's frames and
+/// each function's and mapping's id in the dictionary. Each is converted once per profile.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// Per location: its frames' range in `frames`, `NOT_YET` as start before conversion.
+    locations: Vec<(u32, u32)>,
+    frames: Vec<u32>,
+    functions: Vec<u32>,
+    mappings: Vec<u32>,
+    /// (function id, line) of the location being converted, outermost first.
+    lines: Vec<(u32, i64)>,
 }
 
 impl<'a> Symbols<'a> {
@@ -101,9 +295,9 @@ impl<'a> Symbols<'a> {
     pub fn new(profile: &'a Profile) -> Self {
         Symbols {
             profile,
-            locations: profile.location.iter().map(|l| (l.id, l)).collect(),
-            functions: profile.function.iter().map(|f| (f.id, f)).collect(),
-            mappings: profile.mapping.iter().map(|m| (m.id, m)).collect(),
+            locations: ById::new(profile.location.iter().map(|l| l.id)),
+            functions: ById::new(profile.function.iter().map(|f| f.id)),
+            mappings: ById::new(profile.mapping.iter().map(|m| m.id)),
         }
     }
 
@@ -117,62 +311,96 @@ impl<'a> Symbols<'a> {
     }
 
     /// Returns the frames of a sample's stack in `dict`, root first. Each location
-    /// contributes its lines ([`Dictionary::location`]), converted once and kept in `cache`;
+    /// contributes its lines ([`Dictionary::location`]), converted once and kept in `done`;
     /// ids that point nowhere are skipped.
     pub fn frames(
         &self,
         dict: &mut Dictionary,
-        cache: &mut FastMap<u64, Vec<u32>>,
+        done: &mut Converted,
         location_ids: &[u64],
     ) -> Vec<u32> {
+        let p = self.profile;
+        if done.locations.is_empty() {
+            done.locations = vec![(NOT_YET, 0); p.location.len()];
+            done.functions = vec![NOT_YET; p.function.len()];
+            done.mappings = vec![NOT_YET; p.mapping.len()];
+        }
         let mut stack = Vec::with_capacity(location_ids.len());
         // pprof lists a sample's locations leaf first.
         for id in location_ids.iter().rev() {
-            if let Some(frames) = cache.get(id) {
-                stack.extend_from_slice(frames);
-            } else if let Some(location) = self.locations.get(id) {
-                let frames = self.location(dict, location);
-                stack.extend_from_slice(&frames);
-                cache.insert(*id, frames);
+            let Some(index) = self.locations.get(*id, p.location.len()) else {
+                continue;
+            };
+            let (mut start, mut end) = done.locations[index];
+            if start == NOT_YET {
+                start = done.frames.len() as u32;
+                self.location(dict, done, &p.location[index]);
+                end = done.frames.len() as u32;
+                done.locations[index] = (start, end);
             }
+            stack.extend_from_slice(&done.frames[start as usize..end as usize]);
         }
         stack
     }
 
-    fn location(&self, dict: &mut Dictionary, location: &Location) -> Vec<u32> {
-        let mapping = self.mappings.get(&location.mapping_id).map(|m| {
-            dict.mapping(profile::Mapping {
-                memory_start: m.memory_start,
-                memory_limit: m.memory_limit,
-                file_offset: m.file_offset,
-                filename: self.string(m.filename).to_string(),
-                build_id: self.string(m.build_id).to_string(),
-                flags: u32::from(m.has_functions)
-                    | u32::from(m.has_filenames) << 1
-                    | u32::from(m.has_line_numbers) << 2
-                    | u32::from(m.has_inline_frames) << 3,
-            })
-        });
-        let lines = location.line.iter().filter_map(|line| {
-            let f = self.functions.get(&line.function_id)?;
-            Some((
-                profile::Function {
+    /// Converts a location, appending its frames to `done.frames`.
+    fn location(&self, dict: &mut Dictionary, done: &mut Converted, location: &Location) {
+        let p = self.profile;
+        let mapping = self
+            .mappings
+            .get(location.mapping_id, p.mapping.len())
+            .map(|i| {
+                if done.mappings[i] == NOT_YET {
+                    let m = &p.mapping[i];
+                    done.mappings[i] = dict.mapping(profile::Mapping {
+                        memory_start: m.memory_start,
+                        memory_limit: m.memory_limit,
+                        file_offset: m.file_offset,
+                        filename: self.string(m.filename).to_string(),
+                        build_id: self.string(m.build_id).to_string(),
+                        flags: u32::from(m.has_functions)
+                            | u32::from(m.has_filenames) << 1
+                            | u32::from(m.has_line_numbers) << 2
+                            | u32::from(m.has_inline_frames) << 3,
+                    });
+                }
+                done.mappings[i]
+            });
+        let mut lines = std::mem::take(&mut done.lines);
+        lines.clear();
+        // Lines are innermost first; frames and their functions go outermost first.
+        for line in location.line.iter().rev() {
+            let Some(i) = self.functions.get(line.function_id, p.function.len()) else {
+                continue;
+            };
+            let f = &p.function[i];
+            if self.string(f.name).is_empty() {
+                continue;
+            }
+            if done.functions[i] == NOT_YET {
+                done.functions[i] = dict.function(profile::Function {
                     name: self.string(f.name).to_string(),
                     system_name: self.string(f.system_name).to_string(),
                     filename: self.string(f.filename).to_string(),
                     start_line: f.start_line,
-                },
-                line.line,
-            ))
-        });
-        dict.location(mapping, location.address, lines)
+                });
+            }
+            lines.push((done.functions[i], line.line));
+        }
+        dict.location_frames(
+            mapping,
+            location.address,
+            lines.iter().copied(),
+            &mut done.frames,
+        );
+        done.lines = lines;
     }
 
     /// Returns the function names of a sample's stack, root first, by the rules of
     /// [`Symbols::frames`].
     pub fn stack(&self, location_ids: &[u64]) -> Vec<String> {
         let mut dict = Dictionary::default();
-        let frames = self.frames(&mut dict, &mut FastMap::default(), location_ids);
+        let frames = self.frames(&mut dict, &mut Converted::default(), location_ids);
         frames
             .iter()
             .map(|f| dict.frame_name(*f).to_string())
@@ -183,6 +411,7 @@ impl<'a> Symbols<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     fn corpus(name: &str) -> Vec<u8> {
         crate::testing::corpus(&format!("pprof/{name}"))
     }
@@ -257,9 +486,146 @@ mod tests {
         );
     }
 
+    const LIMIT: usize = crate::limits::DEFAULT_MAX_PROFILE_BYTES;
+
+    /// Decodes `p`'s bytes with a batch, checks it equals `p`, gives it back; tells whether
+    /// the tables were reused.
+    fn through(batch: &mut Batch, bytes: &[u8], p: &Profile, key: &str) -> bool {
+        let (got, same) = batch.decode(bytes, LIMIT, key).unwrap();
+        assert_eq!(&got, p);
+        batch.give_back(got);
+        same
+    }
+
+    #[test]
+    fn a_batch_reuses_tables_whose_bytes_repeat_and_decodes_as_decode_does() {
+        let first = decode(&corpus("cpu.pb.gz"), LIMIT).unwrap();
+        let mut second = first.clone();
+        second.sample.truncate(first.sample.len() / 2);
+        second.time_nanos += 10_000_000_000;
+        let heap = decode(&corpus("heap.pb.gz"), LIMIT).unwrap();
+        let mut batch = Batch::default();
+        let reused: Vec<bool> = [&first, &second, &heap, &heap]
+            .iter()
+            .map(|p| through(&mut batch, &p.encode_to_vec(), p, ""))
+            .collect();
+        assert_eq!(reused, [false, true, false, true]);
+        // Gzipped, as agents send them.
+        let gz = crate::testing::gzip(&heap.encode_to_vec());
+        assert!(through(&mut batch, &gz, &heap, ""));
+        // Tables depend on the key too.
+        assert!(!through(&mut batch, &gz, &heap, "dotnetspy"));
+        assert!(through(&mut batch, &gz, &heap, "dotnetspy"));
+        // Tables not given back are not reused.
+        batch.decode(&gz, LIMIT, "dotnetspy").unwrap();
+        assert!(!through(&mut batch, &gz, &heap, "dotnetspy"));
+    }
+
+    #[test]
+    fn a_batch_compares_tables_split_between_other_fields() {
+        let p = decode(&corpus("cpu.pb.gz"), LIMIT).unwrap();
+        // The string table first, then samples and types, then the other tables.
+        let part = |f: &dyn Fn(&mut Profile)| {
+            let mut q = Profile::default();
+            f(&mut q);
+            q.encode_to_vec()
+        };
+        let strings = part(&|q| q.string_table = p.string_table.clone());
+        let tables = part(&|q| {
+            q.function = p.function.clone();
+            q.location = p.location.clone();
+            q.mapping = p.mapping.clone();
+        });
+        let rest = |p: &Profile| {
+            let mut q = p.clone();
+            Tables::take(&mut q);
+            q.encode_to_vec()
+        };
+        let bytes = |p: &Profile, tables: &[u8]| [&strings[..], &rest(p), tables].concat();
+        let mut batch = Batch::default();
+        assert!(!through(&mut batch, &bytes(&p, &tables), &p, ""));
+        let mut later = p.clone();
+        later.sample.reverse();
+        later.duration_nanos += 1;
+        assert!(through(&mut batch, &bytes(&later, &tables), &later, ""));
+        // A table that differs after the first range is noticed.
+        let mut renamed = p.clone();
+        renamed.location[0].address += 1;
+        let other = part(&|q| {
+            q.function = renamed.function.clone();
+            q.location = renamed.location.clone();
+            q.mapping = renamed.mapping.clone();
+        });
+        assert!(!through(&mut batch, &bytes(&renamed, &other), &renamed, ""));
+    }
+
+    #[test]
+    fn a_batch_rejects_what_decode_rejects_even_with_reused_tables() {
+        let mut batch = Batch::default();
+        for bad in [&b"\x0a\xff\xff\xff"[..], &corpus("invalid_utf8.pb.gz")] {
+            assert_eq!(
+                batch.decode(bad, LIMIT, "").unwrap_err().to_string(),
+                decode(bad, LIMIT).unwrap_err().to_string()
+            );
+        }
+        let p = decode(&corpus("cpu.pb.gz"), LIMIT).unwrap();
+        through(&mut batch, &p.encode_to_vec(), &p, "");
+        // The rest refers to a string the reused table does not have.
+        let mut dangling = p.clone();
+        dangling.sample[0]
+            .label
+            .push(crate::wire::proto::google::v1::Label {
+                key: 1_000_000,
+                ..Default::default()
+            });
+        let (reused, fresh) = (
+            batch.decode(&dangling.encode_to_vec(), LIMIT, ""),
+            decode(&dangling.encode_to_vec(), LIMIT),
+        );
+        assert!(matches!(reused, Err(Error::Pprof(PprofError::Dangling(_)))));
+        assert_eq!(
+            reused.unwrap_err().to_string(),
+            fresh.unwrap_err().to_string()
+        );
+    }
+
+    #[test]
+    fn ids_in_any_order_resolve_as_dense_ones() {
+        let p = decode(&corpus("cpu.pb.gz"), LIMIT).unwrap();
+        assert!(matches!(Symbols::new(&p).locations, ById::Dense));
+        // Ids scattered and the tables reversed: the same stacks.
+        let id = |i: u64| i * 7 + 3;
+        let mut q = p.clone();
+        q.location.reverse();
+        q.function.reverse();
+        for l in &mut q.location {
+            l.id = id(l.id);
+            l.mapping_id = id(l.mapping_id);
+            for line in &mut l.line {
+                line.function_id = id(line.function_id);
+            }
+        }
+        for f in &mut q.function {
+            f.id = id(f.id);
+        }
+        for m in &mut q.mapping {
+            m.id = id(m.id);
+        }
+        for s in &mut q.sample {
+            for l in &mut s.location_id {
+                *l = id(*l);
+            }
+        }
+        let (dense, scattered) = (Symbols::new(&p), Symbols::new(&q));
+        assert!(matches!(scattered.locations, ById::Map(_)));
+        for (a, b) in p.sample.iter().zip(&q.sample) {
+            assert_eq!(dense.stack(&a.location_id), scattered.stack(&b.location_id));
+        }
+    }
+
     #[test]
     fn stacks_are_root_first_with_inlined_frames() {
-        use crate::wire::proto::google::v1::{Line, Sample, ValueType};
+        use crate::wire::proto::google::v1::{Function, Line, Sample, ValueType};
         let p = Profile {
             sample_type: vec![ValueType { r#type: 1, unit: 2 }],
             string_table: ["", "cpu", "nanoseconds", "main", "outer", "inlined"]

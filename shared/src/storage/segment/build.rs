@@ -156,6 +156,29 @@ impl SegmentBuilder {
 
     /// Adds a profile. Samples with an empty stack are dropped.
     pub fn add_profile(&mut self, profile: &Profile) {
+        self.add(profile, None);
+    }
+
+    /// Adds profiles. Those of one upload share a dictionary and mostly their stacks (a
+    /// profile per sample type), so while the dictionary stays the same, each distinct stack
+    /// walks the trie once.
+    pub fn add_profiles(&mut self, profiles: &[Profile]) {
+        let mut leaves = FastMap::default();
+        let same = |a: &Profile, b: &Profile| Arc::ptr_eq(&a.dict, &b.dict);
+        for (k, profile) in profiles.iter().enumerate() {
+            let after_same = k > 0 && same(&profiles[k - 1], profile);
+            if !after_same {
+                leaves.clear();
+            }
+            let before_same = profiles.get(k + 1).is_some_and(|p| same(p, profile));
+            let memo = (after_same || before_same).then_some(&mut leaves);
+            self.add(profile, memo);
+        }
+    }
+
+    /// Adds a profile; `leaves` remembers the trie leaf (−1: none) of each stack of its
+    /// dictionary.
+    fn add<'p>(&mut self, profile: &'p Profile, leaves: Option<&mut FastMap<&'p [u32], i32>>) {
         let (dict, frames, links) = match self.last_dict.take() {
             Some((dict, frames, links)) if Arc::ptr_eq(&dict, &profile.dict) => {
                 (dict, frames, links)
@@ -167,22 +190,35 @@ impl SegmentBuilder {
         };
         let series = self.series_id(&profile.series);
         self.merge_period(series, profile.period);
+        let mut leaves = leaves;
         for sample in &profile.samples {
-            let mut parent = -1i32;
-            for frame in &sample.stack {
-                parent = self.node_id(parent, frames[*frame as usize]) as i32;
-            }
-            if parent >= 0 {
+            let leaf = match leaves.as_deref_mut() {
+                Some(leaves) => *leaves
+                    .entry(&sample.stack)
+                    .or_insert_with(|| self.leaf(&frames, &sample.stack)),
+                None => self.leaf(&frames, &sample.stack),
+            };
+            if leaf >= 0 {
                 self.data.samples.push(
                     series,
                     profile.time_nanos,
-                    parent as u32,
+                    leaf as u32,
                     sample.value,
                     links[sample.link as usize],
                 );
             }
         }
         self.last_dict = Some((dict, frames, links));
+    }
+
+    /// Walks a stack of dictionary frames (mapped by `frames`) into the trie; its leaf, −1
+    /// for an empty stack.
+    fn leaf(&mut self, frames: &[u32], stack: &[u32]) -> i32 {
+        let mut parent = -1i32;
+        for frame in stack {
+            parent = self.node_id(parent, frames[*frame as usize]) as i32;
+        }
+        parent
     }
 
     /// Adds every sample of another segment.

@@ -461,6 +461,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn profiles_added_together_make_the_segment_they_make_one_by_one() {
+        // The four sample types of a Go heap profile share a dictionary and their stacks.
+        let p = crate::wire::pprof::decode(
+            &crate::testing::corpus("pprof/heap.pb.gz"),
+            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
+        )
+        .unwrap();
+        let mut profiles =
+            crate::ingest::pprof::to_profiles(&p, &crate::profile::Labels::new(), None, 1).unwrap();
+        assert_eq!(profiles.len(), 4);
+        // Two more dictionaries whose stacks are the same frame ids, each shared by two
+        // profiles.
+        for (service, stacks) in [("a", ["x;y;z", "x;y"]), ("b", ["p;q;r", "p;q"])] {
+            let first = profile(service, 10, &[(stacks[0], 1), (stacks[1], 2)]);
+            let mut second = first.clone();
+            second.time_nanos = 20;
+            profiles.extend([first, second]);
+        }
+        profiles.extend(profiles.clone());
+        let mut one_by_one = SegmentBuilder::new("t");
+        for p in &profiles {
+            one_by_one.add_profile(p);
+        }
+        let mut together = SegmentBuilder::new("t");
+        together.add_profiles(&profiles);
+        assert_eq!(together.finish(), one_by_one.finish());
+    }
+
+    #[test]
     fn round_trip_and_dedup() {
         let mut b = SegmentBuilder::new("t");
         b.add_profile(&profile("a", 10, &[("x;y;z", 1), ("x;y", 2), ("x;y;z", 3)]));
