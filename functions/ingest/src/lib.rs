@@ -12,6 +12,12 @@ use flamelet_guest::{HostStore, Request, Response, respond};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
+// Parsing allocates and frees a great deal; talc is faster than the default dlmalloc here
+// (docs/benchmarks.md). Components are single-threaded (no atomics).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 struct Component;
 
 impl Guest for Component {
