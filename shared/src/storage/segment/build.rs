@@ -21,6 +21,10 @@ pub struct SegmentBuilder {
     frame_ids: FastMap<NodeFrame, u32>,
     frames: Vec<NodeFrame>,
     node_ids: FastMap<(i32, u32), u32>,
+    /// Per parent (index parent + 1, the root first): the frame and node of the child found
+    /// last. Stacks share long prefixes, so a walk mostly meets the same child again and
+    /// skips the hash lookup.
+    last_child: Vec<(u32, u32)>,
     /// The last dictionary added and its frame and link ids here: the profiles of one
     /// upload share one dictionary, which is mapped once.
     last_dict: Option<(Arc<Dictionary>, Vec<u32>, Vec<u32>)>,
@@ -89,6 +93,21 @@ impl SegmentBuilder {
     }
 
     fn node_id(&mut self, parent: i32, frame: u32) -> u32 {
+        let slot = (parent + 1) as usize;
+        if let Some((f, node)) = self.last_child.get(slot)
+            && *f == frame
+        {
+            return *node;
+        }
+        let id = self.trie_node(parent, frame);
+        if self.last_child.len() <= slot {
+            self.last_child.resize(slot + 1, (u32::MAX, 0));
+        }
+        self.last_child[slot] = (frame, id);
+        id
+    }
+
+    fn trie_node(&mut self, parent: i32, frame: u32) -> u32 {
         if let Some(id) = self.node_ids.get(&(parent, frame)) {
             return *id;
         }
@@ -266,7 +285,8 @@ impl SegmentBuilder {
                 mapping: usize::try_from(f.mapping).map_or(-1, |m| mappings[m] as i32),
                 ..*f
             });
-            nodes.push(self.node_id(parent, frame));
+            // Nodes come in trie order here, not stack by stack: no last-child memo.
+            nodes.push(self.trie_node(parent, frame));
         }
         let s = &other.samples;
         for i in 0..s.len() {
