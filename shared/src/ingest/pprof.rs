@@ -232,6 +232,7 @@ impl Run {
     }
 }
 
+/// The profiles of one pprof upload over `dict`, their dictionary still `placeholder`.
 fn convert(
     p: &Pprof,
     base: &Labels,

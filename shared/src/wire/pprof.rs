@@ -4,12 +4,12 @@
 //! Which series a sample type becomes is the ingest's business; building a pprof back from
 //! stored stacks is `render::pprof`'s.
 
+use std::ops::Range;
+
 use prost::Message;
 
 use crate::profile::{self, Dictionary};
 use crate::wire::body::decode_body;
-use std::ops::Range;
-
 use crate::wire::proto::google::v1::{Function, Location, Mapping, Profile};
 use crate::{Error, FastMap, Result};
 
@@ -277,8 +277,9 @@ pub struct Symbols<'a> {
 /// Not converted yet, in [`Converted`]'s tables.
 const NOT_YET: u32 = u32::MAX;
 
-/// What one profile's walk has converted so far, by table index: each location's frames and
-/// each function's and mapping's id in the dictionary. Each is converted once per profile.
+/// What the walks over one set of symbol tables have converted so far, by table index: each
+/// location's frames and each function's and mapping's id in the dictionary, each converted
+/// once. Only for profiles with those very tables (one profile, or a [`Batch`]'s run).
 #[derive(Debug, Default)]
 pub struct Converted {
     /// Per location: its frames' range in `frames`, `NOT_YET` as start before conversion.
