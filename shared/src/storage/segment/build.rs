@@ -22,8 +22,8 @@ pub struct SegmentBuilder {
     frames: Vec<NodeFrame>,
     node_ids: FastMap<(i32, u32), u32>,
     /// Per parent (index parent + 1, the root first): the frame and node of the child found
-    /// last. Stacks share long prefixes, so a walk mostly meets the same child again and
-    /// skips the hash lookup.
+    /// last. Where consecutive stacks share a prefix (Ruby's, say), a walk meets the same
+    /// child again and skips the hash lookup.
     last_child: Vec<(u32, u32)>,
     /// The last dictionary added and its frame and link ids here: the profiles of one
     /// upload share one dictionary, which is mapped once.
@@ -197,7 +197,7 @@ impl SegmentBuilder {
 
     /// Adds a profile; `leaves` remembers the trie leaf (−1: none) of each stack of its
     /// dictionary.
-    fn add<'p>(&mut self, profile: &'p Profile, leaves: Option<&mut FastMap<&'p [u32], i32>>) {
+    fn add<'p>(&mut self, profile: &'p Profile, mut leaves: Option<&mut FastMap<&'p [u32], i32>>) {
         let (dict, frames, links) = match self.last_dict.take() {
             Some((dict, frames, links)) if Arc::ptr_eq(&dict, &profile.dict) => {
                 (dict, frames, links)
@@ -209,7 +209,6 @@ impl SegmentBuilder {
         };
         let series = self.series_id(&profile.series);
         self.merge_period(series, profile.period);
-        let mut leaves = leaves;
         for sample in &profile.samples {
             let leaf = match leaves.as_deref_mut() {
                 Some(leaves) => *leaves
