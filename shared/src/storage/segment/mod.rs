@@ -567,6 +567,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_l0_segment_delta_encodes_its_ids_and_round_trips_extreme_steps() {
+        use parquet::basic::Encoding;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let folded: Vec<(String, i64)> = (0..600)
+            .map(|i| (format!("main;f{};g{};h{}", i % 7, i % 97, i), i + 1))
+            .collect();
+        let stacks: Vec<(&str, i64)> = folded.iter().map(|(s, v)| (s.as_str(), *v)).collect();
+        let mut b = SegmentBuilder::new("t");
+        b.add_profile(&profile("a", 10, &stacks));
+        let mut data = b.finish();
+        // Steps that overflow an i64 delta must come back exact.
+        for (i, f) in data.node_frames.iter_mut().enumerate() {
+            (f.address, f.line) = match i % 3 {
+                0 => (u64::MAX, i64::MIN),
+                1 => (0, i64::MAX),
+                _ => (1 << 63, -1),
+            };
+        }
+        let bytes = encode(&data).unwrap();
+        assert_eq!(decode(Bytes::from(bytes.clone())).unwrap(), data);
+        let file = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
+        let group = file.metadata().row_group(0);
+        let encodings = |c: usize| group.column(c).encodings().collect::<Vec<_>>();
+        for c in [COL_NODE_PARENT, COL_NODE_NAME, COL_NODE_ADDRESS, COL_STACK] {
+            assert!(encodings(c).contains(&Encoding::DELTA_BINARY_PACKED), "{c}");
+        }
+        // Sample values repeat rather than step: PLAIN, compressed.
+        assert!(!encodings(COL_VALUE).contains(&Encoding::DELTA_BINARY_PACKED));
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert!(decode(Bytes::from_static(b"not parquet at all")).is_err());
         assert!(decode(Bytes::new()).is_err());

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use parquet::basic::{Compression, Repetition, Type as PhysicalType};
+use parquet::basic::{Compression, Encoding, Repetition, Type as PhysicalType};
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::metadata::KeyValue;
@@ -95,6 +95,24 @@ pub fn encode_compacted(data: &SegmentData, sums: Sums) -> Result<Encoded> {
     write(data, Some(sums))
 }
 
+/// The integer columns an L0 segment delta-encodes: everything but sample values (which
+/// repeat), fingerprints (random; empty in L0) and the mapping table (a handful of rows).
+const L0_DELTA_COLUMNS: [usize; 13] = [
+    COL_NODE_PARENT,
+    COL_NODE_NAME,
+    COL_SERIES,
+    COL_TIME,
+    COL_STACK,
+    COL_FUNCTION_NAME,
+    COL_FUNCTION_SYSTEM_NAME,
+    COL_FUNCTION_FILENAME,
+    COL_FUNCTION_START_LINE,
+    COL_NODE_FUNCTION,
+    COL_NODE_LINE,
+    COL_NODE_MAPPING,
+    COL_NODE_ADDRESS,
+];
+
 fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
     // Compacted segments are partitioned by service; L0 segments hold one upload.
     let parted = sums.map(|_| partition::by_service(data));
@@ -119,6 +137,16 @@ fn write(data: &SegmentData, sums: Option<Sums>) -> Result<Encoded> {
             .set_dictionary_enabled(false)
             .set_statistics_enabled(EnabledStatistics::None)
             .set_offset_index_disabled(true);
+        // Ids, line numbers and addresses in trie order mostly step by small amounts:
+        // DELTA_BINARY_PACKED without Snappy halves the segment and is cheaper to write and to
+        // read than Snappy over PLAIN (docs/benchmarks.md, "L0 encoding"). Sample values
+        // repeat rather than step, and strings are text: those keep PLAIN + Snappy.
+        for c in L0_DELTA_COLUMNS {
+            let path = ColumnPath::from(COLUMNS[c].0);
+            props = props
+                .set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED)
+                .set_column_compression(path, Compression::UNCOMPRESSED);
+        }
     }
     let props = props.build();
     let mut writer = SerializedFileWriter::new(Vec::new(), schema()?, Arc::new(props))?;
