@@ -98,6 +98,12 @@ impl Listings {
     }
 }
 
+/// Checks a key as every call here does before it reaches a backend: the storage contract's
+/// rules, and object_store's path syntax.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    key_path(key).map(drop)
+}
+
 fn key_path(key: &str) -> Result<Path, StoreError> {
     let invalid = || StoreError::InvalidKey { key: key.into() };
     if key.is_empty() {

@@ -4,7 +4,8 @@
 //! Credentials and paths stay here; components only see keys. Local writes are fsynced (file
 //! and directory) before the put returns, so an acknowledged ingest survives a crash.
 
-use std::path::PathBuf;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -136,30 +137,34 @@ impl Storage {
 
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        metrics::object_store(Op::Get);
-        let bytes = self.bucket.get(key).await?;
-        metrics::read_bytes(bytes.len());
-        Ok(bytes)
+        self.read(key, None).await
     }
 
     /// Reads a byte range, clamped to the object's size.
     pub async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StoreError> {
-        metrics::object_store(Op::Get);
-        let bytes = self.bucket.get_range(key, start, end).await?;
-        metrics::read_bytes(bytes.len());
-        Ok(bytes)
+        self.read(key, Some(start..end)).await
     }
 
-    /// Reads several objects concurrently; answers in the order of `keys`.
+    /// Reads several objects concurrently (a local directory's one after another, each
+    /// a page-cache read); answers in the order of `keys`.
     pub async fn get_many(&self, keys: Vec<String>) -> Vec<Result<Bytes, StoreError>> {
-        for _ in &keys {
-            metrics::object_store(Op::Get);
-        }
-        let answers = self.bucket.get_many(keys).await;
-        for bytes in answers.iter().flatten() {
-            metrics::read_bytes(bytes.len());
+        let Some(root) = &self.local_root else {
+            let answers = self.bucket.get_many(keys).await;
+            return answers.into_iter().map(counted).collect();
+        };
+        let mut answers = Vec::with_capacity(keys.len());
+        for key in &keys {
+            answers.push(counted(read_local(root, key, None).await));
         }
         answers
+    }
+
+    async fn read(&self, key: &str, range: Option<Range<u64>>) -> Result<Bytes, StoreError> {
+        counted(match (&self.local_root, range) {
+            (Some(root), range) => read_local(root, key, range).await,
+            (None, None) => self.bucket.get(key).await,
+            (None, Some(r)) => self.bucket.get_range(key, r.start, r.end).await,
+        })
     }
 
     /// Writes an object; a create-only put fails if the key exists. Local writes are fsynced
@@ -238,6 +243,67 @@ impl Storage {
         metrics::object_store(Op::Delete);
         self.bucket.delete(key).await
     }
+}
+
+/// Counts one read, and its bytes when it succeeded.
+fn counted(read: Result<Bytes, StoreError>) -> Result<Bytes, StoreError> {
+    metrics::object_store(Op::Get);
+    if let Ok(bytes) = &read {
+        metrics::read_bytes(bytes.len());
+    }
+    read
+}
+
+/// Largest local read done on the calling thread; a larger one (a day segment, which a cold
+/// cache may take milliseconds to read) goes to the blocking pool.
+const INLINE_READ_BYTES: u64 = 1 << 20;
+
+/// Reads `range` of a local directory's object (all of it without one), clamped to its size,
+/// as object_store's local store would, but without its two trips through the blocking pool
+/// per read (open and stat, then the bytes): for the small immutable objects a query reads by
+/// the thousand (a fresh hour's L0 segments) the thread hand-offs cost more than the reads
+/// (docs/benchmarks.md, "Local reads and read-ahead"). A small object is read here, from the
+/// page cache in microseconds; a large one goes to the blocking pool, once.
+async fn read_local(
+    root: &Path,
+    key: &str,
+    range: Option<Range<u64>>,
+) -> Result<Bytes, StoreError> {
+    use std::io::{Read, Seek, SeekFrom};
+
+    flamelet_bucket::check_key(key)?;
+    let not_found = || StoreError::NotFound { key: key.into() };
+    let failed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => not_found(),
+        _ => other(format!("reading {key}: {e}")),
+    };
+    let file = std::fs::File::open(root.join(key)).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    if meta.is_dir() {
+        return Err(not_found());
+    }
+    let size = meta.len();
+    let (start, end) = match range {
+        Some(r) => (r.start.min(size), r.end.min(size)),
+        None => (0, size),
+    };
+    if end <= start {
+        return Ok(Bytes::new());
+    }
+    let read = move |mut file: std::fs::File| -> std::io::Result<Vec<u8>> {
+        file.seek(SeekFrom::Start(start))?;
+        let mut buf = vec![0; (end - start) as usize];
+        file.read_exact(&mut buf)?;
+        Ok(buf)
+    };
+    let bytes = if end - start <= INLINE_READ_BYTES {
+        read(file)
+    } else {
+        tokio::task::spawn_blocking(move || read(file))
+            .await
+            .map_err(other)?
+    };
+    bytes.map(Bytes::from).map_err(failed)
 }
 
 /// Applies `?key=value` options of a storage URL to a cloud store builder.

@@ -24,7 +24,7 @@ pub use request::{DiffRequest, LabelValuesRequest, QueryContext, RenderFormat, R
 
 use crate::Result;
 use crate::selector::Selector;
-use crate::storage::chunks::ObjectChunks;
+use crate::storage::chunks::ReadAhead;
 use crate::storage::keys::{DAY_NANOS, HOUR_NANOS};
 use crate::storage::manifest;
 use crate::storage::segment::{
@@ -167,7 +167,8 @@ pub fn scan_from(
     // Sums stand in for rows only when no sample can be dropped by its link or call site.
     let summable = reads.sums && !filter.reads_links() && filter.call_site.is_empty();
     let range_whole = whole_hours(range).filter(|_| summable);
-    for r in segments {
+    let mut ahead = ReadAhead::new(store, &segments);
+    for (i, r) in segments.iter().enumerate() {
         let within =
             |(first, end): (i64, i64)| matches!(r.time, Some((lo, hi)) if first <= lo && hi < end);
         // A compacted segment whose samples all lie in the range is answered from the sums of
@@ -202,7 +203,7 @@ pub fn scan_from(
             (false, true) => r.hot_start,
             (false, false) => None,
         };
-        let mut reader = SegmentReader::open(ObjectChunks::open_from(store, &r, start)?)?;
+        let mut reader = SegmentReader::open(ahead.open(i, r, start)?)?;
         let meta = reader.meta();
         if !range.overlaps(meta.min_time, meta.max_time) {
             continue;

@@ -6,7 +6,7 @@ use parquet::file::reader::{ChunkReader, Length};
 
 use crate::Result;
 use crate::storage::manifest::SegmentRef;
-use crate::storage::store::SharedStore;
+use crate::storage::store::{SharedStore, StoreError};
 use crate::storage::thrift_shape;
 
 /// Segments up to this size are fetched whole (one read); larger ones footer first, then only
@@ -20,6 +20,75 @@ pub const FOOTER_PREFETCH_BYTES: u64 = 256 << 10;
 pub const READ_AHEAD_BYTES: u64 = 2 << 20;
 /// What a page header is parsed from, at most.
 const PAGE_HEADER_BYTES: u64 = 64 << 10;
+
+/// Most segments one batch of [`ReadAhead`] fetches, and the most bytes (more than one
+/// segment only while they fit).
+const AHEAD_SEGMENTS: usize = 64;
+const AHEAD_BYTES: u64 = 16 << 20;
+
+/// Opens the segments of a list one after another, fetching the small ones that are always
+/// read whole (L0 segments: the manifest gives them no hot part, times or day sums) ahead
+/// in batches with one `get_many`, which a bucket answers concurrently and a local directory
+/// without a round trip per object: a fresh hour is thousands of them, and one read at a time
+/// over S3 costs a round trip each.
+pub struct ReadAhead<'a> {
+    store: &'a SharedStore,
+    refs: &'a [SegmentRef],
+    /// The batch fetched last: the index of its first segment and its answers, in order.
+    batch: (usize, Vec<Option<std::result::Result<Bytes, StoreError>>>),
+}
+
+impl<'a> ReadAhead<'a> {
+    /// Reads ahead through `refs`, which are then opened in order (any may be skipped).
+    pub fn new(store: &'a SharedStore, refs: &'a [SegmentRef]) -> Self {
+        ReadAhead {
+            store,
+            refs,
+            batch: (0, Vec::new()),
+        }
+    }
+
+    /// Whether a segment is always read whole, so that fetching it ahead wastes nothing.
+    fn whole_always(r: &SegmentRef) -> bool {
+        r.hot_start.is_none()
+            && r.time.is_none()
+            && r.day_sums_start.is_none()
+            && r.size <= WHOLE_OBJECT_BYTES
+    }
+
+    /// Opens `r`, segment `i` of the list, as [`ObjectChunks::open_from`] would.
+    pub fn open(&mut self, i: usize, r: &SegmentRef, start: Option<u64>) -> Result<ObjectChunks> {
+        let listed = self.refs.get(i).is_some_and(|l| l.key == r.key);
+        if start.is_some() || !Self::whole_always(r) || !listed {
+            return ObjectChunks::open_from(self.store, r, start);
+        }
+        let (first, answers) = &mut self.batch;
+        let held = i.checked_sub(*first).and_then(|k| answers.get_mut(k));
+        if let Some(answer) = held.and_then(Option::take) {
+            return Ok(ObjectChunks::Whole(answer?));
+        }
+        // A new batch: this segment and the next that are read whole, while they fit.
+        let mut keys = vec![r.key.clone()];
+        let mut bytes = r.size;
+        for next in self.refs[i + 1..]
+            .iter()
+            .take_while(|n| Self::whole_always(n))
+        {
+            if keys.len() == AHEAD_SEGMENTS || bytes.saturating_add(next.size) > AHEAD_BYTES {
+                break;
+            }
+            bytes += next.size;
+            keys.push(next.key.clone());
+        }
+        let mut answers: Vec<_> = self.store.get_many(&keys).into_iter().map(Some).collect();
+        let answer = answers
+            .first_mut()
+            .and_then(Option::take)
+            .unwrap_or_else(|| Err(StoreError::NotFound { key: r.key.clone() }));
+        self.batch = (i, answers);
+        Ok(ObjectChunks::Whole(answer?))
+    }
+}
 
 /// A segment's bytes, fetched whole or by ranges on demand.
 pub enum ObjectChunks {
@@ -317,5 +386,140 @@ mod tests {
         let strings = reader.read_strings().unwrap();
         assert_eq!(reader.read_nodes(strings.len()).unwrap().len(), nodes);
         assert_eq!(counting.reads(), 2);
+    }
+
+    /// Records the store calls made: `get KEY` or `get_many N`.
+    #[derive(Default)]
+    struct Calls {
+        inner: MemoryStore,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Calls {
+        fn log(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    impl ObjectStore for Calls {
+        fn get(&self, key: &str) -> std::result::Result<Bytes, StoreError> {
+            self.log(format!("get {key}"));
+            self.inner.get(key)
+        }
+        fn get_range(
+            &self,
+            key: &str,
+            range: std::ops::Range<u64>,
+        ) -> std::result::Result<Bytes, StoreError> {
+            self.log(format!("get_range {key}"));
+            self.inner.get_range(key, range)
+        }
+        fn get_many(&self, keys: &[String]) -> Vec<std::result::Result<Bytes, StoreError>> {
+            self.log(format!("get_many {}", keys.join(",")));
+            keys.iter().map(|k| self.inner.get(k)).collect()
+        }
+        fn put(
+            &self,
+            key: &str,
+            data: Bytes,
+            mode: PutMode,
+        ) -> std::result::Result<(), StoreError> {
+            self.inner.put(key, data, mode)
+        }
+        fn list(
+            &self,
+            prefix: &str,
+            token: Option<&str>,
+            limit: u32,
+            delimited: bool,
+        ) -> std::result::Result<crate::storage::store::ListPage, StoreError> {
+            self.inner.list(prefix, token, limit, delimited)
+        }
+        fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
+            self.inner.delete(key)
+        }
+    }
+
+    #[test]
+    fn read_ahead_fetches_runs_of_whole_segments_in_batches_and_each_answer_once() {
+        let calls = Arc::new(Calls::default());
+        let l0 = |key: &str, size: u64| SegmentRef {
+            key: key.into(),
+            size,
+            hot_start: None,
+            time: None,
+            day_sums_start: None,
+        };
+        let mut refs: Vec<SegmentRef> = (0..AHEAD_SEGMENTS + 10)
+            .map(|k| l0(&format!("l0/{k:03}"), 10))
+            .collect();
+        for r in &refs {
+            calls
+                .put(&r.key, Bytes::from(r.key.clone()), PutMode::Create)
+                .unwrap();
+        }
+        // A compacted segment (a hot part and times: read on its own), a missing L0 segment,
+        // one too large to read whole, then four that fill a batch's bytes.
+        refs.insert(
+            2,
+            SegmentRef {
+                time: Some((0, 1)),
+                hot_start: Some(0),
+                ..l0("l0/000", 10)
+            },
+        );
+        refs.insert(3, l0("l0/gone", 10));
+        refs.insert(5, l0("l0/big", WHOLE_OBJECT_BYTES + 1));
+        calls
+            .put("l0/big", Bytes::from_static(b"big"), PutMode::Create)
+            .unwrap();
+        for r in &mut refs[6..10] {
+            r.size = WHOLE_OBJECT_BYTES;
+        }
+        assert_eq!(AHEAD_BYTES, 4 * WHOLE_OBJECT_BYTES);
+        let store: SharedStore = calls.clone();
+        let mut ahead = ReadAhead::new(&store, &refs);
+        let opened = |c: Result<ObjectChunks>| match c {
+            Ok(ObjectChunks::Whole(b)) => Ok(String::from_utf8(b.to_vec()).unwrap()),
+            Ok(ObjectChunks::Ranged { key, .. }) => Ok(format!("ranged {key}")),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut seen = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            // Segment 1 is skipped, as a query skips what it does not need.
+            if i != 1 {
+                seen.push(opened(ahead.open(i, r, None)));
+            }
+        }
+        let expected: Vec<std::result::Result<String, String>> = refs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(i, r)| match i {
+                3 => Err(StoreError::NotFound { key: r.key.clone() }.to_string()),
+                5 => Ok("ranged l0/big".into()),
+                _ => Ok(r.key.clone()),
+            })
+            .collect();
+        assert_eq!(seen, expected);
+        let calls = calls.calls.lock().unwrap().clone();
+        let batch = |range: std::ops::Range<usize>| {
+            let keys: Vec<&str> = refs[range].iter().map(|r| r.key.as_str()).collect();
+            format!("get_many {}", keys.join(","))
+        };
+        // Batches stop at a segment read otherwise, and at their bytes or count.
+        let full = 10 + AHEAD_SEGMENTS;
+        assert_eq!(
+            calls,
+            [
+                batch(0..2),
+                "get l0/000".to_string(),
+                batch(3..5),
+                "get_range l0/big".to_string(),
+                batch(6..10),
+                batch(10..full),
+                batch(full..refs.len()),
+            ]
+        );
     }
 }

@@ -114,5 +114,16 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what moto last did (its tracebacks, the requests it answered),
+        // since the log file goes with the server.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!("---- moto log (last {} lines) ----", tail.len());
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
     }
 }

@@ -28,8 +28,8 @@ pub struct Packaged {
     pub wasmtime_requests: f64,
     pub native_requests: f64,
     pub composed_requests: f64,
-    /// The provider's retries per query (moto's dev server resets some of its fresh
-    /// connections); each is one more request answered.
+    /// The provider's retries per query (none against a healthy bucket); each is one more
+    /// request answered.
     pub wasmtime_retries: f64,
     pub composed_retries: f64,
 }
