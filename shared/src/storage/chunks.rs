@@ -388,7 +388,7 @@ mod tests {
         assert_eq!(counting.reads(), 2);
     }
 
-    /// Records the store calls made: `get KEY` or `get_many N`.
+    /// Records the store calls made: `get KEY`, `get_range KEY` or `get_many KEYS`.
     #[derive(Default)]
     struct Calls {
         inner: MemoryStore,
