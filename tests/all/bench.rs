@@ -147,8 +147,8 @@ fn benchmark_harness_produces_every_figure() {
     }
 }
 
-/// The sustained-load harness (issue #17) for a few seconds with a few clients on two servers:
-/// every request answered 200, the totals exact right after the load and after compaction,
+/// The sustained-load harness (issue #17) for a few seconds with a few clients on two servers,
+/// uploads paced: every request answered 200, the totals exact right after the load and after compaction,
 /// no query client's total going down.
 #[test]
 fn load_harness_checks_its_totals() {
@@ -162,6 +162,7 @@ fn load_harness_checks_its_totals() {
         push_profiles: 3,
         query_clients: 2,
         compact_every: 1,
+        ingest_rate: Some(25.0),
     };
     let load = harness::load::measure(&config, &shape);
     let md = load.markdown();
@@ -178,6 +179,10 @@ fn load_harness_checks_its_totals() {
     assert_eq!(load.regressions, 0, "{md}");
     assert!(load.cpu_secs.iter().all(|c| *c > 0.0), "{md}");
     assert!(md.contains("| ingest, Push batch |"), "{md}");
+    // Paced uploads: about 25 a second, not as many as the server answers.
+    let uploads = (load.rows[0].requests + load.rows[1].requests) as f64;
+    assert!(uploads <= 25.0 * 4.0 * 1.25 + 3.0, "{md}");
+    assert!(md.contains("uploads paced at 25 requests/s"), "{md}");
 }
 
 /// The scrape-pass harness (issue #20) with a few targets: every target up at every pass and

@@ -1,5 +1,5 @@
 //! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]
-//! [-- --metrics] [-- --load [--secs S] [--servers N]] [-- --scrape] [-- --ingest]`: the benchmark
+//! [-- --metrics] [-- --load [--secs S] [--servers N] [--ingest-rate R]] [-- --scrape] [-- --ingest]`: the benchmark
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
@@ -75,8 +75,14 @@ fn main() {
             Some(n) => vec![n],
             None => vec![1, 2],
         };
+        // `--ingest-rate R`: uploads paced at R requests/s in all (closed loop by default).
+        let ingest_rate = value("--ingest-rate").and_then(|r| r.parse().ok());
         for n in servers {
-            let load = harness::load::measure(&config, &harness::load::Shape::standard(n, secs));
+            let shape = harness::load::Shape {
+                ingest_rate,
+                ..harness::load::Shape::standard(n, secs)
+            };
+            let load = harness::load::measure(&config, &shape);
             println!("{}", load.markdown());
         }
         return;

@@ -240,8 +240,9 @@ impl Pass<'_> {
         let mut quarantined = Vec::new();
         let mut keys: Vec<String> = merge.existing.iter().map(|s| s.key.clone()).collect();
         keys.extend(merge.inputs.iter().cloned());
+        let mut footers = segment::FooterCache::default();
         for (i, (key, bytes)) in keys.iter().zip(self.store.get_many(&keys)).enumerate() {
-            match segment::decode(bytes?) {
+            match segment::decode_cached(bytes?, &mut footers) {
                 Ok(data) => builder.add_segment(&data),
                 Err(e) if i >= merge.existing.len() => quarantined.push(Quarantined {
                     key: key.clone(),

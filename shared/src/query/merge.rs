@@ -9,7 +9,7 @@ use crate::selector::Selector;
 use crate::storage::chunks::ObjectChunks;
 use crate::storage::manifest::{self, SegmentRef};
 use crate::storage::segment::PathFingerprint;
-use crate::storage::segment::{SegmentMeta, SegmentReader};
+use crate::storage::segment::{FooterCache, SegmentMeta, SegmentReader};
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
 use crate::time::TimeRange;
@@ -102,6 +102,8 @@ pub fn select_from(
         profile_totals: BTreeMap::new(),
     };
     let mut series_ids: HashMap<Series, u32> = HashMap::new();
+    // Each series list's series by their ids in `merged.series`.
+    let mut global_of = super::PerSeriesList::default();
     let mut paths = PathIndex::default();
     // Tree nodes by stored path fingerprint, from the day segments read so far.
     let mut by_fingerprint: FastMap<PathFingerprint, usize> = FastMap::default();
@@ -121,17 +123,17 @@ pub fn select_from(
         filter,
         reads,
         |mut part| {
-            let global: Vec<u32> = part
-                .meta
-                .series
-                .iter()
-                .map(|s| {
-                    *series_ids.entry(s.clone()).or_insert_with(|| {
-                        merged.series.push(s.clone());
-                        merged.series.len() as u32 - 1
+            let global: &[u32] = global_of.get(&part.meta.series, |series| {
+                series
+                    .iter()
+                    .map(|s| {
+                        *series_ids.entry(s.clone()).or_insert_with(|| {
+                            merged.series.push(s.clone());
+                            merged.series.len() as u32 - 1
+                        })
                     })
-                })
-                .collect();
+                    .collect::<Vec<_>>()
+            });
             if wanted.tree {
                 // Stacks seen before in a day segment are added by fingerprint; the trie is read
                 // only for the others (and for parts without fingerprints).
@@ -263,9 +265,9 @@ pub fn matching_series(
 ) -> Result<BTreeSet<Series>> {
     let mut out = BTreeSet::new();
     for (_, meta) in footers(store, tenant, range)? {
-        for s in meta.series {
-            if selectors.is_empty() || selectors.iter().any(|sel| sel.matches(&s)) {
-                out.insert(s);
+        for s in meta.series.iter() {
+            if selectors.is_empty() || selectors.iter().any(|sel| sel.matches(s)) {
+                out.insert(s.clone());
             }
         }
     }
@@ -279,8 +281,9 @@ pub fn footers(
     range: &TimeRange,
 ) -> Result<Vec<(SegmentRef, SegmentMeta)>> {
     let mut out = Vec::new();
+    let mut cache = FooterCache::default();
     for r in manifest::live_segments(store.as_ref(), tenant, range)? {
-        let meta = SegmentReader::open(ObjectChunks::open(store, &r)?)?
+        let meta = SegmentReader::open_cached(ObjectChunks::open(store, &r)?, &mut cache)?
             .meta()
             .clone();
         if range.overlaps(meta.min_time, meta.max_time) {

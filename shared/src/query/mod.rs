@@ -22,14 +22,17 @@ pub use merge::{
 };
 pub use request::{DiffRequest, LabelValuesRequest, QueryContext, RenderFormat, RenderRequest};
 
+use std::sync::Arc;
+
 use crate::Result;
+use crate::profile::Series;
 use crate::selector::Selector;
 use crate::storage::chunks::ReadAhead;
 use crate::storage::keys::{DAY_NANOS, HOUR_NANOS};
 use crate::storage::manifest;
 use crate::storage::segment::{
-    FunctionRow, MappingRow, NodeFrame, PathFingerprint, Samples, SegmentError, SegmentMeta,
-    SegmentReader, StackNode,
+    FooterCache, FunctionRow, MappingRow, NodeFrame, PathFingerprint, Samples, SegmentError,
+    SegmentMeta, SegmentReader, StackNode,
 };
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
@@ -138,6 +141,35 @@ pub fn scan(
     )
 }
 
+/// Something worked out once per series list rather than once per segment: a
+/// [`FooterCache`] hands segments with the same series list (an agent's uploads) the same
+/// `Arc`, which is the key here (and is kept, so its address is not reused).
+pub(crate) struct PerSeriesList<T>(crate::FastMap<usize, (Arc<[Series]>, T)>);
+
+impl<T> Default for PerSeriesList<T> {
+    fn default() -> Self {
+        PerSeriesList(crate::FastMap::default())
+    }
+}
+
+impl<T> PerSeriesList<T> {
+    /// The value for `series`, made by `make` the first time.
+    pub(crate) fn get(&mut self, series: &Arc<[Series]>, make: impl FnOnce(&[Series]) -> T) -> &T {
+        let key = Arc::as_ptr(series) as *const Series as usize;
+        if self.0.len() >= CACHED_SERIES_LISTS && !self.0.contains_key(&key) {
+            self.0.clear();
+        }
+        &self
+            .0
+            .entry(key)
+            .or_insert_with(|| (series.clone(), make(series)))
+            .1
+    }
+}
+
+/// Series lists a [`PerSeriesList`] keeps (then it starts again), as a [`FooterCache`] does.
+const CACHED_SERIES_LISTS: usize = 1024;
+
 /// Which segments a query reads.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
@@ -168,6 +200,8 @@ pub fn scan_from(
     let summable = reads.sums && !filter.reads_links() && filter.call_site.is_empty();
     let range_whole = whole_hours(range).filter(|_| summable);
     let mut ahead = ReadAhead::new(store, &segments);
+    let mut footers = FooterCache::default();
+    let mut matching_of = PerSeriesList::default();
     for (i, r) in segments.iter().enumerate() {
         let within =
             |(first, end): (i64, i64)| matches!(r.time, Some((lo, hi)) if first <= lo && hi < end);
@@ -203,12 +237,17 @@ pub fn scan_from(
             (false, true) => r.hot_start,
             (false, false) => None,
         };
-        let mut reader = SegmentReader::open(ahead.open(i, r, start)?)?;
+        let mut reader = SegmentReader::open_cached(ahead.open(i, r, start)?, &mut footers)?;
         let meta = reader.meta();
         if !range.overlaps(meta.min_time, meta.max_time) {
             continue;
         }
-        let matching: Vec<bool> = meta.series.iter().map(|s| selector.matches(s)).collect();
+        let matching: &[bool] = matching_of.get(&meta.series, |series| {
+            series
+                .iter()
+                .map(|s| selector.matches(s))
+                .collect::<Vec<_>>()
+        });
         if !matching.contains(&true) {
             continue;
         }

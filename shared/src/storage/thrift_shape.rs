@@ -255,13 +255,36 @@ pub const FILE_METADATA: Schema = &[
 /// Checks that `bytes` start with one Thrift compact-protocol struct of the shape described
 /// above, `schema` giving its known fields; gives its length.
 pub fn check_struct(bytes: &[u8], schema: Schema) -> Result<usize, ShapeError> {
-    let mut walk = Walk {
-        bytes,
-        at: 0,
-        top: Vec::new(),
-    };
+    let mut walk = Walk::new(bytes, None);
     walk.structure(schema, 0)?;
     Ok(walk.at)
+}
+
+/// A footer that passed [`check_footer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footer {
+    /// Its length.
+    pub len: usize,
+    /// Where its schema (`FileMetaData` field 2, the list of schema elements) lies.
+    pub schema: Option<std::ops::Range<usize>>,
+    /// Whether the schema's bytes are the `known_schema` given.
+    pub schema_known: bool,
+}
+
+/// [`check_struct`] for a file footer ([`FILE_METADATA`]), which also says where its schema
+/// lies. A schema whose bytes are `known_schema` (bytes that passed this check before) is
+/// not walked again: a list's bytes say where it ends, so the same bytes are the same list.
+/// Segments of one layout share theirs, and a query opens thousands of them.
+pub fn check_footer(bytes: &[u8], known_schema: Option<&[u8]>) -> Result<Footer, ShapeError> {
+    let mut walk = Walk::new(bytes, Some(known_schema.unwrap_or_default()));
+    walk.structure(FILE_METADATA, 0)?;
+    // Twice (the crate reads the first, skips the second): as if no schema were known.
+    let once = walk.schemas == 1;
+    Ok(Footer {
+        len: walk.at,
+        schema: walk.schema.clone().filter(|_| once),
+        schema_known: walk.schema_known && once,
+    })
 }
 
 /// How far Snappy can expand: its densest element is a 3-byte copy of 64 bytes (21⅓×), so
@@ -272,11 +295,7 @@ const SNAPPY_SLACK: i64 = 1024;
 /// [`check_struct`] for a page header, which must also not claim more uncompressed bytes than
 /// its compressed bytes can be (else a few bytes make the crate zero gigabytes per page).
 pub fn check_page_header(bytes: &[u8]) -> Result<usize, ShapeError> {
-    let mut walk = Walk {
-        bytes,
-        at: 0,
-        top: Vec::new(),
-    };
+    let mut walk = Walk::new(bytes, None);
     walk.structure(PAGE_HEADER, 0)?;
     // Both are i32s, which the crate reads by truncating the varint, as here.
     let field = |id| {
@@ -301,6 +320,13 @@ struct Walk<'a> {
     at: usize,
     /// The outermost struct's integer fields: (id, value).
     top: Vec<(i16, i64)>,
+    /// For a footer (`Some`): schema bytes known to pass (empty: none known).
+    known_schema: Option<&'a [u8]>,
+    /// For a footer: where field 2 (the schema) lies, whether it was `known_schema`, and
+    /// how many times it came.
+    schema: Option<std::ops::Range<usize>>,
+    schema_known: bool,
+    schemas: usize,
 }
 
 // Compact-protocol type codes.
@@ -332,19 +358,46 @@ impl Ty {
     }
 }
 
-impl Walk<'_> {
+/// A struct's known field `id`: schemas list their fields by id, mostly 1, 2, 3, … without
+/// gaps, so the field is usually at `id - 1` (the walk looks each field up).
+fn known_field(schema: Schema, id: i16) -> Option<&'static Ty> {
+    let at = usize::try_from(id).ok()?.checked_sub(1)?;
+    match schema.get(at) {
+        Some((known, ty)) if *known == id => Some(ty),
+        _ => schema
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map(|(_, ty)| ty),
+    }
+}
+
+impl<'a> Walk<'a> {
+    fn new(bytes: &'a [u8], known_schema: Option<&'a [u8]>) -> Self {
+        Walk {
+            bytes,
+            at: 0,
+            top: Vec::new(),
+            known_schema,
+            schema: None,
+            schema_known: false,
+            schemas: 0,
+        }
+    }
+
     fn truncated(&self) -> ShapeError {
         ShapeError::Truncated {
             len: self.bytes.len(),
         }
     }
 
+    #[inline]
     fn byte(&mut self) -> Result<u8, ShapeError> {
         let b = *self.bytes.get(self.at).ok_or_else(|| self.truncated())?;
         self.at += 1;
         Ok(b)
     }
 
+    #[inline]
     fn skip(&mut self, n: u64) -> Result<(), ShapeError> {
         let left = (self.bytes.len() - self.at) as u64;
         if n > left {
@@ -355,7 +408,15 @@ impl Walk<'_> {
     }
 
     /// An unsigned LEB128 varint of at most 10 bytes.
+    #[inline]
     fn varint(&mut self) -> Result<u64, ShapeError> {
+        // Most are one byte: field values, lengths and counts under 128.
+        if let Some(&b) = self.bytes.get(self.at)
+            && b < 0x80
+        {
+            self.at += 1;
+            return Ok(u64::from(b));
+        }
         let mut value = 0u64;
         for shift in (0..70).step_by(7) {
             let b = self.byte()?;
@@ -398,14 +459,34 @@ impl Walk<'_> {
                     .ok_or(ShapeError::FieldId { at })?,
             };
             last_id = id;
-            match schema.iter().find(|(known, _)| *known == id) {
-                Some((_, ty)) if !ty.admits(code) => return Err(ShapeError::Type { code, at }),
-                Some((_, Bool)) | None if matches!(code, BOOL_TRUE | BOOL_FALSE) => {}
-                Some((_, Varint)) if depth == 0 => {
+            match known_field(schema, id) {
+                Some(ty) if !ty.admits(code) => return Err(ShapeError::Type { code, at }),
+                Some(Bool) | None if matches!(code, BOOL_TRUE | BOOL_FALSE) => {}
+                Some(Varint) if depth == 0 => {
                     let value = self.zigzag()?;
                     self.top.push((id, value));
                 }
-                Some((_, ty)) => self.typed(ty, at, depth + 1)?,
+                // The common scalars here rather than through `typed` and `value`.
+                Some(Varint) => {
+                    self.varint()?;
+                }
+                Some(Binary) => {
+                    let len = self.varint()?;
+                    self.skip(len)?;
+                }
+                Some(ty @ List(_)) if depth == 0 && id == 2 && self.known_schema.is_some() => {
+                    let start = self.at;
+                    let known = self.known_schema.unwrap_or_default();
+                    self.schema_known = !known.is_empty() && self.bytes[start..].starts_with(known);
+                    if self.schema_known {
+                        self.at += known.len();
+                    } else {
+                        self.typed(ty, at, depth + 1)?;
+                    }
+                    self.schema = Some(start..self.at);
+                    self.schemas += 1;
+                }
+                Some(ty) => self.typed(ty, at, depth + 1)?,
                 None => self.value(code, at, depth + 1)?,
             }
         }
@@ -480,6 +561,35 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_footer_gives_its_schema_and_skips_it_only_where_its_bytes_are_the_known_ones() {
+        // Version 1, then field 2: a list of one schema element named "x", stop.
+        let footer = [0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, b'x', 0x00, 0x00];
+        let walked = check_footer(&footer, None).unwrap();
+        assert_eq!(
+            walked,
+            Footer {
+                len: 9,
+                schema: Some(3..8),
+                schema_known: false
+            }
+        );
+        let known = check_footer(&footer, Some(&footer[3..8])).unwrap();
+        assert_eq!((known.len, known.schema_known), (9, true));
+        let other = [0x1c, 0x48, 0x01, b'y', 0x00];
+        assert_eq!(check_footer(&footer, Some(&other)).unwrap(), walked);
+        // A known prefix does not excuse what follows it: a second element of another type.
+        let longer = [0x15, 0x02, 0x19, 0x2c, 0x48, 0x01, b'x', 0x00, 0x48, 0x00];
+        assert!(check_footer(&longer, Some(&footer[3..8])).is_err());
+        // The schema twice (the crate would read the first): no schema is reported.
+        let twice = [
+            0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, b'x', 0x00, 0x09, 0x04, 0x1c, 0x48, 0x01, b'x',
+            0x00, 0x00,
+        ];
+        let footer = check_footer(&twice, Some(&twice[3..8])).unwrap();
+        assert_eq!((footer.schema, footer.schema_known), (None, false));
+    }
 
     // What the writer makes passes: every segment test and format fixture reads through
     // this check (ObjectChunks::get_read, SegmentReader::open).
@@ -561,6 +671,15 @@ mod tests {
             })
         );
         assert_eq!(check_page_header(&page(0x7e, 0x02)), Ok(7));
+        // A struct whose field ids skip one: field 10 of a logical type is found by id.
+        assert_eq!(
+            check_struct(&[0x1c, 0x00, 0x9c, 0x21, 0x00, 0x00], LOGICAL_TYPE),
+            Ok(6)
+        );
+        assert_eq!(
+            check_struct(&[0x1c, 0x00, 0x9c, 0x18, 0x00, 0x00], LOGICAL_TYPE),
+            Err(ShapeError::Type { code: 8, at: 3 })
+        );
         // A well-formed one: i32 field 1 = 1, binary field 2 = "ab", empty list, stop.
         assert_eq!(
             check_struct(

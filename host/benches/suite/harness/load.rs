@@ -33,6 +33,11 @@ pub struct Shape {
     pub query_clients: usize,
     /// Seconds between compaction passes (`POST /flamelet/compact`, servers in turn).
     pub compact_every: u64,
+    /// Upload requests per second (pprof and Push together), each ingest client pacing its
+    /// share; `None`: as fast as they are answered (closed loop). Paced uploads measure the
+    /// queries' latency at a given ingest rate, which closed-loop clients cannot: there, the
+    /// cheaper the queries, the more of the cores they take from the uploads.
+    pub ingest_rate: Option<f64>,
 }
 
 impl Shape {
@@ -47,6 +52,7 @@ impl Shape {
             push_profiles: 6,
             query_clients: 16,
             compact_every: 5,
+            ingest_rate: None,
         }
     }
 
@@ -320,12 +326,29 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
             let base = &bases[c % bases.len()];
             let (stop, pprofs, pushes, regressions) = (&stop, &pprofs, &pushes, &regressions);
             let tally = &tally;
+            let ingest_clients = shape.pprof_clients + shape.push_clients;
+            // A paced ingest client's time between requests, its first offset by its number.
+            let pace = shape
+                .ingest_rate
+                .filter(|r| *r > 0.0 && c < ingest_clients)
+                .map(|r| Duration::from_secs_f64(ingest_clients as f64 / r));
             scope.spawn(move || {
                 let agent = agent();
                 let mut last = 0i64;
                 let mut k = c;
+                let mut due =
+                    pace.map(|p| Instant::now() + p.mul_f64(c as f64 / ingest_clients as f64));
                 while !stop.load(Ordering::Relaxed) {
                     k += 1;
+                    if let (Some(p), Some(at)) = (pace, due.as_mut()) {
+                        let now = Instant::now();
+                        if *at > now {
+                            std::thread::sleep(*at - now);
+                        }
+                        // Behind by more than a second (the server is saturated): do not
+                        // burst to catch up, go on from now.
+                        *at = (*at + p).max(Instant::now() - Duration::from_secs(1));
+                    }
                     let t = Instant::now();
                     let (op, result, units, bytes) = if c < shape.pprof_clients {
                         let body = &pprofs[k % pprofs.len()];
@@ -548,7 +571,7 @@ impl Load {
         let s = &self.shape;
         let mut out = format!(
             "#### {} server{} on one data directory, {} s, {} clients ({} pprof, {} Push of {} \
-             profiles, {} flame-graph), compaction every {} s; profiles of {} stacks\n\n\
+             profiles, {} flame-graph), compaction every {} s; profiles of {} stacks{}\n\n\
              | operation | requests | errors | per second | profiles/s (compaction: L0 merged/s) | MB/s | p50 ms | p99 ms | max ms |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             s.servers,
@@ -561,6 +584,10 @@ impl Load {
             s.query_clients,
             s.compact_every,
             self.stacks,
+            match s.ingest_rate {
+                Some(r) => format!("; uploads paced at {r:.0} requests/s"),
+                None => String::new(),
+            },
         );
         for r in &self.rows {
             out += &format!(

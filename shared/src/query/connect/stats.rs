@@ -82,7 +82,7 @@ pub fn analyze_query(
     for (r, m) in footers(store, tenant, range)? {
         segments += 1;
         bytes += r.size;
-        series.extend(m.series.into_iter().filter(|s| selector.matches(s)));
+        series.extend(m.series.iter().filter(|s| selector.matches(s)).cloned());
     }
     Ok(q::AnalyzeQueryResponse {
         query_scopes: vec![q::QueryScope {

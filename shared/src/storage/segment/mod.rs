@@ -38,7 +38,7 @@ mod write;
 pub use build::SegmentBuilder;
 pub use fingerprint::{PathFingerprint, path_fingerprint, path_fingerprints};
 pub use partition::{PARTITION_LABEL, Partition, by_service};
-pub use read::{SegmentMeta, SegmentReader, decode};
+pub use read::{FooterCache, SegmentMeta, SegmentReader, decode, decode_cached};
 pub use write::{Encoded, Sums, encode, encode_compacted};
 
 /// Footer key: format version of the segment layout.
@@ -249,6 +249,15 @@ impl Samples {
         *self = out;
     }
 
+    fn reserve(&mut self, rows: usize) {
+        self.series.reserve(rows);
+        self.time.reserve(rows);
+        self.stack.reserve(rows);
+        self.value.reserve(rows);
+        self.link.reserve(rows);
+    }
+
+    #[inline]
     fn push(&mut self, series: u32, time: i64, stack: u32, value: i64, link: u32) {
         self.series.push(series);
         self.time.push(time);
@@ -595,6 +604,85 @@ pub(crate) mod tests {
         }
         // Sample values repeat rather than step: PLAIN, compressed.
         assert!(!encodings(COL_VALUE).contains(&Encoding::DELTA_BINARY_PACKED));
+    }
+
+    #[test]
+    fn a_footer_cache_reads_every_segment_as_an_uncached_open_does() {
+        let l0 = |app: &str, time: i64, stacks: &[(&str, i64)]| {
+            let mut b = SegmentBuilder::new("t");
+            b.add_profile(&profile(app, time, stacks));
+            Bytes::from(encode(&b.finish()).unwrap())
+        };
+        let mut compacted = SegmentBuilder::new("t");
+        compacted.add_profile(&profile("a", 10, &[("x;y", 1)]));
+        compacted.add_profile(&profile("c", 10, &[("x;z", 4)]));
+        let compacted = encode_compacted(&compacted.finish(), Sums::HoursAndDays)
+            .unwrap()
+            .bytes;
+        let fixture = |name: &str| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/segment");
+            Bytes::from(std::fs::read(dir.join(name)).unwrap())
+        };
+        // L0 segments of one layout and series, another series, other layouts (other schema
+        // bytes) in between, and the first layout again.
+        let segments = [
+            l0("a", 10, &[("x;y;z", 1)]),
+            l0("a", 20, &[("x;q", 2)]),
+            l0("b", 30, &[("x;y", 3)]),
+            Bytes::from(compacted),
+            fixture("v1/basic.parquet"),
+            fixture("v6/day.parquet"),
+            l0("a", 40, &[("w", 5)]),
+        ];
+        let mut cache = FooterCache::default();
+        let mut series = Vec::new();
+        for (i, bytes) in segments.iter().enumerate() {
+            let cached = SegmentReader::open_cached(bytes.clone(), &mut cache).unwrap();
+            let fresh = SegmentReader::open(bytes.clone()).unwrap();
+            let (m, f) = (cached.meta(), fresh.meta());
+            assert_eq!(
+                (m.format, &m.series, &m.periods, &m.row_groups),
+                (f.format, &f.series, &f.periods, &f.row_groups),
+                "segment {i}"
+            );
+            assert_eq!(cached.read_all().unwrap(), decode(bytes.clone()).unwrap());
+            series.push(m.series.clone());
+        }
+        // Uploads of one series share its list; another series has its own.
+        assert!(std::sync::Arc::ptr_eq(&series[0], &series[1]));
+        assert!(std::sync::Arc::ptr_eq(&series[0], &series[6]));
+        assert!(!std::sync::Arc::ptr_eq(&series[0], &series[2]));
+        // Every L0 segment has the same schema bytes; the cache holds the last layout's.
+        let footer = |bytes: &Bytes| {
+            let len = bytes.len();
+            let footer_len = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap());
+            bytes.slice(len - 8 - footer_len as usize..len - 8)
+        };
+        let schema = |bytes: &Bytes| {
+            let footer = footer(bytes);
+            let range = crate::storage::thrift_shape::check_footer(&footer, None)
+                .unwrap()
+                .schema
+                .unwrap();
+            footer.slice(range)
+        };
+        assert_eq!(schema(&segments[0]), schema(&segments[2]));
+        assert_ne!(schema(&segments[0]), schema(&segments[4]));
+        let known = cache.known_schema();
+        assert_eq!(known, Some(&schema(&segments[6])[..]));
+        let shape = crate::storage::thrift_shape::check_footer(&footer(&segments[0]), known);
+        assert!(shape.unwrap().schema_known);
+        // A segment whose schema differs from the cached one's is checked as ever: a column
+        // renamed in the schema is refused, with the cache as without it.
+        let mut renamed = segments[0].to_vec();
+        let at = renamed
+            .windows(11)
+            .position(|w| w == b"node_parent")
+            .unwrap();
+        renamed[at] = b'N';
+        let renamed = Bytes::from(renamed);
+        assert!(SegmentReader::open(renamed.clone()).is_err());
+        assert!(SegmentReader::open_cached(renamed, &mut cache).is_err());
     }
 
     #[test]

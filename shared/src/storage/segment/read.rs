@@ -3,11 +3,15 @@
 use bytes::Bytes;
 use parquet::column::reader::{ColumnReader, get_typed_column_reader};
 use parquet::data_type::{BoolType, ByteArrayType, DataType, Int32Type, Int64Type};
-use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{
+    FooterTail, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader,
+};
 use parquet::file::properties::{ReaderProperties, ReaderPropertiesPtr};
 use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
 use parquet::file::serialized_reader::SerializedRowGroupReader;
 use parquet::file::statistics::Statistics;
+use parquet::schema::types::SchemaDescPtr;
+use std::sync::Arc;
 
 use super::*;
 use crate::FastMap;
@@ -26,10 +30,11 @@ pub struct SegmentMeta {
     pub min_time: i64,
     /// Latest profile time (ns).
     pub max_time: i64,
-    /// Series; index = series id.
-    pub series: Vec<Series>,
+    /// Series; index = series id. (Shared: segments with the same series list share one,
+    /// see [`FooterCache`].)
+    pub series: Arc<[Series]>,
     /// Each series' sampling period (0 if unknown).
-    pub periods: Vec<i64>,
+    pub periods: Arc<[i64]>,
     /// The table of each row group.
     pub row_groups: Vec<RowGroupKind>,
     /// The service partitions (format 5 compacted segments; empty otherwise).
@@ -71,7 +76,53 @@ fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(invalid("corrupt column data")))
 }
 
-/// A Parquet file whose footer passed [`thrift_shape::check_struct`] before the crate decoded
+/// What opening one segment learns that the next ones mostly repeat: the footer's schema
+/// (every segment of a layout has the same bytes) and series lists (an agent's uploads name
+/// the same series each time). A scan over thousands of a fresh hour's L0 segments then
+/// walks, decodes and builds the schema once, and parses each series list once, instead of
+/// per segment (docs/benchmarks.md, "Footer cache").
+#[derive(Default)]
+pub struct FooterCache {
+    /// Schema bytes that passed the shape check and [`SegmentReader::open`]'s schema check,
+    /// and their decoded schema.
+    schema: Option<(Vec<u8>, SchemaDescPtr)>,
+    /// Series lists by their footer JSON: the series and their periods.
+    series: FastMap<Box<str>, SeriesList>,
+}
+
+impl FooterCache {
+    /// The schema bytes it knows (what a footer with the same bytes skips).
+    pub fn known_schema(&self) -> Option<&[u8]> {
+        self.schema.as_ref().map(|(bytes, _)| &bytes[..])
+    }
+}
+
+/// Series lists a [`FooterCache`] keeps (then it starts again): a scan meets as many as the
+/// agents that uploaded in its range; this bounds the memory where those are very many.
+const CACHED_SERIES_LISTS: usize = 1024;
+
+/// A footer's series list (`flamelet.series`): the series and their periods.
+type SeriesList = (Arc<[Series]>, Arc<[i64]>);
+
+/// Parses a footer's series list.
+fn parse_series(json: &str) -> Result<SeriesList> {
+    let series: Vec<SeriesJson> =
+        serde_json::from_str(json).map_err(|e| invalid(format!("bad series list: {e}")))?;
+    let periods = series.iter().map(|s| s.period).collect();
+    let series = series
+        .into_iter()
+        .map(|s| {
+            Ok(Series {
+                profile_type: ProfileType::parse(&s.profile_type)
+                    .map_err(|_| invalid(format!("bad profile type `{}`", s.profile_type)))?,
+                labels: s.labels,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((series, periods))
+}
+
+/// A Parquet file whose footer passed [`thrift_shape::check_footer`] before the crate decoded
 /// it (page headers pass it in [`ObjectChunks`]): the one way segments are opened.
 struct ParquetFile {
     chunks: std::sync::Arc<ObjectChunks>,
@@ -80,7 +131,9 @@ struct ParquetFile {
 }
 
 impl ParquetFile {
-    fn open(chunks: ObjectChunks) -> Result<Self> {
+    /// Opens the file, decoding its footer with `cache`'s schema where the footer's schema
+    /// has the same bytes; gives the schema's bytes too where they were not those.
+    fn open(chunks: ObjectChunks, cache: &FooterCache) -> Result<(Self, Option<Vec<u8>>)> {
         const TAIL: u64 = 8; // the footer's length and magic
         let len = chunks.len();
         if len < TAIL {
@@ -98,14 +151,32 @@ impl ParquetFile {
             )));
         }
         let footer = chunks.get_bytes(len - TAIL - footer_len, footer_len as usize)?;
-        thrift_shape::check_struct(&footer, thrift_shape::FILE_METADATA)
+        let known = cache.schema.as_ref();
+        let shape = thrift_shape::check_footer(&footer, known.map(|(bytes, _)| &bytes[..]))
             .map_err(|e| invalid(format!("footer: {e}")))?;
-        let metadata = guarded(|| Ok(ParquetMetaDataReader::decode_metadata(&footer)?))?;
-        Ok(ParquetFile {
+        let (metadata, new_schema) = match known.filter(|_| shape.schema_known) {
+            // The crate then skips the schema's bytes, which are the known schema's.
+            Some((_, schema)) => {
+                let options = ParquetMetaDataOptions::new().with_schema(schema.clone());
+                let metadata = guarded(|| {
+                    Ok(ParquetMetaDataReader::decode_metadata_with_options(
+                        &footer,
+                        Some(&options),
+                    )?)
+                })?;
+                (metadata, None)
+            }
+            None => {
+                let metadata = guarded(|| Ok(ParquetMetaDataReader::decode_metadata(&footer)?))?;
+                (metadata, shape.schema.map(|r| footer[r].to_vec()))
+            }
+        };
+        let file = ParquetFile {
             chunks: std::sync::Arc::new(chunks),
             metadata,
             props: std::sync::Arc::new(ReaderProperties::builder().build()),
-        })
+        };
+        Ok((file, new_schema))
     }
 
     fn metadata(&self) -> &ParquetMetaData {
@@ -128,7 +199,13 @@ impl ParquetFile {
 impl SegmentReader {
     /// Opens a segment and decodes its footer.
     pub fn open(chunks: impl Into<ObjectChunks>) -> Result<Self> {
-        let reader = ParquetFile::open(chunks.into())?;
+        Self::open_cached(chunks, &mut FooterCache::default())
+    }
+
+    /// [`SegmentReader::open`], reusing what `cache` learnt from segments opened before and
+    /// adding to it.
+    pub fn open_cached(chunks: impl Into<ObjectChunks>, cache: &mut FooterCache) -> Result<Self> {
+        let (reader, new_schema) = ParquetFile::open(chunks.into(), cache)?;
         let md = reader.metadata();
         let (format, columns) = match kv(md, META_FORMAT)? {
             "1" => (1, V1_COLUMNS),
@@ -153,19 +230,18 @@ impl SegmentReader {
                 .parse()
                 .map_err(|_| invalid(format!("bad `{key}`")))
         };
-        let series: Vec<SeriesJson> = serde_json::from_str(kv(md, META_SERIES)?)
-            .map_err(|e| invalid(format!("bad series list: {e}")))?;
-        let periods = series.iter().map(|s| s.period).collect();
-        let series = series
-            .into_iter()
-            .map(|s| {
-                Ok(Series {
-                    profile_type: ProfileType::parse(&s.profile_type)
-                        .map_err(|_| invalid(format!("bad profile type `{}`", s.profile_type)))?,
-                    labels: s.labels,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let series_json = kv(md, META_SERIES)?;
+        let (series, periods) = match cache.series.get(series_json) {
+            Some((series, periods)) => (series.clone(), periods.clone()),
+            None => {
+                let parsed = parse_series(series_json)?;
+                if cache.series.len() >= CACHED_SERIES_LISTS {
+                    cache.series.clear();
+                }
+                cache.series.insert(series_json.into(), parsed.clone());
+                parsed
+            }
+        };
         let kinds = kv(md, META_ROW_GROUPS)?;
         let row_groups = kinds
             .split(',')
@@ -206,6 +282,10 @@ impl SegmentReader {
             periods,
             row_groups,
         };
+        // The schema passed the check above: segments with the same bytes may skip it.
+        if let Some(bytes) = new_schema {
+            cache.schema = Some((bytes, md.file_metadata().schema_descr_ptr()));
+        }
         Ok(SegmentReader {
             reader,
             meta,
@@ -740,6 +820,10 @@ impl SegmentReader {
                     .map(|(i, l)| (l, i as u32)),
             );
         }
+        // Whether each series is kept, asked once rather than per row.
+        let kept: Vec<bool> = (0..self.meta.series.len() as u32)
+            .map(keep_series)
+            .collect();
         for i in self.groups(kind) {
             if let Some(Statistics::Int64(stats)) = md.row_group(i).column(COL_TIME).statistics()
                 && let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt())
@@ -791,12 +875,13 @@ impl SegmentReader {
                     None => Ok(String::new()),
                 }
             };
+            out.reserve(rows);
             for j in 0..rows {
                 let se = series[j];
-                if se < 0 || se as usize >= self.meta.series.len() {
+                let Some(&kept) = usize::try_from(se).ok().and_then(|s| kept.get(s)) else {
                     return Err(invalid("sample refers outside its tables"));
-                }
-                if time[j] < from || time[j] > until || !keep_series(se as u32) {
+                };
+                if time[j] < from || time[j] > until || !kept {
                     continue;
                 }
                 let st = self.local(RowGroupKind::Nodes, stack[j])?;
@@ -834,8 +919,8 @@ impl SegmentReader {
             self.read_samples(i64::MIN, i64::MAX, &|_| true, nodes.len(), Some(&mut links))?;
         Ok(SegmentData {
             tenant: self.meta.tenant.clone(),
-            series: self.meta.series.clone(),
-            periods: self.meta.periods.clone(),
+            series: self.meta.series.to_vec(),
+            periods: self.meta.periods.to_vec(),
             strings,
             functions,
             mappings,
@@ -883,5 +968,10 @@ const SYMBOL_TABLES: [RowGroupKind; 4] = [
 
 /// Decodes a whole segment from its bytes.
 pub fn decode(bytes: Bytes) -> Result<SegmentData> {
-    SegmentReader::open(bytes)?.read_all()
+    decode_cached(bytes, &mut FooterCache::default())
+}
+
+/// [`decode`], with what `cache` learnt from the segments decoded before.
+pub fn decode_cached(bytes: Bytes, cache: &mut FooterCache) -> Result<SegmentData> {
+    SegmentReader::open_cached(bytes, cache)?.read_all()
 }
