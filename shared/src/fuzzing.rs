@@ -244,9 +244,44 @@ pub fn connect_query(data: &[u8]) {
     let _ = call(&query_store(), &tenant, &c, &QueryContext::at(NOW));
 }
 
-/// A stored segment's bytes, decoded whole.
+/// A stored segment's bytes, decoded whole: on its own, and as a scan decodes it after
+/// another L0 segment (its footer cache then knows that layout's schema, whose bytes a
+/// footer may skip, and a series list), which must come to the same answer.
 pub fn segment(data: &[u8]) {
-    let _ = crate::storage::segment::decode(bytes::Bytes::copy_from_slice(data));
+    use crate::storage::segment::{FooterCache, decode, decode_cached};
+    static PRIMED: OnceLock<FooterCache> = OnceLock::new();
+    let bytes = bytes::Bytes::copy_from_slice(data);
+    let alone = decode(bytes.clone());
+    let mut cache = PRIMED
+        .get_or_init(|| {
+            let mut cache = FooterCache::default();
+            use crate::profile::{NamedSample, Profile, ProfileType, Series};
+            let mut b = crate::storage::segment::SegmentBuilder::new("t");
+            if let Ok(profile_type) =
+                ProfileType::parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
+            {
+                let series = Series {
+                    profile_type,
+                    labels: [("service_name".to_string(), "a".to_string())].into(),
+                };
+                let sample = NamedSample {
+                    stack: vec!["x".into(), "y".into()],
+                    value: 1,
+                };
+                b.add_profile(&Profile::from_named(series, 10, vec![sample]));
+            }
+            if let Ok(l0) = crate::storage::segment::encode(&b.finish()) {
+                let _ = decode_cached(l0.into(), &mut cache);
+            }
+            cache
+        })
+        .clone();
+    let after = decode_cached(bytes, &mut cache);
+    match (alone, after) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "a footer cache changed a segment's content"),
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!("a footer cache changed whether a segment reads: {a:?} / {b:?}"),
+    }
 }
 
 /// A stored segment read the ways queries read one: by ranges from where a manifest says its

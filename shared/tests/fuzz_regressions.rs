@@ -129,3 +129,15 @@ fn a_segment_whose_page_claims_more_than_snappy_expands_to_is_refused_unread() {
         "page claims 939524096 bytes uncompressed from 30",
     );
 }
+
+/// The segment fuzz target's first abort: a packed L0 segment whose footer claims 3 billion
+/// strings. The reader reserved room for them before reading a page, and the failed
+/// 99 GB allocation aborted the process (no panic to catch). It now reserves at most a real
+/// row group's rows and refuses the segment when its pages hold fewer.
+#[test]
+fn a_segment_whose_footer_claims_billions_of_rows_is_refused_without_reserving_them() {
+    assert_segment_refused(
+        "reader-reserves-the-rows-a-footer-claims",
+        "column `string` is partly null or short",
+    );
+}

@@ -81,7 +81,7 @@ fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
 /// the same series each time). A scan over thousands of a fresh hour's L0 segments then
 /// walks, decodes and builds the schema once, and parses each series list once, instead of
 /// per segment (docs/benchmarks.md, "Footer cache").
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FooterCache {
     /// Schema bytes that passed the shape check and [`SegmentReader::open`]'s schema check,
     /// and their decoded schema.
@@ -100,6 +100,11 @@ impl FooterCache {
 /// Series lists a [`FooterCache`] keeps (then it starts again): a scan meets as many as the
 /// agents that uploaded in its range; this bounds the memory where those are very many.
 const CACHED_SERIES_LISTS: usize = 1024;
+
+/// Most rows a column read reserves room for up front: a footer may claim any number (a
+/// fuzzed one claimed 3 billion strings, and the reservation aborted the process); real sample row
+/// groups hold at most 131 072.
+const MAX_RESERVED_ROWS: usize = 1 << 17;
 
 /// A footer's series list (`flamelet.series`): the series and their periods.
 type SeriesList = (Arc<[Series]>, Arc<[i64]>);
@@ -422,8 +427,11 @@ impl SegmentReader {
         let (values, rows) = guarded(|| {
             let reader: ColumnReader = rg.get_column_reader(col)?;
             let mut typed = get_typed_column_reader::<T>(reader);
-            let mut values = Vec::with_capacity(rows);
-            let mut defs = Vec::with_capacity(rows);
+            // The row count is the footer's claim: reserve no more than a real row group
+            // holds at once (the vectors grow with what the pages really give).
+            let reserve = rows.min(MAX_RESERVED_ROWS);
+            let mut values = Vec::with_capacity(reserve);
+            let mut defs = Vec::with_capacity(reserve);
             let mut read = 0;
             while read < rows {
                 let (records, _, _) =
