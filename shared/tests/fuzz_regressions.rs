@@ -141,3 +141,15 @@ fn a_segment_whose_footer_claims_billions_of_rows_is_refused_without_reserving_t
         "column `string` is partly null or short",
     );
 }
+
+/// The segment fuzz target's second abort: a 2.7 KB segment whose dictionary page claims
+/// 2 billion strings. parquet sizes the dictionary by that claim before decoding it, and the
+/// 64 GB allocation aborted the process. A dictionary page is PLAIN, each string at least its
+/// 4-byte length, so a claim its bytes cannot hold is refused before the crate sees the page.
+#[test]
+fn a_segment_whose_dictionary_page_claims_billions_of_values_is_refused_unallocated() {
+    assert_segment_refused(
+        "parquet-sizes-a-dictionary-by-its-claim",
+        "a dictionary page claims 1999634431 values in 59 bytes",
+    );
+}

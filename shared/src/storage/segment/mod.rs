@@ -31,6 +31,7 @@ use crate::profile::{Labels, Link, Series};
 
 mod build;
 mod fingerprint;
+mod pages;
 mod partition;
 mod read;
 mod write;

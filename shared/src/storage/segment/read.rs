@@ -1,7 +1,7 @@
 //! Reading a segment lazily: the footer first, then only the row groups and columns asked for.
 
 use bytes::Bytes;
-use parquet::column::reader::{ColumnReader, get_typed_column_reader};
+use parquet::column::reader::{ColumnReader, get_column_reader, get_typed_column_reader};
 use parquet::data_type::{BoolType, ByteArrayType, DataType, Int32Type, Int64Type};
 use parquet::file::metadata::{
     FooterTail, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader,
@@ -18,6 +18,8 @@ use crate::FastMap;
 use crate::profile::{Link, ProfileType, Series, intern};
 use crate::storage::chunks::ObjectChunks;
 use crate::storage::thrift_shape;
+
+use super::pages::CheckedPages;
 
 /// What a segment's footer says, read without touching its column data.
 #[derive(Debug, Clone)]
@@ -425,7 +427,13 @@ impl SegmentReader {
             return Ok(Some(Vec::new()));
         }
         let (values, rows) = guarded(|| {
-            let reader: ColumnReader = rg.get_column_reader(col)?;
+            let descr = rg.metadata().schema_descr().column(col);
+            let pages = CheckedPages::new(
+                rg.get_column_page_reader(col)?,
+                descr.physical_type(),
+                descr.type_length(),
+            );
+            let reader: ColumnReader = get_column_reader(descr, Box::new(pages));
             let mut typed = get_typed_column_reader::<T>(reader);
             // The row count is the footer's claim: reserve no more than a real row group
             // holds at once (the vectors grow with what the pages really give).
