@@ -41,6 +41,10 @@ const DEFAULT_MEMORY_LIMIT_MIB: usize = 1024;
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 /// Instances alive at once by default (the pooling allocator's slots).
 const DEFAULT_MAX_INSTANCES: u32 = 64;
+/// Linear memory a pool slot keeps mapped between instances, in MiB: an upload's instance
+/// touches a few MiB, and faulting them in again cost 11 % of its CPU; queries gained nothing
+/// from 64 (docs/benchmarks.md, "Resident instance memory").
+const DEFAULT_KEEP_RESIDENT_MIB: usize = 8;
 
 #[derive(Parser)]
 #[command(
@@ -165,6 +169,11 @@ struct CommonArgs {
     /// Linear memory one request's instance may use, in MiB.
     #[arg(long, default_value_t = DEFAULT_MEMORY_LIMIT_MIB)]
     memory_limit_mib: usize,
+    /// Linear memory, from its start, that each instance slot keeps mapped for the next
+    /// instance, in MiB (only where Linux's PAGEMAP_SCAN resets just the dirtied pages; 0:
+    /// none). Each slot ever used keeps up to this much resident.
+    #[arg(long, env = "FLAMELET_KEEP_RESIDENT_MIB", default_value_t = DEFAULT_KEEP_RESIDENT_MIB)]
+    keep_resident_mib: usize,
     /// Time one request may take before its response starts, in seconds.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
     timeout_secs: u64,
@@ -317,6 +326,7 @@ fn load(
     tracing::info!("storage: {}", storage.describe());
     let limits = Limits {
         memory_bytes: args.memory_limit_mib << 20,
+        keep_resident_bytes: args.keep_resident_mib.min(args.memory_limit_mib) << 20,
         timeout: Duration::from_secs(args.timeout_secs.max(1)),
         max_instances: args.max_instances.max(1),
         worker_threads: std::thread::available_parallelism().map_or(2, usize::from),

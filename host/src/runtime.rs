@@ -16,7 +16,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    Store,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -57,6 +58,9 @@ const CACHE_DIGEST_HEX_DIGITS: usize = 16;
 pub struct Limits {
     /// Linear memory one instance may grow to.
     pub memory_bytes: usize,
+    /// Linear memory a slot keeps mapped between instances (see [`PoolingAllocationConfig`]'s
+    /// `linear_memory_keep_resident`), where PAGEMAP_SCAN is available; 0: none.
+    pub keep_resident_bytes: usize,
     /// Wall-clock time one request may take until its response starts.
     pub timeout: Duration,
     /// Instances alive at once (the pooling allocator's slots).
@@ -439,6 +443,23 @@ impl Runtime {
         pool.total_tables(limits.max_instances * CORE_INSTANCES_PER_INSTANCE);
         pool.total_stacks(limits.max_instances);
         pool.max_memory_size(limits.memory_bytes);
+        // A fresh instance's first touch of each page of its memory is a page fault (11 % of a
+        // single upload's CPU). Where Linux's PAGEMAP_SCAN finds the pages an instance dirtied,
+        // the first `keep_resident_bytes` stay mapped and only those pages are reset for the
+        // next instance; without it, resetting would memset the whole span every time, which
+        // costs more than the faults (docs/benchmarks.md, "Resident instance memory").
+        if limits.keep_resident_bytes == 0 {
+            tracing::info!("instance memory: none kept resident (--keep-resident-mib 0)");
+        } else if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.linear_memory_keep_resident(limits.keep_resident_bytes);
+            pool.pagemap_scan(Enabled::Yes);
+            tracing::info!(
+                "instance memory: {} MiB kept resident per slot (PAGEMAP_SCAN)",
+                limits.keep_resident_bytes >> 20
+            );
+        } else {
+            tracing::info!("instance memory: none kept resident (no PAGEMAP_SCAN in this kernel)");
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:?}"))?;
 

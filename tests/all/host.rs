@@ -268,3 +268,51 @@ fn metrics_count_each_tenants_uploads_and_time_each_method() {
     }
     assert!(!metrics.contains("NoSuchMethod"), "{metrics}");
 }
+
+/// Minor page faults of a process so far (`/proc/PID/stat`, field 10).
+fn minor_faults(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command (in parentheses, which may hold spaces): state is field 3.
+    let after = &stat[stat.rfind(')').expect("command") + 2..];
+    after
+        .split(' ')
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .expect("minflt")
+}
+
+#[test]
+fn kept_instance_memory_spares_each_upload_its_page_faults() {
+    let body = crate::util::corpus("pprof/heap.pb.gz");
+    let faults_per_upload = |extra: &[&str]| {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut args = vec!["--no-cron"];
+        args.extend_from_slice(extra);
+        let s = FlameletServer::start_on(&tmp.path().join("data"), &args);
+        let upload = || {
+            let r = s.post(&format!("/ingest?name=app&from={T0}&format=pprof"), &body);
+            assert_eq!(r.status, 200, "{}", r.body);
+        };
+        (0..10).for_each(|_| upload());
+        let before = minor_faults(s.pid());
+        (0..60).for_each(|_| upload());
+        let faults = (minor_faults(s.pid()) - before) / 60;
+        (faults, s.log())
+    };
+    let (kept, log) = faults_per_upload(&[]);
+    let (none, none_log) = faults_per_upload(&["--keep-resident-mib", "0"]);
+    eprintln!("page faults per upload: {kept} kept resident, {none} not");
+    assert!(
+        none_log.contains("none kept resident (--keep-resident-mib 0)"),
+        "{none_log}"
+    );
+    if log.contains("no PAGEMAP_SCAN") {
+        // Older kernels: nothing is kept, and that is said at start.
+        return;
+    }
+    assert!(log.contains("8 MiB kept resident per slot"), "{log}");
+    assert!(
+        kept * 3 < none,
+        "{kept} page faults per upload kept, {none} not"
+    );
+}
