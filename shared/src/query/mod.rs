@@ -31,8 +31,8 @@ use crate::storage::chunks::ReadAhead;
 use crate::storage::keys::{DAY_NANOS, HOUR_NANOS};
 use crate::storage::manifest;
 use crate::storage::segment::{
-    FooterCache, FunctionRow, MappingRow, NodeFrame, PathFingerprint, Samples, SegmentError,
-    SegmentMeta, SegmentReader, StackNode,
+    CACHED_SERIES_LISTS, FooterCache, FunctionRow, MappingRow, NodeFrame, PathFingerprint, Samples,
+    SegmentError, SegmentMeta, SegmentReader, StackNode,
 };
 use crate::storage::store::SharedStore;
 use crate::tenant::Tenant;
@@ -166,9 +166,6 @@ impl<T> PerSeriesList<T> {
             .1
     }
 }
-
-/// Series lists a [`PerSeriesList`] keeps (then it starts again), as a [`FooterCache`] does.
-const CACHED_SERIES_LISTS: usize = 1024;
 
 /// Which segments a query reads.
 #[derive(Debug, Clone, Copy)]

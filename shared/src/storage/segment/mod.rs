@@ -39,6 +39,7 @@ mod write;
 pub use build::SegmentBuilder;
 pub use fingerprint::{PathFingerprint, path_fingerprint, path_fingerprints};
 pub use partition::{PARTITION_LABEL, Partition, by_service};
+pub(crate) use read::CACHED_SERIES_LISTS;
 pub use read::{FooterCache, SegmentMeta, SegmentReader, decode, decode_cached};
 pub use write::{Encoded, Sums, encode, encode_compacted};
 

@@ -99,9 +99,10 @@ impl FooterCache {
     }
 }
 
-/// Series lists a [`FooterCache`] keeps (then it starts again): a scan meets as many as the
-/// agents that uploaded in its range; this bounds the memory where those are very many.
-const CACHED_SERIES_LISTS: usize = 1024;
+/// Series lists a [`FooterCache`] keeps (then it starts again), and what a query works out
+/// per series list (`query::PerSeriesList`): a scan meets as many as the agents that uploaded
+/// in its range; this bounds the memory where those are very many.
+pub(crate) const CACHED_SERIES_LISTS: usize = 1024;
 
 /// Most rows a column read reserves room for up front: a footer may claim any number (a
 /// fuzzed one claimed 3 billion strings, and the reservation aborted the process); real sample row
