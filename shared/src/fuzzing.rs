@@ -116,9 +116,13 @@ pub fn jfr_labels(data: &[u8]) {
     let _ = crate::ingest::jfr::to_profiles(&recording, Some(&labels), &base, 100, NOW);
 }
 
-/// A pprof profile, raw or gzipped, decoded.
+/// A pprof profile, raw or gzipped, read as ingest reads it; where the streaming reader
+/// answers, its answer must be prost's.
 pub fn pprof(data: &[u8]) {
-    let _ = crate::wire::pprof::decode(data, max_profile_bytes());
+    let _ = crate::wire::pprof::read(data, max_profile_bytes());
+    if let Ok(bytes) = crate::wire::body::decode_body(data, max_profile_bytes()) {
+        crate::wire::pprof::check_reader_against_prost(&bytes);
+    }
 }
 
 fn codec(pick: u8) -> (Codec, Option<&'static str>) {

@@ -419,7 +419,8 @@ mod tests {
             crate::limits::DEFAULT_MAX_PROFILE_BYTES,
         )
         .unwrap();
-        let symbols = crate::wire::pprof::Symbols::new(&p);
+        let flat = crate::wire::pprof::Flat::from(&p);
+        let symbols = crate::wire::pprof::Symbols::new(&flat);
         let mut out = BTreeMap::new();
         for s in &p.sample {
             *out.entry(symbols.stack(&s.location_id).join(";"))

@@ -334,7 +334,7 @@ fn parse_pprof(
         _ => (req.body.to_vec(), None),
     };
     let spy = req.param("spyName").unwrap_or("");
-    let mut profile = crate::wire::pprof::decode(&profile_bytes, max_bytes)?;
+    let mut profile = crate::wire::pprof::read(&profile_bytes, max_bytes)?;
     pprof::repair(&mut profile, spy);
     pprof::to_profiles(
         &profile,

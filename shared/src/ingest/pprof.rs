@@ -22,8 +22,7 @@ use crate::profile::{
     Dictionary, Labels, Link, METRIC_NAME, Profile, ProfileType, Sample, Series,
     sanitize_label_name, validate_labels,
 };
-use crate::wire::pprof::{Converted, Symbols};
-use crate::wire::proto::google::v1::Profile as Pprof;
+use crate::wire::pprof::{Converted, Flat as Pprof, Symbols};
 
 use super::IngestError;
 
@@ -116,20 +115,20 @@ pub fn metric_name(
 /// Repairs what some profilers get wrong, as the reference server does: .NET profiles whose
 /// functions all have id 0 (one per location, in order), and `-` in .NET sample type names.
 pub fn repair(p: &mut Pprof, spy_name: &str) {
-    if !p.function.is_empty()
-        && p.function.iter().all(|f| f.id == 0)
-        && p.function.len() == p.location.len()
+    let t = &mut p.tables;
+    if !t.function.is_empty()
+        && t.function.iter().all(|f| f.id == 0)
+        && t.function.len() == t.location.len()
     {
-        let ids: Vec<u64> = p.location.iter().map(|l| l.id).collect();
-        for (f, id) in p.function.iter_mut().zip(ids) {
-            f.id = id;
+        for (f, l) in t.function.iter_mut().zip(&t.location) {
+            f.id = l.id;
         }
     }
     if spy_name == "dotnetspy" {
-        let types: Vec<usize> = p.sample_type.iter().map(|t| t.r#type as usize).collect();
-        for i in types {
-            if let Some(s) = p.string_table.get_mut(i) {
-                *s = s.replace('-', "_");
+        for st in &p.sample_type {
+            if let Some(s) = t.string(st.r#type).filter(|s| s.contains('-')) {
+                let repaired = s.replace('-', "_");
+                t.replace_string(st.r#type as usize, &repaired);
             }
         }
     }
@@ -147,10 +146,10 @@ fn group_samples<'a>(
     converted: &mut Converted,
 ) -> BTreeMap<Labels, Vec<StackValues<'a>>> {
     let mut groups: BTreeMap<Labels, Vec<StackValues<'_>>> = BTreeMap::new();
-    for s in &p.sample {
+    for s in p.samples() {
         let mut labels = Labels::new();
         let mut link = Link::default();
-        for l in &s.label {
+        for l in s.label {
             let key = symbols.string(l.key);
             let value = symbols.string(l.str);
             match key {
@@ -163,12 +162,12 @@ fn group_samples<'a>(
                 }
             }
         }
-        let stack = symbols.frames(dict, converted, &s.location_id);
+        let stack = symbols.frames(dict, converted, s.location_id);
         let link = dict.link(link);
         groups
             .entry(labels)
             .or_default()
-            .push((stack, &s.value, link));
+            .push((stack, s.value, link));
     }
     groups
 }
@@ -329,10 +328,20 @@ mod tests {
         crate::testing::corpus(&format!("pprof/{name}"))
     }
 
+    const LIMIT: usize = crate::limits::DEFAULT_MAX_PROFILE_BYTES;
+
+    /// A corpus file as ingest reads it.
+    fn read(name: &str) -> Pprof {
+        crate::wire::pprof::read(&corpus(name), LIMIT).unwrap()
+    }
+
+    /// A corpus file decoded by prost: what the file says, independently of ingest's reader.
+    fn decoded(name: &str) -> crate::wire::proto::google::v1::Profile {
+        crate::wire::pprof::decode(&corpus(name), LIMIT).unwrap()
+    }
+
     fn ids(name: &str, spy: &str) -> Vec<String> {
-        let mut p =
-            crate::wire::pprof::decode(&corpus(name), crate::limits::DEFAULT_MAX_PROFILE_BYTES)
-                .unwrap();
+        let mut p = read(name);
         repair(&mut p, spy);
         let base = Labels::from([("service_name".to_string(), "app".to_string())]);
         let mut ids: Vec<String> = to_profiles(&p, &base, None, 1)
@@ -379,22 +388,14 @@ mod tests {
 
     #[test]
     fn string_labels_split_series_but_span_ids_do_not() {
-        let p = crate::wire::pprof::decode(
-            &corpus("single_group_with_optional_span_id.pb.gz"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
+        let p = read("single_group_with_optional_span_id.pb.gz");
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         assert!(
             profiles
                 .iter()
                 .all(|p| !p.series.labels.contains_key("span_id"))
         );
-        let p = crate::wire::pprof::decode(
-            &corpus("go.cpu.labels.pprof"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
+        let p = read("go.cpu.labels.pprof");
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         let series: std::collections::BTreeSet<&Labels> =
             profiles.iter().map(|p| &p.series.labels).collect();
@@ -403,14 +404,11 @@ mod tests {
 
     #[test]
     fn totals_match_the_file_per_sample_type() {
-        let p = crate::wire::pprof::decode(
-            &corpus("cpu.pb.gz"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
+        let p = read("cpu.pb.gz");
+        let file = decoded("cpu.pb.gz");
         let profiles = to_profiles(&p, &Labels::new(), None, 1).unwrap();
         for (i, t) in ["samples", "cpu"].iter().enumerate() {
-            let expected: i64 = p.sample.iter().map(|s| s.value[i]).sum();
+            let expected: i64 = file.sample.iter().map(|s| s.value[i]).sum();
             let got: i64 = profiles
                 .iter()
                 .filter(|p| p.series.profile_type.sample_type == *t)
@@ -425,7 +423,10 @@ mod tests {
 
     /// Per-stack totals of sample type `index`, with every frame's detail, read straight from
     /// the protobuf (root first; a location's lines innermost first, so reversed).
-    fn file_details(p: &Pprof, index: usize) -> BTreeMap<Vec<Detail>, i64> {
+    fn file_details(
+        p: &crate::wire::proto::google::v1::Profile,
+        index: usize,
+    ) -> BTreeMap<Vec<Detail>, i64> {
         let s = |i: i64| p.string_table[i as usize].clone();
         let mut out = BTreeMap::new();
         for sample in &p.sample {
@@ -491,28 +492,25 @@ mod tests {
 
     #[test]
     fn functions_files_lines_and_addresses_survive_the_segment() {
-        let p = crate::wire::pprof::decode(
-            &corpus("cpu.pb.gz"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
+        let p = read("cpu.pb.gz");
+        let file = decoded("cpu.pb.gz");
         let d = through_segment(&p);
-        let want = file_details(&p, 1);
+        let want = file_details(&file, 1);
         assert!(want.keys().flatten().any(|f| !f.2.is_empty() && f.3 > 0));
         assert_eq!(
             segment_details(&d, "process_cpu:cpu:nanoseconds:cpu:nanoseconds"),
             want
         );
         // Mappings: every frame of this Go binary has one, with the binary's path.
-        assert_eq!(d.mappings.len(), p.mapping.len());
-        let main = &p.mapping[0];
+        assert_eq!(d.mappings.len(), file.mapping.len());
+        let main = &file.mapping[0];
         let m = d.mappings[d.node_frames[0].mapping as usize];
         assert_eq!(
             (m.memory_start, m.memory_limit, d.string(m.filename)),
             (
                 main.memory_start,
                 main.memory_limit,
-                p.string_table[main.filename as usize].as_str()
+                file.string_table[main.filename as usize].as_str()
             )
         );
         assert!(
@@ -525,12 +523,13 @@ mod tests {
     #[test]
     fn inlined_frames_keep_their_location() {
         // Go CPU profiles have locations with inlined lines.
-        let p = crate::wire::pprof::decode(
-            &corpus("cpu.pb.gz"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
-        assert!(p.location.iter().any(|l| l.line.len() > 1));
+        let p = read("cpu.pb.gz");
+        assert!(
+            decoded("cpu.pb.gz")
+                .location
+                .iter()
+                .any(|l| l.line.len() > 1)
+        );
         let d = through_segment(&p);
         let inlined = d.node_frames.iter().filter(|f| f.inlined).count();
         assert!(inlined > 0);
@@ -544,17 +543,14 @@ mod tests {
 
     #[test]
     fn span_ids_stay_on_samples() {
-        let p = crate::wire::pprof::decode(
-            &corpus("single_group_with_optional_span_id.pb.gz"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
-        let s = |i: i64| p.string_table[i as usize].as_str();
+        let p = read("single_group_with_optional_span_id.pb.gz");
+        let file = decoded("single_group_with_optional_span_id.pb.gz");
+        let s = |i: i64| file.string_table[i as usize].as_str();
         let d = through_segment(&p);
         // Totals per span id (empty: none) of each sample type, from the file.
         for (index, t) in p.sample_type.iter().enumerate() {
             let mut want: BTreeMap<String, i64> = BTreeMap::new();
-            for sample in &p.sample {
+            for sample in &file.sample {
                 let span = sample
                     .label
                     .iter()
@@ -593,19 +589,18 @@ mod tests {
 
     #[test]
     fn dotnet_function_ids_are_repaired() {
-        let mut p = crate::wire::pprof::decode(
-            &corpus("dotnet-pprof-73.pb.gz"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
+        let mut p = read("dotnet-pprof-73.pb.gz");
+        let first = decoded("dotnet-pprof-73.pb.gz").sample[0]
+            .location_id
+            .clone();
         let before = Symbols::new(&p)
-            .stack(&p.sample[0].location_id)
+            .stack(&first)
             .iter()
             .filter(|f| **f == "unknown")
             .count();
         repair(&mut p, "dotnetspy");
         let after = Symbols::new(&p)
-            .stack(&p.sample[0].location_id)
+            .stack(&first)
             .iter()
             .filter(|f| **f == "unknown")
             .count();

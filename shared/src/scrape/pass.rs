@@ -362,7 +362,8 @@ fn collect(
         (Some(current), None, "snapshot")
     };
     let mut profiles = Vec::new();
-    if let Some(mut p) = stored {
+    if let Some(p) = stored {
+        let mut p = crate::wire::pprof::Flat::from(&p);
         pprof::repair(&mut p, "");
         // Stamped with when the scrape began, as Prometheus stamps samples: a target's clock
         // may be off, and one target's profiles go into one segment.

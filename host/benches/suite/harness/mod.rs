@@ -979,16 +979,15 @@ fn raw_scan(config: &Config, service: &Service, rows: &mut [QueryRow]) {
         let ms = timed(rounds, || {
             let mut tree = flamelet::tree::Tree::new();
             for b in &inputs {
-                let p =
-                    flamelet::wire::pprof::decode(b, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES)
-                        .expect("pprof");
+                let p = flamelet::wire::pprof::read(b, flamelet::limits::DEFAULT_MAX_PROFILE_BYTES)
+                    .expect("pprof");
                 let symbols = flamelet::wire::pprof::Symbols::new(&p);
                 // Each location converted once per profile, as ingest does.
                 let mut dict = flamelet::profile::Dictionary::default();
                 let mut converted = flamelet::wire::pprof::Converted::default();
-                for s in &p.sample {
+                for s in p.samples() {
                     let mut node = flamelet::tree::ROOT;
-                    for f in symbols.frames(&mut dict, &mut converted, &s.location_id) {
+                    for f in symbols.frames(&mut dict, &mut converted, s.location_id) {
                         node = tree.child(node, dict.frame_name(f));
                     }
                     tree.add_self(node, s.value[0]);

@@ -474,7 +474,7 @@ pub(crate) mod tests {
     #[test]
     fn profiles_added_together_make_the_segment_they_make_one_by_one() {
         // The four sample types of a Go heap profile share a dictionary and their stacks.
-        let p = crate::wire::pprof::decode(
+        let p = crate::wire::pprof::read(
             &crate::testing::corpus("pprof/heap.pb.gz"),
             crate::limits::DEFAULT_MAX_PROFILE_BYTES,
         )

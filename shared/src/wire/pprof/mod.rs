@@ -4,13 +4,17 @@
 //! Which series a sample type becomes is the ingest's business; building a pprof back from
 //! stored stacks is `render::pprof`'s.
 
+mod flat;
+mod read;
+
 use std::ops::Range;
 
 use prost::Message;
 
+pub use self::flat::{Flat, Location, SampleRef, Tables};
 use crate::profile::{self, Dictionary};
 use crate::wire::body::decode_body;
-use crate::wire::proto::google::v1::{Function, Location, Mapping, Profile};
+use crate::wire::proto::google::v1::Profile;
 use crate::{Error, FastMap, Result};
 
 /// Why a pprof profile was rejected.
@@ -27,16 +31,33 @@ pub enum PprofError {
     Dangling(String),
 }
 
-/// Decodes a pprof profile, gzipped or not (sniffed by the magic bytes), of at most `limit`
-/// bytes once decompressed, and validates it.
+/// Decodes a pprof profile into prost's messages, gzipped or not (sniffed by the magic
+/// bytes), of at most `limit` bytes once decompressed, and validates it. For a caller that
+/// edits or re-encodes the profile; ingest reads with [`read`].
 pub fn decode(body: &[u8], limit: usize) -> Result<Profile> {
     let bytes = decode_body(body, limit)?;
     let profile = decode_message(&bytes)?;
+    validate(&Flat::from(&profile)).map_err(Error::Pprof)?;
+    Ok(profile)
+}
+
+/// Reads a pprof profile as [`decode`] does, into a [`Flat`] one.
+pub fn read(body: &[u8], limit: usize) -> Result<Flat> {
+    let bytes = decode_body(body, limit)?;
+    let profile = read_flat(&bytes)?;
     validate(&profile).map_err(Error::Pprof)?;
     Ok(profile)
 }
 
-/// The protobuf decode alone.
+/// The protobuf decode alone, by the streaming reader, or by prost where it gives up.
+fn read_flat(bytes: &[u8]) -> Result<Flat> {
+    match read::read(bytes, true) {
+        Some(flat) => Ok(flat),
+        None => decode_message(bytes).map(|p| Flat::from(&p)),
+    }
+}
+
+/// The protobuf decode alone, by prost.
 fn decode_message(bytes: &[u8]) -> Result<Profile> {
     Profile::decode(bytes).map_err(|e| {
         // prost reports a bad string only in its message.
@@ -47,6 +68,15 @@ fn decode_message(bytes: &[u8]) -> Result<Profile> {
             PprofError::Decode(message)
         })
     })
+}
+
+/// What the `pprof` fuzz target checks: where the streaming reader answers, its answer is
+/// prost's.
+pub fn check_reader_against_prost(bytes: &[u8]) {
+    if let Some(flat) = read::read(bytes, true) {
+        let decoded = decode_message(bytes).map(|p| Flat::from(&p));
+        assert_eq!(decoded.as_ref().ok(), Some(&flat), "{decoded:?}");
+    }
 }
 
 /// The fields of `Profile` that hold its symbol tables: mapping, location, function and
@@ -114,33 +144,6 @@ fn gather(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
     out
 }
 
-/// A profile's symbol tables, moved out of it to serve the next profile of a batch.
-#[derive(Debug, Default)]
-struct Tables {
-    mapping: Vec<Mapping>,
-    location: Vec<Location>,
-    function: Vec<Function>,
-    string_table: Vec<String>,
-}
-
-impl Tables {
-    fn take(p: &mut Profile) -> Self {
-        Tables {
-            mapping: std::mem::take(&mut p.mapping),
-            location: std::mem::take(&mut p.location),
-            function: std::mem::take(&mut p.function),
-            string_table: std::mem::take(&mut p.string_table),
-        }
-    }
-
-    fn put(self, p: &mut Profile) {
-        p.mapping = self.mapping;
-        p.location = self.location;
-        p.function = self.function;
-        p.string_table = self.string_table;
-    }
-}
-
 /// Decodes the profiles of a batch (a Push request's), each like [`decode`]. Agents such as
 /// Go's resend the same symbol tables with every profile (most of its bytes); when a
 /// profile's table bytes repeat the last one's, only the rest is decoded and the tables given
@@ -157,12 +160,12 @@ impl Batch {
     /// Decodes a profile as [`decode`] does. `key` says what else its tables depend on (a
     /// caller that repairs them, say): tables are reused only under an equal key. Tells
     /// whether the tables are the last profile's.
-    pub fn decode(&mut self, body: &[u8], limit: usize, key: &str) -> Result<(Profile, bool)> {
+    pub fn decode(&mut self, body: &[u8], limit: usize, key: &str) -> Result<(Flat, bool)> {
         let bytes = decode_body(body, limit)?;
         let Some((symbols, rest)) = split_fields(&bytes) else {
             // Not well-formed: the full decode says why.
             self.last = None;
-            let profile = decode_message(&bytes)?;
+            let profile = read_flat(&bytes)?;
             validate(&profile).map_err(Error::Pprof)?;
             return Ok((profile, false));
         };
@@ -171,13 +174,16 @@ impl Batch {
         });
         let profile = match self.tables.take() {
             Some(tables) if same => {
-                let mut p = decode_message(&gather(&bytes, &rest))?;
-                tables.put(&mut p);
+                let mut p = match read::read(&bytes, false) {
+                    Some(p) => p,
+                    None => Flat::from(&decode_message(&gather(&bytes, &rest))?),
+                };
+                p.tables = tables;
                 p
             }
             _ => {
                 self.last = Some((gather(&bytes, &symbols), key.to_string()));
-                decode_message(&bytes)?
+                read_flat(&bytes)?
             }
         };
         validate(&profile).map_err(Error::Pprof)?;
@@ -186,16 +192,16 @@ impl Batch {
 
     /// Takes back the symbol tables of the profile [`Batch::decode`] returned last (after
     /// any change made to them for its key), for the next profile.
-    pub fn give_back(&mut self, mut profile: Profile) {
-        self.tables = Some(Tables::take(&mut profile));
+    pub fn give_back(&mut self, profile: Flat) {
+        self.tables = Some(profile.tables);
     }
 }
 
-fn check_string(profile: &Profile, index: i64, what: &str) -> Result<(), PprofError> {
-    if index < 0 || index as usize >= profile.string_table.len() {
+fn check_string(tables: &Tables, index: i64, what: &str) -> Result<(), PprofError> {
+    if tables.string(index).is_none() {
         return Err(PprofError::Dangling(format!(
             "{what} refers to string {index} of {}",
-            profile.string_table.len()
+            tables.string_count()
         )));
     }
     Ok(())
@@ -204,24 +210,25 @@ fn check_string(profile: &Profile, index: i64, what: &str) -> Result<(), PprofEr
 /// Checks that every string index resolves and that every sample has one value per sample
 /// type. Ids of locations, functions and mappings that point nowhere are tolerated (real .NET
 /// profiles have them): such frames show as `unknown`.
-pub fn validate(p: &Profile) -> Result<(), PprofError> {
-    if p.string_table.first().is_some_and(|s| !s.is_empty()) {
+pub fn validate(p: &Flat) -> Result<(), PprofError> {
+    let t = &p.tables;
+    if t.string(0).is_some_and(|s| !s.is_empty()) {
         return Err(PprofError::Dangling("string_table[0] must be empty".into()));
     }
-    for t in p.sample_type.iter().chain(p.period_type.iter()) {
-        check_string(p, t.r#type, "a value type")?;
-        check_string(p, t.unit, "a value unit")?;
+    for v in p.sample_type.iter().chain(p.period_type.iter()) {
+        check_string(t, v.r#type, "a value type")?;
+        check_string(t, v.unit, "a value unit")?;
     }
-    for f in &p.function {
-        check_string(p, f.name, "a function name")?;
-        check_string(p, f.system_name, "a function system name")?;
-        check_string(p, f.filename, "a function file name")?;
+    for f in &t.function {
+        check_string(t, f.name, "a function name")?;
+        check_string(t, f.system_name, "a function system name")?;
+        check_string(t, f.filename, "a function file name")?;
     }
-    for m in &p.mapping {
-        check_string(p, m.filename, "a mapping file name")?;
-        check_string(p, m.build_id, "a mapping build id")?;
+    for m in &t.mapping {
+        check_string(t, m.filename, "a mapping file name")?;
+        check_string(t, m.build_id, "a mapping build id")?;
     }
-    for s in &p.sample {
+    for s in p.samples() {
         if s.value.len() != p.sample_type.len() {
             return Err(PprofError::Dangling(format!(
                 "a sample has {} values for {} sample types",
@@ -229,9 +236,9 @@ pub fn validate(p: &Profile) -> Result<(), PprofError> {
                 p.sample_type.len()
             )));
         }
-        for label in &s.label {
-            check_string(p, label.key, "a label key")?;
-            check_string(p, label.str, "a label value")?;
+        for label in s.label {
+            check_string(t, label.key, "a label key")?;
+            check_string(t, label.str, "a label value")?;
         }
     }
     Ok(())
@@ -268,7 +275,7 @@ impl ById {
 
 /// Resolves locations, functions and mappings by id for walking samples.
 pub struct Symbols<'a> {
-    profile: &'a Profile,
+    tables: &'a Tables,
     locations: ById,
     functions: ById,
     mappings: ById,
@@ -292,23 +299,20 @@ pub struct Converted {
 }
 
 impl<'a> Symbols<'a> {
-    /// Indexes a validated profile.
-    pub fn new(profile: &'a Profile) -> Self {
+    /// Indexes a validated profile's tables.
+    pub fn new(profile: &'a Flat) -> Self {
+        let tables = &profile.tables;
         Symbols {
-            profile,
-            locations: ById::new(profile.location.iter().map(|l| l.id)),
-            functions: ById::new(profile.function.iter().map(|f| f.id)),
-            mappings: ById::new(profile.mapping.iter().map(|m| m.id)),
+            tables,
+            locations: ById::new(tables.location.iter().map(|l| l.id)),
+            functions: ById::new(tables.function.iter().map(|f| f.id)),
+            mappings: ById::new(tables.mapping.iter().map(|m| m.id)),
         }
     }
 
     /// Returns a string of the table (empty for an index out of range).
     pub fn string(&self, index: i64) -> &'a str {
-        self.profile
-            .string_table
-            .get(index as usize)
-            .map(String::as_str)
-            .unwrap_or("")
+        self.tables.string(index).unwrap_or("")
     }
 
     /// Returns the frames of a sample's stack in `dict`, root first. Each location
@@ -320,7 +324,7 @@ impl<'a> Symbols<'a> {
         done: &mut Converted,
         location_ids: &[u64],
     ) -> Vec<u32> {
-        let p = self.profile;
+        let p = self.tables;
         if done.locations.is_empty() {
             done.locations = vec![(NOT_YET, 0); p.location.len()];
             done.functions = vec![NOT_YET; p.function.len()];
@@ -346,7 +350,7 @@ impl<'a> Symbols<'a> {
 
     /// Converts a location, appending its frames to `done.frames`.
     fn location(&self, dict: &mut Dictionary, done: &mut Converted, location: &Location) {
-        let p = self.profile;
+        let p = self.tables;
         let mapping = self
             .mappings
             .get(location.mapping_id, p.mapping.len())
@@ -370,7 +374,7 @@ impl<'a> Symbols<'a> {
         let mut lines = std::mem::take(&mut done.lines);
         lines.clear();
         // Lines are innermost first; frames and their functions go outermost first.
-        for line in location.line.iter().rev() {
+        for line in p.lines(location).iter().rev() {
             let Some(i) = self.functions.get(line.function_id, p.function.len()) else {
                 continue;
             };
@@ -417,7 +421,7 @@ mod tests {
         crate::testing::corpus(&format!("pprof/{name}"))
     }
 
-    fn types(p: &Profile) -> Vec<String> {
+    fn types(p: &Flat) -> Vec<String> {
         let s = Symbols::new(p);
         p.sample_type
             .iter()
@@ -427,14 +431,10 @@ mod tests {
 
     #[test]
     fn decodes_go_cpu_and_heap_gzipped_or_not() {
-        let cpu = decode(
-            &corpus("cpu.pb.gz"),
-            crate::limits::DEFAULT_MAX_PROFILE_BYTES,
-        )
-        .unwrap();
+        let cpu = read(&corpus("cpu.pb.gz"), LIMIT).unwrap();
         assert_eq!(types(&cpu), ["samples:count", "cpu:nanoseconds"]);
         for heap in ["heap", "heap.pb", "heap.pb.gz"] {
-            let p = decode(&corpus(heap), crate::limits::DEFAULT_MAX_PROFILE_BYTES).unwrap();
+            let p = read(&corpus(heap), LIMIT).unwrap();
             assert_eq!(
                 types(&p),
                 [
@@ -449,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn every_valid_corpus_file_decodes_and_walks() {
+    fn every_valid_corpus_file_reads_as_prost_decodes_it_and_walks() {
         let dir = std::path::Path::new(crate::testing::CORPUS_DIR).join("pprof");
         let mut checked = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -457,11 +457,20 @@ mod tests {
             if name.ends_with(".json") || name == "invalid_utf8.pb.gz" {
                 continue;
             }
-            let p = decode(&corpus(&name), crate::limits::DEFAULT_MAX_PROFILE_BYTES)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let bytes = corpus(&name);
+            let p = read(&bytes, LIMIT).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // The streaming reader itself answers, and as prost does.
+            let decoded = decode_body(&bytes, LIMIT).unwrap();
+            let streamed = read::read(&decoded, true).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                streamed,
+                Flat::from(&decode(&bytes, LIMIT).unwrap()),
+                "{name}"
+            );
+            assert_eq!(streamed, p, "{name}");
             let symbols = Symbols::new(&p);
-            for s in &p.sample {
-                let stack = symbols.stack(&s.location_id);
+            for s in p.samples() {
+                let stack = symbols.stack(s.location_id);
                 assert_eq!(stack.is_empty(), s.location_id.is_empty(), "{name}");
             }
             checked += 1;
@@ -472,19 +481,10 @@ mod tests {
     #[test]
     fn rejects_invalid_utf8_and_garbage() {
         assert!(matches!(
-            decode(
-                &corpus("invalid_utf8.pb.gz"),
-                crate::limits::DEFAULT_MAX_PROFILE_BYTES
-            ),
+            read(&corpus("invalid_utf8.pb.gz"), LIMIT),
             Err(Error::Pprof(PprofError::InvalidUtf8(_)))
         ));
-        assert!(
-            decode(
-                b"\x0a\xff\xff\xff",
-                crate::limits::DEFAULT_MAX_PROFILE_BYTES
-            )
-            .is_err()
-        );
+        assert!(read(b"\x0a\xff\xff\xff", LIMIT).is_err());
     }
 
     const LIMIT: usize = crate::limits::DEFAULT_MAX_PROFILE_BYTES;
@@ -493,7 +493,7 @@ mod tests {
     /// the tables were reused.
     fn through(batch: &mut Batch, bytes: &[u8], p: &Profile, key: &str) -> bool {
         let (got, same) = batch.decode(bytes, LIMIT, key).unwrap();
-        assert_eq!(&got, p);
+        assert_eq!(got, Flat::from(p));
         batch.give_back(got);
         same
     }
@@ -539,7 +539,7 @@ mod tests {
         });
         let rest = |p: &Profile| {
             let mut q = p.clone();
-            Tables::take(&mut q);
+            (q.mapping, q.location, q.function, q.string_table) = Default::default();
             q.encode_to_vec()
         };
         let bytes = |p: &Profile, tables: &[u8]| [&strings[..], &rest(p), tables].concat();
@@ -593,7 +593,10 @@ mod tests {
     #[test]
     fn ids_in_any_order_resolve_as_dense_ones() {
         let p = decode(&corpus("cpu.pb.gz"), LIMIT).unwrap();
-        assert!(matches!(Symbols::new(&p).locations, ById::Dense));
+        assert!(matches!(
+            Symbols::new(&Flat::from(&p)).locations,
+            ById::Dense
+        ));
         // Ids scattered and the tables reversed: the same stacks.
         let id = |i: u64| i * 7 + 3;
         let mut q = p.clone();
@@ -617,7 +620,8 @@ mod tests {
                 *l = id(*l);
             }
         }
-        let (dense, scattered) = (Symbols::new(&p), Symbols::new(&q));
+        let (p_flat, q_flat) = (Flat::from(&p), Flat::from(&q));
+        let (dense, scattered) = (Symbols::new(&p_flat), Symbols::new(&q_flat));
         assert!(matches!(scattered.locations, ById::Map(_)));
         for (a, b) in p.sample.iter().zip(&q.sample) {
             assert_eq!(dense.stack(&a.location_id), scattered.stack(&b.location_id));
@@ -626,7 +630,9 @@ mod tests {
 
     #[test]
     fn stacks_are_root_first_with_inlined_frames() {
-        use crate::wire::proto::google::v1::{Function, Line, Sample, ValueType};
+        use crate::wire::proto::google::v1::{Function, Line, Location, Sample, ValueType};
+        let validate = |p: &Profile| validate(&Flat::from(p));
+        let stack = |p: &Profile| Symbols::new(&Flat::from(p)).stack(&p.sample[0].location_id);
         let p = Profile {
             sample_type: vec![ValueType { r#type: 1, unit: 2 }],
             string_table: ["", "cpu", "nanoseconds", "main", "outer", "inlined"]
@@ -676,19 +682,11 @@ mod tests {
             ..Default::default()
         };
         validate(&p).unwrap();
-        assert_eq!(
-            Symbols::new(&p).stack(&p.sample[0].location_id),
-            ["main", "outer", "inlined", "unknown"]
-        );
+        assert_eq!(stack(&p), ["main", "outer", "inlined", "unknown"]);
         let mut dangling = p.clone();
         dangling.sample[0].location_id.insert(0, 99);
         validate(&dangling).unwrap();
-        assert_eq!(
-            Symbols::new(&dangling)
-                .stack(&dangling.sample[0].location_id)
-                .len(),
-            4
-        );
+        assert_eq!(stack(&dangling).len(), 4);
         let mut bad = p.clone();
         bad.sample[0].value.push(1);
         assert!(validate(&bad).is_err());
