@@ -1,7 +1,10 @@
 //! The symbols of one upload, interned once: functions, mappings, frames and sample links,
 //! shared by every profile the upload becomes.
 
-use crate::FastMap;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
 
 /// Cuts `s` to its last `max` bytes (at a character boundary), as the reference server cuts
 /// symbols; tells whether it did.
@@ -85,7 +88,7 @@ impl Link {
 
 /// The symbols of one upload, deduplicated: functions, mappings, frames and sample links.
 /// Samples refer to them by index, so the profiles of one pprof share one dictionary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Dictionary {
     /// Functions.
     pub functions: Vec<Function>,
@@ -95,11 +98,26 @@ pub struct Dictionary {
     pub frames: Vec<Frame>,
     /// Sample links; index 0 is the empty link.
     pub links: Vec<Link>,
-    function_ids: FastMap<Function, u32>,
-    mapping_ids: FastMap<Mapping, u32>,
-    frame_ids: FastMap<Frame, u32>,
-    link_ids: FastMap<Link, u32>,
+    function_ids: Ids,
+    mapping_ids: Ids,
+    frame_ids: Ids,
+    link_ids: Ids,
 }
+
+/// Dictionaries are equal when their tables are: the ids follow from them.
+impl PartialEq for Dictionary {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.functions, &self.mappings, &self.frames, &self.links)
+            == (
+                &other.functions,
+                &other.mappings,
+                &other.frames,
+                &other.links,
+            )
+    }
+}
+
+impl Eq for Dictionary {}
 
 impl Default for Dictionary {
     fn default() -> Self {
@@ -108,47 +126,97 @@ impl Default for Dictionary {
             mappings: Vec::new(),
             frames: Vec::new(),
             links: vec![Link::default()],
-            function_ids: FastMap::default(),
-            mapping_ids: FastMap::default(),
-            frame_ids: FastMap::default(),
-            link_ids: [(Link::default(), 0)].into_iter().collect(),
+            function_ids: Ids::default(),
+            mapping_ids: Ids::default(),
+            frame_ids: Ids::default(),
+            link_ids: Ids::of(&[Link::default()]),
         }
     }
 }
 
-/// The ids of a table's items, the first of equal ones.
-fn ids<T: Clone + Eq + std::hash::Hash>(items: &[T]) -> FastMap<T, u32> {
-    let mut ids = FastMap::default();
-    for (i, item) in items.iter().enumerate().rev() {
-        ids.insert(item.clone(), i as u32);
-    }
-    ids
+/// The ids of a deduplicated table's items, found through the items' hashes in the table
+/// itself, so that no item is kept twice (a map from item to id holds a copy of each: three
+/// strings of a function).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ids {
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
 }
 
-/// Returns the id of an item in a deduplicated table, adding it if new.
-pub(crate) fn intern<T: Clone + Eq + std::hash::Hash>(
-    items: &mut Vec<T>,
-    ids: &mut FastMap<T, u32>,
-    item: T,
-) -> u32 {
-    if let Some(id) = ids.get(&item) {
-        return *id;
+impl Ids {
+    /// The ids of `items`, the first of equal ones.
+    pub(crate) fn of<T: Eq + Hash>(items: &[T]) -> Self {
+        let mut ids = Ids::default();
+        for (i, item) in items.iter().enumerate() {
+            let hash = ids.hasher.hash_one(item);
+            if ids
+                .table
+                .find(hash, |&id| items[id as usize] == *item)
+                .is_none()
+            {
+                let hasher = &ids.hasher;
+                ids.table
+                    .insert_unique(hash, i as u32, |&id| hasher.hash_one(&items[id as usize]));
+            }
+        }
+        ids
     }
-    let id = items.len() as u32;
-    items.push(item.clone());
-    ids.insert(item, id);
-    id
+
+    /// The id of `item` in `items`, added if new.
+    pub(crate) fn intern<T: Eq + Hash>(&mut self, items: &mut Vec<T>, item: T) -> u32 {
+        let hash = self.hasher.hash_one(&item);
+        match self.table.find(hash, |&id| items[id as usize] == item) {
+            Some(id) => *id,
+            None => self.add(items, hash, item),
+        }
+    }
+
+    /// The id in `items` of the item `key` stands for, `make` making it if it is new (so
+    /// that a borrowed key is copied only then).
+    pub(crate) fn intern_with<T, Q>(
+        &mut self,
+        items: &mut Vec<T>,
+        key: &Q,
+        make: impl FnOnce(&Q) -> T,
+    ) -> u32
+    where
+        T: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        match self
+            .table
+            .find(hash, |&id| items[id as usize].borrow() == key)
+        {
+            Some(id) => *id,
+            None => self.add(items, hash, make(key)),
+        }
+    }
+
+    /// Adds a new item whose hash (of what it borrows as, for [`Ids::intern_with`]) is `hash`.
+    fn add<T, Q>(&mut self, items: &mut Vec<T>, hash: u64, item: T) -> u32
+    where
+        T: Borrow<Q>,
+        Q: Hash + ?Sized,
+    {
+        let id = items.len() as u32;
+        items.push(item);
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(hash, id, |&id| hasher.hash_one(items[id as usize].borrow()));
+        id
+    }
 }
 
 impl Dictionary {
     /// Returns the id of a function, adding it if new.
     pub fn function(&mut self, f: Function) -> u32 {
-        intern(&mut self.functions, &mut self.function_ids, f)
+        self.function_ids.intern(&mut self.functions, f)
     }
 
     /// Returns the id of a mapping, adding it if new.
     pub fn mapping(&mut self, m: Mapping) -> u32 {
-        intern(&mut self.mappings, &mut self.mapping_ids, m)
+        self.mapping_ids.intern(&mut self.mappings, m)
     }
 
     /// The length in bytes of the longest symbol: function, system and file names, and
@@ -185,15 +253,15 @@ impl Dictionary {
         }
         if cut {
             // Interning after this finds the first of equal symbols.
-            self.function_ids = ids(&self.functions);
-            self.mapping_ids = ids(&self.mappings);
+            self.function_ids = Ids::of(&self.functions);
+            self.mapping_ids = Ids::of(&self.mappings);
         }
     }
 
     /// Returns the id of a frame, adding it if new. `frame.function` (and `mapping`) must
     /// be ids of this dictionary.
     pub fn frame(&mut self, frame: Frame) -> u32 {
-        intern(&mut self.frames, &mut self.frame_ids, frame)
+        self.frame_ids.intern(&mut self.frames, frame)
     }
 
     /// Returns the id of a frame that is just a function name.
@@ -272,7 +340,7 @@ impl Dictionary {
         if link.is_empty() {
             return 0;
         }
-        intern(&mut self.links, &mut self.link_ids, link)
+        self.link_ids.intern(&mut self.links, link)
     }
 
     /// Returns the function name of a frame.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 mod dictionary;
 
-pub(crate) use dictionary::intern;
+pub(crate) use dictionary::Ids;
 pub use dictionary::{Dictionary, Frame, Function, Link, Mapping};
 
 use crate::{FastMap, Result};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::FastMap;
-use crate::profile::{Dictionary, Link, Profile, Series, intern};
+use crate::profile::{Dictionary, Ids, Link, Profile, Series};
 
 /// Builds a [`SegmentData`] from profiles or other segments, deduplicating series, strings,
 /// functions, mappings, stack prefixes and links.
@@ -13,12 +13,12 @@ use crate::profile::{Dictionary, Link, Profile, Series, intern};
 pub struct SegmentBuilder {
     data: SegmentData,
     series_ids: FastMap<Series, u32>,
-    string_ids: FastMap<String, u32>,
-    function_ids: FastMap<FunctionRow, u32>,
-    mapping_ids: FastMap<MappingRow, u32>,
-    link_ids: FastMap<Link, u32>,
+    string_ids: Ids,
+    function_ids: Ids,
+    mapping_ids: Ids,
+    link_ids: Ids,
     /// Distinct frames, so that a trie edge is keyed by 8 bytes.
-    frame_ids: FastMap<NodeFrame, u32>,
+    frame_ids: Ids,
     frames: Vec<NodeFrame>,
     node_ids: FastMap<(i32, u32), u32>,
     /// Per parent (index parent + 1, the root first): the frame and node of the child found
@@ -38,7 +38,7 @@ impl SegmentBuilder {
                 tenant: tenant.to_string(),
                 ..SegmentData::default()
             },
-            link_ids: [(Link::default(), 0)].into_iter().collect(),
+            link_ids: Ids::of(&[Link::default()]),
             ..Self::default()
         }
     }
@@ -55,13 +55,8 @@ impl SegmentBuilder {
     }
 
     fn string_id(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.string_ids.get(s) {
-            return *id;
-        }
-        let id = self.data.strings.len() as u32;
-        self.data.strings.push(s.to_string());
-        self.string_ids.insert(s.to_string(), id);
-        id
+        self.string_ids
+            .intern_with(&mut self.data.strings, s, str::to_string)
     }
 
     /// A string id, −1 for the empty string.
@@ -74,22 +69,23 @@ impl SegmentBuilder {
     }
 
     fn function_id(&mut self, f: FunctionRow) -> u32 {
-        intern(&mut self.data.functions, &mut self.function_ids, f)
+        self.function_ids.intern(&mut self.data.functions, f)
     }
 
     fn mapping_id(&mut self, m: MappingRow) -> u32 {
-        intern(&mut self.data.mappings, &mut self.mapping_ids, m)
+        self.mapping_ids.intern(&mut self.data.mappings, m)
     }
 
     fn link_id(&mut self, link: &Link) -> u32 {
         if link.is_empty() {
             return 0;
         }
-        intern(&mut self.data.links, &mut self.link_ids, link.clone())
+        self.link_ids
+            .intern_with(&mut self.data.links, link, Link::clone)
     }
 
     fn frame_id(&mut self, frame: NodeFrame) -> u32 {
-        intern(&mut self.frames, &mut self.frame_ids, frame)
+        self.frame_ids.intern(&mut self.frames, frame)
     }
 
     fn node_id(&mut self, parent: i32, frame: u32) -> u32 {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::FastMap;
-use crate::profile::{Link, ProfileType, Series, intern};
+use crate::profile::{Ids, Link, ProfileType, Series};
 use crate::storage::chunks::ObjectChunks;
 use crate::storage::thrift_shape;
 
@@ -824,18 +824,12 @@ impl SegmentReader {
     ) -> Result<Samples> {
         let mut out = Samples::default();
         let md = self.reader.metadata();
-        let mut link_ids: FastMap<Link, u32> = FastMap::default();
+        let mut link_ids = Ids::default();
         if let Some(links) = links.as_deref_mut() {
             if links.is_empty() {
                 links.push(Link::default());
             }
-            link_ids.extend(
-                links
-                    .iter()
-                    .cloned()
-                    .enumerate()
-                    .map(|(i, l)| (l, i as u32)),
-            );
+            link_ids = Ids::of(links);
         }
         // Whether each series is kept, asked once rather than per row.
         let kept: Vec<bool> = (0..self.meta.series.len() as u32)
@@ -914,7 +908,7 @@ impl SegmentReader {
                         trace_id: text(1, j)?,
                         profile_id: text(2, j)?,
                     };
-                    link_id = intern(links, &mut link_ids, link);
+                    link_id = link_ids.intern(links, link);
                 }
                 out.push(se as u32, time[j], st as u32, value[j], link_id);
                 if let (Some(fps), Some((high, low))) = (fingerprints.as_deref_mut(), &fp_cols) {
