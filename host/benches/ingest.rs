@@ -10,6 +10,9 @@
 #[allow(dead_code)]
 mod server;
 
+#[path = "suite/harness/floor.rs"]
+mod floor;
+
 use std::time::Instant;
 
 use flamelet::ingest::{IngestRequest, parse, store_profiles};
@@ -71,22 +74,8 @@ fn phases(body: &[u8], params: &[(String, String)], runs: usize) -> Phases {
     };
     let data = build();
     Phases {
-        // Frozen as issue #18 defines it (the suite's too): gunzip + prost into the
-        // generated structs, whatever the project's own reader does.
         decode: median_secs(5, runs, || {
-            let mut plain = Vec::new();
-            if is_gzip(body) {
-                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain)
-                    .expect("gunzip");
-            } else {
-                plain.extend_from_slice(body);
-            }
-            std::hint::black_box(
-                <flamelet::wire::proto::google::v1::Profile as prost::Message>::decode(
-                    plain.as_slice(),
-                )
-                .expect("decode"),
-            );
+            std::hint::black_box(floor::decode(body));
         }),
         parse: median_secs(5, runs, || {
             std::hint::black_box(parse(&req, &Default::default(), now).expect("parse"));

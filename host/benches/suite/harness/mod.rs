@@ -9,6 +9,7 @@
 pub mod browser;
 mod data;
 mod dir_store;
+mod floor;
 pub mod load;
 pub mod metrics;
 pub mod packaged;
@@ -834,17 +835,9 @@ fn ingest_throughput(config: &Config, service: &Service, report: &mut Report) {
     };
     let me = std::process::id();
 
-    // The floor is frozen as issue #18 defines it, flate2 + prost into the generated structs,
-    // so that it does not move when the project's own reader does.
     let floor = timed_cpu(rounds, me, || {
         for p in &profiles {
-            let mut plain = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(p.as_slice()), &mut plain)
-                .expect("gunzip");
-            std::hint::black_box(
-                flamelet::wire::proto::google::v1::Profile::decode(plain.as_slice())
-                    .expect("pprof"),
-            );
+            std::hint::black_box(floor::decode(p));
         }
     });
     add("decode floor (gunzip + protobuf)", 1, floor);

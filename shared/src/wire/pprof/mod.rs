@@ -262,14 +262,21 @@ impl ById {
     }
 
     /// The index of the item with this id in a table of `len` items.
+    #[inline]
     fn get(&self, id: u64, len: usize) -> Option<usize> {
         match self {
             ById::Dense => id
                 .checked_sub(1)
                 .and_then(|i| usize::try_from(i).ok())
                 .filter(|i| *i < len),
-            ById::Map(map) => map.get(&id).copied(),
+            ById::Map(map) => Self::mapped(map, id),
         }
+    }
+
+    /// Kept out of line, so that [`ById::get`] inlines into the walk over every frame.
+    #[inline(never)]
+    fn mapped(map: &FastMap<u64, usize>, id: u64) -> Option<usize> {
+        map.get(&id).copied()
     }
 }
 
@@ -343,7 +350,12 @@ impl<'a> Symbols<'a> {
                 end = done.frames.len() as u32;
                 done.locations[index] = (start, end);
             }
-            stack.extend_from_slice(&done.frames[start as usize..end as usize]);
+            // Most locations are one frame: a push, not a copy of a slice.
+            if end == start + 1 {
+                stack.push(done.frames[start as usize]);
+            } else {
+                stack.extend_from_slice(&done.frames[start as usize..end as usize]);
+            }
         }
         stack
     }

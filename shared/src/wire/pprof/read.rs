@@ -1,5 +1,5 @@
-//! A streaming reader of pprof's protobuf straight into a [`Flat`] profile, with prost's
-//! primitives for keys and varints so that numbers read as prost reads them.
+//! A streaming reader of pprof's protobuf straight into a [`Flat`] profile. Keys and varints
+//! are read by prost's rules (tested against its own functions below).
 //!
 //! It takes what encoders write (packed or not), and gives up (`None`) on anything else:
 //! groups, a known field of another wire type, a bad varint or length, a string that is not
@@ -7,7 +7,7 @@
 //! reader does not; either way the answer is prost's. Where this reader answers, it answers
 //! what prost's decode would (a property the `pprof` fuzz target checks).
 
-use prost::encoding::{WireType, decode_key, decode_varint};
+use prost::encoding::WireType;
 
 use super::flat::{Flat, Location};
 use crate::wire::proto::google::v1::{Function, Label, Line, Mapping, ValueType};
@@ -53,12 +53,37 @@ pub(super) fn read(bytes: &[u8], tables: bool) -> Option<Flat> {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// A field's key, as prost's `decode_key` reads it.
+    #[inline]
     fn key(&mut self) -> Option<(u32, WireType)> {
-        decode_key(&mut self.0).ok()
+        let key = u32::try_from(self.varint()?).ok()?;
+        let wire = WireType::try_from(u64::from(key & 7)).ok()?;
+        let tag = key >> 3;
+        (tag >= 1).then_some((tag, wire))
     }
 
+    /// A varint as prost reads one (at most ten bytes, the tenth 0 or 1), without going
+    /// through its `Buf`: most are one or two bytes, and this is the reader's inner loop.
+    #[inline]
     fn varint(&mut self) -> Option<u64> {
-        decode_varint(&mut self.0).ok()
+        let bytes = self.0;
+        let first = *bytes.first()?;
+        if first < 0x80 {
+            self.0 = &bytes[1..];
+            return Some(u64::from(first));
+        }
+        let mut value = u64::from(first & 0x7f);
+        for (i, byte) in bytes.iter().enumerate().take(10).skip(1) {
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if *byte < 0x80 {
+                if i == 9 && *byte > 1 {
+                    return None;
+                }
+                self.0 = &bytes[i + 1..];
+                return Some(value);
+            }
+        }
+        None
     }
 
     /// A length-delimited field's bytes.
@@ -237,4 +262,52 @@ fn function(bytes: &[u8]) -> Option<Function> {
         Some(())
     })?;
     Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::encoding::{decode_key, decode_varint, encode_varint};
+
+    #[test]
+    fn varints_and_keys_read_as_prost_reads_them() {
+        let mut cases: Vec<Vec<u8>> = vec![vec![], vec![0x80], vec![0xff; 11]];
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut b = Vec::new();
+            encode_varint(v, &mut b);
+            cases.push(b.clone());
+            // Truncated, and followed by more bytes.
+            cases.push(b[..b.len() - 1].to_vec());
+            b.push(0x2a);
+            cases.push(b);
+        }
+        // Ten bytes whose last is 1 (fits), 2 (does not), and a non-canonical zero.
+        for last in [1, 2, 0x7f] {
+            let mut b = vec![0xff; 9];
+            b.push(last);
+            cases.push(b);
+        }
+        cases.push(vec![0x80, 0x80, 0x00]);
+        for case in cases {
+            let (mut ours, mut theirs) = (Reader(&case), &case[..]);
+            let expected = decode_varint(&mut theirs).ok();
+            assert_eq!(ours.varint(), expected, "{case:x?}");
+            if expected.is_some() {
+                assert_eq!(ours.0, theirs, "{case:x?}");
+            }
+            let (mut ours, mut theirs) = (Reader(&case), &case[..]);
+            assert_eq!(ours.key(), decode_key(&mut theirs).ok(), "{case:x?}");
+        }
+    }
 }
