@@ -351,3 +351,34 @@ impl Dictionary {
             .map_or("", |f| f.name.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_stay_found_as_their_table_grows_whether_interned_by_value_or_by_borrow() {
+        let names: Vec<String> = (0..5000).map(|i| format!("function {i}")).collect();
+        let (mut by_borrow, mut strings) = (Ids::default(), Vec::new());
+        let (mut by_value, mut functions) = (Ids::default(), Vec::new());
+        let function = |name: &str| Function {
+            name: name.to_string(),
+            ..Function::default()
+        };
+        // Twice over: the second pass finds every id the first added, through many resizes.
+        for _ in 0..2 {
+            for (i, name) in names.iter().enumerate() {
+                let id = by_borrow.intern_with(&mut strings, name.as_str(), str::to_string);
+                assert_eq!(id as usize, i);
+                assert_eq!(by_value.intern(&mut functions, function(name)) as usize, i);
+            }
+        }
+        assert_eq!((strings.len(), functions.len()), (5000, 5000));
+        // Rebuilt from a table with repeats: the first of equal items.
+        let repeated = [function("a"), function("b"), function("a")];
+        let mut items = repeated.to_vec();
+        let mut ids = Ids::of(&items);
+        assert_eq!(ids.intern(&mut items, function("a")), 0);
+        assert_eq!(ids.intern(&mut items, function("c")), 3);
+    }
+}

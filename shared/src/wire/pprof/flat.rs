@@ -78,11 +78,6 @@ pub struct Tables {
 }
 
 impl Flat {
-    /// How many samples it has.
-    pub fn sample_count(&self) -> usize {
-        self.samples.len()
-    }
-
     /// Its samples, in order.
     pub fn samples(&self) -> impl ExactSizeIterator<Item = SampleRef<'_>> + '_ {
         self.samples.iter().map(|s| SampleRef {

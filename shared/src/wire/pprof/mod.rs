@@ -72,7 +72,7 @@ fn decode_message(bytes: &[u8]) -> Result<Profile> {
 
 /// What the `pprof` fuzz target checks: where the streaming reader answers, its answer is
 /// prost's.
-pub fn check_reader_against_prost(bytes: &[u8]) {
+pub(crate) fn check_reader_against_prost(bytes: &[u8]) {
     if let Some(flat) = read::read(bytes, true) {
         let decoded = decode_message(bytes).map(|p| Flat::from(&p));
         assert_eq!(decoded.as_ref().ok(), Some(&flat), "{decoded:?}");
