@@ -7,7 +7,7 @@ use prost::Message;
 
 /// Decodes a pprof profile, gzipped or not, as the floor does.
 pub fn decode(body: &[u8]) -> flamelet::wire::proto::google::v1::Profile {
-    let plain = if body.starts_with(&[0x1f, 0x8b]) {
+    let plain = if flamelet::wire::body::is_gzip(body) {
         std::borrow::Cow::Owned(gunzip(body))
     } else {
         std::borrow::Cow::Borrowed(body)
