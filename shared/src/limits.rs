@@ -248,6 +248,7 @@ impl IngestLimits {
         }
         // The profiles of one upload share a dictionary: each is measured and cut once.
         let mut cut: Vec<(*const Dictionary, Option<Arc<Dictionary>>)> = Vec::new();
+        let mut depths: Vec<(*const Dictionary, Vec<u32>)> = Vec::new();
         let max_symbol = bound(self.max_profile_symbol_value_length);
         for profile in &mut profiles {
             let labels = &profile.series.labels;
@@ -285,9 +286,28 @@ impl IngestLimits {
                 }
                 .into());
             }
-            let depth = bound(self.max_profile_stacktrace_depth);
-            for s in &mut profile.samples {
-                s.stack.truncate(depth);
+            let depth = u32::try_from(bound(self.max_profile_stacktrace_depth)).unwrap_or(u32::MAX);
+            // A dictionary with no more stacks than the limit has no stack deeper than it.
+            if profile.dict.stack_count() > depth as usize {
+                let key = Arc::as_ptr(&profile.dict);
+                let known = depths.iter().position(|(k, _)| *k == key);
+                let at = known.unwrap_or_else(|| {
+                    depths.push((key, profile.dict.stack_depths()));
+                    depths.len() - 1
+                });
+                let of = &depths[at].1;
+                for s in &mut profile.samples {
+                    // Keeps the `depth` frames nearest the root.
+                    let d = s
+                        .stack
+                        .index()
+                        .and_then(|i| of.get(i))
+                        .copied()
+                        .unwrap_or(0);
+                    if d > depth {
+                        s.stack = profile.dict.ancestor(s.stack, d - depth);
+                    }
+                }
             }
             // Once per dictionary: its cut copy, or `None` when no symbol is over the limit.
             let key = Arc::as_ptr(&profile.dict);
@@ -403,7 +423,12 @@ mod tests {
         let limits = IngestLimits::default();
         assert!(limits.apply(vec![profile(30, 16_000, 1, 2048)]).is_ok());
         let cut = limits.apply(vec![profile(1, 2, 1200, 1)]).unwrap();
-        assert!(cut[0].samples.iter().all(|s| s.stack.len() == 1000));
+        for (i, s) in cut[0].samples.iter().enumerate() {
+            // The 1000 frames nearest the root stay.
+            let names: Vec<&str> = cut[0].names(s).collect();
+            let kept: Vec<String> = (0..1000).map(|d| format!("f{i}_{d}")).collect();
+            assert_eq!(names, kept);
+        }
         let err = |p| limits.apply(vec![p]).unwrap_err().to_string();
         assert_eq!(
             err(profile(31, 1, 1, 1)),
@@ -463,7 +488,7 @@ mod tests {
         assert!(none.apply(vec![profile(40, 17_000, 1, 3000)]).is_ok());
         assert!(none.apply(vec![long_name]).is_ok());
         let all = none.apply(vec![profile(1, 1, 1100, 1)]).unwrap();
-        assert_eq!(all[0].samples[0].stack.len(), 1100);
+        assert_eq!(all[0].names(&all[0].samples[0]).count(), 1100);
         assert_eq!(none.max_profile_bytes(), MAX_BODY_BYTES);
         assert_eq!(limits.max_profile_bytes(), 4 << 20);
     }

@@ -163,20 +163,21 @@ fn v2_segment() -> SegmentData {
         trace_id: "0123456789abcdef0123456789abcdef".into(),
         profile_id: String::new(),
     });
-    let stack = |parts: &[&Vec<u32>]| parts.iter().flat_map(|p| p.iter().copied()).collect();
+    let mut stack = |parts: &[&Vec<u32>]| dict.stack(parts.iter().flat_map(|p| p.iter().copied()));
+    let (main_work, main_io) = (stack(&[&main, &work]), stack(&[&main, &io]));
     let samples = vec![
         Sample {
-            stack: stack(&[&main, &work]),
+            stack: main_work,
             value: 30,
             link: 0,
         },
         Sample {
-            stack: stack(&[&main, &work]),
+            stack: main_work,
             value: 5,
             link: span,
         },
         Sample {
-            stack: stack(&[&main, &io]),
+            stack: main_io,
             value: 7,
             link: span,
         },

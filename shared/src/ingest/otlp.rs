@@ -18,7 +18,7 @@ use prost::Message;
 
 use crate::profile::{
     Dictionary, Function, Labels, Link, METRIC_NAME, Mapping, Profile, ProfileType, SERVICE_NAME,
-    Sample, Series, sanitize_label_name, validate_labels,
+    Sample, Series, Stack, sanitize_label_name, validate_labels,
 };
 use crate::wire::proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use crate::wire::proto::opentelemetry::proto::common::v1::{KeyValue, any_value};
@@ -154,17 +154,18 @@ fn convert(
 
     // Samples grouped by their series labels; one dictionary for all of them.
     let mut symbols = Dictionary::default();
-    let mut stacks: crate::FastMap<i32, Vec<u32>> = crate::FastMap::default();
+    let mut stacks: crate::FastMap<i32, Stack> = crate::FastMap::default();
     let mut groups: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     for s in &p.samples {
         let value = sample_value(s, conversion)?;
         let mut labels = sample_labels(s, dict, base, service)?;
         labels.insert(METRIC_NAME.to_string(), profile_type.name.clone());
         let stack = match stacks.get(&s.stack_index) {
-            Some(stack) => stack.clone(),
+            Some(stack) => *stack,
             None => {
-                let stack = frames(dict, &mut symbols, s.stack_index)?;
-                stacks.insert(s.stack_index, stack.clone());
+                let frames = frames(dict, &mut symbols, s.stack_index)?;
+                let stack = symbols.stack(frames);
+                stacks.insert(s.stack_index, stack);
                 stack
             }
         };

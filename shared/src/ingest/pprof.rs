@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::Result;
 use crate::profile::{
-    Dictionary, Labels, Link, METRIC_NAME, Profile, ProfileType, Sample, Series,
+    Dictionary, Labels, Link, METRIC_NAME, Profile, ProfileType, Sample, Series, Stack,
     sanitize_label_name, validate_labels,
 };
 use crate::wire::pprof::{Converted, Flat as Pprof, Symbols};
@@ -134,8 +134,8 @@ pub fn repair(p: &mut Pprof, spy_name: &str) {
     }
 }
 
-/// A sample's stack (frame ids, root first), its value per sample type and its link.
-type StackValues<'a> = (Vec<u32>, &'a [i64], u32);
+/// A sample's stack, its value per sample type and its link.
+type StackValues<'a> = (Stack, &'a [i64], u32);
 
 /// Samples grouped by their string labels (the series labels), over one dictionary for all;
 /// `span_id`, `trace_id` and `profile_id` labels become the samples' links.
@@ -162,7 +162,7 @@ fn group_samples<'a>(
                 }
             }
         }
-        let stack = symbols.frames(dict, converted, s.location_id);
+        let stack = symbols.walk(dict, converted, s.location_id);
         let link = dict.link(link);
         groups
             .entry(labels)
@@ -270,7 +270,7 @@ fn convert(
     let groups = group_samples(p, &symbols, dict, converted);
 
     let mut out = Vec::new();
-    for (group, mut samples) in groups {
+    for (group, samples) in groups {
         let mut labels = base.clone();
         labels.extend(group);
         labels.insert(METRIC_NAME.to_string(), metric.clone());
@@ -283,29 +283,13 @@ fn convert(
                 period_type,
                 period_unit,
             );
-            let value = |values: &[i64]| values.get(i).copied().unwrap_or(0);
-            // The last sample type takes the stacks; the others copy them.
-            let samples: Vec<Sample> = if i + 1 == p.sample_type.len() {
-                std::mem::take(&mut samples)
-                    .into_iter()
-                    .filter_map(|(stack, values, link)| {
-                        let value = value(values);
-                        (value != 0).then_some(Sample { stack, value, link })
-                    })
-                    .collect()
-            } else {
-                samples
-                    .iter()
-                    .filter_map(|(stack, values, link)| {
-                        let value = value(values);
-                        (value != 0).then(|| Sample {
-                            stack: stack.clone(),
-                            value,
-                            link: *link,
-                        })
-                    })
-                    .collect()
-            };
+            let samples: Vec<Sample> = samples
+                .iter()
+                .filter_map(|&(stack, values, link)| {
+                    let value = values.get(i).copied().unwrap_or(0);
+                    (value != 0).then_some(Sample { stack, value, link })
+                })
+                .collect();
             out.push(super::normalize(Profile {
                 series: Series {
                     profile_type,

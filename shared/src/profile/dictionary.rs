@@ -6,6 +6,8 @@ use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
 
+use crate::FastMap;
+
 /// Cuts `s` to its last `max` bytes (at a character boundary), as the reference server cuts
 /// symbols; tells whether it did.
 fn cut_symbol(s: &mut String, max: usize) -> bool {
@@ -86,8 +88,43 @@ impl Link {
     }
 }
 
-/// The symbols of one upload, deduplicated: functions, mappings, frames and sample links.
-/// Samples refer to them by index, so the profiles of one pprof share one dictionary.
+/// A stack of frames, root first: a node of its dictionary's trie of stacks, where each node
+/// is a frame below its parent's stack ([`Dictionary::push`]). The samples of an upload that
+/// share a stack, or a prefix, share its nodes: a stack is converted once, however many
+/// samples and sample types refer to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stack(u32);
+
+impl Stack {
+    /// The stack of no frames.
+    pub const EMPTY: Stack = Stack(u32::MAX);
+
+    /// Tells whether it has no frames.
+    pub fn is_empty(self) -> bool {
+        self == Stack::EMPTY
+    }
+
+    /// Its node's index in the dictionary's trie, `None` for the empty stack.
+    pub fn index(self) -> Option<usize> {
+        (!self.is_empty()).then_some(self.0 as usize)
+    }
+
+    /// The slot of its children in a per-parent table: the empty stack first.
+    #[inline]
+    pub(crate) fn slot(self) -> usize {
+        self.0.wrapping_add(1) as usize
+    }
+}
+
+/// A node of a dictionary's trie of stacks: a frame below a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StackNode {
+    parent: Stack,
+    frame: u32,
+}
+
+/// The symbols of one upload, deduplicated: functions, mappings, frames, stacks and sample
+/// links. Samples refer to them by index, so the profiles of one pprof share one dictionary.
 #[derive(Debug, Clone)]
 pub struct Dictionary {
     /// Functions.
@@ -98,22 +135,38 @@ pub struct Dictionary {
     pub frames: Vec<Frame>,
     /// Sample links; index 0 is the empty link.
     pub links: Vec<Link>,
+    /// The trie of stacks; a parent precedes its children.
+    stacks: Vec<StackNode>,
     function_ids: Ids,
     mapping_ids: Ids,
     frame_ids: Ids,
     link_ids: Ids,
+    /// Trie edges: (parent, frame) → child. The keys are kept here, not looked up in
+    /// `stacks` as [`Ids`] does: a walk probes it for most frames, and one more load per probe
+    /// costs more than the 8 bytes.
+    stack_ids: FastMap<(Stack, u32), Stack>,
+    /// Per parent ([`Stack::slot`]): the frame and node of the child found last. Where
+    /// consecutive stacks share a prefix (Ruby's, say), a walk meets the same child again and
+    /// skips the hash lookup.
+    last_child: Vec<(u32, Stack)>,
 }
 
 /// Dictionaries are equal when their tables are: the ids follow from them.
 impl PartialEq for Dictionary {
     fn eq(&self, other: &Self) -> bool {
-        (&self.functions, &self.mappings, &self.frames, &self.links)
-            == (
-                &other.functions,
-                &other.mappings,
-                &other.frames,
-                &other.links,
-            )
+        (
+            &self.functions,
+            &self.mappings,
+            &self.frames,
+            &self.links,
+            &self.stacks,
+        ) == (
+            &other.functions,
+            &other.mappings,
+            &other.frames,
+            &other.links,
+            &other.stacks,
+        )
     }
 }
 
@@ -126,10 +179,13 @@ impl Default for Dictionary {
             mappings: Vec::new(),
             frames: Vec::new(),
             links: vec![Link::default()],
+            stacks: Vec::new(),
             function_ids: Ids::default(),
             mapping_ids: Ids::default(),
             frame_ids: Ids::default(),
             link_ids: Ids::of(&[Link::default()]),
+            stack_ids: FastMap::default(),
+            last_child: Vec::new(),
         }
     }
 }
@@ -343,6 +399,77 @@ impl Dictionary {
         self.link_ids.intern(&mut self.links, link)
     }
 
+    /// The stack of `frame` below `parent`, added if new. `frame` must be an id of this
+    /// dictionary.
+    #[inline]
+    pub fn push(&mut self, parent: Stack, frame: u32) -> Stack {
+        let slot = parent.slot();
+        if let Some((f, child)) = self.last_child.get(slot)
+            && *f == frame
+        {
+            return *child;
+        }
+        let child = *self.stack_ids.entry((parent, frame)).or_insert_with(|| {
+            self.stacks.push(StackNode { parent, frame });
+            Stack(self.stacks.len() as u32 - 1)
+        });
+        if self.last_child.len() <= slot {
+            self.last_child.resize(slot + 1, (u32::MAX, Stack::EMPTY));
+        }
+        self.last_child[slot] = (frame, child);
+        child
+    }
+
+    /// The stack of `frames` (ids of this dictionary, root first), added if new.
+    pub fn stack(&mut self, frames: impl IntoIterator<Item = u32>) -> Stack {
+        frames
+            .into_iter()
+            .fold(Stack::EMPTY, |parent, frame| self.push(parent, frame))
+    }
+
+    /// A stack's parent and last frame, `None` for the empty stack (or one not of this
+    /// dictionary).
+    pub fn split(&self, stack: Stack) -> Option<(Stack, u32)> {
+        let node = self.stacks.get(stack.index()?)?;
+        Some((node.parent, node.frame))
+    }
+
+    /// A stack's frames, root first.
+    pub fn frames_of(&self, stack: Stack) -> Vec<u32> {
+        let mut frames = Vec::new();
+        let mut at = stack;
+        while let Some((parent, frame)) = self.split(at) {
+            frames.push(frame);
+            at = parent;
+        }
+        frames.reverse();
+        frames
+    }
+
+    /// How many stacks (trie nodes) there are; a stack's index is below it.
+    pub fn stack_count(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Every stack's depth (its number of frames), by index.
+    pub fn stack_depths(&self) -> Vec<u32> {
+        let mut depths: Vec<u32> = Vec::with_capacity(self.stacks.len());
+        for node in &self.stacks {
+            // A parent precedes its children.
+            let above = node.parent.index().and_then(|p| depths.get(p)).copied();
+            let above = above.unwrap_or(0);
+            depths.push(above + 1);
+        }
+        depths
+    }
+
+    /// The stack `up` frames above `stack` (towards the root).
+    pub fn ancestor(&self, stack: Stack, up: u32) -> Stack {
+        (0..up).fold(stack, |at, _| {
+            self.split(at).map_or(at, |(parent, _)| parent)
+        })
+    }
+
     /// Returns the function name of a frame.
     pub fn frame_name(&self, frame: u32) -> &str {
         self.frames
@@ -380,5 +507,37 @@ mod tests {
         let mut ids = Ids::of(&items);
         assert_eq!(ids.intern(&mut items, function("a")), 0);
         assert_eq!(ids.intern(&mut items, function("c")), 3);
+    }
+
+    #[test]
+    fn a_stack_is_one_node_per_prefix_whichever_way_it_is_walked() {
+        let mut dict = Dictionary::default();
+        let [a, b, c] = ["a", "b", "c"].map(|name| dict.named_frame(name));
+        let abc = dict.stack([a, b, c]);
+        let ab = dict.stack([a, b]);
+        // Walking to `a;c` after `a;b;c` misses the last-child shortcut and finds the node.
+        let ac = dict.stack([a, c]);
+        let mut abc_again = Stack::EMPTY;
+        for frame in [a, b, c] {
+            abc_again = dict.push(abc_again, frame);
+        }
+        assert_eq!(abc, abc_again);
+        assert_eq!(dict.stack_count(), 4, "a, a;b, a;b;c, a;c");
+        assert_eq!(dict.frames_of(abc), [a, b, c]);
+        assert_eq!(dict.frames_of(ac), [a, c]);
+        assert_eq!(dict.split(abc), Some((ab, c)));
+        assert_eq!(dict.split(Stack::EMPTY), None);
+        assert!(dict.frames_of(Stack::EMPTY).is_empty());
+        let depths = dict.stack_depths();
+        assert_eq!(depths[abc.index().unwrap()], 3);
+        assert_eq!(depths[ac.index().unwrap()], 2);
+        assert_eq!(dict.ancestor(abc, 1), ab);
+        assert_eq!(dict.ancestor(abc, 3), Stack::EMPTY);
+        assert_eq!(dict.ancestor(abc, 7), Stack::EMPTY);
+        // Equal tables, equal dictionaries; another stack makes them differ.
+        let mut other = dict.clone();
+        assert_eq!(other, dict);
+        other.stack([b]);
+        assert_ne!(other, dict);
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod dictionary;
 
 pub(crate) use dictionary::Ids;
-pub use dictionary::{Dictionary, Frame, Function, Link, Mapping};
+pub use dictionary::{Dictionary, Frame, Function, Link, Mapping, Stack};
 
 use crate::{FastMap, Result};
 
@@ -259,10 +259,10 @@ pub fn validate_labels(labels: &Labels) -> Result<()> {
 }
 
 /// One stack and its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
-    /// Frame ids of the profile's dictionary, root first.
-    pub stack: Vec<u32>,
+    /// A stack of the profile's dictionary.
+    pub stack: Stack,
     /// The sample's value in the type's unit.
     pub value: i64,
     /// Link id of the profile's dictionary (0: none).
@@ -301,21 +301,24 @@ impl Profile {
         let mut ids: FastMap<String, u32> = FastMap::default();
         let samples = named
             .into_iter()
-            .map(|s| Sample {
-                stack: s
-                    .stack
-                    .into_iter()
-                    .map(|name| match ids.get(&name) {
+            .map(|s| {
+                let mut stack = Stack::EMPTY;
+                for name in s.stack {
+                    let frame = match ids.get(&name) {
                         Some(id) => *id,
                         None => {
                             let id = dict.named_frame(&name);
                             ids.insert(name, id);
                             id
                         }
-                    })
-                    .collect(),
-                value: s.value,
-                link: 0,
+                    };
+                    stack = dict.push(stack, frame);
+                }
+                Sample {
+                    stack,
+                    value: s.value,
+                    link: 0,
+                }
             })
             .collect();
         Profile {
@@ -328,8 +331,9 @@ impl Profile {
     }
 
     /// Returns a sample's function names, root first.
-    pub fn names<'a>(&'a self, sample: &'a Sample) -> impl Iterator<Item = &'a str> + 'a {
-        sample.stack.iter().map(|f| self.dict.frame_name(*f))
+    pub fn names<'a>(&'a self, sample: &Sample) -> impl Iterator<Item = &'a str> + 'a {
+        let frames = self.dict.frames_of(sample.stack);
+        frames.into_iter().map(|f| self.dict.frame_name(f))
     }
 
     /// Returns each sample as its stack of function names (`a;b;c`) and value.

@@ -980,7 +980,8 @@ fn raw_scan(config: &Config, service: &Service, rows: &mut [QueryRow]) {
                 let mut converted = flamelet::wire::pprof::Converted::default();
                 for s in p.samples() {
                     let mut node = flamelet::tree::ROOT;
-                    for f in symbols.frames(&mut dict, &mut converted, s.location_id) {
+                    let stack = symbols.walk(&mut dict, &mut converted, s.location_id);
+                    for f in dict.frames_of(stack) {
                         node = tree.child(node, dict.frame_name(f));
                     }
                     tree.add_self(node, s.value[0]);

@@ -5,7 +5,21 @@ use std::sync::Arc;
 
 use super::*;
 use crate::FastMap;
-use crate::profile::{Dictionary, Ids, Link, Profile, Series};
+use crate::profile::{Dictionary, Ids, Link, Profile, Series, Stack};
+
+/// Not mapped yet, in [`Mapped::stacks`].
+const NOT_YET: u32 = u32::MAX;
+
+/// A dictionary's frames, links and stacks as ids of the segment, the stacks mapped as
+/// samples meet them.
+#[derive(Debug)]
+struct Mapped {
+    dict: Arc<Dictionary>,
+    frames: Vec<u32>,
+    links: Vec<u32>,
+    /// Per stack of the dictionary: its trie node here, `NOT_YET` before a sample meets it.
+    stacks: Vec<u32>,
+}
 
 /// Builds a [`SegmentData`] from profiles or other segments, deduplicating series, strings,
 /// functions, mappings, stack prefixes and links.
@@ -21,13 +35,11 @@ pub struct SegmentBuilder {
     frame_ids: Ids,
     frames: Vec<NodeFrame>,
     node_ids: FastMap<(i32, u32), u32>,
-    /// Per parent (index parent + 1, the root first): the frame and node of the child found
-    /// last. Where consecutive stacks share a prefix (Ruby's, say), a walk meets the same
-    /// child again and skips the hash lookup.
-    last_child: Vec<(u32, u32)>,
-    /// The last dictionary added and its frame and link ids here: the profiles of one
-    /// upload share one dictionary, which is mapped once.
-    last_dict: Option<(Arc<Dictionary>, Vec<u32>, Vec<u32>)>,
+    /// The last dictionary added, mapped: the profiles of one upload share one dictionary,
+    /// which is mapped once.
+    last_dict: Option<Mapped>,
+    /// Stacks on the way up to a mapped one, while mapping (kept to reuse its allocation).
+    unmapped: Vec<(usize, u32)>,
 }
 
 impl SegmentBuilder {
@@ -88,21 +100,6 @@ impl SegmentBuilder {
         self.frame_ids.intern(&mut self.frames, frame)
     }
 
-    fn node_id(&mut self, parent: i32, frame: u32) -> u32 {
-        let slot = (parent + 1) as usize;
-        if let Some((f, node)) = self.last_child.get(slot)
-            && *f == frame
-        {
-            return *node;
-        }
-        let id = self.trie_node(parent, frame);
-        if self.last_child.len() <= slot {
-            self.last_child.resize(slot + 1, (u32::MAX, 0));
-        }
-        self.last_child[slot] = (frame, id);
-        id
-    }
-
     fn trie_node(&mut self, parent: i32, frame: u32) -> u32 {
         if let Some(id) = self.node_ids.get(&(parent, frame)) {
             return *id;
@@ -122,8 +119,9 @@ impl SegmentBuilder {
         *p = (*p).max(period);
     }
 
-    /// Maps a dictionary's frames and links to ids of this segment.
-    fn map_dictionary(&mut self, dict: &Dictionary) -> (Vec<u32>, Vec<u32>) {
+    /// Maps a dictionary's frames and links to ids of this segment; its stacks are mapped
+    /// as samples meet them.
+    fn map_dictionary(&mut self, dict: &Arc<Dictionary>) -> Mapped {
         let functions: Vec<u32> = dict
             .functions
             .iter()
@@ -166,72 +164,86 @@ impl SegmentBuilder {
             })
             .collect();
         let links = dict.links.iter().map(|l| self.link_id(l)).collect();
-        (frames, links)
+        // At most one node per stack of the dictionary; an upload's samples use most of them.
+        let nodes = dict.stack_count();
+        self.node_ids.reserve(nodes);
+        self.data.nodes.reserve(nodes);
+        self.data.node_frames.reserve(nodes);
+        Mapped {
+            dict: dict.clone(),
+            frames,
+            links,
+            stacks: Vec::new(),
+        }
     }
 
     /// Adds a profile. Samples with an empty stack are dropped.
     pub fn add_profile(&mut self, profile: &Profile) {
-        self.add(profile, None);
-    }
-
-    /// Adds profiles. Those of one upload share a dictionary and mostly their stacks (a
-    /// profile per sample type), so while the dictionary stays the same, each distinct stack
-    /// walks the trie once.
-    pub fn add_profiles(&mut self, profiles: &[Profile]) {
-        let mut leaves = FastMap::default();
-        let same = |a: &Profile, b: &Profile| Arc::ptr_eq(&a.dict, &b.dict);
-        for (k, profile) in profiles.iter().enumerate() {
-            let after_same = k > 0 && same(&profiles[k - 1], profile);
-            if !after_same {
-                leaves.clear();
-            }
-            let before_same = profiles.get(k + 1).is_some_and(|p| same(p, profile));
-            let memo = (after_same || before_same).then_some(&mut leaves);
-            self.add(profile, memo);
-        }
-    }
-
-    /// Adds a profile; `leaves` remembers the trie leaf (−1: none) of each stack of its
-    /// dictionary.
-    fn add<'p>(&mut self, profile: &'p Profile, mut leaves: Option<&mut FastMap<&'p [u32], i32>>) {
-        let (dict, frames, links) = match self.last_dict.take() {
-            Some((dict, frames, links)) if Arc::ptr_eq(&dict, &profile.dict) => {
-                (dict, frames, links)
-            }
-            _ => {
-                let (frames, links) = self.map_dictionary(&profile.dict);
-                (profile.dict.clone(), frames, links)
-            }
+        let mut mapped = match self.last_dict.take() {
+            Some(mapped) if Arc::ptr_eq(&mapped.dict, &profile.dict) => mapped,
+            _ => self.map_dictionary(&profile.dict),
         };
         let series = self.series_id(&profile.series);
         self.merge_period(series, profile.period);
         for sample in &profile.samples {
-            let leaf = match leaves.as_deref_mut() {
-                Some(leaves) => *leaves
-                    .entry(&sample.stack)
-                    .or_insert_with(|| self.leaf(&frames, &sample.stack)),
-                None => self.leaf(&frames, &sample.stack),
-            };
+            let leaf = self.node_of(&mut mapped, sample.stack);
             if leaf >= 0 {
                 self.data.samples.push(
                     series,
                     profile.time_nanos,
                     leaf as u32,
                     sample.value,
-                    links[sample.link as usize],
+                    mapped.links[sample.link as usize],
                 );
             }
         }
-        self.last_dict = Some((dict, frames, links));
+        self.last_dict = Some(mapped);
     }
 
-    /// Walks a stack of dictionary frames (mapped by `frames`) into the trie; its leaf, −1
-    /// for an empty stack.
-    fn leaf(&mut self, frames: &[u32], stack: &[u32]) -> i32 {
-        let mut parent = -1i32;
-        for frame in stack {
-            parent = self.node_id(parent, frames[*frame as usize]) as i32;
+    /// Adds profiles. Those of one upload share a dictionary, whose stacks each become a
+    /// trie node here once, however many samples of its profiles refer to them.
+    pub fn add_profiles(&mut self, profiles: &[Profile]) {
+        for profile in profiles {
+            self.add_profile(profile);
         }
+    }
+
+    /// The trie node of a stack of the mapped dictionary, −1 for an empty stack (or one not
+    /// of that dictionary).
+    fn node_of(&mut self, mapped: &mut Mapped, stack: Stack) -> i32 {
+        let Some(index) = stack.index() else {
+            return -1;
+        };
+        if let Some(&node) = mapped.stacks.get(index)
+            && node != NOT_YET
+        {
+            return node as i32;
+        }
+        if mapped.stacks.len() < mapped.dict.stack_count() {
+            mapped.stacks.resize(mapped.dict.stack_count(), NOT_YET);
+        }
+        // Up to the nearest stack mapped already (or the root), then down, adding nodes.
+        let mut unmapped = std::mem::take(&mut self.unmapped);
+        unmapped.clear();
+        let mut parent = -1i32;
+        let mut at = stack;
+        while let Some((above, frame)) = mapped.dict.split(at) {
+            let Some(i) = at.index().filter(|i| *i < mapped.stacks.len()) else {
+                break;
+            };
+            if mapped.stacks[i] != NOT_YET {
+                parent = mapped.stacks[i] as i32;
+                break;
+            }
+            unmapped.push((i, frame));
+            at = above;
+        }
+        for &(i, frame) in unmapped.iter().rev() {
+            let frame = mapped.frames[frame as usize];
+            parent = self.trie_node(parent, frame) as i32;
+            mapped.stacks[i] = parent as u32;
+        }
+        self.unmapped = unmapped;
         parent
     }
 
@@ -280,7 +292,6 @@ impl SegmentBuilder {
                 mapping: usize::try_from(f.mapping).map_or(-1, |m| mappings[m] as i32),
                 ..*f
             });
-            // Nodes come in trie order here, not stack by stack: no last-child memo.
             nodes.push(self.trie_node(parent, frame));
         }
         let s = &other.samples;

@@ -12,7 +12,7 @@ use std::ops::Range;
 use prost::Message;
 
 pub use self::flat::{Flat, Location, SampleRef, Tables};
-use crate::profile::{self, Dictionary};
+use crate::profile::{self, Dictionary, Stack};
 use crate::wire::body::decode_body;
 use crate::wire::proto::google::v1::Profile;
 use crate::{Error, FastMap, Result};
@@ -303,6 +303,15 @@ pub struct Converted {
     mappings: Vec<u32>,
     /// (function id, line) of the location being converted, outermost first.
     lines: Vec<(u32, i64)>,
+    /// Per stack of the dictionary ([`Stack::slot`]): the location id walked below it last
+    /// and the stack that made. Consecutive samples share most of their stacks, so most
+    /// steps of a walk are one load and a compare of the id as read.
+    last_step: Vec<(u64, Stack)>,
+    /// The location ids of the sample walked last (leaf first, as pprof lists them), and
+    /// the stack after each of its locations, root first: the next sample walks on from
+    /// the locations nearest the root that the two share.
+    previous: Vec<u64>,
+    path: Vec<Stack>,
 }
 
 impl<'a> Symbols<'a> {
@@ -322,42 +331,67 @@ impl<'a> Symbols<'a> {
         self.tables.string(index).unwrap_or("")
     }
 
-    /// Returns the frames of a sample's stack in `dict`, root first. Each location
-    /// contributes its lines ([`Dictionary::location`]), converted once and kept in `done`;
-    /// ids that point nowhere are skipped.
-    pub fn frames(
-        &self,
-        dict: &mut Dictionary,
-        done: &mut Converted,
-        location_ids: &[u64],
-    ) -> Vec<u32> {
+    /// Returns a sample's stack in `dict`. Each location contributes its lines
+    /// ([`Dictionary::location`]), converted once and kept in `done`; ids that point nowhere
+    /// are skipped.
+    pub fn walk(&self, dict: &mut Dictionary, done: &mut Converted, location_ids: &[u64]) -> Stack {
         let p = self.tables;
         if done.locations.is_empty() {
             done.locations = vec![(NOT_YET, 0); p.location.len()];
             done.functions = vec![NOT_YET; p.function.len()];
             done.mappings = vec![NOT_YET; p.mapping.len()];
         }
-        let mut stack = Vec::with_capacity(location_ids.len());
-        // pprof lists a sample's locations leaf first.
-        for id in location_ids.iter().rev() {
-            let Some(index) = self.locations.get(*id, p.location.len()) else {
-                continue;
-            };
-            let (mut start, mut end) = done.locations[index];
-            if start == NOT_YET {
-                start = done.frames.len() as u32;
-                self.location(dict, done, &p.location[index]);
-                end = done.frames.len() as u32;
-                done.locations[index] = (start, end);
-            }
-            // Most locations are one frame: a push, not a copy of a slice.
-            if end == start + 1 {
-                stack.push(done.frames[start as usize]);
-            } else {
-                stack.extend_from_slice(&done.frames[start as usize..end as usize]);
-            }
+        // pprof lists a sample's locations leaf first: the ends of two samples' lists hold
+        // the locations nearest the root. Comparing them costs no walk.
+        let shared = location_ids
+            .iter()
+            .rev()
+            .zip(done.previous.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        done.path.truncate(shared);
+        let mut stack = done.path.last().copied().unwrap_or(Stack::EMPTY);
+        for &id in location_ids[..location_ids.len() - shared].iter().rev() {
+            stack = self.step(dict, done, stack, id);
+            done.path.push(stack);
         }
+        done.previous.clear();
+        done.previous.extend_from_slice(location_ids);
         stack
+    }
+
+    /// The stack of location `id` below `stack` (`stack` itself for an id that points
+    /// nowhere).
+    #[inline]
+    fn step(&self, dict: &mut Dictionary, done: &mut Converted, stack: Stack, id: u64) -> Stack {
+        let p = self.tables;
+        let slot = stack.slot();
+        // A step always adds a frame: an empty `next` is a slot not filled yet.
+        if let Some(&(last, next)) = done.last_step.get(slot)
+            && last == id
+            && !next.is_empty()
+        {
+            return next;
+        }
+        let Some(index) = self.locations.get(id, p.location.len()) else {
+            return stack;
+        };
+        let (mut start, mut end) = done.locations[index];
+        if start == NOT_YET {
+            start = done.frames.len() as u32;
+            self.location(dict, done, &p.location[index]);
+            end = done.frames.len() as u32;
+            done.locations[index] = (start, end);
+        }
+        let mut next = stack;
+        for frame in &done.frames[start as usize..end as usize] {
+            next = dict.push(next, *frame);
+        }
+        if done.last_step.len() <= slot {
+            done.last_step.resize(slot + 1, (0, Stack::EMPTY));
+        }
+        done.last_step[slot] = (id, next);
+        next
     }
 
     /// Converts a location, appending its frames to `done.frames`.
@@ -414,13 +448,13 @@ impl<'a> Symbols<'a> {
     }
 
     /// Returns the function names of a sample's stack, root first, by the rules of
-    /// [`Symbols::frames`].
+    /// [`Symbols::walk`].
     pub fn stack(&self, location_ids: &[u64]) -> Vec<String> {
         let mut dict = Dictionary::default();
-        let frames = self.frames(&mut dict, &mut Converted::default(), location_ids);
-        frames
-            .iter()
-            .map(|f| dict.frame_name(*f).to_string())
+        let stack = self.walk(&mut dict, &mut Converted::default(), location_ids);
+        dict.frames_of(stack)
+            .into_iter()
+            .map(|f| dict.frame_name(f).to_string())
             .collect()
     }
 }
@@ -481,9 +515,19 @@ mod tests {
             );
             assert_eq!(streamed, p, "{name}");
             let symbols = Symbols::new(&p);
+            // Walked one after another, as ingest walks them, each stack is the one a walk
+            // of that sample alone finds.
+            let (mut dict, mut done) = (Dictionary::default(), Converted::default());
             for s in p.samples() {
                 let stack = symbols.stack(s.location_id);
                 assert_eq!(stack.is_empty(), s.location_id.is_empty(), "{name}");
+                let walked = symbols.walk(&mut dict, &mut done, s.location_id);
+                let names: Vec<&str> = dict
+                    .frames_of(walked)
+                    .into_iter()
+                    .map(|f| dict.frame_name(f))
+                    .collect();
+                assert_eq!(names, stack, "{name}");
             }
             checked += 1;
         }
@@ -705,5 +749,35 @@ mod tests {
         let mut bad = p.clone();
         bad.function[0].name = 99;
         assert!(validate(&bad).is_err());
+
+        // Walks that go on from the previous sample's shared locations, or meet a location
+        // walked before below the same stack, find what a walk of the sample alone finds:
+        // ids that point nowhere (0, 99) anywhere, shorter and longer stacks, repeats.
+        let samples: [&[u64]; 10] = [
+            &[12, 11, 10],
+            &[11, 10],
+            &[99, 12, 11, 10],
+            &[12, 99, 10],
+            &[0],
+            &[10],
+            &[12, 11, 10],
+            &[],
+            &[11, 12, 10],
+            &[0, 12, 11, 10],
+        ];
+        let flat = Flat::from(&p);
+        let symbols = Symbols::new(&flat);
+        let (mut dict, mut done) = (Dictionary::default(), Converted::default());
+        for ids in samples {
+            let walked = symbols.walk(&mut dict, &mut done, ids);
+            let names: Vec<&str> = dict
+                .frames_of(walked)
+                .into_iter()
+                .map(|f| dict.frame_name(f))
+                .collect();
+            assert_eq!(names, symbols.stack(ids), "{ids:?}");
+        }
+        assert_eq!(symbols.stack(&[12, 99, 10]), ["main", "unknown"]);
+        assert!(symbols.stack(&[0]).is_empty());
     }
 }
