@@ -145,10 +145,6 @@ pub struct Dictionary {
     /// `stacks` as [`Ids`] does: a walk probes it for most frames, and one more load per probe
     /// costs more than the 8 bytes.
     stack_ids: FastMap<(Stack, u32), Stack>,
-    /// Per parent ([`Stack::slot`]): the frame and node of the child found last. Where
-    /// consecutive stacks share a prefix (Ruby's, say), a walk meets the same child again and
-    /// skips the hash lookup.
-    last_child: Vec<(u32, Stack)>,
 }
 
 /// Dictionaries are equal when their tables are: the ids follow from them.
@@ -185,7 +181,6 @@ impl Default for Dictionary {
             frame_ids: Ids::default(),
             link_ids: Ids::of(&[Link::default()]),
             stack_ids: FastMap::default(),
-            last_child: Vec::new(),
         }
     }
 }
@@ -400,24 +395,13 @@ impl Dictionary {
     }
 
     /// The stack of `frame` below `parent`, added if new. `frame` must be an id of this
-    /// dictionary.
+    /// dictionary. (Walks over pprof skip most calls: [`crate::wire::pprof::Symbols::walk`].)
     #[inline]
     pub fn push(&mut self, parent: Stack, frame: u32) -> Stack {
-        let slot = parent.slot();
-        if let Some((f, child)) = self.last_child.get(slot)
-            && *f == frame
-        {
-            return *child;
-        }
-        let child = *self.stack_ids.entry((parent, frame)).or_insert_with(|| {
+        *self.stack_ids.entry((parent, frame)).or_insert_with(|| {
             self.stacks.push(StackNode { parent, frame });
             Stack(self.stacks.len() as u32 - 1)
-        });
-        if self.last_child.len() <= slot {
-            self.last_child.resize(slot + 1, (u32::MAX, Stack::EMPTY));
-        }
-        self.last_child[slot] = (frame, child);
-        child
+        })
     }
 
     /// The stack of `frames` (ids of this dictionary, root first), added if new.
@@ -515,7 +499,6 @@ mod tests {
         let [a, b, c] = ["a", "b", "c"].map(|name| dict.named_frame(name));
         let abc = dict.stack([a, b, c]);
         let ab = dict.stack([a, b]);
-        // Walking to `a;c` after `a;b;c` misses the last-child shortcut and finds the node.
         let ac = dict.stack([a, c]);
         let mut abc_again = Stack::EMPTY;
         for frame in [a, b, c] {

@@ -19,6 +19,10 @@ struct Mapped {
     links: Vec<u32>,
     /// Per stack of the dictionary: its trie node here, `NOT_YET` before a sample meets it.
     stacks: Vec<u32>,
+    /// Whether its stacks are the only nodes of the segment, and its frames distinct frames
+    /// here: then distinct stacks are distinct nodes, made without a lookup (an upload of
+    /// one pprof adds nothing else).
+    alone: bool,
 }
 
 /// Builds a [`SegmentData`] from profiles or other segments, deduplicating series, strings,
@@ -40,6 +44,9 @@ pub struct SegmentBuilder {
     last_dict: Option<Mapped>,
     /// Stacks on the way up to a mapped one, while mapping (kept to reuse its allocation).
     unmapped: Vec<(usize, u32)>,
+    /// Nodes added by the only dictionary mapped so far, not in `node_ids` yet: their
+    /// (parent, frame) keys. They are indexed when anything else adds a node.
+    unindexed: Vec<((i32, u32), u32)>,
 }
 
 impl SegmentBuilder {
@@ -100,16 +107,26 @@ impl SegmentBuilder {
         self.frame_ids.intern(&mut self.frames, frame)
     }
 
+    /// The trie node of `frame` below `parent`, added if new.
     fn trie_node(&mut self, parent: i32, frame: u32) -> u32 {
+        for (key, id) in self.unindexed.drain(..) {
+            self.node_ids.insert(key, id);
+        }
         if let Some(id) = self.node_ids.get(&(parent, frame)) {
             return *id;
         }
+        let id = self.new_node(parent, frame);
+        self.node_ids.insert((parent, frame), id);
+        id
+    }
+
+    /// Adds a trie node without looking for it or indexing it.
+    fn new_node(&mut self, parent: i32, frame: u32) -> u32 {
         let id = self.data.nodes.len() as u32;
         let node_frame = self.frames[frame as usize];
         let name = self.data.functions[node_frame.function as usize].name;
         self.data.nodes.push(StackNode { parent, name });
         self.data.node_frames.push(node_frame);
-        self.node_ids.insert((parent, frame), id);
         id
     }
 
@@ -122,6 +139,7 @@ impl SegmentBuilder {
     /// Maps a dictionary's frames and links to ids of this segment; its stacks are mapped
     /// as samples meet them.
     fn map_dictionary(&mut self, dict: &Arc<Dictionary>) -> Mapped {
+        let no_frames_before = self.frames.is_empty();
         let functions: Vec<u32> = dict
             .functions
             .iter()
@@ -164,9 +182,16 @@ impl SegmentBuilder {
             })
             .collect();
         let links = dict.links.iter().map(|l| self.link_id(l)).collect();
+        let alone = self.data.nodes.is_empty()
+            && no_frames_before
+            && self.frames.len() == dict.frames.len();
         // At most one node per stack of the dictionary; an upload's samples use most of them.
         let nodes = dict.stack_count();
-        self.node_ids.reserve(nodes);
+        if alone {
+            self.unindexed.reserve(nodes);
+        } else {
+            self.node_ids.reserve(nodes);
+        }
         self.data.nodes.reserve(nodes);
         self.data.node_frames.reserve(nodes);
         Mapped {
@@ -174,6 +199,7 @@ impl SegmentBuilder {
             frames,
             links,
             stacks: Vec::new(),
+            alone,
         }
     }
 
@@ -240,8 +266,15 @@ impl SegmentBuilder {
         }
         for &(i, frame) in unmapped.iter().rev() {
             let frame = mapped.frames[frame as usize];
-            parent = self.trie_node(parent, frame) as i32;
-            mapped.stacks[i] = parent as u32;
+            let node = if mapped.alone {
+                let node = self.new_node(parent, frame);
+                self.unindexed.push(((parent, frame), node));
+                node
+            } else {
+                self.trie_node(parent, frame)
+            };
+            parent = node as i32;
+            mapped.stacks[i] = node;
         }
         self.unmapped = unmapped;
         parent
@@ -249,6 +282,10 @@ impl SegmentBuilder {
 
     /// Adds every sample of another segment.
     pub fn add_segment(&mut self, other: &SegmentData) {
+        // Its nodes join the trie: a dictionary mapped before is no longer alone in it.
+        if let Some(mapped) = &mut self.last_dict {
+            mapped.alone = false;
+        }
         let series: Vec<u32> = other.series.iter().map(|s| self.series_id(s)).collect();
         for (s, period) in series.iter().zip(&other.periods) {
             self.merge_period(*s, *period);

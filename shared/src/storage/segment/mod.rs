@@ -527,6 +527,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn nodes_made_without_lookups_stay_distinct_whatever_joins_the_trie_after() {
+        // The first dictionary into an empty builder makes its nodes without lookups; a
+        // segment, and then the same dictionary again, find them rather than repeat them.
+        let a = profile("a", 10, &[("x;y;z", 1), ("x;q", 2)]);
+        let mut alone = SegmentBuilder::new("t");
+        alone.add_profile(&a);
+        let alone = alone.finish();
+        assert_eq!(alone.nodes.len(), 4, "x, x;y, x;y;z, x;q");
+        // `a`'s dictionary, of whose stacks only x;y;z is met first.
+        let mut first = a.clone();
+        first.samples.truncate(1);
+        let mut b = SegmentBuilder::new("t");
+        b.add_profile(&first);
+        b.add_segment(&alone);
+        b.add_profile(&a);
+        let data = b.finish();
+        assert_eq!(data.nodes.len(), 4);
+        assert_eq!(data.samples.value, [3, 4], "x;y;z and x;q summed");
+    }
+
+    #[test]
     fn merge_segments() {
         let mut a = SegmentBuilder::new("t");
         a.add_profile(&profile("a", 10, &[("x;y", 1)]));
