@@ -293,7 +293,8 @@ const NOT_YET: u32 = u32::MAX;
 
 /// What the walks over one set of symbol tables have converted so far, by table index: each
 /// location's frames and each function's and mapping's id in the dictionary, each converted
-/// once. Only for profiles with those very tables (one profile, or a [`Batch`]'s run).
+/// once, and stacks of that dictionary. Only for profiles with those very tables, walked into
+/// that one dictionary (one profile, or a [`Batch`]'s run).
 #[derive(Debug, Default)]
 pub struct Converted {
     /// Per location: its frames' range in `frames`, `NOT_YET` as start before conversion.
