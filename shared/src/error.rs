@@ -156,6 +156,9 @@ pub enum Error {
     /// The scrape jobs are unusable.
     #[error(transparent)]
     ScrapeConfig(#[from] crate::scrape::config::ScrapeConfigError),
+    /// A compaction request named no scope.
+    #[error(transparent)]
+    CompactionScope(#[from] crate::compact::ScopeError),
     /// A stored object (manifest, segment) could not be decoded.
     #[error("stored object `{key}` is corrupt: {message}")]
     Corrupt {
@@ -173,9 +176,11 @@ impl Error {
             Error::Wire(e) => wire_kind(e),
             Error::Ingest(e) => ingest_kind(e),
             Error::Query(e) => query_kind(e),
-            Error::Profile(_) | Error::Selector(_) | Error::Time(_) | Error::Tenant(_) => {
-                ErrorKind::BadInput
-            }
+            Error::Profile(_)
+            | Error::Selector(_)
+            | Error::Time(_)
+            | Error::Tenant(_)
+            | Error::CompactionScope(_) => ErrorKind::BadInput,
             // Not protobuf at all: 400; protobuf with rejected content (invalid UTF-8): 422.
             Error::Pprof(PprofError::InvalidUtf8(_)) => ErrorKind::Rejected,
             Error::Pprof(_) => ErrorKind::BadInput,

@@ -161,7 +161,7 @@ fn load_harness_checks_its_totals() {
         push_clients: 1,
         push_profiles: 3,
         query_clients: 2,
-        compact_every: 1,
+        compact_every: Some(1),
         ingest_rate: Some(25.0),
     };
     let load = harness::load::measure(&config, &shape);

@@ -182,9 +182,84 @@ fn replaced_objects_are_deleted_after_the_grace_period() {
     );
 }
 
+/// Seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[test]
+fn cron_compacts_the_open_hour_within_seconds_not_at_the_minute() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = FlameletServer::start_on(&tmp.path().join("data"), &[]);
+    // Start a little after a whole minute, so that what compacts before the next one is an
+    // open-hours pass (every 2 s), not the whole pass (each minute's first second).
+    while !(1..=25).contains(&(unix_now() % 60)) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let now = unix_now();
+    let next_minute = now - now % 60 + 60;
+    // 64 uploads make the open hour due.
+    for i in 0..64 {
+        s.ingest(
+            "fresh.alloc_objects{}",
+            now,
+            &format!("main;work {}\n", i + 1),
+        );
+    }
+    while count(&s.stored_files(), "/manifests/") == 0 {
+        assert!(
+            unix_now() < next_minute,
+            "the open hour was not compacted before the whole pass:\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(unix_now() < next_minute, "compacted by the whole pass");
+    let files = s.stored_files();
+    assert_eq!(count(&files, "/segments/"), 1, "{files:?}");
+    let r = s.render("fresh.alloc_objects{}", now - 60, now + 60, "");
+    assert_eq!(r["flamebearer"]["numTicks"], (1..=64).sum::<i64>());
+}
+
+#[test]
+fn an_open_hours_pass_on_demand_leaves_old_days_and_a_bad_scope_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = FlameletServer::start_on(&tmp.path().join("data"), &["--no-cron"]);
+    let now = unix_now();
+    ingest_batch(&s, T0, 3);
+    for i in 0..64 {
+        s.ingest(
+            "fresh.alloc_objects{}",
+            now,
+            &format!("main;work {}\n", i + 1),
+        );
+    }
+    let bad = s.post("/flamelet/compact?scope=hourly", b"");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("`hourly`"), "{}", bad.body);
+    assert_eq!(count(&s.stored_files(), "/manifests/"), 0, "nothing ran");
+
+    let r = s.post("/flamelet/compact?scope=open-hours", b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let manifests: Vec<String> = s
+        .stored_files()
+        .into_iter()
+        .filter(|f| f.contains("/manifests/"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "only the open day's: {manifests:?}");
+    assert!(!manifests[0].contains("2023-11-14"), "{manifests:?}");
+
+    let r = s.post("/flamelet/compact", b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(count(&s.stored_files(), "/manifests/"), 2, "the whole pass");
+}
+
 #[test]
 fn cron_trigger_compacts_on_schedule() {
-    // spin.toml schedules compaction every minute; wait for one run.
+    // spin.toml schedules the whole pass each minute (old data: the open-hours passes between
+    // leave it alone); wait for one run.
     let tmp = tempfile::tempdir().unwrap();
     let s = FlameletServer::start_on(&tmp.path().join("data"), &[]);
     ingest_batch(&s, T0, 3);

@@ -22,7 +22,8 @@ fn total_ticks(s: &FlameletServer) -> i64 {
 fn several_hosts_on_one_bucket_lose_and_double_nothing() {
     let s3 = S3Server::start();
     let storage = s3.bucket("shared", "prod");
-    // Each host also runs its own compaction cron (every minute), as in production.
+    // Each host also runs its own compaction cron (whole passes each minute, open hours every
+    // 2 s), as in production.
     let hosts: Vec<FlameletServer> = (0..HOSTS)
         .map(|_| FlameletServer::start_with(&storage, &[]))
         .collect();

@@ -1,10 +1,13 @@
-//! The compaction component. Spin's cron trigger calls `handle-cron-event`; other schedulers
-//! and `flamelet compact` call `POST /flamelet/compact`, which answers the pass's report as
-//! JSON. The pass itself is [`flamelet::compact::run`]; after it, when
-//! `FLAMELET_REMOTE_WRITE_URL` is set, the recording rules' due samples are sent there
-//! ([`flamelet::metrics::remote_write`]).
+//! The compaction component. Spin's cron trigger calls `handle-cron-event`: a minute's first
+//! second runs the whole pass, the other events only the open hours'
+//! ([`flamelet::compact::Scope::of_scheduled`]). Other schedulers and `flamelet compact` call
+//! `POST /flamelet/compact`, which runs the whole pass (`?scope=open-hours`: the open hours')
+//! and answers its report as JSON. The
+//! pass itself is [`flamelet::compact::run_in`]; a whole pass first expires the days past
+//! retention and after it, when `FLAMELET_REMOTE_WRITE_URL` is set, sends the recording
+//! rules' due samples there ([`flamelet::metrics::remote_write`]).
 
-use flamelet::compact::{CompactionConfig, CompactionReport, run};
+use flamelet::compact::{CompactionConfig, CompactionReport, Scope, run_in};
 use flamelet::metrics::counted_rules;
 use flamelet::metrics::recording::service::RulesConfig;
 use flamelet::metrics::remote_write::{DeliveryReport, RemoteWriteConfig, SendError, deliver_all};
@@ -38,14 +41,15 @@ struct PassReport {
     remote_write: Option<DeliveryReport>,
 }
 
-/// Runs one pass with the tunables of the environment the host gives the component; a bad
-/// setting fails the pass with a message naming it.
-fn pass() -> Result<PassReport, flamelet::Error> {
+/// Runs one pass over `scope` with the tunables of the environment the host gives the
+/// component; a bad setting fails the pass with a message naming it.
+fn pass(scope: Scope) -> Result<PassReport, flamelet::Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = CompactionConfig::from_config(env)?;
+    let whole = scope == Scope::AllDays;
     // Expired days first, so that the pass does not merge what is about to go.
     let retention = Retention::from_config(env)?;
-    let retention = if retention.is_off() {
+    let retention = if retention.is_off() || !whole {
         None
     } else {
         let store = HostStore::shared();
@@ -53,8 +57,8 @@ fn pass() -> Result<PassReport, flamelet::Error> {
         let now = flamelet::time::now_nanos();
         Some(expire(&store, &retention, config.grace_nanos, now, &rules)?)
     };
-    let compaction = run(&HostStore, &flamelet::time::now_nanos, &config)?;
-    let remote_write = match RemoteWriteConfig::from_env(env)? {
+    let compaction = run_in(&HostStore, &flamelet::time::now_nanos, &config, scope)?;
+    let remote_write = match RemoteWriteConfig::from_env(env)?.filter(|_| whole) {
         Some(remote) => {
             let rules = RulesConfig::from_env(env)?;
             let mut send = |tenant: &Tenant, body: &[u8]| send(&remote.url, tenant, body);
@@ -111,9 +115,9 @@ fn send(url: &str, tenant: &Tenant, body: &[u8]) -> Result<(), SendError> {
 
 impl cron::Guest for Component {
     fn handle_cron_event(
-        _metadata: cron::fermyon::spin_cron::cron_types::Metadata,
+        metadata: cron::fermyon::spin_cron::cron_types::Metadata,
     ) -> Result<(), cron::fermyon::spin_cron::cron_types::Error> {
-        match pass() {
+        match pass(Scope::of_scheduled(metadata.timestamp)) {
             Ok(PassReport {
                 retention,
                 compaction: report,
@@ -156,7 +160,15 @@ fn handle(req: &Request) -> Response {
     if req.method != "POST" {
         return Response::method_not_allowed("POST");
     }
-    respond(pass(), |report| Response::json(&report))
+    let scope = req
+        .params
+        .iter()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.as_str());
+    let report = Scope::from_param(scope)
+        .map_err(flamelet::Error::from)
+        .and_then(pass);
+    respond(report, |report| Response::json(&report))
 }
 
 cron::export!(Component with_types_in cron);

@@ -1,5 +1,5 @@
 //! `cargo bench -p flamelet --bench suite [-- --days N] [-- --cache DIR] [-- --browser]
-//! [-- --metrics] [-- --load [--secs S] [--servers N] [--ingest-rate R]] [-- --scrape] [-- --ingest]`: the benchmark
+//! [-- --metrics] [-- --load [--secs S] [--servers N] [--ingest-rate R] [--compact-every S]] [-- --scrape] [-- --ingest]`: the benchmark
 //! harness of issue #5 at full size; prints the tables of docs/benchmarks.md. The data set is
 //! generated once per configuration and kept under `target/flamelet-bench/`.
 
@@ -77,10 +77,15 @@ fn main() {
         };
         // `--ingest-rate R`: uploads paced at R requests/s in all (closed loop by default).
         let ingest_rate = value("--ingest-rate").and_then(|r| r.parse().ok());
+        // `--compact-every S`: a whole compaction pass every S seconds, POSTed, the servers'
+        // cron off (by default the servers' own schedule).
+        let compact_every = value("--compact-every").and_then(|s| s.parse().ok());
         for n in servers {
+            let standard = harness::load::Shape::standard(n, secs);
             let shape = harness::load::Shape {
                 ingest_rate,
-                ..harness::load::Shape::standard(n, secs)
+                compact_every: compact_every.or(standard.compact_every),
+                ..standard
             };
             let load = harness::load::measure(&config, &shape);
             println!("{}", load.markdown());

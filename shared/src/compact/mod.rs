@@ -14,6 +14,7 @@ pub use plan::{Merge, MergeOutput, Plan, next_manifest, orphans, plan};
 
 use crate::Result;
 use crate::error::ConfigError;
+use crate::storage::keys::{Day, HOUR_NANOS};
 use crate::storage::manifest;
 use crate::storage::store::ObjectStore;
 use pass::Pass;
@@ -185,20 +186,93 @@ pub struct MergeReport {
     pub bytes: u64,
 }
 
-/// Runs one compaction pass over every tenant and day. `clock` gives the time (ns): read when
-/// a day is planned, and again just before each manifest version is published, so that what
-/// the version replaces stays readable for the whole grace period after the publish however
-/// long the merges took. No merge starts after `config.pass_nanos`; each is published as it
-/// is done, so a pass cut short keeps its progress.
+/// Which days of each tenant a pass visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every day: closed hours, roll-ups, late data, deletions after the grace period.
+    AllDays,
+    /// Only the days of the open hour and of the hour before it until that has settled: a
+    /// pass cheap enough to run every few seconds (a handful of listings when there is
+    /// nothing to do), so that the L0 segments a query of the fresh hour reads are bounded by
+    /// the open hour's due rule ([`OPEN_HOUR_INPUTS`]) and that pace, not by how often the
+    /// whole pass runs.
+    OpenHours,
+}
+
+/// A `scope` parameter that names no [`Scope`] (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown compaction scope `{value}`: use all or open-hours")]
+pub struct ScopeError {
+    /// The value given.
+    pub value: String,
+}
+
+impl Scope {
+    /// The scope a `scope` parameter names: `all` (also when absent) or `open-hours`, for
+    /// schedulers other than the cron trigger (`POST /flamelet/compact?scope=open-hours`
+    /// every few seconds, the whole pass every minute).
+    pub fn from_param(value: Option<&str>) -> std::result::Result<Scope, ScopeError> {
+        match value {
+            None | Some("all") => Ok(Scope::AllDays),
+            Some("open-hours") => Ok(Scope::OpenHours),
+            Some(other) => Err(ScopeError {
+                value: other.to_string(),
+            }),
+        }
+    }
+
+    /// The scope of a scheduled event at `timestamp` (Unix seconds): the whole pass on a
+    /// minute's first second, the open hours' on the others. So one schedule every few
+    /// seconds (spin.toml) keeps the fresh hour compacted, and the rest is done once a
+    /// minute as before; a schedule of whole minutes runs only whole passes.
+    pub fn of_scheduled(timestamp: u64) -> Scope {
+        if timestamp.is_multiple_of(60) {
+            Scope::AllDays
+        } else {
+            Scope::OpenHours
+        }
+    }
+
+    /// The days an open-hours pass at `now` visits: those of the open hour and of the hour
+    /// before it while it settles (one day, or two just after midnight), oldest first.
+    pub fn open_days(now: i64, config: &CompactionConfig) -> Vec<Day> {
+        let earliest = Day::of(now.saturating_sub(HOUR_NANOS.saturating_add(config.settle_nanos)));
+        let today = Day::of(now);
+        if earliest == today {
+            vec![today]
+        } else {
+            vec![earliest, today]
+        }
+    }
+}
+
+/// Runs one compaction pass over every tenant and day ([`run_in`] with [`Scope::AllDays`]).
 pub fn run(
     store: &dyn ObjectStore,
     clock: &dyn Fn() -> i64,
     config: &CompactionConfig,
 ) -> Result<CompactionReport> {
+    run_in(store, clock, config, Scope::AllDays)
+}
+
+/// Runs one compaction pass over every tenant's days of `scope`. `clock` gives the time (ns):
+/// read when a day is planned, and again just before each manifest version is published, so
+/// that what the version replaces stays readable for the whole grace period after the publish
+/// however long the merges took. No merge starts after `config.pass_nanos`; each is published
+/// as it is done, so a pass cut short keeps its progress.
+pub fn run_in(
+    store: &dyn ObjectStore,
+    clock: &dyn Fn() -> i64,
+    config: &CompactionConfig,
+    scope: Scope,
+) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
     let deadline = clock().saturating_add(config.pass_nanos);
     for tenant in manifest::tenants(store)? {
-        let days = manifest::data_days(store, &tenant)?;
+        let days = match scope {
+            Scope::AllDays => manifest::data_days(store, &tenant)?,
+            Scope::OpenHours => Scope::open_days(clock(), config),
+        };
         for day in days {
             let pass = Pass {
                 store,
@@ -207,6 +281,7 @@ pub fn run(
                 clock,
                 deadline,
                 config,
+                scope,
             };
             if clock() >= deadline {
                 report.unfinished.push(pass.name());

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use ulid::Ulid;
 
-use super::{CompactionConfig, CompactionReport, MergeReport, lease};
+use super::{CompactionConfig, CompactionReport, MergeReport, Scope, lease};
 use super::{Merge, MergeOutput, Plan, next_manifest, orphans, plan};
 use crate::storage::keys::{Day, HOUR_NANOS, LeaseKey, Level, ManifestKey, SegmentKey};
 use crate::storage::manifest::{self, CompactedSegment, Manifest, Quarantined};
@@ -32,6 +32,9 @@ pub(super) struct Pass<'a> {
     /// No merge starts at or after this time.
     pub(super) deadline: i64,
     pub(super) config: &'a CompactionConfig,
+    /// An open-hours pass leaves orphans and expired leases to the whole pass, so that when
+    /// it has nothing to merge it reads only the manifest and the L0 listing.
+    pub(super) scope: Scope,
 }
 
 impl Pass<'_> {
@@ -39,8 +42,9 @@ impl Pass<'_> {
         format!("{} {}", self.tenant, self.day)
     }
 
-    /// The newest manifest first, then the listings (the order the manifest doc requires).
-    fn load(&self) -> Result<DayState> {
+    /// The newest manifest first, then the listings (the order the manifest doc requires);
+    /// without `sweep`, not those of compacted segments and leases.
+    fn load(&self, sweep: bool) -> Result<DayState> {
         let (current_key, manifest) =
             match manifest::load_latest(self.store, self.tenant, self.day)? {
                 Some((k, m)) => (Some(k.to_string()), m),
@@ -55,10 +59,20 @@ impl Pass<'_> {
             .filter_map(|o| SegmentKey::parse(&o.key))
             .collect())
         };
+        let l0 = list(Level::L0)?;
+        if !sweep {
+            return Ok(DayState {
+                current_key,
+                manifest,
+                l0,
+                compacted: Vec::new(),
+                leased: false,
+            });
+        }
         Ok(DayState {
             current_key,
             manifest,
-            l0: list(Level::L0)?,
+            l0,
             compacted: list(Level::Compacted)?,
             leased: !list_all(self.store, &LeaseKey::prefix(self.tenant, self.day))?.is_empty(),
         })
@@ -68,7 +82,7 @@ impl Pass<'_> {
     /// expired one), takes its lease and does it, planned again under the lease since another
     /// compactor may have published meanwhile.
     pub(super) fn compact_day(&self, report: &mut CompactionReport) -> Result<()> {
-        let state = self.load()?;
+        let state = self.load(self.scope == Scope::AllDays)?;
         let now = (self.clock)();
         if plan(self.day, &state.manifest, &state.l0, now, self.config).is_empty()
             && orphans(&state.manifest, &state.compacted, now, self.config).is_empty()
@@ -81,7 +95,9 @@ impl Pass<'_> {
             report.leased.push(self.name());
             return Ok(());
         };
-        let done = self.load().and_then(|state| self.carry_out(state, report));
+        let done = self
+            .load(true)
+            .and_then(|state| self.carry_out(state, report));
         let released = lease.release(self.store);
         done.and(released)
     }

@@ -753,3 +753,174 @@ fn a_segment_inside_a_range_that_cuts_its_hour_is_answered_from_its_sums() {
     // Rows: the two stacks of each of the last two profiles.
     assert_eq!(read(ranges[1]), [(0, 4, 0)]);
 }
+
+#[test]
+fn scheduled_events_run_the_whole_pass_once_a_minute_and_the_open_hours_between() {
+    // 1_699_999_980 is a whole minute.
+    assert_eq!(Scope::of_scheduled(1_699_999_980), Scope::AllDays);
+    assert_eq!(Scope::of_scheduled(1_699_999_982), Scope::OpenHours);
+    assert_eq!(Scope::of_scheduled(1_700_000_039), Scope::OpenHours);
+    assert_eq!(Scope::from_param(None), Ok(Scope::AllDays));
+    assert_eq!(Scope::from_param(Some("all")), Ok(Scope::AllDays));
+    assert_eq!(Scope::from_param(Some("open-hours")), Ok(Scope::OpenHours));
+    let e = Scope::from_param(Some("open")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unknown compaction scope `open`: use all or open-hours"
+    );
+    let config = CompactionConfig::default();
+    let midnight = Day::of(T0 * S).start_nanos() + 86_400 * S;
+    let (yesterday, today) = (Day::of(midnight - S), Day::of(midnight));
+    // The hour before midnight settles until 00:05; until then both days are open.
+    for (now, days) in [
+        (midnight + 30 * 60 * S, vec![yesterday, today]),
+        (
+            midnight + 3600 * S + HOUR_SETTLE_NANOS - S,
+            vec![yesterday, today],
+        ),
+        (midnight + 3600 * S + HOUR_SETTLE_NANOS, vec![today]),
+        (midnight - S, vec![yesterday]),
+    ] {
+        assert_eq!(Scope::open_days(now, &config), days, "at {now}");
+    }
+}
+
+#[test]
+fn an_open_hours_pass_compacts_the_fresh_hour_and_leaves_older_days_to_the_whole_pass() {
+    let mem = Arc::new(MemoryStore::default());
+    let store: SharedStore = mem.clone();
+    let tenant = Tenant::from_header(None).unwrap();
+    let config = CompactionConfig::default();
+    // T0 is 800 s into its hour: at NOW the hour is open, with enough new L0 segments to be due.
+    let now = (T0 + 200) * S;
+    for i in 0..config.open_hour_inputs as i64 {
+        push(store.as_ref(), &tenant, "app.cpu", T0 + i, "main;work 1\n");
+    }
+    // Three days earlier: long closed and due for its roll-up.
+    push(
+        store.as_ref(),
+        &tenant,
+        "app.cpu",
+        T0 - 3 * 86_400,
+        "old 1\n",
+    );
+    let old = Day::of((T0 - 3 * 86_400) * S);
+    let all =
+        |store: &SharedStore| render_range(store, &tenant, "app.cpu{}", T0 - 4 * 86_400, T0 + 3600);
+    let before = all(&store);
+    let r = run_in(store.as_ref(), &|| now, &config, Scope::OpenHours).unwrap();
+    let inputs: Vec<usize> = r.merged.iter().map(|m| m.l0_inputs).collect();
+    assert_eq!(inputs, [config.open_hour_inputs], "{r:?}");
+    assert!(
+        manifest::load_latest(store.as_ref(), &tenant, old)
+            .unwrap()
+            .is_none(),
+        "an open-hours pass left the old day alone"
+    );
+    let r = run(store.as_ref(), &|| now + S, &config).unwrap();
+    assert_eq!(r.merged.len(), 1, "{r:?}");
+    assert!(r.merged[0].day, "the old day rolled up: {r:?}");
+    assert!(r.merged[0].output.contains(&old.to_string()), "{r:?}");
+    assert_eq!(all(&store), before);
+}
+
+/// A memory store that records the prefixes it is asked to list.
+#[derive(Default)]
+struct Listings {
+    inner: MemoryStore,
+    prefixes: std::sync::Mutex<Vec<String>>,
+}
+
+impl ObjectStore for Listings {
+    fn get(&self, key: &str) -> std::result::Result<Bytes, crate::storage::store::StoreError> {
+        self.inner.get(key)
+    }
+    fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> std::result::Result<Bytes, crate::storage::store::StoreError> {
+        self.inner.get_range(key, range)
+    }
+    fn put(
+        &self,
+        key: &str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> std::result::Result<(), crate::storage::store::StoreError> {
+        self.inner.put(key, data, mode)
+    }
+    fn list(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        limit: u32,
+        delimited: bool,
+    ) -> std::result::Result<crate::storage::store::ListPage, crate::storage::store::StoreError>
+    {
+        if let Ok(mut prefixes) = self.prefixes.lock() {
+            prefixes.push(prefix.to_string());
+        }
+        self.inner.list(prefix, token, limit, delimited)
+    }
+    fn delete(&self, key: &str) -> std::result::Result<(), crate::storage::store::StoreError> {
+        self.inner.delete(key)
+    }
+}
+
+#[test]
+fn an_idle_open_hours_pass_lists_only_manifests_and_uploads_and_leaves_sweeping_to_the_whole_pass()
+{
+    let store = Listings::default();
+    let tenant = Tenant::from_header(None).unwrap();
+    let config = CompactionConfig::default();
+    // One upload 200 s before NOW: its open hour is not due yet.
+    let now = (T0 + 200) * S;
+    push(&store, &tenant, "app.cpu", T0, "main;work 1\n");
+    let day = Day::of(T0 * S);
+    // What a killed compactor leaves in the open day: a segment it never published and its
+    // lease, both long expired.
+    let limit = config.grace_nanos + config.longest_pass_nanos();
+    let at = now - 2 * limit;
+    let orphan = SegmentKey::new(
+        &tenant,
+        Level::Compacted,
+        T0 * S,
+        Ulid::from_parts((at / 1_000_000) as u64, 7),
+    );
+    store
+        .put(
+            &orphan.to_string(),
+            Bytes::from_static(b"x"),
+            PutMode::Create,
+        )
+        .unwrap();
+    assert!(
+        lease::acquire(&store, &tenant, day, at, S)
+            .unwrap()
+            .is_some()
+    );
+    let leases = || {
+        let prefix = crate::storage::keys::LeaseKey::prefix(&tenant, day);
+        crate::storage::store::list_all(&store, &prefix)
+            .unwrap()
+            .len()
+    };
+    store.prefixes.lock().unwrap().clear();
+
+    let r = run_in(&store, &|| now, &config, Scope::OpenHours).unwrap();
+    assert!(
+        r.merged.is_empty() && r.orphans.is_empty() && r.leased.is_empty() && r.errors.is_empty(),
+        "{r:?}"
+    );
+    let listed = std::mem::take(&mut *store.prefixes.lock().unwrap());
+    assert_eq!(listed.len(), 3, "tenants, manifests, L0: {listed:?}");
+    assert!(listed.iter().any(|p| p.contains("/l0/")), "{listed:?}");
+    assert!(store.inner.keys().contains(&orphan.to_string()));
+    assert_eq!(leases(), 1);
+
+    let r = run(&store, &|| now, &config).unwrap();
+    assert_eq!(r.orphans, [orphan.to_string()], "{r:?}");
+    assert!(r.merged.is_empty(), "{r:?}");
+    assert_eq!(leases(), 0, "the expired lease cleared");
+}

@@ -31,8 +31,10 @@ pub struct Shape {
     pub push_profiles: usize,
     /// Clients asking for the last hour's flame graph (half Connect, half render).
     pub query_clients: usize,
-    /// Seconds between compaction passes (`POST /flamelet/compact`, servers in turn).
-    pub compact_every: u64,
+    /// Seconds between whole compaction passes (`POST /flamelet/compact`, servers in turn,
+    /// their cron off); `None`: the servers' own schedule (spin.toml's cron trigger: the open
+    /// hours every 2 s, every day each minute), as `flamelet serve` runs by default.
+    pub compact_every: Option<u64>,
     /// Upload requests per second (pprof and Push together), each ingest client pacing its
     /// share; `None`: as fast as they are answered (closed loop). Paced uploads measure the
     /// queries' latency at a given ingest rate, which closed-loop clients cannot: there, the
@@ -51,7 +53,7 @@ impl Shape {
             push_clients: 8,
             push_profiles: 6,
             query_clients: 16,
-            compact_every: 5,
+            compact_every: None,
             ingest_rate: None,
         }
     }
@@ -82,7 +84,10 @@ const OPS: [(Op, &str); 5] = [
         Op::Render,
         "last hour's flame graph (`/pyroscope/render`, the UI's)",
     ),
-    (Op::Compact, "compaction pass (`POST /flamelet/compact`)"),
+    (
+        Op::Compact,
+        "compaction (`POST /flamelet/compact` or the servers' cron)",
+    ),
 ];
 
 /// What one operation's requests gave.
@@ -298,8 +303,12 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
     // `FLAMELET_LOAD_DATA=DIR` keeps the data there, to look into afterwards.
     let data = std::env::var_os("FLAMELET_LOAD_DATA")
         .map_or_else(|| dir.path().join("data"), std::path::PathBuf::from);
+    let cron: &[&str] = match shape.compact_every {
+        Some(_) => &["--no-cron"],
+        None => &[],
+    };
     let servers: Vec<FlameletServer> = (0..shape.servers)
-        .map(|_| FlameletServer::start_on(&data, &["--no-cron"]))
+        .map(|_| FlameletServer::start_on(&data, cron))
         .collect();
     let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
     // Warm every server's components (compiled, first instances) before measuring.
@@ -410,11 +419,13 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
         }
         let (stop, bases) = (&stop, &bases);
         let tally = &tally;
+        let every = shape.compact_every.map(Duration::from_secs);
         scope.spawn(move || {
+            let Some(every) = every else { return };
             let agent = agent();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                let next = Instant::now() + Duration::from_secs(shape.compact_every);
+                let next = Instant::now() + every;
                 let t = Instant::now();
                 let r = post(
                     &agent,
@@ -460,12 +471,24 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
         .map(|s| if rss_reset { peak_rss_kib(s.pid()) } else { 0 })
         .collect();
     let end_rss_kib: Vec<u64> = servers.iter().map(|s| rss_kib(s.pid())).collect();
-    let uncovered_l0 = uncovered_l0(&data);
+    let (l0, covered) = l0_counts(&data);
+    let uncovered_l0 = l0.saturating_sub(covered);
 
-    let tallies: Vec<Tally> = tallies
+    let mut tallies: Vec<Tally> = tallies
         .into_iter()
         .map(|t| t.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect();
+    if shape.compact_every.is_none() {
+        // The servers' passes answer no one: what they merged is what the manifests cover
+        // (nothing covered is deleted within the grace period, longer than a run).
+        if let Some(t) = tallies
+            .iter_mut()
+            .zip(OPS)
+            .find(|(_, (op, _))| *op == Op::Compact)
+        {
+            t.0.units = covered as u64;
+        }
+    }
     let profiles = tallies[0].units + tallies[1].units;
     let expected = profiles as i64 * per_profile;
     let (from, until) = (start - 7200, now_secs() + 3600);
@@ -547,10 +570,9 @@ fn merges(report: &serde_json::Value) -> u64 {
     })
 }
 
-/// L0 segments of the data directory that no manifest covers yet: every L0 file minus those
-/// named in the newest manifests' `covered` lists (approximated by the files still present,
-/// which compaction deletes only after the grace period, so this counts the backlog).
-fn uncovered_l0(data: &Path) -> usize {
+/// L0 segments of the data directory, and those the newest manifest covers (compaction
+/// deletes covered ones only after the grace period, so the difference is the backlog).
+fn l0_counts(data: &Path) -> (usize, usize) {
     let mut files = Vec::new();
     super::dir_store::walk(data, data, &mut files);
     let l0 = files.iter().filter(|(k, _)| k.contains("/l0/")).count();
@@ -563,7 +585,7 @@ fn uncovered_l0(data: &Path) -> usize {
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|m| m["covered"].as_array().map(Vec::len))
         .unwrap_or(0);
-    l0.saturating_sub(covered)
+    (l0, covered)
 }
 
 impl Load {
@@ -571,7 +593,7 @@ impl Load {
         let s = &self.shape;
         let mut out = format!(
             "#### {} server{} on one data directory, {} s, {} clients ({} pprof, {} Push of {} \
-             profiles, {} flame-graph), compaction every {} s; profiles of {} stacks{}\n\n\
+             profiles, {} flame-graph), compaction {}; profiles of {} stacks{}\n\n\
              | operation | requests | errors | per second | profiles/s (compaction: L0 merged/s) | MB/s | p50 ms | p99 ms | max ms |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             s.servers,
@@ -582,7 +604,10 @@ impl Load {
             s.push_clients,
             s.push_profiles,
             s.query_clients,
-            s.compact_every,
+            match s.compact_every {
+                Some(every) => format!("every {every} s (`POST /flamelet/compact`, cron off)"),
+                None => "on the servers' own schedule (spin.toml)".to_string(),
+            },
             self.stacks,
             match s.ingest_rate {
                 Some(r) => format!("; uploads paced at {r:.0} requests/s"),
@@ -590,8 +615,16 @@ impl Load {
             },
         );
         for r in &self.rows {
+            // The servers' own passes: only what they merged is known.
+            let ms = |v: f64| {
+                if r.requests == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{v:.0}")
+                }
+            };
             out += &format!(
-                "| {} | {} | {} | {:.1} | {} | {} | {:.0} | {:.0} | {:.0} |\n",
+                "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |\n",
                 r.op,
                 r.requests,
                 r.errors,
@@ -606,9 +639,9 @@ impl Load {
                 } else {
                     "—".into()
                 },
-                r.p50_ms,
-                r.p99_ms,
-                r.max_ms,
+                ms(r.p50_ms),
+                ms(r.p99_ms),
+                ms(r.max_ms),
             );
         }
         out += &format!(
