@@ -1,11 +1,12 @@
 //! The storage capability (`flamelet:host/store`) over the `object_store` crate: a local
 //! directory (default), memory, S3, GCS or Azure, chosen by `--storage`.
 //!
-//! Credentials and paths stay here; components only see keys. Local writes are fsynced (file
-//! and directory) before the put returns, so an acknowledged ingest survives a crash.
+//! Credentials and paths stay here; components only see keys. Local writes are fsynced (file,
+//! directory, and a new directory's parent) before the put returns, so an acknowledged ingest
+//! survives a crash (`local`).
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ use flamelet_bucket::{Bucket, Listing};
 use object_store::ObjectStore;
 
 use crate::metrics::{self, Op};
+
+mod local;
 
 /// A configured object store.
 pub struct Storage {
@@ -154,14 +157,14 @@ impl Storage {
         };
         let mut answers = Vec::with_capacity(keys.len());
         for key in &keys {
-            answers.push(counted(read_local(root, key, None).await));
+            answers.push(counted(local::read(root, key, None).await));
         }
         answers
     }
 
     async fn read(&self, key: &str, range: Option<Range<u64>>) -> Result<Bytes, StoreError> {
         counted(match (&self.local_root, range) {
-            (Some(root), range) => read_local(root, key, range).await,
+            (Some(root), range) => local::read(root, key, range).await,
             (None, None) => self.bucket.get(key).await,
             (None, Some(r)) => self.bucket.get_range(key, r.start, r.end).await,
         })
@@ -172,13 +175,14 @@ impl Storage {
     pub async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
         metrics::object_store(Op::Put);
         metrics::written_bytes(data.len());
-        self.bucket.put(key, data, mode).await?;
-        if let Some(root) = &self.local_root {
-            let file = root.join(key);
-            tokio::task::spawn_blocking(move || sync_file_and_dir(&file))
-                .await
-                .map_err(other)?
-                .map_err(other)?;
+        match &self.local_root {
+            Some(root) => {
+                let (root, key) = (root.clone(), key.to_string());
+                tokio::task::spawn_blocking(move || local::put(&root, &key, &data, mode))
+                    .await
+                    .map_err(other)??;
+            }
+            None => self.bucket.put(key, data, mode).await?,
         }
         if flamelet::storage::keys::is_quarantine_record(key) {
             metrics::quarantined();
@@ -193,33 +197,7 @@ impl Storage {
         let Some(root) = &self.local_root else {
             return 0;
         };
-        let mut removed = 0;
-        let mut dirs = vec![root.clone()];
-        while let Some(dir) = dirs.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let Ok(meta) = entry.metadata() else {
-                    continue;
-                };
-                if meta.is_dir() {
-                    dirs.push(path);
-                } else if is_staging_file(&path)
-                    && meta
-                        .modified()
-                        .ok()
-                        .and_then(|m| m.elapsed().ok())
-                        .is_some_and(|a| a >= age)
-                {
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => removed += 1,
-                        Err(e) => tracing::warn!("removing {}: {e}", path.display()),
-                    }
-                }
-            }
-        }
+        let removed = local::sweep_staging(root, age);
         if removed > 0 {
             tracing::info!("removed {removed} staging files of interrupted writes");
         }
@@ -254,58 +232,6 @@ fn counted(read: Result<Bytes, StoreError>) -> Result<Bytes, StoreError> {
     read
 }
 
-/// Largest local read done on the calling thread; a larger one (a day segment, which a cold
-/// cache may take milliseconds to read) goes to the blocking pool.
-const INLINE_READ_BYTES: u64 = 1 << 20;
-
-/// Reads `range` of a local directory's object (all of it without one), clamped to its size,
-/// as object_store's local store would, but without its two trips through the blocking pool
-/// per read (open and stat, then the bytes): for the small immutable objects a query reads by
-/// the thousand (a fresh hour's L0 segments) the thread hand-offs cost more than the reads
-/// (docs/benchmarks.md, "Local reads and read-ahead"). A small object is read here, from the
-/// page cache in microseconds; a large one goes to the blocking pool, once.
-async fn read_local(
-    root: &Path,
-    key: &str,
-    range: Option<Range<u64>>,
-) -> Result<Bytes, StoreError> {
-    use std::io::{Read, Seek, SeekFrom};
-
-    flamelet_bucket::check_key(key)?;
-    let not_found = || StoreError::NotFound { key: key.into() };
-    let failed = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => not_found(),
-        _ => other(format!("reading {key}: {e}")),
-    };
-    let file = std::fs::File::open(root.join(key)).map_err(failed)?;
-    let meta = file.metadata().map_err(failed)?;
-    if meta.is_dir() {
-        return Err(not_found());
-    }
-    let size = meta.len();
-    let (start, end) = match range {
-        Some(r) => (r.start.min(size), r.end.min(size)),
-        None => (0, size),
-    };
-    if end <= start {
-        return Ok(Bytes::new());
-    }
-    let read = move |mut file: std::fs::File| -> std::io::Result<Vec<u8>> {
-        file.seek(SeekFrom::Start(start))?;
-        let mut buf = vec![0; (end - start) as usize];
-        file.read_exact(&mut buf)?;
-        Ok(buf)
-    };
-    let bytes = if end - start <= INLINE_READ_BYTES {
-        read(file)
-    } else {
-        tokio::task::spawn_blocking(move || read(file))
-            .await
-            .map_err(other)?
-    };
-    bytes.map(Bytes::from).map_err(failed)
-}
-
 /// Applies `?key=value` options of a storage URL to a cloud store builder.
 fn configure<B, K>(
     mut builder: B,
@@ -321,20 +247,4 @@ where
         builder = set(builder, key, v);
     }
     Ok(builder)
-}
-
-/// A staging file of the local store: `NAME#DIGITS`.
-fn is_staging_file(path: &std::path::Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.rsplit_once('#'))
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn sync_file_and_dir(file: &std::path::Path) -> std::io::Result<()> {
-    std::fs::File::open(file)?.sync_all()?;
-    if let Some(dir) = file.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
