@@ -824,54 +824,10 @@ fn an_open_hours_pass_compacts_the_fresh_hour_and_leaves_older_days_to_the_whole
     assert_eq!(all(&store), before);
 }
 
-/// A memory store that records the prefixes it is asked to list.
-#[derive(Default)]
-struct Listings {
-    inner: MemoryStore,
-    prefixes: std::sync::Mutex<Vec<String>>,
-}
-
-impl ObjectStore for Listings {
-    fn get(&self, key: &str) -> std::result::Result<Bytes, crate::storage::store::StoreError> {
-        self.inner.get(key)
-    }
-    fn get_range(
-        &self,
-        key: &str,
-        range: std::ops::Range<u64>,
-    ) -> std::result::Result<Bytes, crate::storage::store::StoreError> {
-        self.inner.get_range(key, range)
-    }
-    fn put(
-        &self,
-        key: &str,
-        data: Bytes,
-        mode: PutMode,
-    ) -> std::result::Result<(), crate::storage::store::StoreError> {
-        self.inner.put(key, data, mode)
-    }
-    fn list(
-        &self,
-        prefix: &str,
-        token: Option<&str>,
-        limit: u32,
-        delimited: bool,
-    ) -> std::result::Result<crate::storage::store::ListPage, crate::storage::store::StoreError>
-    {
-        if let Ok(mut prefixes) = self.prefixes.lock() {
-            prefixes.push(prefix.to_string());
-        }
-        self.inner.list(prefix, token, limit, delimited)
-    }
-    fn delete(&self, key: &str) -> std::result::Result<(), crate::storage::store::StoreError> {
-        self.inner.delete(key)
-    }
-}
-
 #[test]
 fn an_idle_open_hours_pass_lists_only_manifests_and_uploads_and_leaves_sweeping_to_the_whole_pass()
 {
-    let store = Listings::default();
+    let store = crate::storage::recording::Recording::default();
     let tenant = Tenant::from_header(None).unwrap();
     let config = CompactionConfig::default();
     // One upload 200 s before NOW: its open hour is not due yet.
@@ -906,17 +862,21 @@ fn an_idle_open_hours_pass_lists_only_manifests_and_uploads_and_leaves_sweeping_
             .unwrap()
             .len()
     };
-    store.prefixes.lock().unwrap().clear();
+    store.take();
 
     let r = run_in(&store, &|| now, &config, Scope::OpenHours).unwrap();
     assert!(
         r.merged.is_empty() && r.orphans.is_empty() && r.leased.is_empty() && r.errors.is_empty(),
         "{r:?}"
     );
-    let listed = std::mem::take(&mut *store.prefixes.lock().unwrap());
+    let listed: Vec<String> = store
+        .take()
+        .into_iter()
+        .filter(|c| c.starts_with("list "))
+        .collect();
     assert_eq!(listed.len(), 3, "tenants, manifests, L0: {listed:?}");
     assert!(listed.iter().any(|p| p.contains("/l0/")), "{listed:?}");
-    assert!(store.inner.keys().contains(&orphan.to_string()));
+    assert!(store.keys().contains(&orphan.to_string()));
     assert_eq!(leases(), 1);
 
     let r = run(&store, &|| now, &config).unwrap();

@@ -247,6 +247,7 @@ impl ChunkReader for ObjectChunks {
 mod tests {
     use super::*;
     use crate::profile::{Labels, NamedSample, Profile, ProfileType, Series};
+    use crate::storage::recording::Recording;
     use crate::storage::segment::{SegmentBuilder, SegmentReader, encode_compacted};
     use crate::storage::store::{MemoryStore, ObjectStore, PutMode};
     use std::sync::Arc;
@@ -388,61 +389,9 @@ mod tests {
         assert_eq!(counting.reads(), 2);
     }
 
-    /// Records the store calls made: `get KEY`, `get_range KEY` or `get_many KEYS`.
-    #[derive(Default)]
-    struct Calls {
-        inner: MemoryStore,
-        calls: std::sync::Mutex<Vec<String>>,
-    }
-
-    impl Calls {
-        fn log(&self, call: String) {
-            self.calls.lock().unwrap().push(call);
-        }
-    }
-
-    impl ObjectStore for Calls {
-        fn get(&self, key: &str) -> std::result::Result<Bytes, StoreError> {
-            self.log(format!("get {key}"));
-            self.inner.get(key)
-        }
-        fn get_range(
-            &self,
-            key: &str,
-            range: std::ops::Range<u64>,
-        ) -> std::result::Result<Bytes, StoreError> {
-            self.log(format!("get_range {key}"));
-            self.inner.get_range(key, range)
-        }
-        fn get_many(&self, keys: &[String]) -> Vec<std::result::Result<Bytes, StoreError>> {
-            self.log(format!("get_many {}", keys.join(",")));
-            keys.iter().map(|k| self.inner.get(k)).collect()
-        }
-        fn put(
-            &self,
-            key: &str,
-            data: Bytes,
-            mode: PutMode,
-        ) -> std::result::Result<(), StoreError> {
-            self.inner.put(key, data, mode)
-        }
-        fn list(
-            &self,
-            prefix: &str,
-            token: Option<&str>,
-            limit: u32,
-            delimited: bool,
-        ) -> std::result::Result<crate::storage::store::ListPage, StoreError> {
-            self.inner.list(prefix, token, limit, delimited)
-        }
-        fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-            self.inner.delete(key)
-        }
-    }
-
     #[test]
     fn read_ahead_fetches_runs_of_whole_segments_in_batches_and_each_answer_once() {
-        let calls = Arc::new(Calls::default());
+        let calls = Arc::new(Recording::default());
         let l0 = |key: &str, size: u64| SegmentRef {
             key: key.into(),
             size,
@@ -477,6 +426,7 @@ mod tests {
             r.size = WHOLE_OBJECT_BYTES;
         }
         assert_eq!(AHEAD_BYTES, 4 * WHOLE_OBJECT_BYTES);
+        calls.take();
         let store: SharedStore = calls.clone();
         let mut ahead = ReadAhead::new(&store, &refs);
         let opened = |c: Result<ObjectChunks>| match c {
@@ -502,7 +452,7 @@ mod tests {
             })
             .collect();
         assert_eq!(seen, expected);
-        let calls = calls.calls.lock().unwrap().clone();
+        let calls = calls.take();
         let batch = |range: std::ops::Range<usize>| {
             let keys: Vec<&str> = refs[range].iter().map(|r| r.key.as_str()).collect();
             format!("get_many {}", keys.join(","))

@@ -12,6 +12,8 @@ pub mod conformance;
 pub mod deadline;
 pub mod keys;
 pub mod manifest;
+#[cfg(test)]
+pub(crate) mod recording;
 pub mod segment;
 pub mod store;
 pub mod thrift_shape;
