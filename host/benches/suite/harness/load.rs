@@ -303,12 +303,14 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
     // `FLAMELET_LOAD_DATA=DIR` keeps the data there, to look into afterwards.
     let data = std::env::var_os("FLAMELET_LOAD_DATA")
         .map_or_else(|| dir.path().join("data"), std::path::PathBuf::from);
-    let cron: &[&str] = match shape.compact_every {
-        Some(_) => &["--no-cron"],
-        None => &[],
-    };
+    // `FLAMELET_LOAD_SERVER_ARGS="--background ingest,compact"` (say) tries a server setting.
+    let extra = std::env::var("FLAMELET_LOAD_SERVER_ARGS").unwrap_or_default();
+    let mut args: Vec<&str> = extra.split_whitespace().collect();
+    if shape.compact_every.is_some() {
+        args.push("--no-cron");
+    }
     let servers: Vec<FlameletServer> = (0..shape.servers)
-        .map(|_| FlameletServer::start_on(&data, cron))
+        .map(|_| FlameletServer::start_on(&data, &args))
         .collect();
     let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
     // Warm every server's components (compiled, first instances) before measuring.
