@@ -1,11 +1,10 @@
-//! The compaction component. Spin's cron trigger calls `handle-cron-event`: a minute's first
-//! second runs the whole pass, the other events only the open hours'
+//! The compaction component. Spin's cron trigger calls `handle-cron-event`: an event in a
+//! minute's first two seconds runs the whole pass, the other events only the open hours'
 //! ([`flamelet::compact::Scope::of_scheduled`]). Other schedulers and `flamelet compact` call
 //! `POST /flamelet/compact`, which runs the whole pass (`?scope=open-hours`: the open hours')
-//! and answers its report as JSON. The
-//! pass itself is [`flamelet::compact::run_in`]; a whole pass first expires the days past
-//! retention and after it, when `FLAMELET_REMOTE_WRITE_URL` is set, sends the recording
-//! rules' due samples there ([`flamelet::metrics::remote_write`]).
+//! and answers its report as JSON. The pass itself is [`flamelet::compact::run_in`]; a whole
+//! pass first expires the days past retention and after it, when `FLAMELET_REMOTE_WRITE_URL`
+//! is set, sends the recording rules' due samples there ([`flamelet::metrics::remote_write`]).
 
 use flamelet::compact::{CompactionConfig, CompactionReport, Scope, run_in};
 use flamelet::metrics::counted_rules;
