@@ -47,6 +47,10 @@ fn benchmark_harness_produces_every_figure() {
             .contains("| fixed cost of a one-line upload |"),
         "issue #18's table"
     );
+    assert!(
+        report.ingest_markdown().contains("ms on `memory://`"),
+        "the fixed cost without the local disk"
+    );
     assert!(report.instantiate_mean_ms > 0.0);
 
     assert!(report.compaction_merges > 0);
