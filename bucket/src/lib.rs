@@ -57,6 +57,37 @@ pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     listing: Listing,
     listings: Arc<Listings>,
+    list_all: Option<ListAll>,
+}
+
+/// A backend's own listing of every (key, size) under a prefix, in any order, for a
+/// [`Listing::Unsorted`] backend that lists more cheaply than through object_store (the
+/// host's local directories).
+#[derive(Clone)]
+pub struct ListAll(Arc<ListAllFn>);
+
+type ListAllFn = dyn Fn(&str) -> futures_util::future::BoxFuture<'static, Result<Vec<(String, u64)>, StoreError>>
+    + Send
+    + Sync;
+
+impl ListAll {
+    pub fn new(
+        f: impl Fn(
+            &str,
+        )
+            -> futures_util::future::BoxFuture<'static, Result<Vec<(String, u64)>, StoreError>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        ListAll(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for ListAll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListAll")
+    }
 }
 
 /// A sorted listing of a prefix: every (key, size) under it.
@@ -136,7 +167,15 @@ impl Bucket {
             store,
             listing,
             listings: Arc::default(),
+            list_all: None,
         }
+    }
+
+    /// Lists with `list_all` instead of object_store's listing, where the backend is
+    /// [`Listing::Unsorted`] and the listing is not delimited.
+    pub fn with_list_all(mut self, list_all: ListAll) -> Self {
+        self.list_all = Some(list_all);
+        self
     }
 
     /// Reads a whole object.
@@ -323,7 +362,10 @@ impl Bucket {
         dir: Option<&Path>,
         prefix: &str,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut found = self.collect(dir, prefix, None, None).await?;
+        let mut found = match &self.list_all {
+            Some(list_all) => (list_all.0)(prefix).await?,
+            None => self.collect(dir, prefix, None, None).await?,
+        };
         found.sort();
         Ok(found)
     }

@@ -1,8 +1,9 @@
 //! A local directory as the object store: reads and durable puts done here rather than by
 //! object_store's local store, for fewer trips through the blocking pool per call (each a
 //! thread hand-off that costs more than the call on small objects) and for directories that
-//! are durable too. Listings and deletes stay with object_store, which skips the staging
-//! files (`KEY#N`) of puts under way.
+//! are durable too, and listings with one `stat` per file (object_store's walk makes up to four,
+//! each from the root by full path). Deletes stay with object_store. Listings skip the staging
+//! files (`KEY#N`) of puts under way, as object_store's do.
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
@@ -65,6 +66,63 @@ pub(super) async fn read(
             .map_err(other)?
     };
     bytes.map(Bytes::from).map_err(failed)
+}
+
+/// Every (key, size) under `prefix`, in directory order: a walk down from the prefix's
+/// directory that goes into a subdirectory only if keys below it can start with `prefix`, and
+/// `stat`s each file by name within its directory (`DirEntry::metadata`). object_store's
+/// listing made up to four `stat`s of every file, each resolving the whole path from the root:
+/// for a day's L0 directory that was listed by every fresh-hour query, ~30 % of the query
+/// threads' CPU under load (docs/benchmarks.md, "Local listings"). Like object_store's, the
+/// walk follows symbolic links, skips broken ones, staging files and names that are not keys,
+/// and finds nothing under a missing directory.
+pub(super) fn list(root: &Path, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let start = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let failed = |e: std::io::Error| other(format!("listing {prefix}: {e}"));
+    let mut found = Vec::new();
+    let mut dirs = vec![start.to_string()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(root.join(&dir)) {
+            Ok(entries) => entries,
+            // Gone since its parent was read (or never there): nothing under it.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(failed(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(failed)?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let key = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            let meta = match entry.file_type().map_err(failed)?.is_symlink() {
+                true => std::fs::metadata(entry.path()),
+                false => entry.metadata(),
+            };
+            let meta = match meta {
+                Ok(meta) => meta,
+                // A broken link, or a file deleted since the directory was read.
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(failed(e)),
+            };
+            if meta.is_dir() {
+                let below = format!("{key}/");
+                if below.starts_with(prefix) || prefix.starts_with(&below) {
+                    dirs.push(key);
+                }
+            } else if meta.is_file()
+                && key.starts_with(prefix)
+                && !is_staging_name(&key)
+                && flamelet_bucket::check_key(&key).is_ok()
+            {
+                found.push((key, meta.len()));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Staging names a put tries before it gives up (another process's put may hold one).
@@ -185,7 +243,12 @@ pub(super) fn sweep_staging(root: &Path, age: std::time::Duration) -> usize {
 fn is_staging_file(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .and_then(|n| n.rsplit_once('#'))
+        .is_some_and(is_staging_name)
+}
+
+/// Whether a file name (or a key, whose last part it is) is a staging file's: `NAME#DIGITS`.
+fn is_staging_name(name: &str) -> bool {
+    name.rsplit_once('#')
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
@@ -245,5 +308,82 @@ mod tests {
         assert_eq!(sweep_staging(root, std::time::Duration::from_secs(3600)), 0);
         assert_eq!(sweep_staging(root, std::time::Duration::ZERO), 1);
         assert_eq!(files(root), ["t/a", "t/c#x"]);
+    }
+
+    /// `list`'s answer, sorted as the bucket sorts it.
+    fn listed(root: &Path, prefix: &str) -> Vec<(String, u64)> {
+        let mut found = list(root, prefix).unwrap();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn a_listing_finds_the_keys_under_its_prefix_with_their_sizes_and_skips_staging_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for (key, data) in [
+            ("t/l0/2026-12-06/x", &b"1"[..]),
+            ("t/l0/2026-12-07/a", b"22"),
+            ("t/l0/2026-12-07/b", b"333"),
+            ("t/l0/2026-12-070/c", b"4444"),
+            ("t/m/2026-12-07/m", b"5"),
+            ("u/l0/2026-12-07/a", b"6"),
+        ] {
+            put(root, key, data, PutMode::Create).unwrap();
+        }
+        std::fs::write(root.join("t/l0/2026-12-07/d#17"), b"a put under way").unwrap();
+        std::fs::create_dir_all(root.join("t/l0/2026-12-07/empty")).unwrap();
+        let day = [
+            ("t/l0/2026-12-07/a".to_string(), 2),
+            ("t/l0/2026-12-07/b".to_string(), 3),
+        ];
+        assert_eq!(listed(root, "t/l0/2026-12-07/"), day);
+        // A prefix that ends within a name: the directories it can lead into, not others.
+        assert_eq!(
+            listed(root, "t/l0/2026-12-07"),
+            [&day[..], &[("t/l0/2026-12-070/c".to_string(), 4)]].concat()
+        );
+        assert_eq!(listed(root, "t/l0/2026-12-07/b"), [day[1].clone()]);
+        assert_eq!(listed(root, "t/").len(), 5);
+        assert_eq!(listed(root, "").len(), 6);
+        assert!(listed(root, "t/l0/2026-12-08/").is_empty());
+        assert!(listed(root, "nobody/").is_empty());
+    }
+
+    /// The listing keeps object_store's local listing's answers (which it replaced): the same
+    /// keys and sizes, staging files and broken links skipped, links followed.
+    #[test]
+    fn a_listing_answers_as_object_stores_local_listing() {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for key in ["t/a/1", "t/a/2", "t/b/c/3", "t/bb", "v/4"] {
+            put(root, key, key.as_bytes(), PutMode::Create).unwrap();
+        }
+        std::fs::write(root.join("t/a/5#3"), b"staging").unwrap();
+        std::fs::write(root.join("t/a/6#x"), b"an ordinary name").unwrap();
+        std::os::unix::fs::symlink(root.join("v"), root.join("t/linked")).unwrap();
+        std::os::unix::fs::symlink(root.join("missing"), root.join("t/broken")).unwrap();
+        let store = object_store::local::LocalFileSystem::new_with_prefix(root).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for prefix in ["t/", "t/a/", "t/b", "t/linked/", "v/", "x/"] {
+            let dir = prefix
+                .rsplit_once('/')
+                .map(|(d, _)| object_store::path::Path::from(d));
+            let mut theirs: Vec<(String, u64)> = runtime
+                .block_on(store.list(dir.as_ref()).try_collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| (o.location.to_string(), o.size))
+                .filter(|(k, _)| k.starts_with(prefix))
+                .collect();
+            theirs.sort();
+            assert_eq!(listed(root, prefix), theirs, "under {prefix}");
+        }
+        assert!(listed(root, "t/").iter().any(|(k, _)| k == "t/linked/4"));
     }
 }

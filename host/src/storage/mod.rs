@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use flamelet::storage::store::{ListPage, PutMode, StoreError};
-use flamelet_bucket::{Bucket, Listing};
+use flamelet_bucket::{Bucket, ListAll, Listing};
 use object_store::ObjectStore;
 
 use crate::metrics::{self, Op};
@@ -52,8 +52,18 @@ impl Storage {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let dir = dir.canonicalize()?;
             let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)?;
+            let root = dir.clone();
+            let list_all = ListAll::new(move |prefix| {
+                let (root, prefix) = (root.clone(), prefix.to_string());
+                Box::pin(async move {
+                    // One trip through the blocking pool for the whole walk.
+                    tokio::task::spawn_blocking(move || local::list(&root, &prefix))
+                        .await
+                        .map_err(other)?
+                })
+            });
             return Ok(Storage {
-                bucket: Bucket::new(Arc::new(store), Listing::Unsorted),
+                bucket: Bucket::new(Arc::new(store), Listing::Unsorted).with_list_all(list_all),
                 description: format!("local directory {}", dir.display()),
                 local_root: Some(dir),
             });
