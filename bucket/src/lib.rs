@@ -102,12 +102,16 @@ const KEPT_LISTING_TIME: std::time::Duration = std::time::Duration::from_secs(30
 /// a `stat` of a file) and sort it: the newest sorted listing of a few prefixes, from which
 /// the pages that continue a listing (those with a token) are cut. A day's L0 directory of
 /// 10 000 uploads took a fresh-hour query ~0.4 s to list in 11 pages of 1000, each listing
-/// all 10 000 files (docs/benchmarks.md). A listing's first page always lists afresh and
-/// replaces the kept one, which later first pages only replace with newer ones: so a page
-/// is never cut from a listing taken before its own first page, and a listing still sees
-/// every object written before it began, as S3's does.
+/// all 10 000 files (docs/benchmarks.md). A listing's first page always lists afresh, and the
+/// kept listing is replaced only by one that began later: so a page is never cut from a
+/// listing that began before its own first page, and a listing still sees every object
+/// written before it began, as S3's does. (Replacing by the time a listing *ended* broke
+/// this: of two first pages listing at once, the one that began first could end last and
+/// serve the other's next pages a listing from before that other's manifest read, with
+/// objects a newer manifest no longer names, and they were counted twice.)
 #[derive(Debug, Default)]
 struct Listings {
+    /// (prefix, when its listing began, the listing).
     kept: std::sync::Mutex<Vec<(String, std::time::Instant, Sorted)>>,
 }
 
@@ -115,17 +119,21 @@ impl Listings {
     fn get(&self, prefix: &str) -> Option<Sorted> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.iter()
-            .find(|(p, at, _)| p == prefix && at.elapsed() < KEPT_LISTING_TIME)
+            .find(|(p, began, _)| p == prefix && began.elapsed() < KEPT_LISTING_TIME)
             .map(|(_, _, sorted)| sorted.clone())
     }
 
-    fn keep(&self, prefix: &str, sorted: Sorted) {
+    /// Keeps the listing of `prefix` that began at `began`, unless the one kept began later.
+    fn keep(&self, prefix: &str, began: std::time::Instant, sorted: Sorted) {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.retain(|(p, at, _)| p != prefix && at.elapsed() < KEPT_LISTING_TIME);
+        if kept.iter().any(|(p, b, _)| p == prefix && *b > began) {
+            return;
+        }
+        kept.retain(|(p, b, _)| p != prefix && b.elapsed() < KEPT_LISTING_TIME);
         if kept.len() >= KEPT_LISTINGS {
             kept.remove(0);
         }
-        kept.push((prefix.to_string(), std::time::Instant::now(), sorted));
+        kept.push((prefix.to_string(), began, sorted));
     }
 }
 
@@ -327,8 +335,9 @@ impl Bucket {
             let sorted = match token.and_then(|_| self.listings.get(prefix)) {
                 Some(sorted) => sorted,
                 None => {
+                    let began = std::time::Instant::now();
                     let sorted = Arc::new(self.list_sorted(dir.as_ref(), prefix).await?);
-                    self.listings.keep(prefix, sorted.clone());
+                    self.listings.keep(prefix, began, sorted.clone());
                     sorted
                 }
             };
@@ -411,5 +420,34 @@ impl Bucket {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn listing(keys: &[&str]) -> Sorted {
+        Arc::new(keys.iter().map(|k| (k.to_string(), 1)).collect())
+    }
+
+    /// Two first pages listing at once: the one that began later is kept, whichever ended
+    /// first, so no query's next pages come from a listing older than its own first page.
+    #[test]
+    fn a_kept_listing_is_replaced_only_by_one_that_began_later() {
+        let listings = Listings::default();
+        let first = Instant::now();
+        let second = first + Duration::from_millis(5);
+        listings.keep("l0/", second, listing(&["l0/a"]));
+        listings.keep("l0/", first, listing(&["l0/a", "l0/deleted"]));
+        assert_eq!(listings.get("l0/"), Some(listing(&["l0/a"])));
+        let third = second + Duration::from_millis(5);
+        listings.keep("l0/", third, listing(&["l0/b"]));
+        assert_eq!(listings.get("l0/"), Some(listing(&["l0/b"])));
+        // Other prefixes are kept beside it.
+        listings.keep("m/", first, listing(&["m/1"]));
+        assert_eq!(listings.get("m/"), Some(listing(&["m/1"])));
+        assert_eq!(listings.get("l0/"), Some(listing(&["l0/b"])));
     }
 }

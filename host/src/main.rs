@@ -259,6 +259,7 @@ fn cache_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
 
 const GRACE_ENV: &str = flamelet::compact::CompactionConfig::ENV_GRACE_SECONDS;
 const PASS_ENV: &str = flamelet::compact::CompactionConfig::ENV_PASS_SECONDS;
+const L0_GRACE_ENV: &str = flamelet::compact::CompactionConfig::ENV_L0_GRACE_SECONDS;
 /// How often staging files of interrupted writes are looked for.
 const STAGING_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
@@ -333,11 +334,19 @@ fn load(
         background: args.background.clone(),
     };
     // A compaction pass starts no merge after half the time limit, so the merge under way
-    // when it runs out still finishes (an `--env` of its own overrides this).
-    let mut env = vec![(
-        PASS_ENV.to_string(),
-        (args.timeout_secs / 2).max(1).to_string(),
-    )];
+    // when it runs out still finishes; merged uploads are kept for the time limit, so that
+    // no query the limit lets run is refused its L0 segments (an `--env` of its own
+    // overrides either).
+    let mut env = vec![
+        (
+            PASS_ENV.to_string(),
+            (args.timeout_secs / 2).max(1).to_string(),
+        ),
+        (
+            L0_GRACE_ENV.to_string(),
+            args.timeout_secs.max(1).to_string(),
+        ),
+    ];
     if let Some(grace) = args.compaction_grace_secs {
         env.push((GRACE_ENV.to_string(), grace.to_string()));
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::util::server::{BIN, cache_dir, compact};
+use crate::util::server::{compact, compact_with};
 use crate::util::{FlameletServer, T0};
 
 const QUERIES: [&str; 5] = [
@@ -120,31 +120,83 @@ fn same_answers_before_during_and_after_compaction() {
     assert_eq!(answers(&s), expected, "after concurrent compaction");
 }
 
+/// Merged uploads are deleted after the L0 grace period (`FLAMELET_COMPACTION_L0_GRACE_SECONDS`,
+/// which the host sets to its request time limit: here 1 s), replaced segments and manifest
+/// versions only after the whole grace period; and a query's store refuses L0 listings past
+/// the L0 grace as it refuses every read past the grace.
+#[test]
+fn merged_uploads_are_deleted_after_the_l0_grace_and_the_rest_after_the_grace() {
+    let s = FlameletServer::start();
+    ingest_batch(&s, T0, 9);
+    let before = answers(&s);
+    let run = || {
+        compact_with(
+            &s.storage,
+            &["--compaction-grace-secs", "600", "--timeout-secs", "1"],
+        )
+    };
+    let uploads = count(&s.stored_files(), "/l0/");
+    let first = run();
+    assert!(first["deleted"].as_array().unwrap().is_empty(), "{first}");
+    let manifests = count(&s.stored_files(), "/manifests/");
+    // A late upload into a merged day: its merge publishes a new version, and the version it
+    // replaces waits for the whole grace period.
+    s.ingest(
+        "app.alloc_objects{env=prod,region=r0}",
+        T0 + 1,
+        "main;late 5\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = run();
+    let deleted: Vec<&str> = second["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deleted.len(),
+        uploads,
+        "the first pass's merged uploads: {second}"
+    );
+    assert!(deleted.iter().all(|k| k.contains("/l0/")), "{second}");
+    let files = s.stored_files();
+    assert_eq!(
+        count(&files, "/l0/"),
+        1,
+        "the late upload, merged now: {files:?}"
+    );
+    assert_eq!(count(&files, "/manifests/"), manifests + 1, "{files:?}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let late = run();
+    assert_eq!(late["deleted"].as_array().unwrap().len(), 1, "{late}");
+    assert_eq!(count(&s.stored_files(), "/l0/"), 0);
+    assert_ne!(answers(&s), before, "the late upload counts");
+
+    // A query component with an L0 grace of 0 lists no L0 segment: a 503 naming the period.
+    let hasty = FlameletServer::start_on(
+        std::path::Path::new(&s.storage),
+        &[
+            "--no-cron",
+            "--env",
+            "FLAMELET_COMPACTION_L0_GRACE_SECONDS=0",
+        ],
+    );
+    let r = hasty.get(&format!(
+        "/pyroscope/render?query=app.cpu%7B%7D&from={}&until={}",
+        T0 - 60,
+        T0 + 60
+    ));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("grace period (0 s)"), "{}", r.body);
+}
+
 #[test]
 fn replaced_objects_are_deleted_after_the_grace_period() {
     let s = FlameletServer::start();
     ingest_batch(&s, T0, 9);
     let before = answers(&s);
-    let run = |grace: &str| {
-        let out = std::process::Command::new(BIN)
-            .args([
-                "compact",
-                "--compaction-grace-secs",
-                grace,
-                "--storage",
-                &s.storage,
-            ])
-            .arg("--cache-dir")
-            .arg(cache_dir())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let run = |grace: &str| compact_with(&s.storage, &["--compaction-grace-secs", grace]);
     let first = run("0");
     assert!(first["deleted"].as_array().unwrap().is_empty());
     // The next pass finds everything past its (zero) grace period.

@@ -39,7 +39,8 @@ impl Guest for Component {
 /// The clock and the request's tenant's query limits (`FLAMELET_LIMITS` and its overrides,
 /// with the tenant's retention as a lookback), and the store, which refuses reads once the
 /// query has run for the compaction grace period (`FLAMELET_COMPACTION_GRACE_SECONDS`, as the
-/// compact component reads it).
+/// compact component reads it), and reads of L0 segments once it has run for the L0 grace
+/// period (`FLAMELET_COMPACTION_L0_GRACE_SECONDS`).
 /// Also the tenant's ingest limits, which an ad hoc upload is parsed under.
 fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore, IngestLimits)> {
     let env = |name: &str| std::env::var(name).ok();
@@ -56,10 +57,10 @@ fn context(req: &Request) -> flamelet::Result<(QueryContext, SharedStore, Ingest
         now_nanos: flamelet::time::now_nanos(),
         limits: query.with_retention(period),
     };
-    let grace = CompactionConfig::grace_from_config(env)?;
+    let graces = CompactionConfig::graces_from_config(env)?;
     let store = Deadline::wrap(
         HostStore::shared(),
-        grace,
+        graces,
         Arc::new(flamelet::time::now_nanos),
     );
     Ok((cx, store, ingest))

@@ -21,6 +21,13 @@ use pass::Pass;
 
 /// Default time between replacing an object and deleting it: longer than any query.
 pub const DEFAULT_GRACE_NANOS: i64 = 10 * 60 * crate::time::NANOS_PER_SECOND;
+/// Default time between merging an L0 segment and deleting it, which bounds how many merged L0
+/// segments a day's L0 listing and its manifest's `covered` list hold: ingest rate × this.
+/// With the whole grace period (10 min) that was ~240 000 of each at 400 uploads/s, and a
+/// manifest of 13 MB after 6 minutes that every query and pass read (docs/benchmarks.md,
+/// "Twelve minutes of load"). A query must read and list L0 segments within this of its start
+/// (`storage::deadline`): the host's default request time limit.
+pub const DEFAULT_L0_GRACE_NANOS: i64 = 60 * crate::time::NANOS_PER_SECOND;
 /// Most L0 segments merged into one hour at a time; a pass merges a larger backlog in several
 /// merges, while its budget lasts.
 pub const MAX_INPUTS_PER_MERGE: usize = 2000;
@@ -56,6 +63,9 @@ pub const DEFAULT_PASS_NANOS: i64 = 30 * crate::time::NANOS_PER_SECOND;
 pub struct CompactionConfig {
     /// Time between replacing an object and deleting it (ns).
     pub grace_nanos: i64,
+    /// Time between merging an L0 segment and deleting it (ns), at most `grace_nanos`: see
+    /// [`CompactionConfig::l0_grace`].
+    pub l0_grace_nanos: i64,
     /// Most L0 inputs per merge (a pass merges a larger backlog in several).
     pub max_inputs: usize,
     /// When an hour counts as closed, after its end (ns).
@@ -79,6 +89,8 @@ pub struct CompactionConfig {
 impl CompactionConfig {
     /// Environment variable: seconds between replacing an object and deleting it.
     pub const ENV_GRACE_SECONDS: &str = "FLAMELET_COMPACTION_GRACE_SECONDS";
+    /// Environment variable: seconds between merging an L0 segment and deleting it.
+    pub const ENV_L0_GRACE_SECONDS: &str = "FLAMELET_COMPACTION_L0_GRACE_SECONDS";
     /// Environment variable: a pass's time budget in seconds.
     pub const ENV_PASS_SECONDS: &str = "FLAMELET_COMPACTION_PASS_SECONDS";
     /// Environment variable: seconds after a day's end before it is rolled up (the
@@ -89,35 +101,36 @@ impl CompactionConfig {
     /// a value that is not a whole number of seconds is an error naming the variable.
     pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut config = CompactionConfig::default();
-        let seconds = |v: &str| v.parse::<i64>().ok().filter(|s| *s >= 0);
-        let expected = "a whole number of seconds";
-        let nanos = |name| -> Result<Option<i64>> {
-            let secs = ConfigError::read(&get, name, expected, seconds)?;
-            Ok(secs.map(|s| s.saturating_mul(crate::time::NANOS_PER_SECOND)))
-        };
-        config.grace_nanos = Self::grace_from_config(&get)?;
-        if let Some(n) = nanos(Self::ENV_PASS_SECONDS)? {
+        let graces = Self::graces_from_config(&get)?;
+        config.grace_nanos = graces.all;
+        config.l0_grace_nanos = graces.l0;
+        if let Some(n) = nanos_of(&get, Self::ENV_PASS_SECONDS)? {
             config.pass_nanos = n;
         }
-        if let Some(n) = nanos(Self::ENV_ROLLUP_AFTER_SECONDS)? {
+        if let Some(n) = nanos_of(&get, Self::ENV_ROLLUP_AFTER_SECONDS)? {
             config.rollup_after_nanos = n;
         }
         Ok(config)
     }
 
-    /// Reads only the grace period (the query component's read deadline); the default when
+    /// Reads only the grace periods (the query component's read deadlines); the defaults when
     /// unset, an error naming the variable when not a whole number of seconds.
-    pub fn grace_from_config(get: impl Fn(&str) -> Option<String>) -> Result<i64> {
-        let seconds = |v: &str| v.parse::<i64>().ok().filter(|s| *s >= 0);
-        let secs = ConfigError::read(
-            &get,
-            Self::ENV_GRACE_SECONDS,
-            "a whole number of seconds",
-            seconds,
-        )?;
-        Ok(secs.map_or(DEFAULT_GRACE_NANOS, |s| {
-            s.saturating_mul(crate::time::NANOS_PER_SECOND)
-        }))
+    pub fn graces_from_config(get: impl Fn(&str) -> Option<String>) -> Result<Graces> {
+        let all = nanos_of(&get, Self::ENV_GRACE_SECONDS)?.unwrap_or(DEFAULT_GRACE_NANOS);
+        let l0 = nanos_of(&get, Self::ENV_L0_GRACE_SECONDS)?.unwrap_or(DEFAULT_L0_GRACE_NANOS);
+        Ok(Graces {
+            all,
+            l0: l0.min(all),
+        })
+    }
+
+    /// Time between merging an L0 segment (publishing the version that covers it) and deleting
+    /// it: the L0 grace period, at most the grace period. Shorter than the grace period because
+    /// a merged L0 segment stays in every listing of its day and in its manifest's `covered`
+    /// until it is deleted, and there are as many as uploads; the few replaced compacted
+    /// segments and manifest versions keep the whole grace period.
+    pub fn l0_grace(&self) -> i64 {
+        self.l0_grace_nanos.min(self.grace_nanos)
     }
 
     /// The longest a pass runs: its budget, and the merge under way when that runs out (a
@@ -132,6 +145,7 @@ impl Default for CompactionConfig {
     fn default() -> Self {
         CompactionConfig {
             grace_nanos: DEFAULT_GRACE_NANOS,
+            l0_grace_nanos: DEFAULT_L0_GRACE_NANOS,
             max_inputs: MAX_INPUTS_PER_MERGE,
             settle_nanos: HOUR_SETTLE_NANOS,
             open_hour_inputs: OPEN_HOUR_INPUTS,
@@ -143,6 +157,24 @@ impl Default for CompactionConfig {
             pass_nanos: DEFAULT_PASS_NANOS,
         }
     }
+}
+
+/// A configuration value in whole seconds, as nanoseconds; an error naming the variable when it
+/// is not a whole number of seconds.
+fn nanos_of(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<i64>> {
+    let seconds = |v: &str| v.parse::<i64>().ok().filter(|s| *s >= 0);
+    let secs = ConfigError::read(get, name, "a whole number of seconds", seconds)?;
+    Ok(secs.map(|s| s.saturating_mul(crate::time::NANOS_PER_SECOND)))
+}
+
+/// The two grace periods a reader must finish within (ns): `l0` for L0 segments and their
+/// listings, `all` for everything else (`storage::deadline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Graces {
+    /// Replaced compacted segments and manifest versions.
+    pub all: i64,
+    /// Merged L0 segments (at most `all`).
+    pub l0: i64,
 }
 
 /// What a pass did, for logs and `flamelet compact`.

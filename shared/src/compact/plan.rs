@@ -273,7 +273,7 @@ pub struct MergeOutput {
 
 /// Computes the manifest version that publishes a pass: one version up; the plan's deletions
 /// leave `covered` and `pending_deletes`; each output replaces its hour's previous segment
-/// (scheduled for deletion) and covers its L0 inputs (scheduled too) but those it
+/// (scheduled for deletion) and covers its L0 inputs (scheduled after the L0 grace) but those it
 /// quarantined, which are listed as such; the replaced manifest version is scheduled for
 /// deletion. Pure: the pass only writes what this returns.
 pub fn next_manifest(
@@ -284,10 +284,16 @@ pub fn next_manifest(
     now: i64,
     config: &CompactionConfig,
 ) -> Manifest {
-    let schedule = |key: String| Scheduled {
-        key,
-        delete_after: now.saturating_add(config.grace_nanos),
+    let after = |grace: i64| {
+        move |key: String| Scheduled {
+            key,
+            delete_after: now.saturating_add(grace),
+        }
     };
+    let schedule = after(config.grace_nanos);
+    // Merged L0 segments after the shorter L0 grace: as many as uploads, they weigh on every
+    // listing of the day and on this list until deleted (`CompactionConfig::l0_grace`).
+    let schedule_l0 = after(config.l0_grace());
     let mut next = current.clone();
     next.version += 1;
     next.created_at = now;
@@ -314,7 +320,7 @@ pub fn next_manifest(
                 .iter()
                 .filter(|k| !set_aside(k))
                 .cloned()
-                .map(schedule),
+                .map(schedule_l0),
         );
     }
     next.segments.sort_by_key(|s| (!s.day, s.hour));
@@ -428,6 +434,7 @@ mod tests {
             let now = day.start_nanos() + now * S;
             let config = CompactionConfig {
                 grace_nanos: 10,
+                l0_grace_nanos: 4,
                 max_inputs,
                 settle_nanos: 300 * S,
                 open_hour_inputs: open_inputs,

@@ -20,6 +20,7 @@ const LATER: i64 = (T0 + 3 * 86_400) * S;
 /// Hour compaction without day roll-ups.
 const HOURS_ONLY: CompactionConfig = CompactionConfig {
     grace_nanos: DEFAULT_GRACE_NANOS,
+    l0_grace_nanos: DEFAULT_L0_GRACE_NANOS,
     max_inputs: MAX_INPUTS_PER_MERGE,
     settle_nanos: HOUR_SETTLE_NANOS,
     open_hour_inputs: OPEN_HOUR_INPUTS,
@@ -658,10 +659,52 @@ fn the_grace_period_starts_at_the_publish_not_at_the_plan() {
         last >= LATER + 2 * 3600 * S,
         "planned, then published later"
     );
+    // Merged L0 segments are deleted after the L0 grace, the rest after the whole one.
     for c in &m.covered {
-        assert_eq!(c.delete_after, last + config.grace_nanos);
+        assert_eq!(c.delete_after, last + DEFAULT_L0_GRACE_NANOS);
+    }
+    for p in &m.pending_deletes {
+        assert_eq!(p.delete_after, last + config.grace_nanos);
     }
     assert_eq!(m.created_at, last);
+}
+
+#[test]
+fn the_l0_grace_period_is_read_from_its_variable_and_never_exceeds_the_grace_period() {
+    let config = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        CompactionConfig::from_config(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    };
+    let l0 = CompactionConfig::ENV_L0_GRACE_SECONDS;
+    let all = CompactionConfig::ENV_GRACE_SECONDS;
+    let c = config(&[]).unwrap();
+    assert_eq!(
+        (c.grace_nanos, c.l0_grace()),
+        (DEFAULT_GRACE_NANOS, DEFAULT_L0_GRACE_NANOS)
+    );
+    let c = config(&[(l0, "5")]).unwrap();
+    assert_eq!(c.l0_grace(), 5 * S);
+    // A grace period shorter than the L0 one shortens both (a grace of 0 deletes at once).
+    let c = config(&[(l0, "90"), (all, "0")]).unwrap();
+    assert_eq!((c.grace_nanos, c.l0_grace()), (0, 0));
+    let graces = CompactionConfig::graces_from_config(|name| (name == all).then(|| "30".into()));
+    assert_eq!(
+        graces.unwrap(),
+        Graces {
+            all: 30 * S,
+            l0: 30 * S
+        }
+    );
+    let e = config(&[(l0, "soon")]).unwrap_err();
+    assert!(e.to_string().contains(l0), "{e}");
 }
 
 #[test]

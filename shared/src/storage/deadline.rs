@@ -1,50 +1,65 @@
-//! A store that refuses reads once a query has run for the compaction grace period.
+//! A store that refuses reads once a query has run for the compaction grace period (reads of
+//! L0 segments and their listings: the shorter L0 grace period).
 //!
 //! Why: an object a query's manifest version lists is deleted no sooner than one grace period
 //! after a newer version replaced it, and that version was published after the query started
 //! (else the query would have read it). So every read made within `grace` of the query's start
 //! finds what its manifest promised; a later one may find it half deleted, and is refused, so
-//! that the query fails instead of answering with a part missing. The host's request time
-//! limit keeps queries far shorter than this; under hosts that set no limit (`wasmtime serve`,
-//! Spin) this is what holds.
+//! that the query fails instead of answering with a part missing. The same holds for an L0
+//! segment the version leaves uncovered: a newer version that covers it was published after
+//! the query started, and it is deleted no sooner than the L0 grace period after that, so
+//! listings and reads of L0 segments within the L0 grace period of the start see it. The
+//! host's request time limit keeps queries shorter than either; under hosts that set no limit
+//! (`wasmtime serve`, Spin) this is what holds.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::compact::Graces;
+use crate::storage::keys;
 use crate::storage::store::{ListPage, ObjectStore, PutMode, SharedStore, StoreError};
 
 /// A clock in nanoseconds since the epoch.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
-/// Wraps a store: reads (gets and listings) after `started + grace_nanos` fail with
-/// [`StoreError::PastGrace`]; writes and deletes pass through.
+/// Wraps a store: reads (gets and listings) after `started + graces.all` fail with
+/// [`StoreError::PastGrace`], and those of L0 segments and their listings after
+/// `started + graces.l0`; writes and deletes pass through.
 pub struct Deadline {
     inner: SharedStore,
     clock: Clock,
     started: i64,
-    grace_nanos: i64,
+    graces: Graces,
 }
 
 impl Deadline {
-    /// Starts the period now (by `clock`) and returns the wrapped store.
-    pub fn wrap(inner: SharedStore, grace_nanos: i64, clock: Clock) -> SharedStore {
+    /// Starts the periods now (by `clock`) and returns the wrapped store.
+    pub fn wrap(inner: SharedStore, graces: Graces, clock: Clock) -> SharedStore {
         let started = clock();
         Arc::new(Deadline {
             inner,
             clock,
             started,
-            grace_nanos,
+            graces,
         })
     }
 
     fn check(&self, key: &str) -> Result<(), StoreError> {
-        let elapsed = (self.clock)().saturating_sub(self.started);
-        if elapsed > self.grace_nanos {
+        self.check_at((self.clock)(), key)
+    }
+
+    fn check_at(&self, now: i64, key: &str) -> Result<(), StoreError> {
+        let elapsed = now.saturating_sub(self.started);
+        let grace = match keys::is_l0(key) {
+            true => self.graces.l0,
+            false => self.graces.all,
+        };
+        if elapsed > grace {
             return Err(StoreError::PastGrace {
                 key: key.to_string(),
-                grace_seconds: self.grace_nanos / crate::time::NANOS_PER_SECOND,
+                grace_seconds: grace / crate::time::NANOS_PER_SECOND,
             });
         }
         Ok(())
@@ -63,9 +78,10 @@ impl ObjectStore for Deadline {
     }
 
     fn get_many(&self, keys: &[String]) -> Vec<Result<Bytes, StoreError>> {
-        match keys.first().map(|k| self.check(k)) {
-            Some(Err(e)) => keys.iter().map(|_| Err(e.clone())).collect(),
-            _ => self.inner.get_many(keys),
+        let now = (self.clock)();
+        match keys.iter().find_map(|k| self.check_at(now, k).err()) {
+            Some(e) => keys.iter().map(|_| Err(e.clone())).collect(),
+            None => self.inner.get_many(keys),
         }
     }
 
@@ -104,7 +120,10 @@ mod tests {
         let t = now.clone();
         let store = Deadline::wrap(
             Arc::new(mem),
-            5 * crate::time::NANOS_PER_SECOND,
+            Graces {
+                all: 5 * crate::time::NANOS_PER_SECOND,
+                l0: crate::time::NANOS_PER_SECOND,
+            },
             Arc::new(move || t.load(Ordering::SeqCst)),
         );
         now.fetch_add(5 * crate::time::NANOS_PER_SECOND, Ordering::SeqCst);
@@ -122,5 +141,46 @@ mod tests {
         assert!(store.get_many(&["a/b".to_string()])[0].is_err());
         let err = crate::Error::from(e);
         assert_eq!(err.kind(), crate::ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn reads_of_l0_segments_end_with_the_l0_grace_period() {
+        let mem = MemoryStore::default();
+        let l0 = "tenants/t/l0/2026-12-07/13-01KBWJ0000000000000000000.parquet";
+        let manifest = "tenants/t/manifests/2026-12-07/00000000000000000001.json";
+        for key in [l0, manifest] {
+            mem.put(key, Bytes::from_static(b"x"), PutMode::Create)
+                .unwrap();
+        }
+        let now = Arc::new(AtomicI64::new(0));
+        let t = now.clone();
+        let s = crate::time::NANOS_PER_SECOND;
+        let store = Deadline::wrap(
+            Arc::new(mem),
+            Graces { all: 5 * s, l0: s },
+            Arc::new(move || t.load(Ordering::SeqCst)),
+        );
+        now.store(s, Ordering::SeqCst);
+        assert!(store.get(l0).is_ok());
+        assert!(
+            store
+                .list("tenants/t/l0/2026-12-07/", None, 10, false)
+                .is_ok()
+        );
+        now.store(s + 1, Ordering::SeqCst);
+        let e = store.get(l0).unwrap_err();
+        assert!(e.to_string().contains("(1 s)"), "{e}");
+        assert!(
+            store
+                .list("tenants/t/l0/2026-12-07/", None, 10, false)
+                .is_err()
+        );
+        // A batch with an L0 segment in it fails whole; the rest is still readable alone.
+        let both = [manifest.to_string(), l0.to_string()];
+        assert!(store.get_many(&both).iter().all(Result::is_err));
+        assert!(store.get(manifest).is_ok());
+        assert!(store.list("tenants/t/manifests/", None, 10, false).is_ok());
+        now.store(5 * s + 1, Ordering::SeqCst);
+        assert!(store.get(manifest).is_err());
     }
 }

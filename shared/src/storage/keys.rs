@@ -182,6 +182,17 @@ impl SegmentKey {
 
 const QUARANTINE_DIR: &str = "quarantine";
 
+/// Tells whether `key` is an L0 segment's key, or a prefix of L0 keys at least as deep as the
+/// tenant's L0 directory (`tenants/{tenant}/l0/…`): the objects deleted after the L0 grace
+/// period ([`crate::compact::CompactionConfig::l0_grace_nanos`]).
+pub fn is_l0(key: &str) -> bool {
+    let mut parts = key.split('/');
+    parts.next() == TENANTS_PREFIX.strip_suffix('/')
+        && parts.next().is_some()
+        && parts.next() == Some(Level::L0.dir())
+        && parts.next().is_some()
+}
+
 /// Tells whether `key` is a quarantine record ([`SegmentKey::quarantine_record`]); the host
 /// counts those written in its metrics.
 pub fn is_quarantine_record(key: &str) -> bool {
@@ -376,6 +387,29 @@ mod tests {
 
     fn tenant(id: &str) -> Tenant {
         Tenant::from_header(Some(id)).unwrap()
+    }
+
+    #[test]
+    fn l0_keys_and_their_prefixes_are_told_apart_from_the_rest() {
+        let t = tenant("l0");
+        let day = Day::of(1_700_000_000 * NANOS_PER_SECOND);
+        let l0 = SegmentKey::new(&t, Level::L0, day.start_nanos(), Ulid::nil()).to_string();
+        let compacted =
+            SegmentKey::new(&t, Level::Compacted, day.start_nanos(), Ulid::nil()).to_string();
+        assert!(is_l0(&l0));
+        assert!(is_l0(&SegmentKey::prefix(&t, Level::L0, day)));
+        assert!(is_l0(&SegmentKey::days_prefix(&t, Level::L0)));
+        // A tenant named `l0` is not an L0 directory, nor is any other object of it.
+        for other in [
+            compacted,
+            ManifestKey::prefix(&t, day),
+            tenant_prefix(&t),
+            SegmentKey::new(&t, Level::L0, 0, Ulid::nil()).quarantine_record(),
+            "tenants/t/l0".to_string(),
+            "l0/x/y".to_string(),
+        ] {
+            assert!(!is_l0(&other), "{other}");
+        }
     }
 
     #[test]
