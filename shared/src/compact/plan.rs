@@ -297,9 +297,14 @@ pub fn next_manifest(
     let mut next = current.clone();
     next.version += 1;
     next.created_at = now;
-    next.covered.retain(|s| !plan.deletions.contains(&s.key));
+    // A set: a pass's deletions and `covered` are each about a minute of uploads (tens of
+    // thousands under load), and a scan of one per entry of the other stalled passes for
+    // longer than their time limit (docs/benchmarks.md, "Twelve minutes of load").
+    let deleted: std::collections::HashSet<&str> =
+        plan.deletions.iter().map(String::as_str).collect();
+    next.covered.retain(|s| !deleted.contains(s.key.as_str()));
     next.pending_deletes
-        .retain(|s| !plan.deletions.contains(&s.key));
+        .retain(|s| !deleted.contains(s.key.as_str()));
     for output in outputs {
         let Some(merge) = plan.merges.get(output.merge) else {
             continue;

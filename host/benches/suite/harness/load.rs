@@ -473,22 +473,22 @@ pub fn measure(config: &Config, shape: &Shape) -> Load {
         .map(|s| if rss_reset { peak_rss_kib(s.pid()) } else { 0 })
         .collect();
     let end_rss_kib: Vec<u64> = servers.iter().map(|s| rss_kib(s.pid())).collect();
-    let (l0, covered) = l0_counts(&data);
-    let uncovered_l0 = l0.saturating_sub(covered);
+    let uncovered_l0 = uncovered_l0(&data);
 
     let mut tallies: Vec<Tally> = tallies
         .into_iter()
         .map(|t| t.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect();
     if shape.compact_every.is_none() {
-        // The servers' passes answer no one: what they merged is what the manifests cover
-        // (nothing covered is deleted within the grace period, longer than a run).
+        // The servers' passes answer no one: what they merged is every upload's L0 segment
+        // (one per acknowledged request) but the backlog.
+        let written = tallies[0].secs.len() + tallies[1].secs.len();
         if let Some(t) = tallies
             .iter_mut()
             .zip(OPS)
             .find(|(_, (op, _))| *op == Op::Compact)
         {
-            t.0.units = covered as u64;
+            t.0.units = written.saturating_sub(uncovered_l0) as u64;
         }
     }
     let profiles = tallies[0].units + tallies[1].units;
@@ -572,22 +572,31 @@ fn merges(report: &serde_json::Value) -> u64 {
     })
 }
 
-/// L0 segments of the data directory, and those the newest manifest covers (compaction
-/// deletes covered ones only after the grace period, so the difference is the backlog).
-fn l0_counts(data: &Path) -> (usize, usize) {
+/// L0 segments of the data directory that the newest manifest does not cover: the backlog.
+/// (Not the count of files less the count covered: a merged upload is deleted after the L0
+/// grace period and dropped from `covered` only at a later publish.)
+fn uncovered_l0(data: &Path) -> usize {
     let mut files = Vec::new();
     super::dir_store::walk(data, data, &mut files);
-    let l0 = files.iter().filter(|(k, _)| k.contains("/l0/")).count();
-    let covered: usize = files
+    let covered: std::collections::HashSet<String> = files
         .iter()
         .filter(|(k, _)| k.contains("/manifests/"))
         .map(|(k, _)| k)
         .max()
         .and_then(|k| std::fs::read(data.join(k)).ok())
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|m| m["covered"].as_array().map(Vec::len))
-        .unwrap_or(0);
-    (l0, covered)
+        .and_then(|m| {
+            m["covered"].as_array().map(|c| {
+                c.iter()
+                    .filter_map(|e| e["key"].as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    files
+        .iter()
+        .filter(|(k, _)| k.contains("/l0/") && !covered.contains(k))
+        .count()
 }
 
 impl Load {
