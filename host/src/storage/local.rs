@@ -73,7 +73,7 @@ pub(super) async fn read(
 /// `stat`s each file by name within its directory (`DirEntry::metadata`). object_store's
 /// listing made up to four `stat`s of every file, each resolving the whole path from the root:
 /// for a day's L0 directory that was listed by every fresh-hour query, ~30 % of the query
-/// threads' CPU under load (docs/benchmarks.md, "Local listings"). Like object_store's, the
+/// threads' CPU under load (docs/benchmarks.md, "Twelve minutes of load"). Like object_store's, the
 /// walk follows symbolic links, skips broken ones, staging files and names that are not keys,
 /// and finds nothing under a missing directory.
 pub(super) fn list(root: &Path, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
@@ -84,8 +84,10 @@ pub(super) fn list(root: &Path, prefix: &str) -> Result<Vec<(String, u64)>, Stor
     while let Some(dir) = dirs.pop() {
         let entries = match std::fs::read_dir(root.join(&dir)) {
             Ok(entries) => entries,
-            // Gone since its parent was read (or never there): nothing under it.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            // Gone since its parent was read, never there, or a file: nothing under it.
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                continue;
+            }
             Err(e) => return Err(failed(e)),
         };
         for entry in entries {
@@ -348,6 +350,10 @@ mod tests {
         assert_eq!(listed(root, "").len(), 6);
         assert!(listed(root, "t/l0/2026-12-08/").is_empty());
         assert!(listed(root, "nobody/").is_empty());
+        assert!(
+            listed(root, "t/l0/2026-12-07/a/").is_empty(),
+            "below a file"
+        );
     }
 
     /// The listing keeps object_store's local listing's answers (which it replaced): the same
