@@ -650,7 +650,7 @@ fn the_grace_period_starts_at_the_publish_not_at_the_plan() {
     };
     run(store.as_ref(), &clock, &config).unwrap();
     let day = Day::of(T0 * S);
-    let (_, m) = manifest::load_latest(store.as_ref(), &tenant, day)
+    let (first, m) = manifest::load_latest(store.as_ref(), &tenant, day)
         .unwrap()
         .unwrap();
     assert_eq!(m.covered.len(), 3);
@@ -663,10 +663,25 @@ fn the_grace_period_starts_at_the_publish_not_at_the_plan() {
     for c in &m.covered {
         assert_eq!(c.delete_after, last + DEFAULT_L0_GRACE_NANOS);
     }
-    for p in &m.pending_deletes {
+    assert_eq!(m.created_at, last);
+    // A second pass (late data, merged beside the first pass's roll-up) replaces the first
+    // version, which is scheduled from that pass's publish, with the whole grace period.
+    for i in 3..5 {
+        push(store.as_ref(), &tenant, "app.cpu", T0 + i, "main;work 1\n");
+    }
+    run(store.as_ref(), &clock, &config).unwrap();
+    let (_, m2) = manifest::load_latest(store.as_ref(), &tenant, day)
+        .unwrap()
+        .unwrap();
+    let last = readings.get();
+    assert_eq!(m2.created_at, last);
+    let replaced: Vec<&str> = m2.pending_deletes.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(replaced, [first.to_string()]);
+    for p in &m2.pending_deletes {
         assert_eq!(p.delete_after, last + config.grace_nanos);
     }
-    assert_eq!(m.created_at, last);
+    // The first pass's merged uploads were due, so the second deleted them.
+    assert_eq!(m2.covered.len(), 2);
 }
 
 #[test]
