@@ -52,3 +52,6 @@ pub use error::{Error, ErrorKind, Result};
 /// The hash map of the ingest's hot paths (interning symbols, the stack trie): foldhash,
 /// hashbrown's own default, seeded per process, several times faster than SipHash here.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The hash set beside [`FastMap`]: for sets of keys built per query (a manifest's covered
+/// uploads).
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

@@ -5,13 +5,16 @@
 //! each from the root by full path). Deletes stay with object_store. Listings skip the staging
 //! files (`KEY#N`) of puts under way, as object_store's do.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use flamelet::storage::keys;
 use flamelet::storage::store::{PutMode, StoreError};
 
 use super::other;
@@ -68,63 +71,159 @@ pub(super) async fn read(
     bytes.map(Bytes::from).map_err(failed)
 }
 
-/// Every (key, size) under `prefix`, in directory order: a walk down from the prefix's
-/// directory that goes into a subdirectory only if keys below it can start with `prefix`, and
-/// `stat`s each file by name within its directory (`DirEntry::metadata`). object_store's
-/// listing made up to four `stat`s of every file, each resolving the whole path from the root:
-/// for a day's L0 directory that was listed by every fresh-hour query, ~30 % of the query
-/// threads' CPU under load (docs/benchmarks.md, "Twelve minutes of load"). Like object_store's, the
-/// walk follows symbolic links, skips broken ones, staging files and names that are not keys,
-/// and finds nothing under a missing directory.
-pub(super) fn list(root: &Path, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
-    let start = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
-    let failed = |e: std::io::Error| other(format!("listing {prefix}: {e}"));
-    let mut found = Vec::new();
-    let mut dirs = vec![start.to_string()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match std::fs::read_dir(root.join(&dir)) {
+/// Lists a local directory's keys with their sizes (see [`Lister::list`]), remembering the
+/// sizes of the L0 segments it has seen.
+pub(super) struct Lister {
+    root: PathBuf,
+    /// Per directory (relative to `root`): the L0 segments found there by the last listing
+    /// that read it, by file name, with their inode numbers (from the directory entry) and
+    /// sizes.
+    known: Mutex<HashMap<String, Arc<HashMap<String, Known>>>>,
+}
+
+/// An L0 segment file seen by a listing: (inode number from its directory entry, size).
+type Known = (u64, u64);
+
+impl Lister {
+    pub(super) fn new(root: PathBuf) -> Self {
+        Lister {
+            root,
+            known: Mutex::default(),
+        }
+    }
+
+    /// Every (key, size) under `prefix`, in directory order: a walk down from the prefix's
+    /// directory that goes into a subdirectory only if keys below it can start with `prefix`,
+    /// and `stat`s each file by name within its directory (`DirEntry::metadata`), except an L0
+    /// segment listed before. object_store's listing made up to four `stat`s of every file,
+    /// each resolving the whole path from the root; one per file was still ~23 % of the query
+    /// threads' CPU under load, for a day's L0 directory that every fresh-hour query lists and
+    /// that holds a minute of merged uploads awaiting deletion (docs/benchmarks.md, "Sizes of
+    /// listed uploads"). An L0 segment's size cannot change: its key holds a new ULID, is put
+    /// once (create-only, by a link of a complete file) and never again after its deletion.
+    /// So a file of the same name and inode number as one listed before (both from the
+    /// directory entry, which `read_dir` reads anyway) has its size. Like object_store's, the
+    /// walk follows symbolic links, skips broken ones, staging files and names that are not
+    /// keys, and finds nothing under a missing directory.
+    pub(super) fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let start = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut found = Vec::new();
+        let mut dirs = vec![start.to_string()];
+        while let Some(dir) = dirs.pop() {
+            self.list_dir(prefix, dir, &mut dirs, &mut found)?;
+        }
+        Ok(found)
+    }
+
+    /// Lists one directory of [`Lister::list`]'s walk: its keys under `prefix` into `found`,
+    /// the subdirectories to walk into `dirs`.
+    fn list_dir(
+        &self,
+        prefix: &str,
+        dir: String,
+        dirs: &mut Vec<String>,
+        found: &mut Vec<(String, u64)>,
+    ) -> Result<(), StoreError> {
+        use std::os::unix::fs::DirEntryExt;
+
+        let failed = |e: std::io::Error| other(format!("listing {prefix}: {e}"));
+        let entries = match std::fs::read_dir(self.root.join(&dir)) {
             Ok(entries) => entries,
             // Gone since its parent was read, never there, or a file: nothing under it.
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                continue;
+                return Ok(());
             }
             Err(e) => return Err(failed(e)),
         };
+        let known = self.known_in(&dir);
+        // The directory's L0 segments with known sizes, for the next listing; files deleted
+        // since the last one drop out.
+        let mut seen: HashMap<String, Known> = HashMap::new();
+        let mut learned = false;
         for entry in entries {
             let entry = entry.map_err(failed)?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
             let key = if dir.is_empty() {
-                name
+                name.clone()
             } else {
                 format!("{dir}/{name}")
             };
-            let meta = match entry.file_type().map_err(failed)?.is_symlink() {
-                true => std::fs::metadata(entry.path()),
-                false => entry.metadata(),
+            let file_type = entry.file_type().map_err(failed)?;
+            let l0 = file_type.is_file() && keys::is_l0(&key);
+            let wanted = key.starts_with(prefix)
+                && !is_staging_name(&key)
+                && flamelet_bucket::check_key(&key).is_ok();
+            if l0
+                && let Some(&(ino, size)) = known.as_ref().and_then(|k| k.get(&name))
+                && ino == entry.ino()
+            {
+                seen.insert(name, (ino, size));
+                if wanted {
+                    found.push((key, size));
+                }
+                continue;
+            }
+            // A broken link, or a file deleted since the directory was read, is skipped.
+            let gone = |e: std::io::Error| match e.kind() {
+                ErrorKind::NotFound => Ok(None),
+                _ => Err(failed(e)),
             };
-            let meta = match meta {
-                Ok(meta) => meta,
-                // A broken link, or a file deleted since the directory was read.
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(failed(e)),
+            // The entry's type comes with it; only a link needs a `stat` to tell.
+            let target = match file_type.is_symlink() {
+                true => match std::fs::metadata(entry.path()).map(Some).or_else(gone)? {
+                    Some(meta) => Some(meta),
+                    None => continue,
+                },
+                false => None,
             };
-            if meta.is_dir() {
+            if target.as_ref().map_or(file_type.is_dir(), |m| m.is_dir()) {
                 let below = format!("{key}/");
                 if below.starts_with(prefix) || prefix.starts_with(&below) {
                     dirs.push(key);
                 }
-            } else if meta.is_file()
-                && key.starts_with(prefix)
-                && !is_staging_name(&key)
-                && flamelet_bucket::check_key(&key).is_ok()
-            {
+                continue;
+            }
+            if !wanted {
+                continue;
+            }
+            let meta = match target {
+                Some(meta) => meta,
+                None => match entry.metadata().map(Some).or_else(gone)? {
+                    Some(meta) => meta,
+                    None => continue,
+                },
+            };
+            if meta.is_file() {
+                if l0 {
+                    seen.insert(name, (entry.ino(), meta.len()));
+                    learned = true;
+                }
                 found.push((key, meta.len()));
             }
         }
+        if learned || known.is_some_and(|k| k.len() != seen.len()) {
+            self.remember(dir, seen);
+        }
+        Ok(())
     }
-    Ok(found)
+
+    fn known_in(&self, dir: &str) -> Option<Arc<HashMap<String, Known>>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(dir).cloned()
+    }
+
+    /// Keeps what a listing of `dir` saw (a listing at the same time may replace it with what
+    /// it saw: either is a directory's L0 segments at one moment, which is all a lookup needs).
+    fn remember(&self, dir: String, seen: HashMap<String, Known>) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_empty() {
+            known.remove(&dir);
+        } else {
+            known.insert(dir, Arc::new(seen));
+        }
+    }
 }
 
 /// Staging names a put tries before it gives up (another process's put may hold one).
@@ -314,7 +413,7 @@ mod tests {
 
     /// `list`'s answer, sorted as the bucket sorts it.
     fn listed(root: &Path, prefix: &str) -> Vec<(String, u64)> {
-        let mut found = list(root, prefix).unwrap();
+        let mut found = Lister::new(root.to_path_buf()).list(prefix).unwrap();
         found.sort();
         found
     }
@@ -354,6 +453,68 @@ mod tests {
             listed(root, "t/l0/2026-12-07/a/").is_empty(),
             "below a file"
         );
+    }
+
+    /// A lister remembers the sizes of the L0 segments it listed, by name and inode number,
+    /// and forgets those deleted; other files are looked at by every listing.
+    #[test]
+    fn a_listing_remembers_the_sizes_of_listed_uploads_until_they_are_deleted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let day = "tenants/t/l0/2026-12-07";
+        let (a, b, c) = (
+            format!("{day}/16-A.parquet"),
+            format!("{day}/16-B.parquet"),
+            format!("{day}/17-C.parquet"),
+        );
+        put(root, &a, b"1", PutMode::Create).unwrap();
+        put(root, &b, b"22", PutMode::Create).unwrap();
+        put(root, "tenants/t/m/x", b"4444", PutMode::Create).unwrap();
+        std::fs::write(root.join(format!("{b}#9")), b"a put under way").unwrap();
+        let lister = Lister::new(root.to_path_buf());
+        let list = |prefix: &str| {
+            let mut found = lister.list(prefix).unwrap();
+            found.sort();
+            found
+        };
+        let known = |dir: &str| {
+            let mut names: Vec<String> = lister
+                .known_in(dir)
+                .map(|k| k.keys().cloned().collect())
+                .unwrap_or_default();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            list("tenants/"),
+            [(a.clone(), 1), (b.clone(), 2), ("tenants/t/m/x".into(), 4)]
+        );
+        assert_eq!(known(day), ["16-A.parquet", "16-B.parquet"]);
+        assert!(known("tenants/t/m").is_empty(), "not an L0 segment");
+        // A listed upload is not looked at again: bytes written into it in place (which never
+        // happens to one) go unseen, while those of other files are seen.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join(&a))
+            .unwrap()
+            .write_all(b"++")
+            .unwrap();
+        std::fs::write(root.join("tenants/t/m/x"), b"55555").unwrap();
+        assert_eq!(
+            list("tenants/"),
+            [(a.clone(), 1), (b.clone(), 2), ("tenants/t/m/x".into(), 5)]
+        );
+        // A listing of part of a directory keeps what it did not ask for, and learns new ones.
+        std::fs::remove_file(root.join(&a)).unwrap();
+        put(root, &c, b"333", PutMode::Create).unwrap();
+        assert_eq!(list(&format!("{day}/17-")), [(c.clone(), 3)]);
+        assert_eq!(known(day), ["16-B.parquet", "17-C.parquet"]);
+        // What a fresh lister finds, and a deleted file forgotten.
+        assert_eq!(list(&format!("{day}/")), listed(root, &format!("{day}/")));
+        std::fs::remove_file(root.join(&b)).unwrap();
+        std::fs::remove_file(root.join(&c)).unwrap();
+        assert!(list(&format!("{day}/")).is_empty());
+        assert!(lister.known_in(day).is_none());
     }
 
     /// The listing keeps object_store's local listing's answers (which it replaced): the same

@@ -52,12 +52,12 @@ impl Storage {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let dir = dir.canonicalize()?;
             let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)?;
-            let root = dir.clone();
+            let lister = Arc::new(local::Lister::new(dir.clone()));
             let list_all = ListAll::new(move |prefix| {
-                let (root, prefix) = (root.clone(), prefix.to_string());
+                let (lister, prefix) = (lister.clone(), prefix.to_string());
                 Box::pin(async move {
                     // One trip through the blocking pool for the whole walk.
-                    tokio::task::spawn_blocking(move || local::list(&root, &prefix))
+                    tokio::task::spawn_blocking(move || lister.list(&prefix))
                         .await
                         .map_err(other)?
                 })
