@@ -246,7 +246,7 @@ fn cron_compacts_the_open_hour_within_seconds_not_at_the_minute() {
     let tmp = tempfile::tempdir().unwrap();
     let s = FlameletServer::start_on(&tmp.path().join("data"), &[]);
     // Start a little after a whole minute, so that what compacts before the next one is an
-    // open-hours pass (every 2 s), not the whole pass (in each minute's first two seconds).
+    // open-hours pass (every second), not the whole pass (in each minute's first second).
     while !(1..=25).contains(&(unix_now() % 60)) {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }

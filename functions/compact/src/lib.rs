@@ -1,5 +1,5 @@
 //! The compaction component. Spin's cron trigger calls `handle-cron-event`: an event in a
-//! minute's first two seconds runs the whole pass, the other events only the open hours'
+//! minute's first second runs the whole pass, the other events only the open hours'
 //! ([`flamelet::compact::Scope::of_scheduled`]). Other schedulers and `flamelet compact` call
 //! `POST /flamelet/compact`, which runs the whole pass (`?scope=open-hours`: the open hours')
 //! and answers its report as JSON. The pass itself is [`flamelet::compact::run_in`]; a whole

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use flamelet::FastMap;
 use flamelet::storage::keys;
 use flamelet::storage::store::{PutMode, StoreError};
 
@@ -78,7 +79,7 @@ pub(super) struct Lister {
     /// Per directory (relative to `root`): the L0 segments found there by the last listing
     /// that read it, by file name, with their inode numbers (from the directory entry) and
     /// sizes.
-    known: Mutex<HashMap<String, Arc<HashMap<String, Known>>>>,
+    known: Mutex<HashMap<String, Arc<FastMap<String, Known>>>>,
 }
 
 /// An L0 segment file seen by a listing: (inode number from its directory entry, size).
@@ -138,7 +139,8 @@ impl Lister {
         let known = self.known_in(&dir);
         // The directory's L0 segments with known sizes, for the next listing; files deleted
         // since the last one drop out.
-        let mut seen: HashMap<String, Known> = HashMap::new();
+        let mut seen: FastMap<String, Known> = FastMap::default();
+        seen.reserve(known.as_ref().map_or(0, |k| k.len()));
         let mut learned = false;
         for entry in entries {
             let entry = entry.map_err(failed)?;
@@ -152,19 +154,20 @@ impl Lister {
             };
             let file_type = entry.file_type().map_err(failed)?;
             let l0 = file_type.is_file() && keys::is_l0(&key);
-            let wanted = key.starts_with(prefix)
-                && !is_staging_name(&key)
-                && flamelet_bucket::check_key(&key).is_ok();
+            // A remembered name was a valid key, not a staging file's, when it was learned.
             if l0
                 && let Some(&(ino, size)) = known.as_ref().and_then(|k| k.get(&name))
                 && ino == entry.ino()
             {
                 seen.insert(name, (ino, size));
-                if wanted {
+                if key.starts_with(prefix) {
                     found.push((key, size));
                 }
                 continue;
             }
+            let wanted = key.starts_with(prefix)
+                && !is_staging_name(&key)
+                && flamelet_bucket::check_key(&key).is_ok();
             // A broken link, or a file deleted since the directory was read, is skipped.
             let gone = |e: std::io::Error| match e.kind() {
                 ErrorKind::NotFound => Ok(None),
@@ -209,14 +212,14 @@ impl Lister {
         Ok(())
     }
 
-    fn known_in(&self, dir: &str) -> Option<Arc<HashMap<String, Known>>> {
+    fn known_in(&self, dir: &str) -> Option<Arc<FastMap<String, Known>>> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         known.get(dir).cloned()
     }
 
     /// Keeps what a listing of `dir` saw (a listing at the same time may replace it with what
     /// it saw: either is a directory's L0 segments at one moment, which is all a lookup needs).
-    fn remember(&self, dir: String, seen: HashMap<String, Known>) {
+    fn remember(&self, dir: String, seen: FastMap<String, Known>) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if seen.is_empty() {
             known.remove(&dir);

@@ -254,13 +254,14 @@ impl Scope {
     }
 
     /// The scope of a scheduled event at `timestamp` (Unix seconds): the whole pass in a
-    /// minute's first two seconds, the open hours' in the others. So one schedule every 2 s
+    /// minute's first second, the open hours' in the others. So one schedule every second
     /// (spin.toml) keeps the fresh hour compacted, and the rest is done once a minute as
-    /// before; a schedule of whole minutes runs only whole passes. Two seconds, not one:
-    /// Spin's cron trigger stamps an event with the time it fires, which may be a little after
-    /// the time it was due (the host here passes the due time).
+    /// before; a schedule of whole minutes runs only whole passes. Spin's cron trigger stamps
+    /// an event with the time it fires (the host here passes the due time): one fired more
+    /// than a second late runs the open hours' pass, and the whole pass it missed is the next
+    /// minute's, which does the same work.
     pub fn of_scheduled(timestamp: u64) -> Scope {
-        if timestamp % 60 < 2 {
+        if timestamp.is_multiple_of(60) {
             Scope::AllDays
         } else {
             Scope::OpenHours

@@ -816,8 +816,9 @@ fn a_segment_inside_a_range_that_cuts_its_hour_is_answered_from_its_sums() {
 fn scheduled_events_run_the_whole_pass_once_a_minute_and_the_open_hours_between() {
     // 1_699_999_980 is a whole minute.
     assert_eq!(Scope::of_scheduled(1_699_999_980), Scope::AllDays);
-    // Spin stamps an event with the time it fired, which may be late.
-    assert_eq!(Scope::of_scheduled(1_699_999_981), Scope::AllDays);
+    // Once a minute: an event stamped a second late (Spin stamps the time it fired) leaves
+    // the whole pass to the next minute.
+    assert_eq!(Scope::of_scheduled(1_699_999_981), Scope::OpenHours);
     assert_eq!(Scope::of_scheduled(1_699_999_982), Scope::OpenHours);
     assert_eq!(Scope::of_scheduled(1_700_000_039), Scope::OpenHours);
     assert_eq!(Scope::from_param(None), Ok(Scope::AllDays));
@@ -885,14 +886,12 @@ fn an_open_hours_pass_compacts_the_fresh_hour_and_leaves_older_days_to_the_whole
 }
 
 #[test]
-fn an_idle_open_hours_pass_lists_only_manifests_and_uploads_and_leaves_sweeping_to_the_whole_pass()
-{
+fn an_open_hours_pass_lists_one_upload_of_an_idle_day_and_leaves_sweeping_to_the_whole_pass() {
     let store = crate::storage::recording::Recording::default();
     let tenant = Tenant::from_header(None).unwrap();
     let config = CompactionConfig::default();
     // One upload 200 s before NOW: its open hour is not due yet.
     let now = (T0 + 200) * S;
-    push(&store, &tenant, "app.cpu", T0, "main;work 1\n");
     let day = Day::of(T0 * S);
     // What a killed compactor leaves in the open day: a segment it never published and its
     // lease, both long expired.
@@ -923,19 +922,34 @@ fn an_idle_open_hours_pass_lists_only_manifests_and_uploads_and_leaves_sweeping_
             .len()
     };
     store.take();
+    let calls = || -> Vec<String> { store.take() };
+    let idle = |r: &CompactionReport| {
+        r.merged.is_empty() && r.orphans.is_empty() && r.leased.is_empty() && r.errors.is_empty()
+    };
 
+    // No uploads in the open day: one listing of its uploads, nothing read.
     let r = run_in(&store, &|| now, &config, Scope::OpenHours).unwrap();
+    assert!(idle(&r), "{r:?}");
+    let made = calls();
+    assert_eq!(made.len(), 2, "tenants, one key of L0: {made:?}");
     assert!(
-        r.merged.is_empty() && r.orphans.is_empty() && r.leased.is_empty() && r.errors.is_empty(),
-        "{r:?}"
+        made[1].starts_with("list ") && made[1].contains("/l0/"),
+        "{made:?}"
     );
-    let listed: Vec<String> = store
-        .take()
+
+    push(&store, &tenant, "app.cpu", T0, "main;work 1\n");
+    store.take();
+    let r = run_in(&store, &|| now, &config, Scope::OpenHours).unwrap();
+    assert!(idle(&r), "{r:?}");
+    let listed: Vec<String> = calls()
         .into_iter()
         .filter(|c| c.starts_with("list "))
         .collect();
-    assert_eq!(listed.len(), 3, "tenants, manifests, L0: {listed:?}");
-    assert!(listed.iter().any(|p| p.contains("/l0/")), "{listed:?}");
+    assert_eq!(
+        listed.len(),
+        4,
+        "tenants, one key of L0, manifests, L0: {listed:?}"
+    );
     assert!(store.keys().contains(&orphan.to_string()));
     assert_eq!(leases(), 1);
 

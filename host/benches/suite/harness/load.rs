@@ -33,7 +33,7 @@ pub struct Shape {
     pub query_clients: usize,
     /// Seconds between whole compaction passes (`POST /flamelet/compact`, servers in turn,
     /// their cron off); `None`: the servers' own schedule (spin.toml's cron trigger: the open
-    /// hours every 2 s, every day each minute), as `flamelet serve` runs by default.
+    /// hours every second, every day each minute), as `flamelet serve` runs by default.
     pub compact_every: Option<u64>,
     /// Upload requests per second (pprof and Push together), each ingest client pacing its
     /// share; `None`: as fast as they are answered (closed loop). Paced uploads measure the
