@@ -886,11 +886,10 @@ fn an_open_hours_pass_compacts_the_fresh_hour_and_leaves_older_days_to_the_whole
 }
 
 #[test]
-fn an_open_hours_pass_lists_one_upload_of_an_idle_day_and_leaves_sweeping_to_the_whole_pass() {
+fn an_open_hours_pass_probes_a_day_for_uploads_and_leaves_sweeping_to_the_whole_pass() {
     let store = crate::storage::recording::Recording::default();
     let tenant = Tenant::from_header(None).unwrap();
     let config = CompactionConfig::default();
-    // One upload 200 s before NOW: its open hour is not due yet.
     let now = (T0 + 200) * S;
     let day = Day::of(T0 * S);
     // What a killed compactor leaves in the open day: a segment it never published and its
@@ -937,6 +936,7 @@ fn an_open_hours_pass_lists_one_upload_of_an_idle_day_and_leaves_sweeping_to_the
         "{made:?}"
     );
 
+    // One upload 200 s before `now`: its open hour is not due yet, but the day is read.
     push(&store, &tenant, "app.cpu", T0, "main;work 1\n");
     store.take();
     let r = run_in(&store, &|| now, &config, Scope::OpenHours).unwrap();
