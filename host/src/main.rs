@@ -334,9 +334,11 @@ fn load(
         background: args.background.clone(),
     };
     // A compaction pass starts no merge after half the time limit, so the merge under way
-    // when it runs out still finishes; merged uploads are kept for the time limit, so that
-    // no query the limit lets run is refused its L0 segments (an `--env` of its own
+    // when it runs out still finishes; merged uploads are kept for the L0 grace period, or
+    // the time limit if that is shorter, as no query outlives it (an `--env` of its own
     // overrides either).
+    let l0_grace_secs =
+        flamelet::compact::DEFAULT_L0_GRACE_NANOS / flamelet::time::NANOS_PER_SECOND;
     let mut env = vec![
         (
             PASS_ENV.to_string(),
@@ -344,7 +346,7 @@ fn load(
         ),
         (
             L0_GRACE_ENV.to_string(),
-            args.timeout_secs.max(1).to_string(),
+            args.timeout_secs.clamp(1, l0_grace_secs as u64).to_string(),
         ),
     ];
     if let Some(grace) = args.compaction_grace_secs {

@@ -121,7 +121,7 @@ fn same_answers_before_during_and_after_compaction() {
 }
 
 /// Merged uploads are deleted after the L0 grace period (`FLAMELET_COMPACTION_L0_GRACE_SECONDS`,
-/// which the host sets to its request time limit: here 1 s), replaced segments and manifest
+/// which the host lowers to its request time limit when that is shorter: here 1 s), replaced segments and manifest
 /// versions only after the whole grace period; and a query's store refuses L0 listings past
 /// the L0 grace as it refuses every read past the grace.
 #[test]

@@ -710,12 +710,13 @@ fn the_l0_grace_period_is_read_from_its_variable_and_never_exceeds_the_grace_per
     // A grace period shorter than the L0 one shortens both (a grace of 0 deletes at once).
     let c = config(&[(l0, "90"), (all, "0")]).unwrap();
     assert_eq!((c.grace_nanos, c.l0_grace()), (0, 0));
-    let graces = CompactionConfig::graces_from_config(|name| (name == all).then(|| "30".into()));
+    // The default L0 grace too.
+    let graces = CompactionConfig::graces_from_config(|name| (name == all).then(|| "10".into()));
     assert_eq!(
         graces.unwrap(),
         Graces {
-            all: 30 * S,
-            l0: 30 * S
+            all: 10 * S,
+            l0: 10 * S
         }
     );
     let e = config(&[(l0, "soon")]).unwrap_err();

@@ -218,16 +218,18 @@ pub fn data_days(store: &dyn ObjectStore, tenant: &Tenant) -> Result<Vec<Day>> {
 
 /// Lists the segments holding a tenant's data in `range`, each sample in exactly one of them:
 /// the compacted segments of each day's newest manifest, and the L0 segments it does not cover.
+/// Every day's L0 segments come first (see [`DayListing::segments_in`]).
 pub fn live_segments(
     store: &dyn ObjectStore,
     tenant: &Tenant,
     range: &TimeRange,
 ) -> Result<Vec<SegmentRef>> {
-    let mut out = Vec::new();
-    for day in days_for_range(range) {
-        out.extend(DayListing::read(store, tenant, day)?.segments_in(range));
-    }
-    Ok(out)
+    let days = days_for_range(range)
+        .map(|day| DayListing::read(store, tenant, day))
+        .collect::<Result<Vec<_>>>()?;
+    let l0 = days.iter().flat_map(|d| d.l0_in(range));
+    let compacted = days.iter().flat_map(|d| d.compacted_in(range));
+    Ok(l0.chain(compacted).collect())
 }
 
 /// What one day directory holds for queries: its newest manifest's compacted segments and its
@@ -265,14 +267,36 @@ impl DayListing {
         })
     }
 
-    /// The day's segments that can hold data of `range`.
+    /// The day's segments that can hold data of `range`: its L0 segments first, so that a
+    /// query is done with them (and with the L0 grace period, `storage::deadline`) before it
+    /// reads the compacted ones, which a whole grace period keeps.
     pub fn segments_in(&self, range: &TimeRange) -> impl Iterator<Item = SegmentRef> + '_ {
+        self.l0_in(range).chain(self.compacted_in(range))
+    }
+
+    /// The day's L0 segments that can hold data of `range`.
+    fn l0_in(&self, range: &TimeRange) -> impl Iterator<Item = SegmentRef> + '_ {
+        let (from, until) = (range.from, range.until);
+        // An L0 segment starts in its hour and spans at most one more.
+        self.l0
+            .iter()
+            .filter(move |(_, _, start)| *start <= until && start + 2 * HOUR_NANOS >= from)
+            .map(|(key, size, _)| SegmentRef {
+                key: key.clone(),
+                size: *size,
+                hot_start: None,
+                time: None,
+                day_sums_start: None,
+            })
+    }
+
+    /// The day's compacted segments that overlap `range`.
+    fn compacted_in(&self, range: &TimeRange) -> impl Iterator<Item = SegmentRef> + '_ {
         let range = TimeRange {
             from: range.from,
             until: range.until,
         };
-        let compacted = self
-            .compacted
+        self.compacted
             .iter()
             .filter(move |s| range.overlaps(s.min_time, s.max_time))
             .map(|s| SegmentRef {
@@ -281,22 +305,7 @@ impl DayListing {
                 hot_start: s.hot_start,
                 time: Some((s.min_time, s.max_time)),
                 day_sums_start: s.day_sums_start,
-            });
-        // An L0 segment starts in its hour and spans at most one more.
-        let l0 = self
-            .l0
-            .iter()
-            .filter(move |(_, _, start)| {
-                *start <= range.until && start + 2 * HOUR_NANOS >= range.from
             })
-            .map(|(key, size, _)| SegmentRef {
-                key: key.clone(),
-                size: *size,
-                hot_start: None,
-                time: None,
-                day_sums_start: None,
-            });
-        compacted.chain(l0)
     }
 }
 
@@ -375,6 +384,27 @@ mod tests {
             keys(live_segments(&store, &tenant, &range).unwrap()),
             expected
         );
+        // The previous day compacted too: every day's L0 segments still come before any
+        // compacted one, so that a query is done with them within the L0 grace period.
+        let previous = CompactedSegment {
+            key: SegmentKey::new(&tenant, Level::Compacted, hour(-1), Ulid::new()).to_string(),
+            hour: 23,
+            min_time: hour(-1),
+            max_time: hour(1),
+            ..compacted.clone()
+        };
+        let previous_manifest = Manifest {
+            version: 1,
+            segments: vec![previous],
+            ..Manifest::default()
+        };
+        assert!(publish(&store, &tenant, Day::of(hour(-1)), &previous_manifest).unwrap());
+        let levels: Vec<bool> = live_segments(&store, &tenant, &range)
+            .unwrap()
+            .iter()
+            .map(|r| r.time.is_none())
+            .collect();
+        assert_eq!(levels, [true, true, false, false], "L0 segments first");
         // Another tenant sees nothing.
         let other = Tenant::from_header(Some("u")).unwrap();
         assert!(live_segments(&store, &other, &range).unwrap().is_empty());

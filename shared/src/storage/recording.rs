@@ -31,6 +31,14 @@ impl Recording {
             .unwrap_or_default()
     }
 
+    /// How many of the calls recorded since the last `take` satisfy `which`.
+    pub fn count(&self, which: impl Fn(&str) -> bool) -> usize {
+        self.calls
+            .lock()
+            .map(|calls| calls.iter().filter(|c| which(c)).count())
+            .unwrap_or_default()
+    }
+
     /// Every key stored.
     pub fn keys(&self) -> Vec<String> {
         self.inner.keys()

@@ -126,3 +126,63 @@ fn cached_counters_equal_the_whole_history_as_data_changes_and_compaction_runs()
     }
     same(&more);
 }
+
+/// A first scrape computes every day: it lists them all first, then computes the days that
+/// still have uploads, so that it lists and reads uploads within the L0 grace period of its
+/// start (`storage::deadline`), however long the older, compacted days take.
+#[test]
+fn a_first_scrape_reads_the_uploads_before_computing_older_days() {
+    use crate::compact::Graces;
+    use crate::storage::deadline::Deadline;
+    use crate::storage::recording::Recording;
+
+    let recording = Arc::new(Recording::default());
+    let store: SharedStore = recording.clone();
+    let tenant = Tenant::from_header(None).unwrap();
+    let r = rules(&[("a_total", "app.cpu", "total", &["env"])]);
+    for day in 0..8 {
+        upload(
+            &store,
+            &tenant,
+            &[profile("prod", D + day * 24 * H + H, &[("main", 1)])],
+        );
+    }
+    let config = CompactionConfig {
+        grace_nanos: 0,
+        ..CompactionConfig::default()
+    };
+    for i in 0..3 {
+        run(store.as_ref(), &|| D + 30 * 24 * H + i * S, &config).unwrap();
+    }
+    assert!(
+        list_all(store.as_ref(), "tenants/anonymous/l0/")
+            .unwrap()
+            .is_empty()
+    );
+    // Today's upload, not compacted yet.
+    upload(
+        &store,
+        &tenant,
+        &[profile("prod", D + 30 * 24 * H, &[("main", 100)])],
+    );
+    // Each read of a compacted segment takes 10 s; uploads may be listed and read for 12.
+    recording.take();
+    let reads = recording.clone();
+    let slow = Deadline::wrap(
+        store.clone(),
+        Graces {
+            all: 3600 * S,
+            l0: 12 * S,
+        },
+        Arc::new(move || {
+            let n = reads.count(|c| c.starts_with("get") && c.contains("/segments/"));
+            n as i64 * 10 * S
+        }),
+    );
+    let c = cached_counters(&slow, &tenant, &r).unwrap();
+    assert_eq!(value(&c, "a_total", &["prod"]), Some(108));
+    assert!(
+        recording.count(|c| c.starts_with("get") && c.contains("/segments/")) >= 8,
+        "the older days took longer than the L0 grace"
+    );
+}
