@@ -121,9 +121,9 @@ fn same_answers_before_during_and_after_compaction() {
 }
 
 /// Merged uploads are deleted after the L0 grace period (`FLAMELET_COMPACTION_L0_GRACE_SECONDS`,
-/// which the host lowers to its request time limit when that is shorter: here 1 s), replaced segments and manifest
-/// versions only after the whole grace period; and a query's store refuses L0 listings past
-/// the L0 grace as it refuses every read past the grace.
+/// which the host lowers to its request time limit when that is shorter: here 1 s), replaced
+/// segments and manifest versions only after the whole grace period; and a query's store
+/// refuses L0 listings past the L0 grace as it refuses every read past the grace.
 #[test]
 fn merged_uploads_are_deleted_after_the_l0_grace_and_the_rest_after_the_grace() {
     let s = FlameletServer::start();
