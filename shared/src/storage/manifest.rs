@@ -276,11 +276,13 @@ impl DayListing {
 
     /// The day's L0 segments that can hold data of `range`.
     fn l0_in(&self, range: &TimeRange) -> impl Iterator<Item = SegmentRef> + '_ {
-        let (from, until) = (range.from, range.until);
+        let range = *range;
         // An L0 segment starts in its hour and spans at most one more.
         self.l0
             .iter()
-            .filter(move |(_, _, start)| *start <= until && start + 2 * HOUR_NANOS >= from)
+            .filter(move |(_, _, start)| {
+                *start <= range.until && start + 2 * HOUR_NANOS >= range.from
+            })
             .map(|(key, size, _)| SegmentRef {
                 key: key.clone(),
                 size: *size,
@@ -292,10 +294,7 @@ impl DayListing {
 
     /// The day's compacted segments that overlap `range`.
     fn compacted_in(&self, range: &TimeRange) -> impl Iterator<Item = SegmentRef> + '_ {
-        let range = TimeRange {
-            from: range.from,
-            until: range.until,
-        };
+        let range = *range;
         self.compacted
             .iter()
             .filter(move |s| range.overlaps(s.min_time, s.max_time))
