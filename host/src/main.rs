@@ -180,6 +180,18 @@ struct CommonArgs {
     /// Instances alive at once; further requests wait for a slot.
     #[arg(long, default_value_t = DEFAULT_MAX_INSTANCES)]
     max_instances: u32,
+    /// Components whose requests take turns (comma separated; "" for none): at most
+    /// `--concurrent-requests` of each compute at once, the others wait in arrival order,
+    /// which finishes each sooner than sharing the cores between all of them would. Queries,
+    /// by default.
+    #[arg(long, value_delimiter = ',', default_value = "query")]
+    take_turns: Vec<String>,
+    /// How many requests of a component that takes turns compute at once (default: twice
+    /// the cores; the cores suit a server whose uploads are not in the background). A request
+    /// takes its turn once its body has arrived and lends it while a storage call waits.
+    /// 0: no limit.
+    #[arg(long)]
+    concurrent_requests: Option<usize>,
     /// Components whose requests run at a lower priority when the cores are busy (comma
     /// separated; "" for none): uploads, by default, which agents send in the background,
     /// so that people waiting for a flame graph, and compaction, which keeps queries cheap,
@@ -325,12 +337,16 @@ fn load(
 ) -> anyhow::Result<Loaded> {
     let storage = Arc::new(Storage::open(&args.storage)?);
     tracing::info!("storage: {}", storage.describe());
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let limits = Limits {
         memory_bytes: args.memory_limit_mib << 20,
         keep_resident_bytes: args.keep_resident_mib.min(args.memory_limit_mib) << 20,
         timeout: Duration::from_secs(args.timeout_secs.max(1)),
         max_instances: args.max_instances.max(1),
-        worker_threads: std::thread::available_parallelism().map_or(2, usize::from),
+        worker_threads: cores,
+        // Twice the cores: one waiting to compute as each computes (docs/benchmarks.md, "Turns").
+        concurrent_requests: args.concurrent_requests.unwrap_or(2 * cores),
+        take_turns: args.take_turns.clone(),
         background: args.background.clone(),
     };
     // A compaction pass starts no merge after half the time limit, so the merge under way

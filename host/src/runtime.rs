@@ -28,6 +28,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, 
 use crate::outbound::AllowedHosts;
 use crate::spin::SpinManifest;
 use crate::storage::Storage;
+use crate::turns::{Turn, Turns, turns};
 use flamelet::storage::store::{PutMode, StoreError};
 
 mod bindings {
@@ -67,6 +68,11 @@ pub struct Limits {
     pub max_instances: u32,
     /// Worker threads of each component's pool (see [`Pool`]): the cores, by default.
     pub worker_threads: usize,
+    /// Requests of a component in `take_turns` that compute at once; the others wait their
+    /// turn, in arrival order (see [`crate::turns`]); 0: no limit.
+    pub concurrent_requests: usize,
+    /// Components whose requests take turns.
+    pub take_turns: Vec<String>,
     /// Components whose pools run at a lower priority ([`BACKGROUND_NICE`]).
     pub background: Vec<String>,
 }
@@ -83,6 +89,8 @@ pub struct HostState {
     table: ResourceTable,
     hooks: Outbound,
     storage: Arc<Storage>,
+    /// The request's turn, lent to others while a storage call waits.
+    turn: Turn,
     limiter: MemoryCap,
 }
 
@@ -197,8 +205,8 @@ fn to_wit(e: StoreError) -> cap::Error {
 
 impl cap::Host for HostState {
     async fn get(&mut self, key: String) -> Result<Vec<u8>, cap::Error> {
-        self.storage
-            .get(&key)
+        self.turn
+            .aside(self.storage.get(&key))
             .await
             .map(|b| b.to_vec())
             .map_err(to_wit)
@@ -210,16 +218,16 @@ impl cap::Host for HostState {
         start: u64,
         end: u64,
     ) -> Result<Vec<u8>, cap::Error> {
-        self.storage
-            .get_range(&key, start, end)
+        self.turn
+            .aside(self.storage.get_range(&key, start, end))
             .await
             .map(|b| b.to_vec())
             .map_err(to_wit)
     }
 
     async fn get_many(&mut self, keys: Vec<String>) -> Vec<Result<Vec<u8>, cap::Error>> {
-        self.storage
-            .get_many(keys)
+        self.turn
+            .aside(self.storage.get_many(keys))
             .await
             .into_iter()
             .map(|r| r.map(|b| b.to_vec()).map_err(to_wit))
@@ -232,15 +240,12 @@ impl cap::Host for HostState {
         data: Vec<u8>,
         mode: cap::PutMode,
     ) -> Result<(), cap::Error> {
-        self.storage
-            .put(
-                &key,
-                data.into(),
-                match mode {
-                    cap::PutMode::Create => PutMode::Create,
-                    cap::PutMode::Overwrite => PutMode::Overwrite,
-                },
-            )
+        let mode = match mode {
+            cap::PutMode::Create => PutMode::Create,
+            cap::PutMode::Overwrite => PutMode::Overwrite,
+        };
+        self.turn
+            .aside(self.storage.put(&key, data.into(), mode))
             .await
             .map_err(to_wit)
     }
@@ -253,8 +258,11 @@ impl cap::Host for HostState {
         delimited: bool,
     ) -> Result<cap::ListPage, cap::Error> {
         let page = self
-            .storage
-            .list(&prefix, page_token.as_deref(), limit, delimited)
+            .turn
+            .aside(
+                self.storage
+                    .list(&prefix, page_token.as_deref(), limit, delimited),
+            )
             .await
             .map_err(to_wit)?;
         Ok(cap::ListPage {
@@ -272,7 +280,10 @@ impl cap::Host for HostState {
     }
 
     async fn delete(&mut self, key: String) -> Result<(), cap::Error> {
-        self.storage.delete(&key).await.map_err(to_wit)
+        self.turn
+            .aside(self.storage.delete(&key))
+            .await
+            .map_err(to_wit)
     }
 }
 
@@ -286,6 +297,7 @@ struct Loaded {
     id: Arc<str>,
     allowed: Arc<AllowedHosts>,
     pool: Pool,
+    turns: Turns,
 }
 
 /// The worker threads one component's instances run on.
@@ -506,6 +518,11 @@ impl Runtime {
                     env,
                     id: id.as_str().into(),
                     allowed: Arc::new(allowed),
+                    turns: turns(if limits.take_turns.contains(id) {
+                        limits.concurrent_requests
+                    } else {
+                        0
+                    }),
                     pool: Pool::new(
                         id,
                         limits.worker_threads,
@@ -528,7 +545,7 @@ impl Runtime {
         })
     }
 
-    fn new_store(&self, loaded: &Loaded) -> (Store<HostState>, Arc<AtomicBool>) {
+    fn new_store(&self, loaded: &Loaded, turn: Turn) -> (Store<HostState>, Arc<AtomicBool>) {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
         for (k, v) in &loaded.env {
@@ -544,6 +561,7 @@ impl Runtime {
                 allowed: loaded.allowed.clone(),
             },
             storage: self.storage.clone(),
+            turn,
             limiter: MemoryCap {
                 max: self.limits.memory_bytes,
                 hit: hit.clone(),
@@ -557,11 +575,21 @@ impl Runtime {
         (store, hit)
     }
 
-    /// Serves one HTTP request with a fresh instance of `component`.
+    /// A request's turn among `component`'s (see [`crate::turns`]): the caller hands it to
+    /// [`Runtime::handle_http`], and to the request's body if that is still arriving.
+    pub fn turn(&self, component: &str) -> Turn {
+        self.components
+            .get(component)
+            .map_or_else(Turn::default, |c| Turn::of(&c.turns))
+    }
+
+    /// Serves one HTTP request with a fresh instance of `component`, once it has its `turn`:
+    /// here if its body is whole, else from its body (as [`crate::turns`] says).
     pub async fn handle_http<B>(
         &self,
         component: &str,
         req: hyper::Request<B>,
+        turn: Turn,
     ) -> Outcome<hyper::Response<HyperOutgoingBody>>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -576,7 +604,19 @@ impl Runtime {
         let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return Outcome::Failed("instance slots closed".into());
         };
-        let (mut store, hit) = self.new_store(loaded);
+        // The slot before the turn, as a request whose body is still arriving takes them
+        // (its body's last frame waits for the turn): the other order could leave every turn
+        // waiting for a slot and every slot for a turn. The wait for a turn counts towards
+        // the time limit, as the client waits it too.
+        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        if req.body().is_end_stream()
+            && tokio::time::timeout_at(deadline, turn.take())
+                .await
+                .is_err()
+        {
+            return Outcome::TimedOut;
+        }
+        let (mut store, hit) = self.new_store(loaded, turn);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = (|| -> wasmtime::Result<_> {
             let req = store
@@ -606,7 +646,7 @@ impl Runtime {
         let Some(task) = task else {
             return Outcome::Failed(format!("component `{component}` has stopped"));
         };
-        match tokio::time::timeout(self.limits.timeout, receiver).await {
+        match tokio::time::timeout_at(deadline, receiver).await {
             Err(_) => {
                 task.abort();
                 Outcome::TimedOut
@@ -649,7 +689,7 @@ impl Runtime {
             Full::new(Bytes::new())
                 .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
         )?;
-        let resp = match self.handle_http(component, req).await {
+        let resp = match self.handle_http(component, req, self.turn(component)).await {
             Outcome::Ok(resp) => resp,
             Outcome::OutOfMemory => anyhow::bail!("`{component}` exceeded its memory limit"),
             Outcome::TimedOut => anyhow::bail!("`{component}` exceeded its time limit"),
@@ -678,7 +718,7 @@ impl Runtime {
         let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return Outcome::Failed("instance slots closed".into());
         };
-        let (mut store, hit) = self.new_store(loaded);
+        let (mut store, hit) = self.new_store(loaded, Turn::default());
         let run = loaded.pool.spawn(async move {
             // The slot is given back when the store is gone, even after an abort.
             let _slot = slot;

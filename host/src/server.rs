@@ -1,11 +1,12 @@
 //! The HTTP front: accepts connections, routes each request by `spin.toml` to a component,
 //! and turns guest failures into one-line 413/500 answers without affecting other requests.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +27,7 @@ use crate::census::StorageSeries;
 use crate::metrics;
 use crate::runtime::{Outcome, Runtime, fixed_response};
 use crate::spin::Router;
+use crate::turns::Turn;
 
 /// Serves until the process ends; with a `gate`, every request not open to all must carry a
 /// credential that may make it. `/metrics` refreshes `series` before it answers.
@@ -189,15 +191,18 @@ async fn handle(
                 let unread = Arc::new(Mutex::new(None));
                 // A request without a body (a GET) has all of it already.
                 let received = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+                let turn = runtime.turn(component);
                 let req = req.map(|body| {
                     ReturnOnDrop {
                         body: Some(body),
                         unread: unread.clone(),
                         received: received.clone(),
+                        turn: turn.clone(),
+                        last: None,
                     }
                     .map_err(wasmtime_wasi_http::Error::from)
                 });
-                let outcome = runtime.handle_http(component, req).await;
+                let outcome = runtime.handle_http(component, req, turn).await;
                 if !matches!(outcome, Outcome::Ok(_)) {
                     // The instance is gone; let the client finish sending so it reads our answer.
                     let body = unread.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -287,12 +292,19 @@ const MAX_DRAIN_TIME: Duration = Duration::from_secs(30);
 /// The request body as the guest sees it. If the guest's instance is dropped before the body
 /// is read to its end (a trap, a cap), the rest goes back to the server, which drains it: a
 /// client still uploading then reads our error answer instead of a reset connection.
-/// `received` is set once the whole body has arrived.
+/// `received` is set once the whole body has arrived; its last frame then waits for the
+/// request's `turn` (see [`crate::turns`]).
 struct ReturnOnDrop {
     body: Option<Incoming>,
     unread: Arc<Mutex<Option<Incoming>>>,
     received: Arc<AtomicBool>,
+    turn: Turn,
+    /// The last frame, held back while the turn is awaited.
+    last: Option<(LastFrame, WaitForTurn)>,
 }
+
+type LastFrame = Option<Result<Frame<Bytes>, hyper::Error>>;
+type WaitForTurn = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Body for ReturnOnDrop {
     type Data = Bytes;
@@ -302,18 +314,26 @@ impl Body for ReturnOnDrop {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some((_, wait)) = self.last.as_mut() {
+            ready!(wait.as_mut().poll(cx));
+            return Poll::Ready(self.last.take().and_then(|(frame, _)| frame));
+        }
         let Some(body) = self.body.as_mut() else {
             return Poll::Ready(None);
         };
-        let frame = Pin::new(&mut *body).poll_frame(cx);
-        if matches!(frame, Poll::Ready(None)) || body.is_end_stream() {
+        let frame = ready!(Pin::new(&mut *body).poll_frame(cx));
+        if frame.is_none() || body.is_end_stream() {
             self.received.store(true, Ordering::Relaxed);
+            if !self.turn.taken() {
+                self.last = Some((frame, self.turn.waiting()));
+                return self.poll_frame(cx);
+            }
         }
-        frame
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.as_ref().is_none_or(Body::is_end_stream)
+        self.last.is_none() && self.body.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -831,9 +831,18 @@ fn send_slowly(
 #[test]
 fn a_body_sent_slowly_costs_its_sender_one_instance_for_the_time_limit_and_no_one_else() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // One request computes at a time: one whose body is still arriving holds no turn.
     let s = FlameletServer::start_on(
         &dir.path().join("data"),
-        &["--no-cron", "--timeout-secs", "3"],
+        &[
+            "--no-cron",
+            "--timeout-secs",
+            "3",
+            "--take-turns",
+            "ingest,query",
+            "--concurrent-requests",
+            "1",
+        ],
     );
     s.ingest("steady.cpu", T0, "main;work 1\n");
     let before = rss_kb(s.pid());
@@ -874,6 +883,56 @@ fn a_body_sent_slowly_costs_its_sender_one_instance_for_the_time_limit_and_no_on
     let after = rss_kb(s.pid());
     eprintln!("host RSS {before} kB before, {after} kB after; {answered} uploads meanwhile");
     assert!(after < before + (64 << 10), "{before} kB → {after} kB");
+}
+
+/// A query whose body is still arriving holds an instance slot and, at its body's end, waits
+/// for a turn; a query that came whole waits for a slot and then a turn. Taken the other way
+/// round by the second, one slot and one turn would each wait for the other until the time
+/// limit.
+#[test]
+fn a_query_waiting_for_an_instance_slot_holds_no_turn() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = FlameletServer::start_on(
+        &dir.path().join("data"),
+        &[
+            "--no-cron",
+            "--timeout-secs",
+            "5",
+            "--max-instances",
+            "1",
+            "--concurrent-requests",
+            "1",
+        ],
+    );
+    s.ingest("app.cpu", T0, "main;work 1\n");
+    let body = br#"{"start":"0","end":"9999999999999"}"#;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut post = TcpStream::connect(&addr).expect("connecting");
+    let head = format!(
+        "POST /querier.v1.QuerierService/LabelNames HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    post.write_all(head.as_bytes()).expect("sending");
+    post.write_all(&body[..4]).expect("sending");
+    // The POST now holds the only slot; this GET waits for it.
+    let get = {
+        let base = s.base.clone();
+        std::thread::spawn(move || {
+            ureq::get(format!("{base}/pyroscope/label-values?label=service_name"))
+                .call()
+                .map(|r| r.status().as_u16())
+                .unwrap_or_else(|e| match e {
+                    ureq::Error::StatusCode(code) => code,
+                    other => panic!("{other}"),
+                })
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    post.write_all(&body[4..]).expect("sending");
+    let mut reply = String::new();
+    post.read_to_string(&mut reply).expect("reading");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert_eq!(get.join().expect("GET"), 200);
 }
 
 #[test]
