@@ -2,10 +2,10 @@
 //!
 //! Why: a guest computes without yielding between its host calls, and each host call sends it
 //! to the back of its pool's queue, so the requests of one component share its threads round
-//! robin: with 16 in flight each takes 16 times its own time and they all finish late (under
-//! 500 uploads/s, 16 fresh-hour flame-graph clients saw p99 2.4–3.7 s; docs/benchmarks.md).
-//! Taking turns in arrival order finishes them one after another
-//! instead, at the same throughput, and keeps fewer instances' memory alive.
+//! robin: with 16 in flight each takes 16 times its own time and they all finish late.
+//! Taking turns in arrival order finishes them one after another instead (16 fresh-hour
+//! flame-graph clients beside 500 uploads/s: p99 4.2–5.4 s → 3.0–3.5 s; docs/benchmarks.md,
+//! "Turns").
 //!
 //! A request takes its turn once its whole body has arrived, so that a client sending slowly
 //! holds none: before its instance is made if it came whole (a GET), else when the guest
@@ -46,7 +46,7 @@ pub struct Queue {
 #[derive(Default)]
 struct State {
     free: usize,
-    /// The next request's arrival number.
+    /// Requests numbered so far, by arrival.
     arrivals: u64,
     /// Keys (arrival, wait) so that two waits of one request cannot collide.
     waits: u64,
